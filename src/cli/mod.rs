@@ -1,0 +1,5 @@
+//! One file per group of subcommands.
+pub mod bench;
+pub mod board;
+pub mod build;
+pub mod sim;

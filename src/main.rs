@@ -1,0 +1,39 @@
+//! `portshare`: simulate the port-sharing pipeline on pcaps, build the bitstream, and
+//! drive the board (or its simulation) over the control protocol.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "portshare", version, about = "FPGA port-sharing unit: simulate, build, load tables")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run frames of a pcap through the pipeline (RTL simulation or reference model).
+    Sim(cli::sim::SimArgs),
+    /// Measure the pipeline: bytes per clock, latency, simulator speed.
+    Bench(cli::bench::BenchArgs),
+    /// Generate Verilog and build the Alchitry Cu bitstream (yosys, nextpnr, icepack).
+    Build(cli::build::BuildArgs),
+    #[command(flatten)]
+    Board(cli::board::BoardCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Sim(a) => cli::sim::run(a),
+        Cmd::Bench(a) => cli::bench::run(a),
+        Cmd::Build(a) => cli::build::run(a),
+        Cmd::Board(c) => cli::board::run(c),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
