@@ -122,19 +122,21 @@ pub struct Cam<const N: usize> {
     op: DFF<TableOp>,
     entry: DFF<Bits<8>>,
     entry_bit: OneHot<N>,
-    rec: DFF<Bits<168>>,
+    /// The entry's key bytes (address, shared port, assigned port), shifted out 8 bits
+    /// per key position while writing and shifted in while reading back.
     key_sr: DFF<Bits<160>>,
+    /// Record flags (valid, tcp, udp, ipv4) and ports (shared, assigned).
+    flags: DFF<Bits<4>>,
+    ports: DFF<Bits<32>>,
     word: DFF<Bits<9>>,
     nib_hi: DFF<Bits<4>>,
     nib_lo: DFF<Bits<4>>,
     nib_hi_now: Signal<Local, Bits<4>>,
     nib_lo_now: Signal<Local, Bits<4>>,
-    addr_sr: DFF<Bits<128>>,
-    rdata: DFF<Bits<168>>,
-    f_valid: Signal<Local, Bits<8>>,
-    f_tcp: Signal<Local, Bits<8>>,
-    f_udp: Signal<Local, Bits<8>>,
-    f_ipv4: Signal<Local, Bits<8>>,
+    f_valid: Signal<Local, Bits<4>>,
+    f_tcp: Signal<Local, Bits<4>>,
+    f_udp: Signal<Local, Bits<4>>,
+    f_ipv4: Signal<Local, Bits<4>>,
 }
 
 impl<const N: usize> Cam<N> {
@@ -154,8 +156,7 @@ impl<const N: usize> Logic for Cam<N> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
-            scan_state, group, found_index, op, entry, rec, key_sr, word, nib_hi, nib_lo, addr_sr,
-            rdata
+            scan_state, group, found_index, op, entry, key_sr, flags, ports, word, nib_hi, nib_lo
         );
         self.key_hi.read_clock.next = self.clock.val();
         self.key_hi.write_clock.next = self.clock.val();
@@ -264,7 +265,9 @@ impl<const N: usize> Logic for Cam<N> {
         // ---- Management: whole-entry writes, read-back, clear. ----
         self.mgmt_busy.next = self.op.q.val() != TableOp::Idle;
         self.mgmt_done.next = false;
-        self.mgmt_rdata.next = self.rdata.q.val();
+        self.mgmt_rdata.next = (bit_cast::<168, 4>(self.flags.q.val()) << 160)
+            | (bit_cast::<168, 128>(self.key_sr.q.val().get_bits::<128>(0)) << 32)
+            | bit_cast::<168, 32>(self.ports.q.val());
         self.key_hi.write_enable.next = false;
         self.key_lo.write_enable.next = false;
         self.key_hi.write_address.next = self.word.q.val();
@@ -281,7 +284,7 @@ impl<const N: usize> Logic for Cam<N> {
         }
         self.result.write_enable.next = false;
         self.result.write_address.next = self.entry.q.val();
-        self.result.write_data.next = self.rec.q.val().get_bits::<32>(0);
+        self.result.write_data.next = self.ports.q.val();
         self.nib_hi_now.next = self.nib_hi.q.val();
         if (self.key_hi.read_data.val() & self.entry_bit.onehot.val()).any() {
             self.nib_hi_now.next = self.word.q.val().get_bits::<4>(0);
@@ -310,8 +313,9 @@ impl<const N: usize> Logic for Cam<N> {
             TableOp::Idle => {
                 if self.mgmt_start.val() {
                     self.entry.d.next = self.mgmt_index.val();
-                    self.rec.d.next = self.mgmt_wdata.val();
                     self.key_sr.d.next = self.mgmt_wdata.val().get_bits::<160>(0);
+                    self.flags.d.next = self.mgmt_wdata.val().get_bits::<4>(160);
+                    self.ports.d.next = self.mgmt_wdata.val().get_bits::<32>(0);
                     self.word.d.next = 0.into();
                     self.nib_hi.d.next = 0.into();
                     self.nib_lo.d.next = 0.into();
@@ -354,18 +358,18 @@ impl<const N: usize> Logic for Cam<N> {
             TableOp::WriteFinish => {
                 self.result.write_enable.next = true;
                 self.tcp.d.next = self.tcp.q.val() & !self.entry_bit.onehot.val();
-                if self.rec.q.val().get_bit(161) {
+                if self.flags.q.val().get_bit(1) {
                     self.tcp.d.next = self.tcp.q.val() | self.entry_bit.onehot.val();
                 }
                 self.udp.d.next = self.udp.q.val() & !self.entry_bit.onehot.val();
-                if self.rec.q.val().get_bit(162) {
+                if self.flags.q.val().get_bit(2) {
                     self.udp.d.next = self.udp.q.val() | self.entry_bit.onehot.val();
                 }
                 self.ipv4.d.next = self.ipv4.q.val() & !self.entry_bit.onehot.val();
-                if self.rec.q.val().get_bit(163) {
+                if self.flags.q.val().get_bit(3) {
                     self.ipv4.d.next = self.ipv4.q.val() | self.entry_bit.onehot.val();
                 }
-                if self.rec.q.val().get_bit(160) {
+                if self.flags.q.val().get_bit(0) {
                     self.valid.d.next = self.valid.q.val() | self.entry_bit.onehot.val();
                 }
                 self.op.d.next = TableOp::Done;
@@ -383,9 +387,9 @@ impl<const N: usize> Logic for Cam<N> {
                 self.word.d.next = self.word.q.val() + 1;
                 self.op.d.next = TableOp::ReadRead;
                 if self.word.q.val().get_bits::<4>(0) == 15 {
-                    self.addr_sr.d.next = (self.addr_sr.q.val() << 8)
-                        | (bit_cast::<128, 4>(self.nib_hi_now.val()) << 4)
-                        | bit_cast::<128, 4>(self.nib_lo_now.val());
+                    self.key_sr.d.next = (self.key_sr.q.val() << 8)
+                        | (bit_cast::<160, 4>(self.nib_hi_now.val()) << 4)
+                        | bit_cast::<160, 4>(self.nib_lo_now.val());
                     self.nib_hi.d.next = 0.into();
                     self.nib_lo.d.next = 0.into();
                     if self.word.q.val() == 255 {
@@ -399,11 +403,9 @@ impl<const N: usize> Logic for Cam<N> {
                 }
             }
             TableOp::ReadResultCapture => {
-                self.rdata.d.next = (bit_cast::<168, 8>(
-                    self.f_valid.val() | self.f_tcp.val() | self.f_udp.val() | self.f_ipv4.val(),
-                ) << 160)
-                    | (bit_cast::<168, 128>(self.addr_sr.q.val()) << 32)
-                    | bit_cast::<168, 32>(self.result.read_data.val());
+                self.flags.d.next =
+                    self.f_valid.val() | self.f_tcp.val() | self.f_udp.val() | self.f_ipv4.val();
+                self.ports.d.next = self.result.read_data.val();
                 self.op.d.next = TableOp::Done;
             }
             TableOp::Done => {

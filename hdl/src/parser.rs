@@ -342,24 +342,24 @@ impl Logic for Parser {
                     // Ports: src 0..2 (outgoing key: assigned port), dst 2..4 (incoming key: shared port).
                     if self.dir.q.val() {
                         if self.hi.q.val() == 0 {
-                            self.role.next = ROLE_PORT_HI.into();
+                            self.role.next = 1.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 18.into();
                         }
                         if self.hi.q.val() == 1 {
-                            self.role.next = ROLE_PORT_LO.into();
+                            self.role.next = 2.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 19.into();
                             self.key_last.next = true;
                         }
                     } else {
                         if self.hi.q.val() == 2 {
-                            self.role.next = ROLE_PORT_HI.into();
+                            self.role.next = 1.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 16.into();
                         }
                         if self.hi.q.val() == 3 {
-                            self.role.next = ROLE_PORT_LO.into();
+                            self.role.next = 2.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 17.into();
                             self.key_last.next = true;
@@ -367,10 +367,10 @@ impl Logic for Parser {
                     }
                     if self.tcp.q.val() {
                         if self.hi.q.val() == 16 {
-                            self.role.next = ROLE_CKS_HI.into();
+                            self.role.next = 3.into();
                         }
                         if self.hi.q.val() == 17 {
-                            self.role.next = ROLE_CKS_LO.into();
+                            self.role.next = 4.into();
                         }
                         if self.hi.q.val() == 19 {
                             self.complete_now.next = self.dgram_ok.q.val();
@@ -379,10 +379,10 @@ impl Logic for Parser {
                         }
                     } else {
                         if self.hi.q.val() == 6 {
-                            self.role.next = ROLE_CKS_HI.into();
+                            self.role.next = 3.into();
                         }
                         if self.hi.q.val() == 7 {
-                            self.role.next = ROLE_CKS_LO.into();
+                            self.role.next = 4.into();
                             self.complete_now.next = self.dgram_ok.q.val();
                             self.l4_fail.next = !self.dgram_ok.q.val();
                             self.state.d.next = ParseState::Skip;

@@ -183,3 +183,22 @@ impl<const N: usize> Logic for Pipeline<N> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_verilog_passes_yosys() {
+        let dir = std::env::temp_dir().join(format!("portshare-yosys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::env::set_var("TMPDIR", &dir);
+        let mut uut = Pipeline::<16>::new();
+        uut.connect_all();
+        let v = generate_verilog(&uut);
+        if let Ok(p) = std::env::var("PORTSHARE_DUMP_VERILOG") {
+            std::fs::write(p, &v).unwrap();
+        }
+        yosys_validate("pipeline", &v).unwrap();
+    }
+}

@@ -196,7 +196,7 @@ impl<const N: usize> Harness<N> {
 
     /// Reads every counter through the management port.
     pub fn read_counters(&mut self) -> Counters {
-        let mut reason = |h: &mut Self, r: u64| Self::counter(h.mgmt(&MgmtOp::ReadReason(r as u8)));
+        let reason = |h: &mut Self, r: u64| Self::counter(h.mgmt(&MgmtOp::ReadReason(r as u8)));
         let mut c = Counters {
             rewritten: reason(self, REASON_REWRITTEN),
             no_match: reason(self, REASON_NO_MATCH),
