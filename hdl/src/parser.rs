@@ -106,6 +106,7 @@ pub struct Parser {
     nh_tcp: Signal<Local, Bit>,
     nh_udp: Signal<Local, Bit>,
     complete_now: Signal<Local, Bit>,
+    fragment_now: Signal<Local, Bit>,
 }
 
 impl Logic for Parser {
@@ -129,6 +130,7 @@ impl Logic for Parser {
         self.l4_complete.next = false;
         self.l4_fail.next = false;
         self.complete_now.next = false;
+        self.fragment_now.next = false;
 
         self.etype_vlan.next = ((self.etype_hi.q.val() == 0x81) & (self.data.val() == 0x00))
             | ((self.etype_hi.q.val() == 0x88) & (self.data.val() == 0xA8))
@@ -224,6 +226,7 @@ impl Logic for Parser {
                         7 => {
                             if self.hold.q.val().any() | self.data.val().any() {
                                 self.cls.d.next = 1.into();
+                                self.fragment_now.next = true;
                                 self.state.d.next = ParseState::Skip;
                             }
                         }
@@ -322,6 +325,7 @@ impl Logic for Parser {
                         // fragment offset = bits 15..3 of bytes 2..4
                         if self.hold.q.val().any() | (self.data.val().get_bits::<5>(3)).any() {
                             self.cls.d.next = 1.into();
+                            self.fragment_now.next = true;
                             self.state.d.next = ParseState::Skip;
                         }
                     }
@@ -417,7 +421,11 @@ impl Logic for Parser {
                 }
             }
             // A frame's last byte: report its class and start over.
+            // A decision made on this very byte counts for a frame that ends here.
             self.class.next = self.cls.q.val();
+            if self.fragment_now.val() {
+                self.class.next = 1.into();
+            }
             if self.complete_now.val() {
                 self.class.next = 2.into();
             }
