@@ -466,6 +466,26 @@ fn a_wrong_checksum_stays_wrong_by_the_same_amount() {
     }
 }
 
+#[test]
+fn a_checksum_update_that_needs_a_second_carry_fold() {
+    // ~HC + ~m + m' = 0x1FFFF for HC = 0x1F3F, m = 443, m' = 8443: one fold leaves
+    // 0x10000, so only an update that folds every carry gets 0xFFFE.
+    let want_in = 0x1F3Fu16;
+    let probe = tcp(50000, 443, &[0, 0]);
+    let s0 = common::fold(common::ones_sum(common::pseudo_sum(&CLIENT, &A, TCP, probe.len()), &probe));
+    // The payload word that makes the full sum !want_in.
+    let fixer = common::fold((!want_in) as u32 + (!s0) as u32);
+    let mut l4 = tcp(50000, 443, &fixer.to_be_bytes());
+    set_checksum(&CLIENT, &A, TCP, &mut l4);
+    assert_eq!(&l4[16..18], &want_in.to_be_bytes(), "test frame construction");
+    let mut f = ethernet(&[], 0x0800);
+    f.extend(ipv4(5, TCP, CLIENT, A, l4.len(), None, 0));
+    f.extend(&l4);
+    let p = process_frame(&f, Direction::Incoming, &slots());
+    assert_eq!(&p.frame[50..52], &0xFFFEu16.to_be_bytes());
+    assert_eq!(full_checksum(&CLIENT, &A, TCP, &p.frame[34..]), 0xFFFE);
+}
+
 // ---- Lookup --------------------------------------------------------------------------
 
 #[test]
@@ -813,5 +833,16 @@ mod corpus {
             assert!(checksum_checked >= 50);
             assert!(counters.fragment > 0 && counters.unparsed > 0 && counters.no_match > 0);
         }
+    }
+}
+
+#[test]
+fn every_corpus_capture_reads_and_writes_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("copy.pcap");
+    for path in common::corpus_pcaps() {
+        let c = portshare_sim::pcap::Capture::read(&path).unwrap();
+        c.with_frames(c.frames()).unwrap().write(&out).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&out).unwrap(), "{}", path.display());
     }
 }
