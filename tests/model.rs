@@ -74,9 +74,9 @@ fn assert_rewritten(f: &[u8], d: Direction, entry: usize, l4_at: usize, l4_end: 
     assert_eq!(u16::from_be_bytes([p.frame[port_at], p.frame[port_at + 1]]), new);
     let is_tcp = matches!(model::parse(f), Parse::Parsed(h) if h.protocol == L4Protocol::Tcp);
     let cks_at = l4_at + if is_tcp { 16 } else { 6 };
-    for i in 0..f.len() {
+    for (i, (a, b)) in f.iter().zip(&p.frame).enumerate() {
         if ![port_at, port_at + 1, cks_at, cks_at + 1].contains(&i) {
-            assert_eq!(p.frame[i], f[i], "byte {i} changed");
+            assert_eq!(a, b, "byte {i} changed");
         }
     }
     let proto = if is_tcp { TCP } else { UDP };
@@ -738,7 +738,10 @@ mod corpus {
 
     /// The L4 bytes and addresses of a frame etherparse fully understands (not a
     /// fragment), for an independent checksum verification.
-    fn etherparse_l4(frame: &[u8]) -> Option<(Vec<u8>, Vec<u8>, u8, Vec<u8>)> {
+    /// (source address, destination address, protocol, L4 bytes)
+    type L4View = (Vec<u8>, Vec<u8>, u8, Vec<u8>);
+
+    fn etherparse_l4(frame: &[u8]) -> Option<L4View> {
         let p = etherparse::SlicedPacket::from_ethernet(frame).ok()?;
         let (src, dst) = match p.net? {
             etherparse::NetSlice::Ipv4(ip) => (ip.header().source().to_vec(), ip.header().destination().to_vec()),
