@@ -190,13 +190,18 @@ pub struct Control<const N: usize> {
     index: DFF<Bits<8>>,
     shift_left: DFF<Bits<5>>,
     counter_i: DFF<Bits<9>>,
-    flen_m1: DFF<Bits<12>>,
+    /// Frame bytes not yet fed to the pipeline, and registered flags derived from it.
+    feed_left: DFF<Bits<12>>,
+    feeding: DFF<Bit>,
+    feed_last: DFF<Bit>,
     feed_ptr: DFF<Bits<12>>,
     watchdog: DFF<Bits<20>>,
     pl_reset: DFF<Bit>,
     tx_crc: Crc16,
     esc_pending: DFF<Bit>,
     esc_second: DFF<Bits<8>>,
+    txh_valid: DFF<Bit>,
+    txh_data: DFF<Bits<8>>,
     out_byte: Signal<Local, Bits<8>>,
     out_req: Signal<Local, Bit>,
     out_raw: Signal<Local, Bit>,
@@ -305,13 +310,17 @@ impl<const N: usize> Control<N> {
             index: Default::default(),
             shift_left: Default::default(),
             counter_i: Default::default(),
-            flen_m1: Default::default(),
+            feed_left: Default::default(),
+            feeding: Default::default(),
+            feed_last: Default::default(),
             feed_ptr: Default::default(),
             watchdog: Default::default(),
             pl_reset: Default::default(),
             tx_crc: Default::default(),
             esc_pending: Default::default(),
             esc_second: Default::default(),
+            txh_valid: Default::default(),
+            txh_data: Default::default(),
             out_byte: Default::default(),
             out_req: Default::default(),
             out_raw: Default::default(),
@@ -336,7 +345,8 @@ impl<const N: usize> Logic for Control<N> {
         dff_setup!(
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
             req_len, req_crc_ok, req_framing, pending_busy, record, state, status, reply_cmd, reply_seq, op, index,
-            shift_left, counter_i, flen_m1, feed_ptr, watchdog, pl_reset, esc_pending, esc_second
+            shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
+            txh_valid, txh_data
         );
         clock!(self, clock, rx_crc, tx_crc);
         self.ram.read_clock.next = self.clock.val();
@@ -392,27 +402,33 @@ impl<const N: usize> Logic for Control<N> {
             _ => {}
         }
 
-        // ---------------- SLIP escaper in front of the UART transmitter ----------------
-        self.slip_free.next = !self.esc_pending.q.val() & self.tx_ready.val();
+        // ---------------- SLIP escaper and a holding register in front of the UART ----------------
+        // The executor hands over a byte only when the holding register is empty and no
+        // escape is pending, so `po_ready` and every accept depend on this block's own
+        // registers alone (no combinational path through the UART or the pipeline).
+        self.slip_free.next = !self.esc_pending.q.val() & !self.txh_valid.q.val();
         self.out_accept.next = self.out_req.val() & self.slip_free.val();
-        self.tx_valid.next = self.out_req.val() | self.esc_pending.q.val();
-        self.tx_data.next = self.out_byte.val();
-        if self.esc_pending.q.val() {
-            self.tx_data.next = self.esc_second.q.val();
-        } else if self.out_raw.val() {
-            self.tx_data.next = self.c_end.val();
-        } else if (self.out_byte.val() == self.c_end.val()) | (self.out_byte.val() == self.c_esc.val()) {
-            self.tx_data.next = self.c_esc.val();
+        self.tx_valid.next = self.txh_valid.q.val();
+        self.tx_data.next = self.txh_data.q.val();
+        if self.txh_valid.q.val() & self.tx_ready.val() {
+            self.txh_valid.d.next = false;
         }
-        if self.esc_pending.q.val() & self.tx_ready.val() {
+        if self.esc_pending.q.val() & !self.txh_valid.q.val() {
+            self.txh_valid.d.next = true;
+            self.txh_data.d.next = self.esc_second.q.val();
             self.esc_pending.d.next = false;
         }
-        if self.out_accept.val() & !self.out_raw.val() {
-            if self.out_byte.val() == self.c_end.val() {
+        if self.out_accept.val() {
+            self.txh_valid.d.next = true;
+            self.txh_data.d.next = self.out_byte.val();
+            if self.out_raw.val() {
+                self.txh_data.d.next = self.c_end.val();
+            } else if self.out_byte.val() == self.c_end.val() {
+                self.txh_data.d.next = self.c_esc.val();
                 self.esc_pending.d.next = true;
                 self.esc_second.d.next = self.c_esc_end.val();
-            }
-            if self.out_byte.val() == self.c_esc.val() {
+            } else if self.out_byte.val() == self.c_esc.val() {
+                self.txh_data.d.next = self.c_esc.val();
                 self.esc_pending.d.next = true;
                 self.esc_second.d.next = self.c_esc_esc.val();
             }
@@ -467,7 +483,9 @@ impl<const N: usize> Logic for Control<N> {
                 self.reply_cmd.d.next = self.req_cmd.q.val();
                 self.reply_seq.d.next = self.req_seq.q.val();
                 self.index.d.next = self.req_arg.q.val();
-                self.flen_m1.d.next = self.req_len.q.val() - 6;
+                self.feed_left.d.next = self.req_len.q.val() - 5;
+                self.feeding.d.next = true;
+                self.feed_last.d.next = self.req_len.q.val() == 6;
                 self.feed_ptr.d.next = 0.into();
                 self.counter_i.d.next = 0.into();
                 self.status.d.next = self.c_st_ok.val();
@@ -646,13 +664,18 @@ impl<const N: usize> Logic for Control<N> {
             }
             ExecState::Inject => {
                 // Feeder: `read_data` always holds RAM[feed_ptr]; on a beat, fetch the next.
-                self.pl_valid.next = self.feed_ptr.q.val() <= self.flen_m1.q.val();
-                self.pl_last.next = self.feed_ptr.q.val() == self.flen_m1.q.val();
-                self.pl_accept.next = self.pl_valid.val() & self.pl_ready.val();
+                // `feeding`/`feed_last` are registered so `pl_valid`/`pl_last` come
+                // straight from flip-flops.
+                self.pl_valid.next = self.feeding.q.val();
+                self.pl_last.next = self.feed_last.q.val();
+                self.pl_accept.next = self.feeding.q.val() & self.pl_ready.val();
                 self.ram.read_address.next = bit_cast::<11, 12>(self.feed_ptr.q.val());
                 if self.pl_accept.val() {
                     self.ram.read_address.next = bit_cast::<11, 12>(self.feed_ptr.q.val() + 1);
                     self.feed_ptr.d.next = self.feed_ptr.q.val() + 1;
+                    self.feed_left.d.next = self.feed_left.q.val() - 1;
+                    self.feeding.d.next = self.feed_left.q.val() != 1;
+                    self.feed_last.d.next = self.feed_left.q.val() == 2;
                 }
                 // Output: straight to the escaper, back-pressured by the UART.
                 self.po_ready.next = self.slip_free.val();
@@ -797,6 +820,7 @@ impl<const N: usize> Logic for Control<N> {
             self.req_ready.d.next = false;
             self.pending_busy.d.next = false;
             self.esc_pending.d.next = false;
+            self.txh_valid.d.next = false;
             self.pl_reset.d.next = true;
         }
         self.pipeline_reset.next = self.pl_reset.q.val();
