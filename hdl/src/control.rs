@@ -202,12 +202,16 @@ pub struct Control<const N: usize> {
     esc_second: DFF<Bits<8>>,
     txh_valid: DFF<Bit>,
     txh_data: DFF<Bits<8>>,
+    ob_valid: DFF<Bit>,
+    ob_data: DFF<Bits<8>>,
+    ob_raw: DFF<Bit>,
+    ob_crc: DFF<Bit>,
     out_byte: Signal<Local, Bits<8>>,
     out_req: Signal<Local, Bit>,
     out_raw: Signal<Local, Bit>,
     out_crc: Signal<Local, Bit>,
     out_accept: Signal<Local, Bit>,
-    slip_free: Signal<Local, Bit>,
+    slip_move: Signal<Local, Bit>,
     pl_accept: Signal<Local, Bit>,
     wd_expired: Signal<Local, Bit>,
 }
@@ -321,12 +325,16 @@ impl<const N: usize> Control<N> {
             esc_second: Default::default(),
             txh_valid: Default::default(),
             txh_data: Default::default(),
+            ob_valid: Default::default(),
+            ob_data: Default::default(),
+            ob_raw: Default::default(),
+            ob_crc: Default::default(),
             out_byte: Default::default(),
             out_req: Default::default(),
             out_raw: Default::default(),
             out_crc: Default::default(),
             out_accept: Default::default(),
-            slip_free: Default::default(),
+            slip_move: Default::default(),
             pl_accept: Default::default(),
             wd_expired: Default::default(),
         }
@@ -346,7 +354,7 @@ impl<const N: usize> Logic for Control<N> {
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
             req_len, req_crc_ok, req_framing, pending_busy, record, state, status, reply_cmd, reply_seq, op, index,
             shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
-            txh_valid, txh_data
+            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc
         );
         clock!(self, clock, rx_crc, tx_crc);
         self.ram.read_clock.next = self.clock.val();
@@ -402,12 +410,13 @@ impl<const N: usize> Logic for Control<N> {
             _ => {}
         }
 
-        // ---------------- SLIP escaper and a holding register in front of the UART ----------------
-        // The executor hands over a byte only when the holding register is empty and no
-        // escape is pending, so `po_ready` and every accept depend on this block's own
-        // registers alone (no combinational path through the UART or the pipeline).
-        self.slip_free.next = !self.esc_pending.q.val() & !self.txh_valid.q.val();
-        self.out_accept.next = self.out_req.val() & self.slip_free.val();
+        // ---------------- Output register, SLIP escaper, UART holding register ----------------
+        // Two registers between the executor and the UART: `ob` takes the executor's
+        // byte (so the executor's accept and `po_ready` depend only on `ob_valid`), and
+        // `txh` holds the escaped byte the UART transmitter reads. The reply CRC folds
+        // bytes as they leave `ob`, so when CrcHi finds `ob` empty the CRC is complete.
+        self.out_accept.next = self.out_req.val() & !self.ob_valid.q.val();
+        self.slip_move.next = self.ob_valid.q.val() & !self.esc_pending.q.val() & !self.txh_valid.q.val();
         self.tx_valid.next = self.txh_valid.q.val();
         self.tx_data.next = self.txh_data.q.val();
         if self.txh_valid.q.val() & self.tx_ready.val() {
@@ -418,24 +427,31 @@ impl<const N: usize> Logic for Control<N> {
             self.txh_data.d.next = self.esc_second.q.val();
             self.esc_pending.d.next = false;
         }
-        if self.out_accept.val() {
+        if self.slip_move.val() {
+            self.ob_valid.d.next = false;
             self.txh_valid.d.next = true;
-            self.txh_data.d.next = self.out_byte.val();
-            if self.out_raw.val() {
+            self.txh_data.d.next = self.ob_data.q.val();
+            if self.ob_raw.q.val() {
                 self.txh_data.d.next = self.c_end.val();
-            } else if self.out_byte.val() == self.c_end.val() {
+            } else if self.ob_data.q.val() == self.c_end.val() {
                 self.txh_data.d.next = self.c_esc.val();
                 self.esc_pending.d.next = true;
                 self.esc_second.d.next = self.c_esc_end.val();
-            } else if self.out_byte.val() == self.c_esc.val() {
+            } else if self.ob_data.q.val() == self.c_esc.val() {
                 self.txh_data.d.next = self.c_esc.val();
                 self.esc_pending.d.next = true;
                 self.esc_second.d.next = self.c_esc_esc.val();
             }
         }
+        if self.out_accept.val() {
+            self.ob_valid.d.next = true;
+            self.ob_data.d.next = self.out_byte.val();
+            self.ob_raw.d.next = self.out_raw.val();
+            self.ob_crc.d.next = self.out_crc.val();
+        }
         self.tx_crc.clear.next = self.state.q.val() == ExecState::ReplyStart;
-        self.tx_crc.enable.next = self.out_accept.val() & self.out_crc.val();
-        self.tx_crc.data.next = self.out_byte.val();
+        self.tx_crc.enable.next = self.slip_move.val() & self.ob_crc.q.val();
+        self.tx_crc.data.next = self.ob_data.q.val();
 
         // ---------------- Executor: management port, pipeline stream, transitions ----------------
         self.mgmt_start.next = false;
@@ -678,7 +694,7 @@ impl<const N: usize> Logic for Control<N> {
                     self.feed_last.d.next = self.feed_left.q.val() == 2;
                 }
                 // Output: straight to the escaper, back-pressured by the UART.
-                self.po_ready.next = self.slip_free.val();
+                self.po_ready.next = !self.ob_valid.q.val();
                 if !(self.pl_accept.val() | self.out_accept.val()) {
                     self.watchdog.d.next = self.watchdog.q.val() + 1;
                 }
@@ -821,6 +837,7 @@ impl<const N: usize> Logic for Control<N> {
             self.pending_busy.d.next = false;
             self.esc_pending.d.next = false;
             self.txh_valid.d.next = false;
+            self.ob_valid.d.next = false;
             self.pl_reset.d.next = true;
         }
         self.pipeline_reset.next = self.pl_reset.q.val();
