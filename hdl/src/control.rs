@@ -177,6 +177,10 @@ pub struct Control<const N: usize> {
     rx_byte_valid: Signal<Local, Bit>,
     rx_end: Signal<Local, Bit>,
     acc_now: Signal<Local, Bit>,
+    dv: DFF<Bit>,
+    db: DFF<Bits<8>>,
+    de: DFF<Bit>,
+    de_bad: DFF<Bit>,
     exec_idle: Signal<Local, Bit>,
     exec_free: Signal<Local, Bit>,
     reply_uses_buffers: Signal<Local, Bit>,
@@ -303,6 +307,10 @@ impl<const N: usize> Control<N> {
             rx_byte_valid: Default::default(),
             rx_end: Default::default(),
             acc_now: Default::default(),
+            dv: Default::default(),
+            db: Default::default(),
+            de: Default::default(),
+            de_bad: Default::default(),
             exec_idle: Default::default(),
             exec_free: Default::default(),
             reply_uses_buffers: Default::default(),
@@ -354,7 +362,7 @@ impl<const N: usize> Logic for Control<N> {
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
             req_len, req_crc_ok, req_framing, pending_busy, record, state, status, reply_cmd, reply_seq, op, index,
             shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
-            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc
+            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad
         );
         clock!(self, clock, rx_crc, tx_crc);
         self.ram.read_clock.next = self.clock.val();
@@ -768,17 +776,28 @@ impl<const N: usize> Logic for Control<N> {
         if self.rx_error.val() {
             self.rx_bad.d.next = true;
         }
+        // Register the deframed byte: the packet logic below works on `dv/db/de` (one
+        // clock later), which keeps the unescape compare off its paths.
+        self.dv.d.next = self.rx_byte_valid.val();
+        self.db.d.next = self.rx_byte.val();
+        self.de.d.next = self.rx_end.val();
+        self.de_bad.d.next = self.rx_bad.q.val() | self.rx_esc.q.val();
+        if self.rx_end.val() {
+            self.rx_esc.d.next = false;
+            self.rx_bad.d.next = false;
+        }
+
         self.acc_now.next = self.rx_accepting.q.val();
         if self.rx_len.q.val() == 0 {
             self.acc_now.next = self.exec_idle.val();
         }
         self.rx_crc.clear.next = self.rx_len.q.val() == 0;
-        self.rx_crc.enable.next = self.rx_byte_valid.val();
-        self.rx_crc.data.next = self.rx_byte.val();
+        self.rx_crc.enable.next = self.dv.q.val();
+        self.rx_crc.data.next = self.db.q.val();
         self.ram.write_enable.next = false;
-        self.ram.write_data.next = self.rx_byte.val();
+        self.ram.write_data.next = self.db.q.val();
         self.ram.write_address.next = bit_cast::<11, 12>(self.rx_len.q.val() - 3);
-        if self.rx_byte_valid.val() {
+        if self.dv.q.val() {
             if self.rx_len.q.val() != 0xFFF {
                 self.rx_len.d.next = self.rx_len.q.val() + 1;
             }
@@ -787,41 +806,39 @@ impl<const N: usize> Logic for Control<N> {
             }
             if self.acc_now.val() {
                 if self.rx_len.q.val() == 0 {
-                    self.req_cmd.d.next = self.rx_byte.val();
+                    self.req_cmd.d.next = self.db.q.val();
                     self.req_seq.d.next = 0.into();
                 }
                 if self.rx_len.q.val() == 1 {
-                    self.req_seq.d.next = self.rx_byte.val();
+                    self.req_seq.d.next = self.db.q.val();
                 }
                 if self.rx_len.q.val() == 2 {
-                    self.req_arg.d.next = self.rx_byte.val();
+                    self.req_arg.d.next = self.db.q.val();
                 }
                 if (self.rx_len.q.val() >= 3) & (self.rx_len.q.val() < 24) {
-                    self.record.d.next = (self.record.q.val() << 8) | bit_cast::<168, 8>(self.rx_byte.val());
+                    self.record.d.next = (self.record.q.val() << 8) | bit_cast::<168, 8>(self.db.q.val());
                 }
                 if (self.rx_len.q.val() >= 3) & (self.rx_len.q.val() < 2051) {
                     self.ram.write_enable.next = true;
                 }
             } else {
                 if self.rx_len.q.val() == 0 {
-                    self.rej_cmd.d.next = self.rx_byte.val();
+                    self.rej_cmd.d.next = self.db.q.val();
                     self.rej_seq.d.next = 0.into();
                 }
                 if self.rx_len.q.val() == 1 {
-                    self.rej_seq.d.next = self.rx_byte.val();
+                    self.rej_seq.d.next = self.db.q.val();
                 }
             }
         }
-        if self.rx_end.val() {
+        if self.de.q.val() {
             self.rx_len.d.next = 0.into();
-            self.rx_esc.d.next = false;
-            self.rx_bad.d.next = false;
             if self.rx_len.q.val() != 0 {
                 if self.rx_accepting.q.val() {
                     self.req_ready.d.next = true;
                     self.req_len.d.next = self.rx_len.q.val();
                     self.req_crc_ok.d.next = self.rx_crc.crc.val() == 0;
-                    self.req_framing.d.next = self.rx_bad.q.val() | self.rx_esc.q.val();
+                    self.req_framing.d.next = self.de_bad.q.val();
                 } else {
                     self.pending_busy.d.next = true;
                 }
@@ -833,6 +850,8 @@ impl<const N: usize> Logic for Control<N> {
             self.rx_len.d.next = 0.into();
             self.rx_esc.d.next = false;
             self.rx_bad.d.next = false;
+            self.dv.d.next = false;
+            self.de.d.next = false;
             self.req_ready.d.next = false;
             self.pending_busy.d.next = false;
             self.esc_pending.d.next = false;
