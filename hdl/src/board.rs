@@ -1,1 +1,260 @@
-//! (being written)
+//! The Alchitry Cu top: the pipeline driven by the control block over the FT2232H's
+//! channel-B UART, plus reset and status LEDs.
+//!
+//! | pin | pad | |
+//! |-----|-----|-|
+//! | `clock` | P7 | 100 MHz |
+//! | `reset_n` | P8 | reset button, active low (synchronized; plus a power-on reset) |
+//! | `usb_rx` | P14 | UART from the FTDI chip (FPGA input) |
+//! | `usb_tx` | M9 | UART to the FTDI chip (FPGA output) |
+//! | `led_heartbeat` | J11 | blinks at 1.5 Hz: the clock runs, the bitstream is loaded |
+//! | `led_request` | K11 | a request was received |
+//! | `led_frame` | K12 | an injected frame went through the pipeline |
+//! | `led_rewrite` | K14 | the pipeline rewrote a frame |
+//! | `led_error` | L12 | an error reply, or a UART framing error |
+//! | `led_rx` | L14 | UART bytes arriving |
+//! | `led_tx` | M12 | UART bytes leaving |
+//! | `led_reset` | N14 | reset held |
+//!
+//! Activity LEDs stretch a one-clock event to 84–126 ms so it can be seen.
+//! The checked-in `constraints/alchitry-cu.pcf` is what `generate_pcf` makes of this
+//! top (a test compares them).
+
+use crate::control::{default_build_id, Control};
+use crate::pipeline::Pipeline;
+use crate::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
+use rust_hdl::prelude::*;
+
+/// Activity LEDs (everything but heartbeat and reset).
+const STRETCHED_LEDS: usize = 6;
+
+#[derive(LogicBlock)]
+pub struct CuBoard<const N: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset_n: Signal<In, Bit>,
+    pub usb_rx: Signal<In, Bit>,
+    pub usb_tx: Signal<Out, Bit>,
+    pub led_heartbeat: Signal<Out, Bit>,
+    pub led_request: Signal<Out, Bit>,
+    pub led_frame: Signal<Out, Bit>,
+    pub led_rewrite: Signal<Out, Bit>,
+    pub led_error: Signal<Out, Bit>,
+    pub led_rx: Signal<Out, Bit>,
+    pub led_tx: Signal<Out, Bit>,
+    pub led_reset: Signal<Out, Bit>,
+    pub uart_rx: UartRx,
+    pub uart_tx: UartTx,
+    pub control: Control<N>,
+    pub pipeline: Pipeline<N>,
+    reset_sync1: DFF<Bit>,
+    reset_sync2: DFF<Bit>,
+    /// Counts to 15 after configuration; reset is held until then.
+    power_on: DFF<Bits<4>>,
+    reset: Signal<Local, Bit>,
+    /// Free-running: heartbeat and the LED stretchers' tick.
+    heartbeat: DFF<Bits<26>>,
+    tick: Signal<Local, Bit>,
+    hold: [DFF<Bits<2>>; STRETCHED_LEDS],
+    events: Signal<Local, Bits<6>>,
+}
+
+fn pin<D: Direction>(pad: &str) -> Signal<D, Bit> {
+    let mut s = Signal::<D, Bit>::default();
+    s.add_location(0, pad);
+    s
+}
+
+impl<const N: usize> CuBoard<N> {
+    /// The board at 4 Mbaud with the default build id: what the bitstream flow builds.
+    pub fn new() -> Self {
+        Self::with_options(CLOCKS_PER_BIT_4MBAUD, default_build_id())
+    }
+
+    /// `clocks_per_bit` at 100 MHz: 25 = 4 Mbaud, 50 = 2 Mbaud. `build_id` is what
+    /// INFO reports.
+    pub fn with_options(clocks_per_bit: u16, build_id: u32) -> Self {
+        Self {
+            clock: rust_hdl_bsp_alchitry_cu::pins::clock(),
+            reset_n: pin("P8"),
+            usb_rx: pin("P14"),
+            usb_tx: pin("M9"),
+            led_heartbeat: pin("J11"),
+            led_request: pin("K11"),
+            led_frame: pin("K12"),
+            led_rewrite: pin("K14"),
+            led_error: pin("L12"),
+            led_rx: pin("L14"),
+            led_tx: pin("M12"),
+            led_reset: pin("N14"),
+            uart_rx: UartRx::new(clocks_per_bit),
+            uart_tx: UartTx::new(clocks_per_bit),
+            control: Control::new(build_id),
+            pipeline: Default::default(),
+            reset_sync1: Default::default(),
+            reset_sync2: Default::default(),
+            power_on: Default::default(),
+            reset: Default::default(),
+            heartbeat: Default::default(),
+            tick: Default::default(),
+            hold: Default::default(),
+            events: Default::default(),
+        }
+    }
+}
+
+impl<const N: usize> Default for CuBoard<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Logic for CuBoard<N> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, reset_sync1, reset_sync2, power_on, heartbeat);
+        clock!(self, clock, uart_rx, uart_tx, control, pipeline);
+        for i in 0..STRETCHED_LEDS {
+            self.hold[i].clock.next = self.clock.val();
+            self.hold[i].d.next = self.hold[i].q.val();
+        }
+
+        // Reset: the button is asynchronous to the clock (2-FF synchronizer); hold
+        // reset for 15 clocks after configuration too.
+        self.reset_sync1.d.next = !self.reset_n.val();
+        self.reset_sync2.d.next = self.reset_sync1.q.val();
+        if !self.power_on.q.val().all() {
+            self.power_on.d.next = self.power_on.q.val() + 1;
+        }
+        self.reset.next = self.reset_sync2.q.val() | !self.power_on.q.val().all();
+
+        self.uart_rx.reset.next = self.reset.val();
+        self.uart_rx.rx.next = self.usb_rx.val();
+        self.uart_tx.reset.next = self.reset.val();
+        self.usb_tx.next = self.uart_tx.tx.val();
+
+        self.control.reset.next = self.reset.val();
+        self.control.rx_data.next = self.uart_rx.data.val();
+        self.control.rx_valid.next = self.uart_rx.valid.val();
+        self.control.rx_error.next = self.uart_rx.frame_error.val();
+        self.uart_tx.data.next = self.control.tx_data.val();
+        self.uart_tx.valid.next = self.control.tx_valid.val();
+        self.control.tx_ready.next = self.uart_tx.ready.val();
+
+        self.pipeline.reset.next = self.reset.val() | self.control.pipeline_reset.val();
+        self.pipeline.in_data.next = self.control.pl_data.val();
+        self.pipeline.in_valid.next = self.control.pl_valid.val();
+        self.pipeline.in_last.next = self.control.pl_last.val();
+        self.pipeline.in_direction.next = self.control.pl_direction.val();
+        self.control.pl_ready.next = self.pipeline.in_ready.val();
+        self.control.po_data.next = self.pipeline.out_data.val();
+        self.control.po_valid.next = self.pipeline.out_valid.val();
+        self.control.po_last.next = self.pipeline.out_last.val();
+        self.pipeline.out_ready.next = self.control.po_ready.val();
+        self.pipeline.mgmt_op.next = self.control.mgmt_op.val();
+        self.pipeline.mgmt_start.next = self.control.mgmt_start.val();
+        self.pipeline.mgmt_index.next = self.control.mgmt_index.val();
+        self.pipeline.mgmt_wdata.next = self.control.mgmt_wdata.val();
+        self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
+        self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
+        self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
+
+        // LEDs.
+        self.heartbeat.d.next = self.heartbeat.q.val() + 1;
+        self.tick.next = self.heartbeat.q.val().get_bits::<22>(0).all();
+        self.events.next = 0.into();
+        self.events.next = bit_cast::<6, 1>(self.control.request_pulse.val().into())
+            | (bit_cast::<6, 1>(self.control.inject_pulse.val().into()) << 1)
+            | (bit_cast::<6, 1>(self.pipeline.rewrite_pulse.val().into()) << 2)
+            | (bit_cast::<6, 1>((self.control.error_pulse.val() | self.uart_rx.frame_error.val()).into()) << 3)
+            | (bit_cast::<6, 1>(self.uart_rx.valid.val().into()) << 4)
+            | (bit_cast::<6, 1>((self.uart_tx.valid.val() & self.uart_tx.ready.val()).into()) << 5);
+        for i in 0..STRETCHED_LEDS {
+            if self.events.val().get_bit(i) {
+                self.hold[i].d.next = 3.into();
+            } else if self.tick.val() & self.hold[i].q.val().any() {
+                self.hold[i].d.next = self.hold[i].q.val() - 1;
+            }
+        }
+        self.led_heartbeat.next = self.heartbeat.q.val().get_bit(25);
+        self.led_request.next = self.hold[0].q.val().any();
+        self.led_frame.next = self.hold[1].q.val().any();
+        self.led_rewrite.next = self.hold[2].q.val().any();
+        self.led_error.next = self.hold[3].q.val().any();
+        self.led_rx.next = self.hold[4].q.val().any();
+        self.led_tx.next = self.hold[5].q.val().any();
+        self.led_reset.next = self.reset.val();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
+
+    fn pcf_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../constraints/alchitry-cu.pcf")
+    }
+
+    #[test]
+    fn checked_in_pcf_is_what_the_design_generates() {
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        let generated = generate_pcf(&uut);
+        if std::env::var_os("PORTSHARE_WRITE_PCF").is_some() {
+            std::fs::write(pcf_path(), &generated).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(pcf_path()).expect("constraints/alchitry-cu.pcf (PORTSHARE_WRITE_PCF=1 writes it)");
+        assert_eq!(checked_in, generated);
+        // Independent of N, and with the pads DESIGN.md §5 gives.
+        let mut big = CuBoard::<128>::new();
+        big.connect_all();
+        assert_eq!(generate_pcf(&big), generated);
+        for line in ["set_io clock P7", "set_io reset_n P8", "set_io usb_rx P14", "set_io usb_tx M9", "set_io led_heartbeat J11", "set_io led_reset N14"] {
+            assert!(generated.lines().any(|l| l == line), "missing `{line}`");
+        }
+        let leds: Vec<&str> = generated.lines().filter(|l| l.starts_with("set_io led_")).map(|l| l.rsplit(' ').next().unwrap()).collect();
+        assert_eq!(leds, ["J11", "K11", "K12", "K14", "L12", "L14", "M12", "N14"]);
+    }
+
+    #[test]
+    fn board_top_generates_valid_verilog() {
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        check_all(&uut).unwrap();
+        yosys_validate(&format!("portshare-hdl-{}-cuboard", std::process::id()), &generate_verilog(&uut)).unwrap();
+    }
+
+    fn tick(uut: &mut CuBoard<16>) {
+        uut.clock.next = true.into();
+        assert!(simulate(uut, 200));
+        uut.clock.next = false.into();
+        assert!(simulate(uut, 200));
+    }
+
+    #[test]
+    fn reset_is_held_after_power_on_and_follows_the_button_through_the_synchronizer() {
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        uut.reset_n.next = true;
+        uut.usb_rx.next = true;
+        assert!(simulate(&mut uut, 200));
+        let mut held = uut.led_reset.val() as usize;
+        for _ in 0..40 {
+            tick(&mut uut);
+            if uut.led_reset.val() {
+                held += 1;
+            }
+        }
+        assert_eq!(held, 15, "power-on reset lasts 15 clocks");
+        assert!(uut.usb_tx.val(), "UART line idles high");
+        uut.reset_n.next = false;
+        tick(&mut uut);
+        assert!(!uut.led_reset.val(), "two synchronizer stages: not yet");
+        tick(&mut uut);
+        assert!(uut.led_reset.val());
+        uut.reset_n.next = true;
+        tick(&mut uut);
+        tick(&mut uut);
+        assert!(!uut.led_reset.val());
+    }
+}
