@@ -18,6 +18,8 @@
 //!     rec.step(&mut uut, |u| &mut u.clock)?;        // settle, sample, one clock
 //!     let out = uut.out_data.val();                 // outputs after the edge
 //! }
+//! // A runner that clocks the block itself calls `rec.sample(&mut uut)?` instead of
+//! // `step`, once per clock, just before setting the clock high.
 //! rec.run_icarus(&generate_verilog(&uut), work_dir)?;
 //! ```
 //!
@@ -252,9 +254,19 @@ impl Recorder {
         self.clocks
     }
 
-    /// Records every port's current value as one clock. Call after the inputs have
-    /// settled and before the rising edge ([`Recorder::step`] does all of that).
-    pub fn sample<B: Block>(&mut self, uut: &B) {
+    /// Records every port as one clock: settles the logic first (inputs set with
+    /// `.next` are only visible after `simulate`, RUST-HDL.md §5e), then reads. Call it
+    /// once per clock, before the rising edge, if you clock the block yourself;
+    /// [`Recorder::step`] does the whole clock.
+    pub fn sample<B: Block>(&mut self, uut: &mut B) -> Result<(), CosimError> {
+        if !simulate(uut, SETTLE_ITERS) {
+            return Err(CosimError::NotSettled { clock: self.clocks });
+        }
+        self.record(uut);
+        Ok(())
+    }
+
+    fn record<B: Block>(&mut self, uut: &B) {
         let clock = self.clocks;
         let mut i = 0;
         let (ports, samples, undriven) = (&self.ports, &mut self.samples, &mut self.undriven);
@@ -288,8 +300,7 @@ impl Recorder {
     ) -> Result<(), CosimError> {
         let at = self.clocks;
         let settle = |u: &mut B| if simulate(u, SETTLE_ITERS) { Ok(()) } else { Err(CosimError::NotSettled { clock: at }) };
-        settle(uut)?;
-        self.sample(uut);
+        self.sample(uut)?;
         clock(uut).next = true.into();
         settle(uut)?;
         clock(uut).next = false.into();
@@ -619,6 +630,28 @@ mod tests {
         let out = fs::read_to_string(dir.path().join("outputs.txt")).unwrap();
         assert_eq!(out.lines().count(), 3000);
         assert_eq!(out.lines().next().unwrap().split_whitespace().nth(2).unwrap().len(), 42);
+    }
+
+    /// The lead's runner clocks the block itself and calls `sample` before each edge.
+    #[test]
+    fn manual_clocking_with_sample_agrees() {
+        let mut uut = Mixer::default();
+        uut.connect_all();
+        let mut rec = Recorder::new(&uut).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..400 {
+            uut.add.next = (rng.gen::<u8>() as u64).into();
+            uut.enable.next = rng.gen();
+            uut.wide_in.next = wide(&mut rng);
+            rec.sample(&mut uut).unwrap();
+            uut.clock.next = true.into();
+            assert!(simulate(&mut uut, 100));
+            uut.clock.next = false.into();
+            assert!(simulate(&mut uut, 100));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = rec.run_icarus(&generate_verilog(&uut), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.clocks, 400);
     }
 
     /// A difference only in the top word of a 168-bit output is still found.
