@@ -606,6 +606,23 @@ mod tests {
         assert!(!dir.path().join("top.bin").exists());
     }
 
+    /// A forgotten pin is an error, not a randomly placed IO.
+    #[test]
+    fn unconstrained_io_fails_with_nextpnrs_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = FlowOptions::new(dir.path(), 100.0);
+        let mut b = Blinky::default();
+        b.connect_all();
+        let pcf: String = generate_pcf(&b).lines().filter(|l| !l.contains("leds[3]")).map(|l| format!("{l}\n")).collect();
+        opts.pcf = Some(pcf);
+        match build(&mut Blinky::default(), &opts) {
+            Err(e @ FlowError::Tool { tool: "nextpnr-ice40", .. }) => {
+                assert!(e.to_string().contains("leds[3]") && e.to_string().contains("unconstrained"), "{e}");
+            }
+            other => panic!("expected a nextpnr failure, got {other:?}"),
+        }
+    }
+
     /// RUST-HDL.md §2: a Rust `const` inside hdl_gen becomes a bare Verilog identifier.
     const LIMIT: u64 = 7;
 
