@@ -38,23 +38,15 @@ fn parse_entries(s: &str) -> Result<usize, String> {
 
 type BuildFn = fn(&FlowOptions) -> Result<Report, FlowError>;
 
-/// The board top for `entries`. // needs CuBoard
-///
-/// When `portshare_hdl::board::CuBoard` is merged, this body becomes:
-/// ```ignore
-/// use portshare_hdl::{board::CuBoard, flow};
-/// Ok(match entries {
-///     16 => |o| flow::build(&mut CuBoard::<16>::new(), o),
-///     64 => |o| flow::build(&mut CuBoard::<64>::new(), o),
-///     128 => |o| flow::build(&mut CuBoard::<128>::new(), o),
-///     n => bail!("no board top for {n} entries"),
-/// })
-/// ```
+/// The board top for `entries`.
 fn board_top(entries: usize) -> anyhow::Result<BuildFn> {
-    bail!(
-        "this build of portshare has no board top for {entries} entries yet: \
-         portshare_hdl::board::CuBoard is not wired into src/cli/build.rs (board_top)"
-    )
+    use portshare_hdl::{board::CuBoard, flow};
+    Ok(match entries {
+        16 => |o| flow::build(&mut CuBoard::<16>::new(), o),
+        64 => |o| flow::build(&mut CuBoard::<64>::new(), o),
+        128 => |o| flow::build(&mut CuBoard::<128>::new(), o),
+        n => bail!("no board top for {n} entries"),
+    })
 }
 
 pub fn run(a: BuildArgs) -> anyhow::Result<()> {
