@@ -55,7 +55,7 @@ pub struct CuBoard<const N: usize> {
     heartbeat: DFF<Bits<26>>,
     tick: Signal<Local, Bit>,
     hold: [DFF<Bits<2>>; STRETCHED_LEDS],
-    events: Signal<Local, Bits<6>>,
+    c_tick_mask: Constant<Bits<26>>,
 }
 
 fn pin<D: Direction>(pad: &str) -> Signal<D, Bit> {
@@ -97,7 +97,7 @@ impl<const N: usize> CuBoard<N> {
             heartbeat: Default::default(),
             tick: Default::default(),
             hold: Default::default(),
-            events: Default::default(),
+            c_tick_mask: Constant::new(((1u64 << 22) - 1).into()),
         }
     }
 }
@@ -160,20 +160,30 @@ impl<const N: usize> Logic for CuBoard<N> {
 
         // LEDs.
         self.heartbeat.d.next = self.heartbeat.q.val() + 1;
-        self.tick.next = self.heartbeat.q.val().get_bits::<22>(0).all();
-        self.events.next = 0.into();
-        self.events.next = bit_cast::<6, 1>(self.control.request_pulse.val().into())
-            | (bit_cast::<6, 1>(self.control.inject_pulse.val().into()) << 1)
-            | (bit_cast::<6, 1>(self.pipeline.rewrite_pulse.val().into()) << 2)
-            | (bit_cast::<6, 1>((self.control.error_pulse.val() | self.uart_rx.frame_error.val()).into()) << 3)
-            | (bit_cast::<6, 1>(self.uart_rx.valid.val().into()) << 4)
-            | (bit_cast::<6, 1>((self.uart_tx.valid.val() & self.uart_tx.ready.val()).into()) << 5);
+        // (Masks and per-LED code rather than shifts: cheaper in rust-hdl's simulator.)
+        self.tick.next = (self.heartbeat.q.val() & self.c_tick_mask.val()) == self.c_tick_mask.val();
         for i in 0..STRETCHED_LEDS {
-            if self.events.val().get_bit(i) {
-                self.hold[i].d.next = 3.into();
-            } else if self.tick.val() & self.hold[i].q.val().any() {
+            if self.tick.val() & self.hold[i].q.val().any() {
                 self.hold[i].d.next = self.hold[i].q.val() - 1;
             }
+        }
+        if self.control.request_pulse.val() {
+            self.hold[0].d.next = 3.into();
+        }
+        if self.control.inject_pulse.val() {
+            self.hold[1].d.next = 3.into();
+        }
+        if self.pipeline.rewrite_pulse.val() {
+            self.hold[2].d.next = 3.into();
+        }
+        if self.control.error_pulse.val() | self.uart_rx.frame_error.val() {
+            self.hold[3].d.next = 3.into();
+        }
+        if self.uart_rx.valid.val() {
+            self.hold[4].d.next = 3.into();
+        }
+        if self.uart_tx.valid.val() & self.uart_tx.ready.val() {
+            self.hold[5].d.next = 3.into();
         }
         self.led_heartbeat.next = self.heartbeat.q.val().get_bit(25);
         self.led_request.next = self.hold[0].q.val().any();

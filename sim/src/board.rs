@@ -233,13 +233,13 @@ impl<const N: usize> Target for ByteTarget<N> {
 
     fn clock(&mut self) -> Option<u8> {
         let byte = if self.clocks % BYTE_GAP_CLOCKS == 0 { self.queue.pop_front() } else { None };
+        // The control block's tx_valid/tx_data come from flip-flops, so the values
+        // settled after the last edge are what it offers now; tx_ready is always high,
+        // so that byte is taken at this edge.
+        let out = self.uut.control.tx_valid.val().then(|| self.uut.control.tx_data.val().index() as u8);
         let c = &mut self.uut.control;
         c.rx_valid.next = byte.is_some();
         c.rx_data.next = (byte.unwrap_or(0) as u64).into();
-        // Settle the new inputs, then see what the control block offers (tx_ready is
-        // always high: a byte offered in this clock is taken at its edge).
-        assert!(simulate(&mut self.uut, 200));
-        let out = self.uut.control.tx_valid.val().then(|| self.uut.control.tx_data.val().index() as u8);
         edge(&mut self.uut, |u, c| u.clock.next = c.into());
         self.clocks += 1;
         out
