@@ -919,6 +919,11 @@ mod tests {
         _beats_in: usize,
         _frames_out: usize,
         _tick: u64,
+        /// Fault injection: accepted ops never complete / the output never flows.
+        _stuck_mgmt: bool,
+        _stuck_output: bool,
+        _resets_seen: usize,
+        reset: Signal<In, Bit>,
     }
 
     impl Logic for PortStandIn {
@@ -932,7 +937,11 @@ mod tests {
                 self._hits = vec![0; CAP];
             }
             let mut done = false;
-            if self._busy_left > 0 {
+            if self.reset.val() {
+                self._resets_seen += 1;
+                self._fifo.clear();
+            }
+            if self._busy_left > 0 && !self._stuck_mgmt {
                 self._busy_left -= 1;
                 if self._busy_left == 0 {
                     done = true;
@@ -983,7 +992,7 @@ mod tests {
                 self._beats_in += 1;
             }
             self.in_ready.next = self._fifo.len() < 3 && self._tick % 3 != 0;
-            let head = self._fifo.front().copied();
+            let head = self._fifo.front().copied().filter(|_| !self._stuck_output);
             self.out_valid.next = head.is_some();
             self.out_data.next = (head.map_or(0, |h| h.0) as u64).into();
             self.out_last.next = head.map_or(false, |h| h.1);
@@ -1001,6 +1010,7 @@ mod tests {
         fn update(&mut self) {
             self.ctl.clock.next = self.clock.val();
             self.port.clock.next = self.clock.val();
+            self.port.reset.next = self.ctl.pipeline_reset.val();
             self.port.mgmt_op.next = self.ctl.mgmt_op.val();
             self.port.mgmt_start.next = self.ctl.mgmt_start.val();
             self.port.mgmt_index.next = self.ctl.mgmt_index.val();
@@ -1262,6 +1272,29 @@ mod tests {
             d.clock(None, false);
         }
         assert!(d.replies.is_empty() && !d.b.ctl.tx_valid.val());
+    }
+
+    /// The watchdog (2^20 clocks without progress) ends a hung management op with
+    /// TIMEOUT and a hung injection with a cut reply, resets the pipeline, and the
+    /// block serves the next request.
+    #[test]
+    fn watchdog_recovers_from_a_hung_pipeline() {
+        let mut d = Driver::new();
+        let resets = d.b.port._resets_seen;
+        d.b.port._stuck_mgmt = true;
+        d.send(&Request::ClearTable.encode(1), 3);
+        let r = d.await_replies(1, 1 << 21).pop().unwrap();
+        assert_eq!((r.status, r.seq), (proto::STATUS_TIMEOUT, 1));
+        assert!(d.b.port._resets_seen > resets, "pipeline reset pulsed");
+        d.b.port._stuck_mgmt = false;
+        d.b.port._busy_left = 0;
+        d.b.port._stuck_output = true;
+        let frame = vec![0x5A; 40];
+        d.send(&Request::Inject { direction: Direction::Incoming, frame }.encode(2), 3);
+        let r = d.await_replies(1, 1 << 21).pop().unwrap();
+        assert_eq!((r.status, r.seq, r.payload.len()), (proto::STATUS_OK, 2, 0), "reply cut short");
+        d.b.port._stuck_output = false;
+        assert_eq!(d.request(&Request::ReadEntry { index: 0 }, 3).status, proto::STATUS_OK);
     }
 
     #[test]
