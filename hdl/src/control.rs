@@ -183,6 +183,7 @@ pub struct Control<const N: usize> {
     de_bad: DFF<Bit>,
     exec_idle: Signal<Local, Bit>,
     exec_free: Signal<Local, Bit>,
+    exec_idle_r: DFF<Bit>,
     reply_uses_buffers: Signal<Local, Bit>,
 
     // Executor.
@@ -313,6 +314,7 @@ impl<const N: usize> Control<N> {
             de_bad: Default::default(),
             exec_idle: Default::default(),
             exec_free: Default::default(),
+            exec_idle_r: Default::default(),
             reply_uses_buffers: Default::default(),
             state: Default::default(),
             status: Default::default(),
@@ -362,7 +364,7 @@ impl<const N: usize> Logic for Control<N> {
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
             req_len, req_crc_ok, req_framing, pending_busy, record, state, status, reply_cmd, reply_seq, op, index,
             shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
-            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad
+            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r
         );
         clock!(self, clock, rx_crc, tx_crc);
         self.ram.read_clock.next = self.clock.val();
@@ -753,6 +755,10 @@ impl<const N: usize> Logic for Control<N> {
             self.exec_free.next = !self.reply_uses_buffers.val();
         }
         self.exec_idle.next = self.exec_free.val() & !self.pending_busy.q.val() & !self.req_ready.q.val();
+        // Registered (timing): one clock late is safe because bytes arrive at least 4
+        // clocks apart and the only busy-making transition (Idle -> Check) follows
+        // `req_ready`, which is set the clock after the END that precedes any new packet.
+        self.exec_idle_r.d.next = self.exec_idle.val();
         self.rx_end.next = false;
         self.rx_byte_valid.next = false;
         self.rx_byte.next = self.rx_data.val();
@@ -789,7 +795,7 @@ impl<const N: usize> Logic for Control<N> {
 
         self.acc_now.next = self.rx_accepting.q.val();
         if self.rx_len.q.val() == 0 {
-            self.acc_now.next = self.exec_idle.val();
+            self.acc_now.next = self.exec_idle_r.q.val();
         }
         self.rx_crc.clear.next = self.rx_len.q.val() == 0;
         self.rx_crc.enable.next = self.dv.q.val();
@@ -802,7 +808,7 @@ impl<const N: usize> Logic for Control<N> {
                 self.rx_len.d.next = self.rx_len.q.val() + 1;
             }
             if self.rx_len.q.val() == 0 {
-                self.rx_accepting.d.next = self.exec_idle.val();
+                self.rx_accepting.d.next = self.exec_idle_r.q.val();
             }
             if self.acc_now.val() {
                 if self.rx_len.q.val() == 0 {
