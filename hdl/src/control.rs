@@ -160,6 +160,8 @@ pub struct Control<const N: usize> {
     rx_esc: DFF<Bit>,
     rx_bad: DFF<Bit>,
     rx_accepting: DFF<Bit>,
+    in_record: DFF<Bit>,
+    in_buffer: DFF<Bit>,
     req_cmd: DFF<Bits<8>>,
     req_seq: DFF<Bits<8>>,
     req_arg: DFF<Bits<8>>,
@@ -291,6 +293,8 @@ impl<const N: usize> Control<N> {
             rx_esc: Default::default(),
             rx_bad: Default::default(),
             rx_accepting: Default::default(),
+            in_record: Default::default(),
+            in_buffer: Default::default(),
             req_cmd: Default::default(),
             req_seq: Default::default(),
             req_arg: Default::default(),
@@ -364,7 +368,7 @@ impl<const N: usize> Logic for Control<N> {
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
             req_len, req_crc_ok, req_framing, pending_busy, record, state, status, reply_cmd, reply_seq, op, index,
             shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
-            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r
+            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r, in_record, in_buffer
         );
         clock!(self, clock, rx_crc, tx_crc);
         self.ram.read_clock.next = self.clock.val();
@@ -807,6 +811,19 @@ impl<const N: usize> Logic for Control<N> {
             if self.rx_len.q.val() != 0xFFF {
                 self.rx_len.d.next = self.rx_len.q.val() + 1;
             }
+            // Position flags kept beside the length (equality tests instead of range
+            // compares on the receive path): bytes 3..24 are the record, 3..2051 the
+            // frame buffer.
+            if self.rx_len.q.val() == 2 {
+                self.in_record.d.next = true;
+                self.in_buffer.d.next = true;
+            }
+            if self.rx_len.q.val() == 23 {
+                self.in_record.d.next = false;
+            }
+            if self.rx_len.q.val() == 2050 {
+                self.in_buffer.d.next = false;
+            }
             if self.rx_len.q.val() == 0 {
                 self.rx_accepting.d.next = self.exec_idle_r.q.val();
             }
@@ -821,10 +838,10 @@ impl<const N: usize> Logic for Control<N> {
                 if self.rx_len.q.val() == 2 {
                     self.req_arg.d.next = self.db.q.val();
                 }
-                if (self.rx_len.q.val() >= 3) & (self.rx_len.q.val() < 24) {
+                if self.in_record.q.val() {
                     self.record.d.next = (self.record.q.val() << 8) | bit_cast::<168, 8>(self.db.q.val());
                 }
-                if (self.rx_len.q.val() >= 3) & (self.rx_len.q.val() < 2051) {
+                if self.in_buffer.q.val() {
                     self.ram.write_enable.next = true;
                 }
             } else {
@@ -839,6 +856,8 @@ impl<const N: usize> Logic for Control<N> {
         }
         if self.de.q.val() {
             self.rx_len.d.next = 0.into();
+            self.in_record.d.next = false;
+            self.in_buffer.d.next = false;
             if self.rx_len.q.val() != 0 {
                 if self.rx_accepting.q.val() {
                     self.req_ready.d.next = true;
@@ -854,6 +873,8 @@ impl<const N: usize> Logic for Control<N> {
         if self.reset.val() {
             self.state.d.next = ExecState::Idle;
             self.rx_len.d.next = 0.into();
+            self.in_record.d.next = false;
+            self.in_buffer.d.next = false;
             self.rx_esc.d.next = false;
             self.rx_bad.d.next = false;
             self.dv.d.next = false;
