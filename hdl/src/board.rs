@@ -55,6 +55,7 @@ pub struct CuBoard<const N: usize> {
     heartbeat: DFF<Bits<26>>,
     tick: Signal<Local, Bit>,
     hold: [DFF<Bits<2>>; STRETCHED_LEDS],
+    ev: [DFF<Bit>; STRETCHED_LEDS],
     c_tick_mask: Constant<Bits<26>>,
 }
 
@@ -97,6 +98,7 @@ impl<const N: usize> CuBoard<N> {
             heartbeat: Default::default(),
             tick: Default::default(),
             hold: Default::default(),
+            ev: Default::default(),
             c_tick_mask: Constant::new(((1u64 << 22) - 1).into()),
         }
     }
@@ -116,6 +118,8 @@ impl<const N: usize> Logic for CuBoard<N> {
         for i in 0..STRETCHED_LEDS {
             self.hold[i].clock.next = self.clock.val();
             self.hold[i].d.next = self.hold[i].q.val();
+            self.ev[i].clock.next = self.clock.val();
+            self.ev[i].d.next = self.ev[i].q.val();
         }
 
         // Reset: the button is asynchronous to the clock (2-FF synchronizer); hold
@@ -167,23 +171,17 @@ impl<const N: usize> Logic for CuBoard<N> {
                 self.hold[i].d.next = self.hold[i].q.val() - 1;
             }
         }
-        if self.control.request_pulse.val() {
-            self.hold[0].d.next = 3.into();
-        }
-        if self.control.inject_pulse.val() {
-            self.hold[1].d.next = 3.into();
-        }
-        if self.pipeline.rewrite_pulse.val() {
-            self.hold[2].d.next = 3.into();
-        }
-        if self.control.error_pulse.val() | self.uart_rx.frame_error.val() {
-            self.hold[3].d.next = 3.into();
-        }
-        if self.uart_rx.valid.val() {
-            self.hold[4].d.next = 3.into();
-        }
-        if self.uart_tx.valid.val() & self.uart_tx.ready.val() {
-            self.hold[5].d.next = 3.into();
+        // Events are registered first: LEDs can be a clock late, paths can't be long.
+        self.ev[0].d.next = self.control.request_pulse.val();
+        self.ev[1].d.next = self.control.inject_pulse.val();
+        self.ev[2].d.next = self.pipeline.rewrite_pulse.val();
+        self.ev[3].d.next = self.control.error_pulse.val() | self.uart_rx.frame_error.val();
+        self.ev[4].d.next = self.uart_rx.valid.val();
+        self.ev[5].d.next = self.uart_tx.valid.val() & self.uart_tx.ready.val();
+        for i in 0..STRETCHED_LEDS {
+            if self.ev[i].q.val() {
+                self.hold[i].d.next = 3.into();
+            }
         }
         self.led_heartbeat.next = self.heartbeat.q.val().get_bit(25);
         self.led_request.next = self.hold[0].q.val().any();
