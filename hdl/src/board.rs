@@ -4,7 +4,7 @@
 //! | pin | pad | |
 //! |-----|-----|-|
 //! | `clock` | P7 | 100 MHz |
-//! | `reset_n` | P8 | reset button, active low (synchronized; plus a power-on reset) |
+//! | `reset_n` | P8 | reset button, active low (synchronized; plus a 16-clock power-on reset) |
 //! | `usb_rx` | P14 | UART from the FTDI chip (FPGA input) |
 //! | `usb_tx` | M9 | UART to the FTDI chip (FPGA output) |
 //! | `led_heartbeat` | J11 | blinks at 1.5 Hz: the clock runs, the bitstream is loaded |
@@ -50,6 +50,7 @@ pub struct CuBoard<const N: usize> {
     reset_sync2: DFF<Bit>,
     /// Counts to 15 after configuration; reset is held until then.
     power_on: DFF<Bits<4>>,
+    reset_q: DFFWithInit<Bit>,
     reset: Signal<Local, Bit>,
     /// Free-running: heartbeat and the LED stretchers' tick.
     heartbeat: DFF<Bits<26>>,
@@ -94,6 +95,7 @@ impl<const N: usize> CuBoard<N> {
             reset_sync1: Default::default(),
             reset_sync2: Default::default(),
             power_on: Default::default(),
+            reset_q: DFFWithInit::new(true),
             reset: Default::default(),
             heartbeat: Default::default(),
             tick: Default::default(),
@@ -113,7 +115,7 @@ impl<const N: usize> Default for CuBoard<N> {
 impl<const N: usize> Logic for CuBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, reset_sync1, reset_sync2, power_on, heartbeat);
+        dff_setup!(self, clock, reset_sync1, reset_sync2, power_on, reset_q, heartbeat);
         clock!(self, clock, uart_rx, uart_tx, control, pipeline);
         for i in 0..STRETCHED_LEDS {
             self.hold[i].clock.next = self.clock.val();
@@ -123,13 +125,15 @@ impl<const N: usize> Logic for CuBoard<N> {
         }
 
         // Reset: the button is asynchronous to the clock (2-FF synchronizer); hold
-        // reset for 15 clocks after configuration too.
+        // reset for 16 clocks after configuration too.
         self.reset_sync1.d.next = !self.reset_n.val();
         self.reset_sync2.d.next = self.reset_sync1.q.val();
         if !self.power_on.q.val().all() {
             self.power_on.d.next = self.power_on.q.val() + 1;
         }
-        self.reset.next = self.reset_sync2.q.val() | !self.power_on.q.val().all();
+        // Registered: the reset fans out to every block.
+        self.reset_q.d.next = self.reset_sync2.q.val() | !self.power_on.q.val().all();
+        self.reset.next = self.reset_q.q.val();
 
         self.uart_rx.reset.next = self.reset.val();
         self.uart_rx.rx.next = self.usb_rx.val();
@@ -253,16 +257,18 @@ mod tests {
                 held += 1;
             }
         }
-        assert_eq!(held, 15, "power-on reset lasts 15 clocks");
+        assert_eq!(held, 16, "power-on reset: from configuration through the 16th clock edge");
         assert!(uut.usb_tx.val(), "UART line idles high");
         uut.reset_n.next = false;
         tick(&mut uut);
-        assert!(!uut.led_reset.val(), "two synchronizer stages: not yet");
+        tick(&mut uut);
+        assert!(!uut.led_reset.val(), "two synchronizer stages and a register: not yet");
         tick(&mut uut);
         assert!(uut.led_reset.val());
         uut.reset_n.next = true;
-        tick(&mut uut);
-        tick(&mut uut);
+        for _ in 0..3 {
+            tick(&mut uut);
+        }
         assert!(!uut.led_reset.val());
     }
 
