@@ -1226,6 +1226,9 @@ mod tests {
         let ops = d.b.port._ops_accepted;
         let mut flipped = Request::WriteEntry { index: 2, record: slot(2).to_record() }.body(2);
         flipped[10] ^= 0x01;
+        let mut bad_inject = Request::Inject { direction: Direction::Incoming, frame: vec![0x33; 100] }.body(18);
+        let n = bad_inject.len();
+        bad_inject[n - 3] ^= 0x40; // last frame byte: the whole frame is buffered, then rejected
         let mut too_long = vec![proto::CMD_INJECT, 9, 0];
         too_long.extend(vec![0x55; MAX_FRAME_LEN + 1]);
         let cases: Vec<(Vec<u8>, u8, u8, u8)> = vec![
@@ -1243,6 +1246,7 @@ mod tests {
             (raw(&[proto::CMD_INJECT, 13, 0]), proto::CMD_INJECT, 13, proto::STATUS_BAD_LENGTH),
             (raw(&[proto::CMD_INJECT, 14, 2, 0x45]), proto::CMD_INJECT, 14, proto::STATUS_OUT_OF_RANGE),
             (raw(&too_long), proto::CMD_INJECT, 9, proto::STATUS_BAD_LENGTH),
+            (proto::slip_encode(&bad_inject), proto::CMD_INJECT, 18, proto::STATUS_BAD_CRC),
             // Bad escape.
             (vec![0xC0, proto::CMD_INFO, 15, 0xDB, 0x01, 0x00, 0xC0], proto::CMD_INFO, 15, proto::STATUS_BAD_FRAMING),
         ];
