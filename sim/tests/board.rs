@@ -114,6 +114,20 @@ fn uart_pins_loading_64_entries_and_its_wire_time() {
     );
 }
 
+/// The board built for 2 Mbaud (50 clocks per bit) works end to end at that rate.
+#[test]
+fn uart_pins_at_2_mbaud() {
+    let mut c = Client::new(SimBoard::new(16, SimWire::UartPinsAt(50)).unwrap()).with_baud(2_000_000);
+    let start = c.transport().clocks();
+    assert_eq!(c.info().unwrap().capacity, 16);
+    let frame: Vec<u8> = (0..100).map(|i| (i * 13) as u8).collect();
+    assert_eq!(c.inject(Direction::Incoming, &frame).unwrap().len(), frame.len());
+    let bytes = c.stats().bytes_sent + c.stats().bytes_received;
+    let clocks = c.transport().clocks() - start;
+    assert!(clocks >= bytes * 500, "{clocks} clocks for {bytes} bytes at 500 clocks per byte");
+    assert_eq!(c.stats().retries, 0);
+}
+
 /// Ethernet frames from the shared capture corpus (DESIGN.md: fail, not skip, in CI).
 fn corpus_frames(limit: usize) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump");
