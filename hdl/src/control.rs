@@ -160,6 +160,8 @@ pub struct Control<const N: usize> {
     rx_esc: DFF<Bit>,
     rx_bad: DFF<Bit>,
     rx_accepting: DFF<Bit>,
+    in_record: DFF<Bit>,
+    in_buffer: DFF<Bit>,
     req_cmd: DFF<Bits<8>>,
     req_seq: DFF<Bits<8>>,
     req_arg: DFF<Bits<8>>,
@@ -183,6 +185,7 @@ pub struct Control<const N: usize> {
     de_bad: DFF<Bit>,
     exec_idle: Signal<Local, Bit>,
     exec_free: Signal<Local, Bit>,
+    exec_idle_r: DFF<Bit>,
     reply_uses_buffers: Signal<Local, Bit>,
 
     // Executor.
@@ -290,6 +293,8 @@ impl<const N: usize> Control<N> {
             rx_esc: Default::default(),
             rx_bad: Default::default(),
             rx_accepting: Default::default(),
+            in_record: Default::default(),
+            in_buffer: Default::default(),
             req_cmd: Default::default(),
             req_seq: Default::default(),
             req_arg: Default::default(),
@@ -313,6 +318,7 @@ impl<const N: usize> Control<N> {
             de_bad: Default::default(),
             exec_idle: Default::default(),
             exec_free: Default::default(),
+            exec_idle_r: Default::default(),
             reply_uses_buffers: Default::default(),
             state: Default::default(),
             status: Default::default(),
@@ -362,7 +368,7 @@ impl<const N: usize> Logic for Control<N> {
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
             req_len, req_crc_ok, req_framing, pending_busy, record, state, status, reply_cmd, reply_seq, op, index,
             shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
-            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad
+            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r, in_record, in_buffer
         );
         clock!(self, clock, rx_crc, tx_crc);
         self.ram.read_clock.next = self.clock.val();
@@ -753,6 +759,10 @@ impl<const N: usize> Logic for Control<N> {
             self.exec_free.next = !self.reply_uses_buffers.val();
         }
         self.exec_idle.next = self.exec_free.val() & !self.pending_busy.q.val() & !self.req_ready.q.val();
+        // Registered (timing): one clock late is safe because bytes arrive at least 4
+        // clocks apart and the only busy-making transition (Idle -> Check) follows
+        // `req_ready`, which is set the clock after the END that precedes any new packet.
+        self.exec_idle_r.d.next = self.exec_idle.val();
         self.rx_end.next = false;
         self.rx_byte_valid.next = false;
         self.rx_byte.next = self.rx_data.val();
@@ -789,7 +799,7 @@ impl<const N: usize> Logic for Control<N> {
 
         self.acc_now.next = self.rx_accepting.q.val();
         if self.rx_len.q.val() == 0 {
-            self.acc_now.next = self.exec_idle.val();
+            self.acc_now.next = self.exec_idle_r.q.val();
         }
         self.rx_crc.clear.next = self.rx_len.q.val() == 0;
         self.rx_crc.enable.next = self.dv.q.val();
@@ -801,8 +811,21 @@ impl<const N: usize> Logic for Control<N> {
             if self.rx_len.q.val() != 0xFFF {
                 self.rx_len.d.next = self.rx_len.q.val() + 1;
             }
+            // Position flags kept beside the length (equality tests instead of range
+            // compares on the receive path): bytes 3..24 are the record, 3..2051 the
+            // frame buffer.
+            if self.rx_len.q.val() == 2 {
+                self.in_record.d.next = true;
+                self.in_buffer.d.next = true;
+            }
+            if self.rx_len.q.val() == 23 {
+                self.in_record.d.next = false;
+            }
+            if self.rx_len.q.val() == 2050 {
+                self.in_buffer.d.next = false;
+            }
             if self.rx_len.q.val() == 0 {
-                self.rx_accepting.d.next = self.exec_idle.val();
+                self.rx_accepting.d.next = self.exec_idle_r.q.val();
             }
             if self.acc_now.val() {
                 if self.rx_len.q.val() == 0 {
@@ -815,10 +838,10 @@ impl<const N: usize> Logic for Control<N> {
                 if self.rx_len.q.val() == 2 {
                     self.req_arg.d.next = self.db.q.val();
                 }
-                if (self.rx_len.q.val() >= 3) & (self.rx_len.q.val() < 24) {
+                if self.in_record.q.val() {
                     self.record.d.next = (self.record.q.val() << 8) | bit_cast::<168, 8>(self.db.q.val());
                 }
-                if (self.rx_len.q.val() >= 3) & (self.rx_len.q.val() < 2051) {
+                if self.in_buffer.q.val() {
                     self.ram.write_enable.next = true;
                 }
             } else {
@@ -833,6 +856,8 @@ impl<const N: usize> Logic for Control<N> {
         }
         if self.de.q.val() {
             self.rx_len.d.next = 0.into();
+            self.in_record.d.next = false;
+            self.in_buffer.d.next = false;
             if self.rx_len.q.val() != 0 {
                 if self.rx_accepting.q.val() {
                     self.req_ready.d.next = true;
@@ -848,6 +873,8 @@ impl<const N: usize> Logic for Control<N> {
         if self.reset.val() {
             self.state.d.next = ExecState::Idle;
             self.rx_len.d.next = 0.into();
+            self.in_record.d.next = false;
+            self.in_buffer.d.next = false;
             self.rx_esc.d.next = false;
             self.rx_bad.d.next = false;
             self.dv.d.next = false;
@@ -919,6 +946,11 @@ mod tests {
         _beats_in: usize,
         _frames_out: usize,
         _tick: u64,
+        /// Fault injection: accepted ops never complete / the output never flows.
+        _stuck_mgmt: bool,
+        _stuck_output: bool,
+        _resets_seen: usize,
+        reset: Signal<In, Bit>,
     }
 
     impl Logic for PortStandIn {
@@ -932,7 +964,11 @@ mod tests {
                 self._hits = vec![0; CAP];
             }
             let mut done = false;
-            if self._busy_left > 0 {
+            if self.reset.val() {
+                self._resets_seen += 1;
+                self._fifo.clear();
+            }
+            if self._busy_left > 0 && !self._stuck_mgmt {
                 self._busy_left -= 1;
                 if self._busy_left == 0 {
                     done = true;
@@ -983,7 +1019,7 @@ mod tests {
                 self._beats_in += 1;
             }
             self.in_ready.next = self._fifo.len() < 3 && self._tick % 3 != 0;
-            let head = self._fifo.front().copied();
+            let head = self._fifo.front().copied().filter(|_| !self._stuck_output);
             self.out_valid.next = head.is_some();
             self.out_data.next = (head.map_or(0, |h| h.0) as u64).into();
             self.out_last.next = head.map_or(false, |h| h.1);
@@ -1001,6 +1037,7 @@ mod tests {
         fn update(&mut self) {
             self.ctl.clock.next = self.clock.val();
             self.port.clock.next = self.clock.val();
+            self.port.reset.next = self.ctl.pipeline_reset.val();
             self.port.mgmt_op.next = self.ctl.mgmt_op.val();
             self.port.mgmt_start.next = self.ctl.mgmt_start.val();
             self.port.mgmt_index.next = self.ctl.mgmt_index.val();
@@ -1189,6 +1226,9 @@ mod tests {
         let ops = d.b.port._ops_accepted;
         let mut flipped = Request::WriteEntry { index: 2, record: slot(2).to_record() }.body(2);
         flipped[10] ^= 0x01;
+        let mut bad_inject = Request::Inject { direction: Direction::Incoming, frame: vec![0x33; 100] }.body(18);
+        let n = bad_inject.len();
+        bad_inject[n - 3] ^= 0x40; // last frame byte: the whole frame is buffered, then rejected
         let mut too_long = vec![proto::CMD_INJECT, 9, 0];
         too_long.extend(vec![0x55; MAX_FRAME_LEN + 1]);
         let cases: Vec<(Vec<u8>, u8, u8, u8)> = vec![
@@ -1206,6 +1246,7 @@ mod tests {
             (raw(&[proto::CMD_INJECT, 13, 0]), proto::CMD_INJECT, 13, proto::STATUS_BAD_LENGTH),
             (raw(&[proto::CMD_INJECT, 14, 2, 0x45]), proto::CMD_INJECT, 14, proto::STATUS_OUT_OF_RANGE),
             (raw(&too_long), proto::CMD_INJECT, 9, proto::STATUS_BAD_LENGTH),
+            (proto::slip_encode(&bad_inject), proto::CMD_INJECT, 18, proto::STATUS_BAD_CRC),
             // Bad escape.
             (vec![0xC0, proto::CMD_INFO, 15, 0xDB, 0x01, 0x00, 0xC0], proto::CMD_INFO, 15, proto::STATUS_BAD_FRAMING),
         ];
@@ -1262,6 +1303,29 @@ mod tests {
             d.clock(None, false);
         }
         assert!(d.replies.is_empty() && !d.b.ctl.tx_valid.val());
+    }
+
+    /// The watchdog (2^20 clocks without progress) ends a hung management op with
+    /// TIMEOUT and a hung injection with a cut reply, resets the pipeline, and the
+    /// block serves the next request.
+    #[test]
+    fn watchdog_recovers_from_a_hung_pipeline() {
+        let mut d = Driver::new();
+        let resets = d.b.port._resets_seen;
+        d.b.port._stuck_mgmt = true;
+        d.send(&Request::ClearTable.encode(1), 3);
+        let r = d.await_replies(1, 1 << 21).pop().unwrap();
+        assert_eq!((r.status, r.seq), (proto::STATUS_TIMEOUT, 1));
+        assert!(d.b.port._resets_seen > resets, "pipeline reset pulsed");
+        d.b.port._stuck_mgmt = false;
+        d.b.port._busy_left = 0;
+        d.b.port._stuck_output = true;
+        let frame = vec![0x5A; 40];
+        d.send(&Request::Inject { direction: Direction::Incoming, frame }.encode(2), 3);
+        let r = d.await_replies(1, 1 << 21).pop().unwrap();
+        assert_eq!((r.status, r.seq, r.payload.len()), (proto::STATUS_OK, 2, 0), "reply cut short");
+        d.b.port._stuck_output = false;
+        assert_eq!(d.request(&Request::ReadEntry { index: 0 }, 3).status, proto::STATUS_OK);
     }
 
     #[test]

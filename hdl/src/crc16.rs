@@ -49,10 +49,14 @@ impl Logic for Crc16 {
         if self.clear.val() {
             self.base.next = self.init.val();
         }
-        self.x.next = bit_cast::<8, 16>(self.base.val() >> 8) ^ self.data.val();
-        self.y.next = bit_cast::<16, 8>(self.x.val() ^ (self.x.val() >> 4));
         self.state.d.next = self.base.val();
+        // The byte step only where it is used: rust-hdl's simulator shifts through
+        // BigUint, so evaluating it on every idle clock would dominate simulation time.
+        self.x.next = 0.into();
+        self.y.next = 0.into();
         if self.enable.val() {
+            self.x.next = bit_cast::<8, 16>(self.base.val() >> 8) ^ self.data.val();
+            self.y.next = bit_cast::<16, 8>(self.x.val() ^ (self.x.val() >> 4));
             self.state.d.next = (self.base.val() << 8) ^ (self.y.val() << 12) ^ (self.y.val() << 5) ^ self.y.val();
         }
         self.crc.next = self.state.q.val();

@@ -137,6 +137,7 @@ pub struct UartTx {
     /// 0: start bit, 1..=8: data bits, 9: stop bit (as in `UartRx`).
     bit: DFF<Bits<4>>,
     shift: DFF<Bits<8>>,
+    at_end: DFF<Bit>,
     free: Signal<Local, Bit>,
 }
 
@@ -156,6 +157,7 @@ impl UartTx {
             count: Default::default(),
             bit: Default::default(),
             shift: Default::default(),
+            at_end: Default::default(),
             free: Default::default(),
         }
     }
@@ -170,10 +172,12 @@ impl Default for UartTx {
 impl Logic for UartTx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, line, busy, count, bit, shift);
+        dff_setup!(self, clock, line, busy, count, bit, shift, at_end);
         // Free in the last clock of the stop bit too, so back-to-back bytes keep the
         // exact bit rate (10 bit times per byte, not 10 plus a clock).
-        self.free.next = !self.busy.q.val() | ((self.bit.q.val() == 9) & (self.count.q.val() == 0));
+        // `at_end` is "bit 9 and count 0", registered a clock ahead (timing).
+        self.free.next = !self.busy.q.val() | self.at_end.q.val();
+        self.at_end.d.next = false;
         self.ready.next = self.free.val() & !self.reset.val();
         if self.reset.val() {
             self.busy.d.next = false;
@@ -187,6 +191,7 @@ impl Logic for UartTx {
         } else if self.busy.q.val() {
             if self.count.q.val() != 0 {
                 self.count.d.next = self.count.q.val() - 1;
+                self.at_end.d.next = (self.count.q.val() == 1) & (self.bit.q.val() == 9);
             } else {
                 self.count.d.next = self.clocks_per_bit_m1.val();
                 self.bit.d.next = self.bit.q.val() + 1;
