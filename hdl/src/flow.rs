@@ -163,7 +163,13 @@ impl Report {
 
     /// A few lines for humans.
     pub fn summary(&self) -> String {
-        let pct = |u: u64, t: u64| if t == 0 { 0.0 } else { 100.0 * u as f64 / t as f64 };
+        let pct = |u: u64, t: u64| {
+            if t == 0 {
+                0.0
+            } else {
+                100.0 * u as f64 / t as f64
+            }
+        };
         let mut s = String::new();
         s += &format!("{} on {}\n", self.top, self.device);
         match self.fmax_mhz {
@@ -194,8 +200,16 @@ impl Report {
         );
         s += "cells by module (flip-flops / block RAMs / other):\n";
         for (m, cells) in &self.modules {
-            let ff: u64 = cells.iter().filter(|(t, _)| t.starts_with("SB_DFF")).map(|(_, n)| n).sum();
-            let ram: u64 = cells.iter().filter(|(t, _)| t.starts_with("SB_RAM")).map(|(_, n)| n).sum();
+            let ff: u64 = cells
+                .iter()
+                .filter(|(t, _)| t.starts_with("SB_DFF"))
+                .map(|(_, n)| n)
+                .sum();
+            let ram: u64 = cells
+                .iter()
+                .filter(|(t, _)| t.starts_with("SB_RAM"))
+                .map(|(_, n)| n)
+                .sum();
             let all: u64 = cells.values().sum();
             s += &format!("  {m}: {ff} / {ram} / {}\n", all - ff - ram);
         }
@@ -216,7 +230,10 @@ impl Report {
 /// failing is, and carries the tail of that tool's log.
 pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowError> {
     let dir = &opts.out_dir;
-    fs::create_dir_all(dir).map_err(|source| FlowError::Io { path: dir.clone(), source })?;
+    fs::create_dir_all(dir).map_err(|source| FlowError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let top = opts.top_name.as_str();
     let t0 = Instant::now();
     let verilog = top_verilog(uut, top)?;
@@ -236,15 +253,29 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         &dir.join("synth.ys"),
         &format!("read_verilog {v_name}\nsynth_ice40 -top {top} -json {netlist}\n"),
     )?;
-    let mut seconds = StepSeconds { verilog: t0.elapsed().as_secs_f64(), ..Default::default() };
+    let mut seconds = StepSeconds {
+        verilog: t0.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
 
     seconds.yosys = run_tool("yosys", &["-s".into(), "synth.ys".into()], dir, "yosys.log")?;
     check_yosys_log(&dir.join("yosys.log"))?;
 
     let freq = format!("{}", opts.freq_mhz);
     let mut args: Vec<String> = [
-        "--hx8k", "--package", "cb132", "--freq", &freq, "--pcf", &pcf_name, "--json",
-        &netlist, "--asc", &asc, "--report", "nextpnr-report.json",
+        "--hx8k",
+        "--package",
+        "cb132",
+        "--freq",
+        &freq,
+        "--pcf",
+        &pcf_name,
+        "--json",
+        &netlist,
+        "--asc",
+        &asc,
+        "--report",
+        "nextpnr-report.json",
         // A missed target still gives a bitstream and a report; we judge timing ourselves.
         "--timing-allow-fail",
     ]
@@ -261,14 +292,20 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     let net = read_json(&dir.join(&netlist))?;
     let bitstream = dir.join(&bin);
     let bitstream_bytes = fs::metadata(&bitstream)
-        .map_err(|source| FlowError::Io { path: bitstream.clone(), source })?
+        .map_err(|source| FlowError::Io {
+            path: bitstream.clone(),
+            source,
+        })?
         .len();
     let report_path = dir.join("nextpnr-report.json");
     let (clocks, util) = parse_nextpnr_report(&pnr, &report_path)?;
     let used = |k: &str| util.get(k).map(|u| u.0).unwrap_or(0);
     let total = |k: &str| util.get(k).map(|u| u.1).unwrap_or(0);
-    let modules = cells_by_module(&net, top, &v_name, &verilog)
-        .map_err(|detail| FlowError::Parse { path: dir.join(&netlist), detail })?;
+    let modules =
+        cells_by_module(&net, top, &v_name, &verilog).map_err(|detail| FlowError::Parse {
+            path: dir.join(&netlist),
+            detail,
+        })?;
     let ffs_used = modules
         .values()
         .flat_map(|c| c.iter())
@@ -329,22 +366,39 @@ fn catch_panic<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, FlowEr
 }
 
 fn write(path: &Path, text: &str) -> Result<(), FlowError> {
-    fs::write(path, text).map_err(|source| FlowError::Io { path: path.to_path_buf(), source })
+    fs::write(path, text).map_err(|source| FlowError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, FlowError> {
-    let text = fs::read_to_string(path)
-        .map_err(|source| FlowError::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text)
-        .map_err(|e| FlowError::Parse { path: path.to_path_buf(), detail: e.to_string() })
+    let text = fs::read_to_string(path).map_err(|source| FlowError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| FlowError::Parse {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
 }
 
 /// Runs `tool` in `dir` with stdout and stderr going to `dir/log`; returns its seconds.
 fn run_tool(tool: &'static str, args: &[String], dir: &Path, log: &str) -> Result<f64, FlowError> {
     let log_path = dir.join(log);
-    let file = File::create(&log_path).map_err(|source| FlowError::Io { path: log_path.clone(), source })?;
-    let file2 = file.try_clone().map_err(|source| FlowError::Io { path: log_path.clone(), source })?;
-    eprintln!("[flow] {tool} {} (log: {})", args.join(" "), log_path.display());
+    let file = File::create(&log_path).map_err(|source| FlowError::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    let file2 = file.try_clone().map_err(|source| FlowError::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    eprintln!(
+        "[flow] {tool} {} (log: {})",
+        args.join(" "),
+        log_path.display()
+    );
     let t = Instant::now();
     let status = Command::new(tool)
         .args(args)
@@ -360,7 +414,12 @@ fn run_tool(tool: &'static str, args: &[String], dir: &Path, log: &str) -> Resul
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
         eprintln!("[flow] {tool} FAILED after {secs:.1}s");
-        return Err(FlowError::Tool { tool, status: status.to_string(), log: log_path, tail });
+        return Err(FlowError::Tool {
+            tool,
+            status: status.to_string(),
+            log: log_path,
+            tail,
+        });
     }
     eprintln!("[flow] {tool} done in {secs:.1}s");
     Ok(secs)
@@ -377,7 +436,10 @@ const YOSYS_DESIGN_PROBLEMS: [&str; 4] = [
 ];
 
 fn check_yosys_log(log: &Path) -> Result<(), FlowError> {
-    let text = fs::read_to_string(log).map_err(|source| FlowError::Io { path: log.to_path_buf(), source })?;
+    let text = fs::read_to_string(log).map_err(|source| FlowError::Io {
+        path: log.to_path_buf(),
+        source,
+    })?;
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| YOSYS_DESIGN_PROBLEMS.iter().any(|p| l.contains(p)))
@@ -386,7 +448,10 @@ fn check_yosys_log(log: &Path) -> Result<(), FlowError> {
         return Ok(());
     }
     eprintln!("[flow] yosys log shows {} design problem(s)", lines.len());
-    Err(FlowError::Design { log: log.to_path_buf(), lines: lines.join("\n") })
+    Err(FlowError::Design {
+        log: log.to_path_buf(),
+        lines: lines.join("\n"),
+    })
 }
 
 type Utilisation = BTreeMap<String, (u64, u64)>;
@@ -397,7 +462,10 @@ fn parse_nextpnr_report(
     v: &serde_json::Value,
     path: &Path,
 ) -> Result<(Vec<ClockTiming>, Utilisation), FlowError> {
-    let bad = |detail: String| FlowError::Parse { path: path.to_path_buf(), detail };
+    let bad = |detail: String| FlowError::Parse {
+        path: path.to_path_buf(),
+        detail,
+    };
     let mut clocks = Vec::new();
     if let Some(fmax) = v.get("fmax").and_then(|f| f.as_object()) {
         for (name, c) in fmax {
@@ -406,7 +474,11 @@ fn parse_nextpnr_report(
                     .and_then(|x| x.as_f64())
                     .ok_or_else(|| bad(format!("fmax.{name}.{k} missing")))
             };
-            clocks.push(ClockTiming { name: name.clone(), fmax_mhz: num("achieved")?, target_mhz: num("constraint")? });
+            clocks.push(ClockTiming {
+                name: name.clone(),
+                fmax_mhz: num("achieved")?,
+                target_mhz: num("constraint")?,
+            });
         }
     }
     let util = v
@@ -435,7 +507,10 @@ fn module_line_ranges(verilog: &str) -> Vec<(String, usize, usize)> {
     for (i, line) in verilog.lines().enumerate() {
         let l = line.trim_start();
         if let Some(rest) = l.strip_prefix("module ") {
-            let name = rest.split(|c: char| c == '(' || c == ';' || c.is_whitespace()).next().unwrap_or("");
+            let name = rest
+                .split(|c: char| c == '(' || c == ';' || c.is_whitespace())
+                .next()
+                .unwrap_or("");
             open = Some((name.to_string(), i + 1));
         } else if l.starts_with("endmodule") {
             if let Some((name, start)) = open.take() {
@@ -466,19 +541,34 @@ fn cells_by_module(
     let prefix = format!("{v_name}:");
     let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for cell in cells.values() {
-        let ty = cell.get("type").and_then(|t| t.as_str()).ok_or("cell without a type")?;
-        let src = cell.get("attributes").and_then(|a| a.get("src")).and_then(|s| s.as_str()).unwrap_or("");
+        let ty = cell
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or("cell without a type")?;
+        let src = cell
+            .get("attributes")
+            .and_then(|a| a.get("src"))
+            .and_then(|s| s.as_str())
+            .unwrap_or("");
         let line = src
-            .split('|')
-            .filter_map(|part| part.strip_prefix(&prefix))
-            .last()
+            .rsplit('|')
+            .find_map(|part| part.strip_prefix(&prefix))
             .and_then(|loc| loc.split('.').next())
             .and_then(|l| l.parse::<usize>().ok());
         let module = line
             .and_then(|l| ranges.iter().find(|(_, a, b)| *a <= l && l <= *b))
-            .map(|(name, _, _)| if name == top { top.to_string() } else { name.clone() })
+            .map(|(name, _, _)| {
+                if name == top {
+                    top.to_string()
+                } else {
+                    name.clone()
+                }
+            })
             .unwrap_or_else(|| UNATTRIBUTED.to_string());
-        *out.entry(module).or_default().entry(ty.to_string()).or_default() += 1;
+        *out.entry(module)
+            .or_default()
+            .entry(ty.to_string())
+            .or_default() += 1;
     }
     Ok(out)
 }
@@ -515,7 +605,11 @@ mod tests {
 
     impl Default for Blinky {
         fn default() -> Self {
-            Blinky { clock: pins::clock(), leds: pins::leds(), divider: FreeCounter::default() }
+            Blinky {
+                clock: pins::clock(),
+                leds: pins::leds(),
+                divider: FreeCounter::default(),
+            }
         }
     }
 
@@ -546,17 +640,28 @@ mod tests {
         eprintln!("{}", r.summary());
         // The PCF came from the block's pins: clock on P7, LEDs on J11..N14.
         let pcf = fs::read_to_string(dir.path().join("blinky.pcf")).unwrap();
-        assert!(pcf.contains("set_io clock P7") && pcf.contains("set_io leds[7] N14"), "{pcf}");
+        assert!(
+            pcf.contains("set_io clock P7") && pcf.contains("set_io leds[7] N14"),
+            "{pcf}"
+        );
         assert_eq!((r.lcs_total, r.brams_total), (7680, 32), "HX8K resources");
         assert_eq!(r.brams_used, 0);
         // Every counter bit feeds the carry chain into bits 24..31, so all 32 stay.
         assert_eq!(r.ffs_used, 32);
         assert_eq!(r.cells_in("top$divider", "SB_DFF"), 32, "{:?}", r.modules);
-        assert!(r.cells_in("top$divider", "SB_CARRY") >= 30, "{:?}", r.modules);
+        assert!(
+            r.cells_in("top$divider", "SB_CARRY") >= 30,
+            "{:?}",
+            r.modules
+        );
         assert!(r.lcs_used >= 32 && r.lcs_used < 100, "LCs {}", r.lcs_used);
         assert_eq!(r.ios_used, 9, "clock + 8 LEDs");
         assert_eq!(r.clocks.len(), 1);
-        assert!(r.timing_met && r.fmax_mhz.unwrap() > 100.0, "{:?}", r.clocks);
+        assert!(
+            r.timing_met && r.fmax_mhz.unwrap() > 100.0,
+            "{:?}",
+            r.clocks
+        );
         assert_eq!(r.clocks[0].target_mhz, 100.0);
         // An HX8K image is 135100 bytes whatever the design (icepack pads the CRAM).
         assert_eq!(r.bitstream_bytes, 135_100);
@@ -565,11 +670,35 @@ mod tests {
         }
         // The nextpnr log agrees with the JSON report we parsed.
         let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
-        let line = log.lines().filter(|l| l.contains("Max frequency for clock")).last().unwrap();
-        assert!(line.contains(&format!("{:.2} MHz (PASS at 100.00 MHz)", r.fmax_mhz.unwrap())), "{line}");
-        assert!(log.contains(&format!("ICESTORM_LC: {:>5}/ 7680", r.lcs_used)), "LC line missing");
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("Max frequency for clock"))
+            .unwrap();
+        assert!(
+            line.contains(&format!(
+                "{:.2} MHz (PASS at 100.00 MHz)",
+                r.fmax_mhz.unwrap()
+            )),
+            "{line}"
+        );
+        assert!(
+            log.contains(&format!("ICESTORM_LC: {:>5}/ 7680", r.lcs_used)),
+            "LC line missing"
+        );
         let json = serde_json::to_value(&r).unwrap();
-        for k in ["fmax_mhz", "target_mhz", "timing_met", "lcs_used", "lcs_total", "ffs_used", "brams_used", "brams_total", "bitstream", "modules"] {
+        for k in [
+            "fmax_mhz",
+            "target_mhz",
+            "timing_met",
+            "lcs_used",
+            "lcs_total",
+            "ffs_used",
+            "brams_used",
+            "brams_total",
+            "bitstream",
+            "modules",
+        ] {
             assert!(json.get(k).is_some(), "{k}");
         }
     }
@@ -577,13 +706,20 @@ mod tests {
     #[test]
     fn missed_target_is_reported_not_hidden() {
         let dir = tempfile::tempdir().unwrap();
-        let r = build(&mut Blinky::default(), &FlowOptions::new(dir.path(), 1000.0)).expect("flow");
+        let r = build(
+            &mut Blinky::default(),
+            &FlowOptions::new(dir.path(), 1000.0),
+        )
+        .expect("flow");
         assert!(!r.timing_met);
         assert!(r.fmax_mhz.unwrap() < 1000.0);
         assert!((r.shortfall_mhz() - (1000.0 - r.fmax_mhz.unwrap())).abs() < 1e-9);
         assert!(r.summary().contains("NOT MET"));
         let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
-        assert!(log.contains("FAIL at 1000.00 MHz"), "nextpnr itself saw the miss");
+        assert!(
+            log.contains("FAIL at 1000.00 MHz"),
+            "nextpnr itself saw the miss"
+        );
     }
 
     #[test]
@@ -599,7 +735,10 @@ mod tests {
         match build(&mut Blinky::default(), &opts) {
             Err(FlowError::Tool { tool, tail, .. }) => {
                 assert_eq!(tool, "nextpnr-ice40");
-                assert!(tail.contains("package does not have a pin named 'Z99'"), "{tail}");
+                assert!(
+                    tail.contains("package does not have a pin named 'Z99'"),
+                    "{tail}"
+                );
             }
             other => panic!("expected a nextpnr failure, got {other:?}"),
         }
@@ -613,11 +752,23 @@ mod tests {
         let mut opts = FlowOptions::new(dir.path(), 100.0);
         let mut b = Blinky::default();
         b.connect_all();
-        let pcf: String = generate_pcf(&b).lines().filter(|l| !l.contains("leds[3]")).map(|l| format!("{l}\n")).collect();
+        let pcf: String = generate_pcf(&b)
+            .lines()
+            .filter(|l| !l.contains("leds[3]"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         opts.pcf = Some(pcf);
         match build(&mut Blinky::default(), &opts) {
-            Err(e @ FlowError::Tool { tool: "nextpnr-ice40", .. }) => {
-                assert!(e.to_string().contains("leds[3]") && e.to_string().contains("unconstrained"), "{e}");
+            Err(
+                e @ FlowError::Tool {
+                    tool: "nextpnr-ice40",
+                    ..
+                },
+            ) => {
+                assert!(
+                    e.to_string().contains("leds[3]") && e.to_string().contains("unconstrained"),
+                    "{e}"
+                );
             }
             other => panic!("expected a nextpnr failure, got {other:?}"),
         }
@@ -634,7 +785,10 @@ mod tests {
 
     impl Default for UsesRustConst {
         fn default() -> Self {
-            UsesRustConst { clock: pins::clock(), leds: pins::leds() }
+            UsesRustConst {
+                clock: pins::clock(),
+                leds: pins::leds(),
+            }
         }
     }
 
@@ -649,14 +803,23 @@ mod tests {
     #[test]
     fn rust_const_in_hdl_gen_is_caught_in_the_yosys_log() {
         let dir = tempfile::tempdir().unwrap();
-        match build(&mut UsesRustConst::default(), &FlowOptions::new(dir.path(), 100.0)) {
+        match build(
+            &mut UsesRustConst::default(),
+            &FlowOptions::new(dir.path(), 100.0),
+        ) {
             Err(e @ FlowError::Design { .. }) => {
                 let msg = e.to_string();
-                assert!(msg.contains("LIMIT") && msg.contains("implicitly declared"), "{msg}");
+                assert!(
+                    msg.contains("LIMIT") && msg.contains("implicitly declared"),
+                    "{msg}"
+                );
             }
             other => panic!("expected a design problem, got {other:?}"),
         }
-        assert!(!dir.path().join("top.bin").exists(), "no bitstream from a bad netlist");
+        assert!(
+            !dir.path().join("top.bin").exists(),
+            "no bitstream from a bad netlist"
+        );
     }
 
     /// RUST-HDL.md pitfall (c): an output assigned only under a condition is a latch.
@@ -669,7 +832,11 @@ mod tests {
 
     impl Default for Latchy {
         fn default() -> Self {
-            Latchy { clock: pins::clock(), leds: pins::leds(), divider: FreeCounter::default() }
+            Latchy {
+                clock: pins::clock(),
+                leds: pins::leds(),
+                divider: FreeCounter::default(),
+            }
         }
     }
 
@@ -701,8 +868,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let v = top_verilog(&mut Blinky::default(), "top").unwrap();
         fs::write(dir.path().join("top.v"), &v).unwrap();
-        fs::write(dir.path().join("synth.ys"), "read_verilog top.v\nsynth_ice40 -top nosuchtop -json top.json\n").unwrap();
-        match run_tool("yosys", &["-s".into(), "synth.ys".into()], dir.path(), "yosys.log") {
+        fs::write(
+            dir.path().join("synth.ys"),
+            "read_verilog top.v\nsynth_ice40 -top nosuchtop -json top.json\n",
+        )
+        .unwrap();
+        match run_tool(
+            "yosys",
+            &["-s".into(), "synth.ys".into()],
+            dir.path(),
+            "yosys.log",
+        ) {
             Err(e @ FlowError::Tool { tool: "yosys", .. }) => {
                 let msg = e.to_string();
                 assert!(msg.contains("ERROR") && msg.contains("nosuchtop"), "{msg}");
@@ -729,7 +905,10 @@ mod tests {
     #[test]
     fn unconnected_design_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        match build(&mut Unconnected::default(), &FlowOptions::new(dir.path(), 100.0)) {
+        match build(
+            &mut Unconnected::default(),
+            &FlowOptions::new(dir.path(), 100.0),
+        ) {
             Err(FlowError::Check(msg)) => assert!(msg.contains("clock"), "{msg}"),
             other => panic!("expected a check failure, got {other:?}"),
         }

@@ -59,12 +59,21 @@ fn board_top(entries: usize) -> anyhow::Result<BuildFn> {
 
 pub fn run(a: BuildArgs) -> anyhow::Result<()> {
     let build = board_top(a.entries)?;
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/cu-{}", a.entries)));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("out/cu-{}", a.entries)));
     let mut opts = FlowOptions::new(&out, a.freq);
     opts.top_name = "portshare_cu".into();
     opts.seed = a.seed;
-    eprintln!("[build] Alchitry Cu, {} entries, {} MHz, into {}", a.entries, a.freq, out.display());
-    let report = build(&opts).with_context(|| format!("building the {}-entry board top", a.entries))?;
+    eprintln!(
+        "[build] Alchitry Cu, {} entries, {} MHz, into {}",
+        a.entries,
+        a.freq,
+        out.display()
+    );
+    let report =
+        build(&opts).with_context(|| format!("building the {}-entry board top", a.entries))?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -99,7 +108,11 @@ mod tests {
             fmax_mhz: Some(fmax),
             target_mhz: 100.0,
             timing_met: fmax >= 100.0,
-            clocks: vec![ClockTiming { name: "clk".into(), fmax_mhz: fmax, target_mhz: 100.0 }],
+            clocks: vec![ClockTiming {
+                name: "clk".into(),
+                fmax_mhz: fmax,
+                target_mhz: 100.0,
+            }],
             lcs_used: 1,
             lcs_total: 7680,
             ffs_used: 1,
@@ -119,7 +132,10 @@ mod tests {
     fn missed_timing_fails_and_says_by_how_much() {
         assert!(verdict(&report(120.0)).is_ok());
         let e = verdict(&report(87.5)).unwrap_err().to_string();
-        assert!(e.contains("87.50 MHz") && e.contains("12.50 MHz short"), "{e}");
+        assert!(
+            e.contains("87.50 MHz") && e.contains("12.50 MHz short"),
+            "{e}"
+        );
     }
 
     #[test]
