@@ -19,10 +19,12 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The part on the Alchitry Cu.
 pub const DEVICE: &str = "iCE40HX8K-CB132";
+/// How often a running tool's latest log line is echoed to stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Lines of a failing tool's log carried in its error.
 const LOG_TAIL_LINES: usize = 15;
 /// Cells whose source location is not inside the design's Verilog (e.g. LUTs made by
@@ -400,14 +402,30 @@ fn run_tool(tool: &'static str, args: &[String], dir: &Path, log: &str) -> Resul
         log_path.display()
     );
     let t = Instant::now();
-    let status = Command::new(tool)
+    let mut child = Command::new(tool)
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::from(file))
         .stderr(Stdio::from(file2))
-        .status()
+        .spawn()
         .map_err(|source| FlowError::Spawn { tool, source })?;
+    // nextpnr can be quiet for minutes: say where it is every PROGRESS_EVERY.
+    let mut next_note = PROGRESS_EVERY;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(source) => return Err(FlowError::Spawn { tool, source }),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if t.elapsed() >= next_note {
+            next_note += PROGRESS_EVERY;
+            let text = fs::read_to_string(&log_path).unwrap_or_default();
+            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            eprintln!("[flow] {tool} running {:.0}s: {}", t.elapsed().as_secs_f64(), last.trim());
+        }
+    };
     let secs = t.elapsed().as_secs_f64();
     if !status.success() {
         let text = fs::read_to_string(&log_path).unwrap_or_default();
