@@ -422,8 +422,16 @@ fn run_tool(tool: &'static str, args: &[String], dir: &Path, log: &str) -> Resul
         if t.elapsed() >= next_note {
             next_note += PROGRESS_EVERY;
             let text = fs::read_to_string(&log_path).unwrap_or_default();
-            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            eprintln!("[flow] {tool} running {:.0}s: {}", t.elapsed().as_secs_f64(), last.trim());
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            eprintln!(
+                "[flow] {tool} running {:.0}s: {}",
+                t.elapsed().as_secs_f64(),
+                last.trim()
+            );
         }
     };
     let secs = t.elapsed().as_secs_f64();
@@ -539,10 +547,16 @@ fn module_line_ranges(verilog: &str) -> Vec<(String, usize, usize)> {
     out
 }
 
-/// Counts the cells of the flattened netlist by originating module and type. A cell's
-/// `src` attribute is a `|`-separated chain from the outermost instantiation down to
-/// the defining line (e.g. `top.v:8.7-8.28|top.v:2.30-2.35|…/ff_map.v:2.51-2.90`); the
-/// innermost location inside our Verilog file names the module.
+/// Counts the cells of the flattened netlist by originating module and type.
+///
+/// First by the cell's `src` attribute: a `|`-separated chain from the outermost
+/// instantiation down to the defining line (e.g.
+/// `top.v:8.7-8.28|top.v:2.30-2.35|…/ff_map.v:2.51-2.90`); the innermost location in
+/// our Verilog file names the module. Cells made by yosys' tech mapping keep only the
+/// library's location (block RAMs, the flip-flops `emulate_transparency` adds, many
+/// LUTs); for those, the cell's name, which flatten prefixes with the instance path
+/// (`ram.mem.0.0`, `cam.hits_SB_DFF_Q`), gives the deepest existing module
+/// `top$ram`. Auto-named cells (`$abc$…`) stay [`UNATTRIBUTED`].
 fn cells_by_module(
     netlist: &serde_json::Value,
     top: &str,
@@ -557,8 +571,32 @@ fn cells_by_module(
         .and_then(|c| c.as_object())
         .ok_or_else(|| format!("no cells for module `{top}`"))?;
     let prefix = format!("{v_name}:");
+    let by_src = |src: &str| -> Option<String> {
+        let line = src
+            .rsplit('|')
+            .find_map(|part| part.strip_prefix(&prefix))
+            .and_then(|loc| loc.split('.').next())
+            .and_then(|l| l.parse::<usize>().ok())?;
+        ranges
+            .iter()
+            .find(|(_, a, b)| *a <= line && line <= *b)
+            .map(|(name, _, _)| name.clone())
+    };
+    let by_name = |name: &str| -> Option<String> {
+        if name.starts_with('$') {
+            return None;
+        }
+        // rust-hdl names the module of instance path a.b `top$a$b` (even if the top
+        // itself was renamed).
+        let path: Vec<&str> = name.split('.').collect();
+        (1..path.len())
+            .rev()
+            .map(|n| format!("top${}", path[..n].join("$")))
+            .find(|m| ranges.iter().any(|(r, _, _)| r == m))
+            .or_else(|| Some(top.to_string()))
+    };
     let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for cell in cells.values() {
+    for (name, cell) in cells {
         let ty = cell
             .get("type")
             .and_then(|t| t.as_str())
@@ -568,20 +606,8 @@ fn cells_by_module(
             .and_then(|a| a.get("src"))
             .and_then(|s| s.as_str())
             .unwrap_or("");
-        let line = src
-            .rsplit('|')
-            .find_map(|part| part.strip_prefix(&prefix))
-            .and_then(|loc| loc.split('.').next())
-            .and_then(|l| l.parse::<usize>().ok());
-        let module = line
-            .and_then(|l| ranges.iter().find(|(_, a, b)| *a <= l && l <= *b))
-            .map(|(name, _, _)| {
-                if name == top {
-                    top.to_string()
-                } else {
-                    name.clone()
-                }
-            })
+        let module = by_src(src)
+            .or_else(|| by_name(name))
             .unwrap_or_else(|| UNATTRIBUTED.to_string());
         *out.entry(module)
             .or_default()
@@ -637,6 +663,81 @@ mod tests {
             clock!(self, clock, divider);
             self.leds.next = self.divider.count.val().get_bits::<8>(24);
         }
+    }
+
+    /// Writes the counter into a 256x8 RAM and shows what it reads back.
+    #[derive(LogicBlock)]
+    struct RamBlinky {
+        clock: Signal<In, Clock>,
+        leds: Signal<Out, Bits<8>>,
+        divider: FreeCounter,
+        ram: RAM<Bits<8>, 8>,
+    }
+
+    impl Default for RamBlinky {
+        fn default() -> Self {
+            RamBlinky {
+                clock: pins::clock(),
+                leds: pins::leds(),
+                divider: FreeCounter::default(),
+                ram: RAM::default(),
+            }
+        }
+    }
+
+    impl Logic for RamBlinky {
+        #[hdl_gen]
+        fn update(&mut self) {
+            clock!(self, clock, divider);
+            self.ram.read_clock.next = self.clock.val();
+            self.ram.write_clock.next = self.clock.val();
+            self.ram.write_address.next = self.divider.count.val().get_bits::<8>(0);
+            self.ram.write_data.next = self.divider.count.val().get_bits::<8>(8);
+            self.ram.write_enable.next = self.divider.count.val().get_bit(16);
+            self.ram.read_address.next = self.divider.count.val().get_bits::<8>(20);
+            self.leds.next = self.ram.read_data.val();
+        }
+    }
+
+    /// Block RAMs are counted and traced to the module that holds them (the CAM will
+    /// be built from them).
+    #[test]
+    fn block_ram_is_counted_and_attributed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = build(
+            &mut RamBlinky::default(),
+            &FlowOptions::new(dir.path(), 100.0),
+        )
+        .expect("flow");
+        eprintln!("{}", r.summary());
+        assert_eq!(r.brams_used, 1);
+        assert_eq!(r.cells_in("top$ram", "SB_RAM40_4K"), 1, "{:?}", r.modules);
+        // The RAM's read-data and write-port registers yosys added are the RAM's too.
+        assert!(r.cells_in("top$ram", "SB_DFF") >= 8, "{:?}", r.modules);
+        assert_eq!(
+            r.cells_in("top$divider", "SB_DFF") + r.cells_in("top$ram", "SB_DFF"),
+            r.ffs_used
+        );
+        assert!(r.timing_met);
+    }
+
+    #[test]
+    fn cells_are_attributed_by_src_then_by_instance_name() {
+        let v = "module cu(a);\nendmodule\nmodule top$cam(b);\n x;\nendmodule\nmodule top$cam$ram(c);\nendmodule\n";
+        let net = serde_json::json!({"modules": {"cu": {"cells": {
+            "x_SB_DFF_Q": {"type": "SB_DFF", "attributes": {"src": "cu.v:2.1-2.5|cu.v:4.2-4.3|/y/ff_map.v:2.5"}},
+            "cam.ram.mem.0.0": {"type": "SB_RAM40_4K", "attributes": {"src": "/y/brams_map.v:204.5"}},
+            "cam.hit_SB_LUT4_O": {"type": "SB_LUT4", "attributes": {}},
+            "leds_SB_LUT4_O": {"type": "SB_LUT4", "attributes": {}},
+            "$abc$1$lut": {"type": "SB_LUT4", "attributes": {}}
+        }}}});
+        let m = cells_by_module(&net, "cu", "cu.v", v).unwrap();
+        let get = |module: &str, ty: &str| m.get(module).and_then(|c| c.get(ty)).copied();
+        assert_eq!(get("top$cam", "SB_DFF"), Some(1));
+        assert_eq!(get("top$cam$ram", "SB_RAM40_4K"), Some(1));
+        assert_eq!(get("top$cam", "SB_LUT4"), Some(1));
+        assert_eq!(get("cu", "SB_LUT4"), Some(1));
+        assert_eq!(get(UNATTRIBUTED, "SB_LUT4"), Some(1));
     }
 
     #[test]
