@@ -136,8 +136,9 @@ pub struct Report {
     pub out_dir: PathBuf,
     /// Cells of the final (flattened) netlist by the rust-hdl module they came from
     /// (rust-hdl names a sub-module after its instance path: `top$pipeline$cam`), then
-    /// by cell type. Attribution uses each cell's yosys `src` attribute, so flip-flops,
-    /// carries and block RAMs are attributed; LUTs made by abc mostly are not.
+    /// by cell type; see `cells_by_module` for how cells are traced. Flip-flops, carries
+    /// and block RAMs are traced reliably; LUTs only in part (the rest are
+    /// [`UNATTRIBUTED`]).
     pub modules: BTreeMap<String, BTreeMap<String, u64>>,
     pub seconds: StepSeconds,
 }
