@@ -249,6 +249,16 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     let asc = format!("{top}.asc");
     let bin = format!("{top}.bin");
     let pcf_name = format!("{top}.pcf");
+    // A failed run must not leave an older run's bitstream looking current.
+    for stale in [&netlist, &asc, &bin, &"nextpnr-report.json".to_string()] {
+        let path = dir.join(stale);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(FlowError::Io { path, source: e })
+            }
+            _ => {}
+        }
+    }
     write(&dir.join(&v_name), &verilog)?;
     write(&dir.join(&pcf_name), &pcf)?;
     // The script is a file so a failed run can be repeated by hand: `yosys -s synth.ys`.
@@ -852,6 +862,8 @@ mod tests {
             b
         });
         opts.pcf = Some(good.replace("N14", "Z99"));
+        // As if an earlier run had succeeded here.
+        fs::write(dir.path().join("top.bin"), b"old").unwrap();
         match build(&mut Blinky::default(), &opts) {
             Err(FlowError::Tool { tool, tail, .. }) => {
                 assert_eq!(tool, "nextpnr-ice40");
