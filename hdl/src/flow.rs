@@ -133,6 +133,9 @@ pub struct Report {
     pub seed: Option<u64>,
     pub bitstream: PathBuf,
     pub bitstream_bytes: u64,
+    /// The Verilog that was synthesized (co-simulate this text, with the top renamed
+    /// back to `top` if it was renamed).
+    pub verilog: PathBuf,
     pub out_dir: PathBuf,
     /// Cells of the final (flattened) netlist by the rust-hdl module they came from
     /// (rust-hdl names a sub-module after its instance path: `top$pipeline$cam`), then
@@ -343,6 +346,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         seed: opts.seed,
         bitstream,
         bitstream_bytes,
+        verilog: dir.join(&v_name),
         out_dir: dir.clone(),
         modules,
         seconds,
@@ -775,6 +779,8 @@ mod tests {
             "{pcf}"
         );
         assert_eq!((r.lcs_total, r.brams_total), (7680, 32), "HX8K resources");
+        let v = fs::read_to_string(&r.verilog).unwrap();
+        assert!(v.contains("module blinky(") && !v.contains("module top("), "renamed top");
         assert_eq!(r.brams_used, 0);
         // Every counter bit feeds the carry chain into bits 24..31, so all 32 stay.
         assert_eq!(r.ffs_used, 32);

@@ -122,6 +122,7 @@ mod tests {
             seed: None,
             bitstream: "x.bin".into(),
             bitstream_bytes: 135_100,
+            verilog: "x.v".into(),
             out_dir: ".".into(),
             modules: Default::default(),
             seconds: StepSeconds::default(),
