@@ -66,6 +66,7 @@ pub enum TableOp {
     WriteFinish,
     ReadRead,
     ReadCapture,
+    ReadAccum,
     ReadResult,
     ReadResultCapture,
     Done,
@@ -135,6 +136,10 @@ pub struct Cam<const N: usize> {
     word: DFF<Bits<9>>,
     nib_hi: DFF<Bits<4>>,
     nib_lo: DFF<Bits<4>>,
+    /// Read-back: whether the entry's bit was set in the word just read (registered,
+    /// so the 64-bit reduction and the nibble logic sit in different clocks).
+    bit_hi: DFF<Bit>,
+    bit_lo: DFF<Bit>,
     nib_hi_now: Signal<Local, Bits<4>>,
     nib_lo_now: Signal<Local, Bits<4>>,
     f_valid: Signal<Local, Bits<4>>,
@@ -160,7 +165,7 @@ impl<const N: usize> Logic for Cam<N> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
-            scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo
+            scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo, bit_hi, bit_lo
         );
         self.key_hi.read_clock.next = self.clock.val();
         self.key_hi.write_clock.next = self.clock.val();
@@ -294,11 +299,11 @@ impl<const N: usize> Logic for Cam<N> {
         self.result.write_address.next = self.entry.q.val();
         self.result.write_data.next = self.ports.q.val();
         self.nib_hi_now.next = self.nib_hi.q.val();
-        if (self.key_hi.read_data.val() & self.onehot.q.val()).any() {
+        if self.bit_hi.q.val() {
             self.nib_hi_now.next = self.word.q.val().get_bits::<4>(0);
         }
         self.nib_lo_now.next = self.nib_lo.q.val();
-        if (self.key_lo.read_data.val() & self.onehot.q.val()).any() {
+        if self.bit_lo.q.val() {
             self.nib_lo_now.next = self.word.q.val().get_bits::<4>(0);
         }
         self.f_valid.next = 0.into();
@@ -391,6 +396,11 @@ impl<const N: usize> Logic for Cam<N> {
                 }
             }
             TableOp::ReadCapture => {
+                self.bit_hi.d.next = (self.key_hi.read_data.val() & self.onehot.q.val()).any();
+                self.bit_lo.d.next = (self.key_lo.read_data.val() & self.onehot.q.val()).any();
+                self.op.d.next = TableOp::ReadAccum;
+            }
+            TableOp::ReadAccum => {
                 self.nib_hi.d.next = self.nib_hi_now.val();
                 self.nib_lo.d.next = self.nib_lo_now.val();
                 self.word.d.next = self.word.q.val() + 1;
