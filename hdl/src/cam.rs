@@ -60,10 +60,13 @@ pub enum ScanState {
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum TableOp {
     Idle,
+    /// The index was registered at the start; decode it to one-hot here.
+    WriteDecode,
     WriteClear,
     WriteRead,
     WriteWrite,
     WriteFinish,
+    ReadDecode,
     ReadRead,
     ReadCapture,
     ReadAccum,
@@ -173,7 +176,7 @@ impl<const N: usize> Logic for Cam<N> {
         self.key_lo.write_clock.next = self.clock.val();
         self.result.read_clock.next = self.clock.val();
         self.result.write_clock.next = self.clock.val();
-        self.entry_bit.index.next = self.mgmt_index.val();
+        self.entry_bit.index.next = self.entry.q.val();
 
         // ---- Lookup: accumulate the match of every key byte. ----
         self.key_hi.read_address.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
@@ -326,7 +329,6 @@ impl<const N: usize> Logic for Cam<N> {
             TableOp::Idle => {
                 if self.mgmt_start.val() {
                     self.entry.d.next = self.mgmt_index.val();
-                    self.onehot.d.next = self.entry_bit.onehot.val();
                     self.key_sr.d.next = self.mgmt_wdata.val().get_bits::<160>(0);
                     self.flags.d.next = self.mgmt_wdata.val().get_bits::<4>(160);
                     self.ports.d.next = self.mgmt_wdata.val().get_bits::<32>(0);
@@ -334,16 +336,24 @@ impl<const N: usize> Logic for Cam<N> {
                     self.nib_hi.d.next = 0.into();
                     self.nib_lo.d.next = 0.into();
                     if self.mgmt_op.val() == 1 {
-                        self.op.d.next = TableOp::WriteClear;
+                        self.op.d.next = TableOp::WriteDecode;
                     }
                     if self.mgmt_op.val() == 2 {
-                        self.op.d.next = TableOp::ReadRead;
+                        self.op.d.next = TableOp::ReadDecode;
                     }
                     if self.mgmt_op.val() == 3 {
                         self.valid.d.next = 0.into();
                         self.op.d.next = TableOp::Done;
                     }
                 }
+            }
+            TableOp::WriteDecode => {
+                self.onehot.d.next = self.entry_bit.onehot.val();
+                self.op.d.next = TableOp::WriteClear;
+            }
+            TableOp::ReadDecode => {
+                self.onehot.d.next = self.entry_bit.onehot.val();
+                self.op.d.next = TableOp::ReadRead;
             }
             TableOp::WriteClear => {
                 self.valid.d.next = self.valid.q.val() & !self.onehot.q.val();

@@ -9,6 +9,7 @@ pub enum CounterOp {
     Idle,
     ReadHits,
     ReadHitsCapture,
+    ReadReason,
     Reset,
     Done,
 }
@@ -109,26 +110,7 @@ impl Logic for Counters {
                     if self.mgmt_op.val() == 4 {
                         self.op.d.next = CounterOp::ReadHits;
                     } else if self.mgmt_op.val() == 5 {
-                        self.value.d.next = 0.into();
-                        match self.mgmt_index.val().index() {
-                            0 => {
-                                self.value.d.next = self.rewritten.q.val();
-                            }
-                            1 => {
-                                self.value.d.next = self.no_match.q.val();
-                            }
-                            2 => {
-                                self.value.d.next = self.fragment.q.val();
-                            }
-                            3 => {
-                                self.value.d.next = self.unparsed.q.val();
-                            }
-                            4 => {
-                                self.value.d.next = self.udp_zero_checksum.q.val();
-                            }
-                            _ => {}
-                        }
-                        self.op.d.next = CounterOp::Done;
+                        self.op.d.next = CounterOp::ReadReason;
                     } else {
                         self.rewritten.d.next = 0.into();
                         self.no_match.d.next = 0.into();
@@ -138,6 +120,28 @@ impl Logic for Counters {
                         self.op.d.next = CounterOp::Reset;
                     }
                 }
+            }
+            CounterOp::ReadReason => {
+                self.value.d.next = 0.into();
+                match self.sel.q.val().index() {
+                    0 => {
+                        self.value.d.next = self.rewritten.q.val();
+                    }
+                    1 => {
+                        self.value.d.next = self.no_match.q.val();
+                    }
+                    2 => {
+                        self.value.d.next = self.fragment.q.val();
+                    }
+                    3 => {
+                        self.value.d.next = self.unparsed.q.val();
+                    }
+                    4 => {
+                        self.value.d.next = self.udp_zero_checksum.q.val();
+                    }
+                    _ => {}
+                }
+                self.op.d.next = CounterOp::Done;
             }
             CounterOp::ReadHits => {
                 if !self.inc_now.val() {

@@ -89,6 +89,7 @@ pub struct Parser {
     hold: DFF<Bits<8>>,
     /// Last byte index of the IPv4 header (4·IHL − 1).
     hdr_last: DFF<Bits<12>>,
+    hdr_m4: DFF<Bits<12>>,
     /// An extension header's last byte index less one, and whether the next byte is
     /// that last byte (registered, so no 12-bit compare sits in the state logic).
     hdr_end_m1: DFF<Bits<12>>,
@@ -120,7 +121,7 @@ impl Logic for Parser {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, hi, tags, dir, etype_hi, hold, hdr_last, hdr_end_m1, ext_end, hi_small, remaining, nh, ext_count,
+            self, clock, state, hi, tags, dir, etype_hi, hold, hdr_last, hdr_m4, hdr_end_m1, ext_end, hi_small, remaining, nh, ext_count,
             tcp, dgram_ok, cls
         );
         // Defaults: no key, no role, nothing happens.
@@ -220,21 +221,27 @@ impl Logic for Parser {
                             }
                             self.hdr_last.d.next =
                                 (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 1;
+                            self.hdr_m4.d.next =
+                                (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 4;
                         }
                         2 => {
                             self.hold.d.next = self.data.val();
                         }
                         3 => {
-                            // total length must cover the header; 4 bytes are behind us.
-                            if ((bit_cast::<16, 8>(self.hold.q.val()) << 8)
-                                | bit_cast::<16, 8>(self.data.val()))
-                                <= bit_cast::<16, 12>(self.hdr_last.q.val())
-                            {
-                                self.state.d.next = ParseState::Skip;
-                            }
+                            // Datagram bytes after this one; checked against the header next byte.
                             self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
                                 | bit_cast::<18, 8>(self.data.val()))
                                 - 4;
+                        }
+                        4 => {
+                            // total length must cover the header (compared from registers:
+                            // remaining = total length − 4, hdr_m4 = 4·IHL − 4)
+                            // (bit 17 set: total length < 4 wrapped the subtraction)
+                            if self.remaining.q.val().get_bit(17)
+                                | (self.remaining.q.val() < bit_cast::<18, 12>(self.hdr_m4.q.val()))
+                            {
+                                self.state.d.next = ParseState::Skip;
+                            }
                         }
                         6 => {
                             self.hold.d.next = self.data.val() & 0x1F;

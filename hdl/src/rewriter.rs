@@ -190,6 +190,8 @@ impl Logic for Rewriter {
         }
         if self.load.val() {
             self.o_valid.d.next = self.q_pop.val();
+        }
+        if self.q_pop.val() {
             self.o_data.d.next = self.byte_out.val();
             self.o_last.d.next = self.q_data.val().get_bit(8);
         }

@@ -118,6 +118,7 @@ pub struct Harness<const N: usize> {
     uut: Pipeline<N>,
     pub clocks: u64,
     vcd: Option<VCDProbe<BufWriter<File>>>,
+    recorder: Option<crate::icarus::Recorder>,
 }
 
 impl<const N: usize> Default for Harness<N> {
@@ -132,7 +133,7 @@ impl<const N: usize> Harness<N> {
         uut.connect_all();
         check_all(&uut).expect("pipeline passes rust-hdl's checks");
         uut.out_ready.next = true;
-        let mut h = Harness { uut, clocks: 0, vcd: None };
+        let mut h = Harness { uut, clocks: 0, vcd: None, recorder: None };
         h.settle();
         h
     }
@@ -142,6 +143,22 @@ impl<const N: usize> Harness<N> {
         let f = File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         self.vcd = Some(write_vcd_header(BufWriter::new(f), &self.uut));
         Ok(())
+    }
+
+    /// Record every clock's ports from now on, for [`Harness::cosimulate`].
+    pub fn record(&mut self) {
+        self.recorder = Some(crate::icarus::Recorder::new(&self.uut).expect("pipeline ports are plain bit vectors"));
+    }
+
+    /// Replays the recorded clocks on the generated Verilog in Icarus and compares
+    /// every output on every clock with what the Rust simulation produced.
+    pub fn cosimulate(&self, work_dir: &std::path::Path) -> Result<crate::icarus::CosimReport, crate::icarus::CosimError> {
+        let rec = self.recorder.as_ref().expect("call record() before streaming");
+        // Verilog from a fresh pipeline: rust-hdl writes a RAM's *current* simulated
+        // contents as its `initial` block, so the simulated one would start pre-filled.
+        let mut fresh = Pipeline::<N>::new();
+        fresh.connect_all();
+        rec.run_icarus(&generate_verilog(&fresh), work_dir)
     }
 
     fn settle(&mut self) {
@@ -160,6 +177,9 @@ impl<const N: usize> Harness<N> {
             let mut v = v;
             let _ = v.timestamp(self.clocks * 10);
             self.vcd = Some(write_vcd_change(v, &self.uut));
+        }
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.sample(&mut self.uut).expect("pipeline settles");
         }
         self.uut.clock.next = true.into();
         self.settle();
