@@ -83,6 +83,11 @@ pub struct Rewriter {
     o_data: DFF<Bits<8>>,
     o_last: DFF<Bit>,
     load: Signal<Local, Bit>,
+    c_count: DFF<Bit>,
+    c_class: DFF<Bits<2>>,
+    c_hit: DFF<Bit>,
+    c_index: DFF<Bits<8>>,
+    c_udp_zero: DFF<Bit>,
 }
 
 impl Logic for Rewriter {
@@ -90,7 +95,7 @@ impl Logic for Rewriter {
     fn update(&mut self) {
         dff_setup!(
             self, clock, complete, failed, looked_up, hit, index, new_port, old_port, old_cks, udp,
-            sum1, fold1, sum2, fold2, settled, o_valid, o_data, o_last
+            sum1, fold1, sum2, fold2, settled, o_valid, o_data, o_last, c_count, c_class, c_hit, c_index, c_udp_zero
         );
         // ---- Context, written from the head of the pipeline. ----
         if self.strobe.val() {
@@ -198,10 +203,17 @@ impl Logic for Rewriter {
         self.out_valid.next = self.o_valid.q.val();
         self.out_data.next = self.o_data.q.val();
         self.out_last.next = self.o_last.q.val();
-        self.count.next = self.q_pop.val() & self.q_data.val().get_bit(8);
-        self.count_class.next = self.q_data.val().get_bits::<2>(12);
-        self.count_hit.next = self.rewrite.val();
-        self.count_index.next = self.index.q.val();
-        self.count_udp_zero.next = self.keep_cks.val();
+        // The outcome of a frame whose last byte left, one clock later from registers
+        // (keeps the output handshake out of the counters' logic).
+        self.c_count.d.next = self.q_pop.val() & self.q_data.val().get_bit(8);
+        self.c_class.d.next = self.q_data.val().get_bits::<2>(12);
+        self.c_hit.d.next = self.rewrite.val();
+        self.c_index.d.next = self.index.q.val();
+        self.c_udp_zero.d.next = self.keep_cks.val();
+        self.count.next = self.c_count.q.val();
+        self.count_class.next = self.c_class.q.val();
+        self.count_hit.next = self.c_hit.q.val();
+        self.count_index.next = self.c_index.q.val();
+        self.count_udp_zero.next = self.c_udp_zero.q.val();
     }
 }
