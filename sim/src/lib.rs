@@ -3,6 +3,7 @@
 //! Icarus co-simulation of the generated Verilog, and the simulated board.
 
 pub mod board;
+pub mod flows;
 pub mod icarus;
 pub mod model;
 pub mod pcap;
