@@ -16,6 +16,7 @@ use portshare_host::transport::Transport;
 use portshare_host::usb::{self, UartSettings, UsbTransport};
 use portshare_host::{Direction, Slot};
 use portshare_sim::board::SimBoard;
+use portshare_sim::pcap::Capture;
 
 mod demo;
 
@@ -399,8 +400,14 @@ impl Board {
     /// Validates `path` against the board's capacity, writes every entry, empties the
     /// slots past the table, reads every slot back and compares.
     pub fn load(&mut self, path: &Path) -> anyhow::Result<LoadReport> {
+        let table = Table::load(path, self.capacity())?;
+        self.load_table(&table)
+    }
+
+    /// Writes a validated table; see `load`.
+    pub fn load_table(&mut self, table: &Table) -> anyhow::Result<LoadReport> {
         let capacity = self.capacity();
-        let table = Table::load(path, capacity)?;
+        table.validate(capacity)?;
         let wanted = table.slots();
         let before = self.client.stats();
         let started = Instant::now();
@@ -534,30 +541,30 @@ fn devices() -> anyhow::Result<()> {
 }
 
 fn inject(board: &mut Board, a: &InjectArgs) -> anyhow::Result<()> {
-    let frames = portshare_sim::pcap::read_frames(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let capture = Capture::read(&a.input)?;
     let before = board.client.read_counters(board.capacity())?;
-    let mut out = Vec::with_capacity(frames.len());
+    let mut out = Vec::with_capacity(capture.records.len());
     let mut changed = 0;
-    let progress = indicatif::ProgressBar::new(frames.len() as u64);
+    let progress = indicatif::ProgressBar::new(capture.records.len() as u64);
     let started = Instant::now();
-    for (i, f) in frames.iter().enumerate() {
+    for (i, r) in capture.records.iter().enumerate() {
         let back = board
             .client
-            .inject(a.direction, &f.data)
-            .with_context(|| format!("frame {} of {} ({} bytes)", i + 1, a.input.display(), f.data.len()))?;
-        if back != f.data {
+            .inject(a.direction, &r.data)
+            .with_context(|| format!("{}: record {} ({} bytes)", a.input.display(), i + 1, r.data.len()))?;
+        if back != r.data {
             changed += 1;
         }
-        out.push(portshare_sim::pcap::Frame { data: back, ..f.clone() });
+        out.push(back);
         progress.inc(1);
     }
     progress.finish_and_clear();
     let elapsed = started.elapsed();
-    portshare_sim::pcap::write_frames(&a.output, &out).with_context(|| format!("writing {}", a.output.display()))?;
+    capture.with_frames(out)?.write(&a.output)?;
     let after = board.client.read_counters(board.capacity())?;
     println!(
         "{} frames {} through {}: {changed} changed, written to {} ({:.1} ms)",
-        frames.len(),
+        capture.records.len(),
         a.direction,
         board.describe(),
         a.output.display(),

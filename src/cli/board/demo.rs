@@ -11,6 +11,7 @@ use etherparse::{
     EtherType, Ethernet2Header, IpFragOffset, IpNumber, Ipv4Header, NetHeaders, PacketBuilder, PacketHeaders,
     PayloadSlice, TransportHeader, VlanId,
 };
+use portshare_host::table::Table;
 use portshare_host::Direction;
 
 use super::{Board, DemoArgs, DeviceArgs, DeviceSpec};
@@ -298,16 +299,10 @@ fn judge(f: &DemoFrame, out: &[u8]) -> Result<String, String> {
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("portshare-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let table = dir.join("demo-table.toml");
-    std::fs::write(&table, DEMO_TABLE).with_context(|| format!("writing {}", table.display()))?;
-    let result = session(&table, a.pcap.as_deref());
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    session(a.pcap.as_deref())
 }
 
-fn session(table: &std::path::Path, pcap: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn session(pcap: Option<&std::path::Path>) -> anyhow::Result<()> {
     let dev = DeviceArgs { device: DeviceSpec::Sim, baud: portshare_host::ftdi::DEFAULT_BAUD, latency_ms: 1 };
     let mut board = Board::connect(&dev)?;
     println!(
@@ -318,9 +313,11 @@ fn session(table: &std::path::Path, pcap: Option<&std::path::Path>) -> anyhow::R
         board.info.max_frame
     );
 
-    println!("\n== portshare load {}\n{}", table.display(), DEMO_TABLE.trim_end());
-    let report = board.load(table)?;
-    println!("{}", report.summary(table, board.baud));
+    let path = std::path::Path::new("demo-table.toml");
+    println!("\n== portshare load {}\n{}", path.display(), DEMO_TABLE.trim_end());
+    let table = Table::parse(DEMO_TABLE, path, board.capacity())?;
+    let report = board.load_table(&table)?;
+    println!("{}", report.summary(path, board.baud));
 
     println!("\n== portshare list");
     print!("{}", board.list_text()?);
@@ -345,16 +342,16 @@ fn session(table: &std::path::Path, pcap: Option<&std::path::Path>) -> anyhow::R
 
     if let Some(path) = pcap {
         println!("\n== portshare inject {} (incoming)", path.display());
-        let frames = portshare_sim::pcap::read_frames(path).with_context(|| format!("reading {}", path.display()))?;
+        let frames = portshare_sim::pcap::Capture::read(path)?.frames();
         let mut changed = 0;
         let mut skipped = 0;
         for f in &frames {
-            if f.data.is_empty() || f.data.len() > board.info.max_frame as usize {
+            if f.is_empty() || f.len() > board.info.max_frame as usize {
                 skipped += 1;
                 continue;
             }
-            let out = board.client.inject(Direction::Incoming, &f.data)?;
-            if out != f.data {
+            let out = board.client.inject(Direction::Incoming, f)?;
+            if out != *f {
                 changed += 1;
             }
         }
