@@ -242,17 +242,25 @@ impl UsbTransport {
         Ok(t)
     }
 
+    fn vendor_out_raw(&self, request: u8, value: u16, index: u16) -> rusb::Result<()> {
+        self.handle.write_control(ftdi::REQTYPE_OUT, request, value, index, &[], CONTROL_TIMEOUT).map(|_| ())
+    }
+
     fn vendor_out(&self, request: u8, value: u16, index: u16, what: &str) -> anyhow::Result<()> {
-        self.handle
-            .write_control(ftdi::REQTYPE_OUT, request, value, index, &[], CONTROL_TIMEOUT)
-            .map(|_| ())
+        self.vendor_out_raw(request, value, index)
             .map_err(|e| anyhow!("{}: {what} (FTDI request 0x{request:02x}) failed: {}", self.label, describe_usb_error(e)))
     }
 
     fn setup(&mut self, settings: UartSettings) -> anyhow::Result<()> {
         let port = self.port_index;
         self.vendor_out(ftdi::SIO_RESET_REQUEST, ftdi::SIO_RESET_SIO, port, "reset")?;
-        self.vendor_out(ftdi::SIO_SET_BITMODE_REQUEST, ftdi::BITMODE_RESET_UART, port, "bit mode reset")?;
+        // Channel B may have been left in a bit-bang/MPSSE mode; put it back to UART.
+        // A chip with no bit modes stalls the request (QEMU's FT232 does): it is a
+        // UART already, so a stall is not an error here.
+        match self.vendor_out_raw(ftdi::SIO_SET_BITMODE_REQUEST, ftdi::BITMODE_RESET_UART, port) {
+            Ok(()) | Err(rusb::Error::Pipe) => {}
+            Err(e) => bail!("{}: bit mode reset (FTDI request 0x0b) failed: {}", self.label, describe_usb_error(e)),
+        }
         self.vendor_out(ftdi::SIO_SET_BAUDRATE_REQUEST, self.baud.value, self.baud.index, "set baud rate")?;
         self.vendor_out(ftdi::SIO_SET_DATA_REQUEST, ftdi::DATA_8N1, port, "set 8N1")?;
         self.vendor_out(ftdi::SIO_SET_FLOW_CTRL_REQUEST, 0, ftdi::FLOW_CTRL_NONE | port, "disable flow control")?;
