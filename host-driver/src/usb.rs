@@ -124,12 +124,22 @@ fn info_of(device: &Device<Context>) -> anyhow::Result<UsbDeviceInfo> {
 
 /// Every USB device on the system, with strings read for FTDI parts.
 pub fn enumerate() -> anyhow::Result<Vec<UsbDeviceInfo>> {
-    let ctx = Context::new().context("initialising libusb")?;
+    let ctx = usb_context()?;
     enumerate_in(&ctx).map(|v| v.into_iter().map(|(_, i)| i).collect())
 }
 
+/// A libusb context, or an error that says what we were about to look for.
+fn usb_context() -> anyhow::Result<Context> {
+    Context::new().map_err(|e| {
+        anyhow!(
+            "cannot use USB to look for {} (libusb: {e}; is /dev/bus/usb there, e.g. in a container?)",
+            ftdi::wanted_parts()
+        )
+    })
+}
+
 fn enumerate_in(ctx: &Context) -> anyhow::Result<Vec<(Device<Context>, UsbDeviceInfo)>> {
-    let list = ctx.devices().context("listing USB devices")?;
+    let list = ctx.devices().with_context(|| format!("listing USB devices to look for {}", ftdi::wanted_parts()))?;
     let mut out = Vec::new();
     for device in list.iter() {
         let info = info_of(&device)?;
@@ -154,7 +164,7 @@ pub struct UsbTransport {
 impl UsbTransport {
     /// Finds the device `selector` names, claims its UART channel and sets it up.
     pub fn open(selector: &UsbSelector, settings: UartSettings) -> anyhow::Result<UsbTransport> {
-        let ctx = Context::new().context("initialising libusb")?;
+        let ctx = usb_context()?;
         let found = enumerate_in(&ctx)?;
         let infos: Vec<UsbDeviceInfo> = found.iter().map(|(_, i)| i.clone()).collect();
         let chosen = ftdi::select_device(&infos, selector)?;
