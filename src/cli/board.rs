@@ -386,6 +386,10 @@ impl Board {
                 portshare_host::protocol::PROTOCOL_VERSION
             );
         }
+        // Slot indices travel as one byte.
+        if info.capacity == 0 || info.capacity > 256 {
+            bail!("{describe} reports {} table slots; 1-256 are possible", info.capacity);
+        }
         Ok(Board { client, info, baud })
     }
 
