@@ -30,6 +30,7 @@ use std::thread;
 use std::time::Duration;
 
 use portshare_host::transport::Transport;
+use portshare_sim::board::{SimBoard, SimWire};
 
 const MODULES: [&str; 6] = ["usb-common", "usbcore", "xhci-hcd", "xhci-pci", "usbserial", "ftdi_sio"];
 
@@ -85,31 +86,43 @@ fn serve_echo(listener: UnixListener) {
 }
 
 /// The simulated board as the far end of the UART: bytes from the guest go into its
-/// UART, bytes it sends go back to the guest.
+/// control block, bytes it sends go back to the guest. The fast byte-level wiring is
+/// used: the guest's `Client` waits in wall-clock time, and the pins-level simulation
+/// would be far slower than the real 3 Mbaud line.
 fn serve_sim_board(listener: UnixListener) {
     thread::spawn(move || {
         let (stream, _) = listener.accept().expect("QEMU connects");
         let (rx, tx) = split(stream);
-        let mut board = portshare_sim::board::SimBoard::new();
+        let mut board = SimBoard::new(64, SimWire::Bytes).expect("simulated board");
         let mut out = Vec::new();
+        // Clock the board while anything is happening; once nothing has moved for a
+        // good while (longer than any request takes), block on the guest instead.
+        let mut idle_rounds = 0u32;
         loop {
             loop {
                 match rx.try_recv() {
-                    Ok(bytes) => board.send(&bytes).expect("sim board takes bytes"),
+                    Ok(bytes) => {
+                        board.send(&bytes).expect("sim board takes bytes");
+                        idle_rounds = 0;
+                    }
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
             }
             out.clear();
-            let n = board.recv(&mut out, Duration::from_micros(200)).expect("sim board runs");
-            if n > 0 {
+            if board.recv(&mut out, Duration::from_micros(20)).expect("sim board runs") > 0 {
+                idle_rounds = 0;
                 if tx.send(out.clone()).is_err() {
                     return;
                 }
+            } else if idle_rounds < 100 {
+                idle_rounds += 1;
             } else {
-                // Idle: wait for the guest rather than spin the simulator.
-                match rx.recv_timeout(Duration::from_millis(1)) {
-                    Ok(bytes) => board.send(&bytes).expect("sim board takes bytes"),
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(bytes) => {
+                        board.send(&bytes).expect("sim board takes bytes");
+                        idle_rounds = 0;
+                    }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }

@@ -15,7 +15,7 @@ use portshare_host::table::Table;
 use portshare_host::transport::Transport;
 use portshare_host::usb::{self, UartSettings, UsbTransport};
 use portshare_host::{Direction, Slot};
-use portshare_sim::board::SimBoard;
+use portshare_sim::board::{SimBoard, SimWire};
 use portshare_sim::pcap::Capture;
 
 mod demo;
@@ -69,6 +69,35 @@ pub struct DeviceArgs {
     /// FTDI latency timer in ms (1-255): how long the chip holds a partial packet.
     #[arg(long, default_value_t = ftdi::DEFAULT_LATENCY_MS)]
     pub latency_ms: u8,
+    /// Simulated board only: its table size (16, 64 or 128 slots).
+    #[arg(long, default_value_t = 64)]
+    pub sim_capacity: usize,
+    /// Simulated board only: `pins` simulates the whole board with its UART at
+    /// 4 Mbaud (true wire timing); `bytes` hands bytes to the control block directly
+    /// (same protocol logic, about 30 times fewer clocks).
+    #[arg(long, default_value = "pins", value_parser = parse_sim_wire)]
+    pub sim_wire: SimWire,
+}
+
+fn parse_sim_wire(s: &str) -> Result<SimWire, String> {
+    match s {
+        "pins" => Ok(SimWire::UartPins),
+        "bytes" => Ok(SimWire::Bytes),
+        _ => Err(format!("`{s}`: the simulated board's wire is `pins` or `bytes`")),
+    }
+}
+
+impl DeviceArgs {
+    /// A simulated board over `wire`, everything else default.
+    pub fn sim(wire: SimWire) -> DeviceArgs {
+        DeviceArgs {
+            device: DeviceSpec::Sim,
+            baud: ftdi::DEFAULT_BAUD,
+            latency_ms: ftdi::DEFAULT_LATENCY_MS,
+            sim_capacity: 64,
+            sim_wire: wire,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -137,6 +166,10 @@ pub struct DemoArgs {
     /// Also inject the frames of this capture (incoming), after the demo's own frames.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
+    /// How the simulated board is wired: `pins` (whole board, UART at 4 Mbaud) or
+    /// `bytes` (control block and pipeline only, faster).
+    #[arg(long, default_value = "pins", value_parser = parse_sim_wire)]
+    pub wire: SimWire,
 }
 
 pub fn run(c: BoardCmd) -> anyhow::Result<()> {
@@ -241,6 +274,8 @@ pub struct LoadReport {
     pub elapsed: Duration,
     /// Bytes on the wire, both ways, as the client counted them.
     pub wire: ClientStats,
+    /// Simulated time it took, on a simulated board.
+    pub simulated: Option<Duration>,
 }
 
 impl LoadReport {
@@ -255,12 +290,16 @@ impl LoadReport {
     pub fn summary(&self, path: &Path, baud: u32) -> String {
         format!(
             "loaded {}: {} entries written{}, all {} slots read back and match\n\
-             {:.1} ms; {} bytes sent, {} received ({} requests, {} retries) = {:.2} ms on the wire at {} baud",
+             {:.1} ms{}; {} bytes sent, {} received ({} requests, {} retries) = {:.2} ms on the wire at {} baud",
             path.display(),
             self.entries,
             if self.cleared > 0 { format!(", {} slots cleared", self.cleared) } else { String::new() },
             self.capacity,
             self.elapsed.as_secs_f64() * 1e3,
+            match self.simulated {
+                Some(t) => format!(" ({:.2} ms simulated)", t.as_secs_f64() * 1e3),
+                None => String::new(),
+            },
             self.wire.bytes_sent,
             self.wire.bytes_received,
             self.wire.requests,
@@ -369,7 +408,12 @@ impl Board {
                 let baud = t.baud();
                 (AnyTransport::Usb(t), baud)
             }
-            DeviceSpec::Sim => (AnyTransport::Sim(SimBoard::new()), dev.baud),
+            DeviceSpec::Sim => {
+                if dev.baud != ftdi::DEFAULT_BAUD {
+                    bail!("the simulated board's UART runs at {} baud only", ftdi::DEFAULT_BAUD);
+                }
+                (AnyTransport::Sim(SimBoard::new(dev.sim_capacity, dev.sim_wire)?), dev.baud)
+            }
         };
         Board::over(transport, baud)
     }
@@ -401,6 +445,14 @@ impl Board {
         self.info.capacity as usize
     }
 
+    /// Simulated time so far, on a simulated board.
+    pub fn simulated_time(&mut self) -> Option<Duration> {
+        match self.client.transport() {
+            AnyTransport::Sim(b) => Some(b.elapsed()),
+            AnyTransport::Usb(_) => None,
+        }
+    }
+
     /// Validates `path` against the board's capacity, writes every entry, empties the
     /// slots past the table, reads every slot back and compares.
     pub fn load(&mut self, path: &Path) -> anyhow::Result<LoadReport> {
@@ -414,6 +466,7 @@ impl Board {
         table.validate(capacity)?;
         let wanted = table.slots();
         let before = self.client.stats();
+        let sim_before = self.simulated_time();
         let started = Instant::now();
         let progress = indicatif::ProgressBar::new(2 * capacity as u64).with_message("writing");
         // Entries are written in place and the tail emptied afterwards, so traffic sees
@@ -438,7 +491,9 @@ impl Board {
         progress.finish_and_clear();
         let elapsed = started.elapsed();
         let after = self.client.stats();
+        let simulated = self.simulated_time().zip(sim_before).map(|(a, b)| a - b);
         Ok(LoadReport {
+            simulated,
             entries: wanted.len(),
             cleared: capacity - wanted.len(),
             capacity,
@@ -607,6 +662,7 @@ mod tests {
             capacity: 1,
             elapsed: Duration::ZERO,
             wire: ClientStats { bytes_sent: 28, bytes_received: 7, ..Default::default() },
+            simulated: None,
         };
         // 35 bytes · 10 bits / 4e6 = 87.5 µs.
         assert_eq!(r.wire_time(4_000_000), Duration::from_nanos(87_500));

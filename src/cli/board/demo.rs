@@ -14,7 +14,7 @@ use etherparse::{
 use portshare_host::table::Table;
 use portshare_host::Direction;
 
-use super::{Board, DemoArgs, DeviceArgs, DeviceSpec};
+use super::{Board, DemoArgs, DeviceArgs};
 
 /// The demo's table: two IPv4 servers and one IPv6 server behind shared ports.
 pub const DEMO_TABLE: &str = r#"# portshare demo table
@@ -299,11 +299,11 @@ fn judge(f: &DemoFrame, out: &[u8]) -> Result<String, String> {
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
-    session(a.pcap.as_deref())
+    session(a.pcap.as_deref(), a.wire)
 }
 
-fn session(pcap: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let dev = DeviceArgs { device: DeviceSpec::Sim, baud: portshare_host::ftdi::DEFAULT_BAUD, latency_ms: 1 };
+fn session(pcap: Option<&std::path::Path>, wire: portshare_sim::board::SimWire) -> anyhow::Result<()> {
+    let dev = DeviceArgs::sim(wire);
     let mut board = Board::connect(&dev)?;
     println!(
         "== board: {} (protocol v{}, {} slots, frames up to {} bytes)",
