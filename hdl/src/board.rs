@@ -1,1 +1,409 @@
-//! (being written)
+//! The Alchitry Cu top: the pipeline driven by the control block over the FT2232H's
+//! channel-B UART, plus reset and status LEDs.
+//!
+//! | pin | pad | |
+//! |-----|-----|-|
+//! | `clock` | P7 | 100 MHz |
+//! | `reset_n` | P8 | reset button, active low (synchronized; plus a 16-clock power-on reset) |
+//! | `usb_rx` | P14 | UART from the FTDI chip (FPGA input) |
+//! | `usb_tx` | M9 | UART to the FTDI chip (FPGA output) |
+//! | `led_heartbeat` | J11 | blinks at 1.5 Hz: the clock runs, the bitstream is loaded |
+//! | `led_request` | K11 | a request was received |
+//! | `led_frame` | K12 | an injected frame went through the pipeline |
+//! | `led_rewrite` | K14 | the pipeline rewrote a frame |
+//! | `led_error` | L12 | an error reply, or a UART framing error |
+//! | `led_rx` | L14 | UART bytes arriving |
+//! | `led_tx` | M12 | UART bytes leaving |
+//! | `led_reset` | N14 | reset held |
+//!
+//! Activity LEDs stretch a one-clock event to 84–126 ms so it can be seen.
+//! The checked-in `constraints/alchitry-cu.pcf` is what `generate_pcf` makes of this
+//! top (a test compares them).
+
+use crate::control::{default_build_id, Control};
+use crate::pipeline::Pipeline;
+use crate::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
+use rust_hdl::prelude::*;
+
+/// Activity LEDs (everything but heartbeat and reset).
+const STRETCHED_LEDS: usize = 6;
+
+#[derive(LogicBlock)]
+pub struct CuBoard<const N: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset_n: Signal<In, Bit>,
+    pub usb_rx: Signal<In, Bit>,
+    pub usb_tx: Signal<Out, Bit>,
+    pub led_heartbeat: Signal<Out, Bit>,
+    pub led_request: Signal<Out, Bit>,
+    pub led_frame: Signal<Out, Bit>,
+    pub led_rewrite: Signal<Out, Bit>,
+    pub led_error: Signal<Out, Bit>,
+    pub led_rx: Signal<Out, Bit>,
+    pub led_tx: Signal<Out, Bit>,
+    pub led_reset: Signal<Out, Bit>,
+    pub uart_rx: UartRx,
+    pub uart_tx: UartTx,
+    pub control: Control<N>,
+    pub pipeline: Pipeline<N>,
+    reset_sync1: DFF<Bit>,
+    reset_sync2: DFF<Bit>,
+    /// Counts to 15 after configuration; reset is held until then.
+    power_on: DFF<Bits<4>>,
+    reset_q: DFFWithInit<Bit>,
+    reset: Signal<Local, Bit>,
+    /// Free-running: heartbeat and the LED stretchers' tick.
+    heartbeat: DFF<Bits<26>>,
+    tick: Signal<Local, Bit>,
+    hold: [DFF<Bits<2>>; STRETCHED_LEDS],
+    ev: [DFF<Bit>; STRETCHED_LEDS],
+    c_tick_mask: Constant<Bits<26>>,
+}
+
+fn pin<D: Direction>(pad: &str) -> Signal<D, Bit> {
+    let mut s = Signal::<D, Bit>::default();
+    s.add_location(0, pad);
+    s
+}
+
+impl<const N: usize> CuBoard<N> {
+    /// The board at 4 Mbaud with the default build id: what the bitstream flow builds.
+    pub fn new() -> Self {
+        Self::with_options(CLOCKS_PER_BIT_4MBAUD, default_build_id())
+    }
+
+    /// `clocks_per_bit` at 100 MHz: 25 = 4 Mbaud, 50 = 2 Mbaud. `build_id` is what
+    /// INFO reports.
+    pub fn with_options(clocks_per_bit: u16, build_id: u32) -> Self {
+        Self {
+            clock: rust_hdl_bsp_alchitry_cu::pins::clock(),
+            reset_n: pin("P8"),
+            usb_rx: pin("P14"),
+            usb_tx: pin("M9"),
+            led_heartbeat: pin("J11"),
+            led_request: pin("K11"),
+            led_frame: pin("K12"),
+            led_rewrite: pin("K14"),
+            led_error: pin("L12"),
+            led_rx: pin("L14"),
+            led_tx: pin("M12"),
+            led_reset: pin("N14"),
+            uart_rx: UartRx::new(clocks_per_bit),
+            uart_tx: UartTx::new(clocks_per_bit),
+            control: Control::new(build_id),
+            pipeline: Default::default(),
+            reset_sync1: Default::default(),
+            reset_sync2: Default::default(),
+            power_on: Default::default(),
+            reset_q: DFFWithInit::new(true),
+            reset: Default::default(),
+            heartbeat: Default::default(),
+            tick: Default::default(),
+            hold: Default::default(),
+            ev: Default::default(),
+            c_tick_mask: Constant::new(((1u64 << 22) - 1).into()),
+        }
+    }
+}
+
+impl<const N: usize> Default for CuBoard<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Logic for CuBoard<N> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, reset_sync1, reset_sync2, power_on, reset_q, heartbeat);
+        clock!(self, clock, uart_rx, uart_tx, control, pipeline);
+        for i in 0..STRETCHED_LEDS {
+            self.hold[i].clock.next = self.clock.val();
+            self.hold[i].d.next = self.hold[i].q.val();
+            self.ev[i].clock.next = self.clock.val();
+            self.ev[i].d.next = self.ev[i].q.val();
+        }
+
+        // Reset: the button is asynchronous to the clock (2-FF synchronizer); hold
+        // reset for 16 clocks after configuration too.
+        self.reset_sync1.d.next = !self.reset_n.val();
+        self.reset_sync2.d.next = self.reset_sync1.q.val();
+        if !self.power_on.q.val().all() {
+            self.power_on.d.next = self.power_on.q.val() + 1;
+        }
+        // Registered: the reset fans out to every block.
+        self.reset_q.d.next = self.reset_sync2.q.val() | !self.power_on.q.val().all();
+        self.reset.next = self.reset_q.q.val();
+
+        self.uart_rx.reset.next = self.reset.val();
+        self.uart_rx.rx.next = self.usb_rx.val();
+        self.uart_tx.reset.next = self.reset.val();
+        self.usb_tx.next = self.uart_tx.tx.val();
+
+        self.control.reset.next = self.reset.val();
+        self.control.rx_data.next = self.uart_rx.data.val();
+        self.control.rx_valid.next = self.uart_rx.valid.val();
+        self.control.rx_error.next = self.uart_rx.frame_error.val();
+        self.uart_tx.data.next = self.control.tx_data.val();
+        self.uart_tx.valid.next = self.control.tx_valid.val();
+        self.control.tx_ready.next = self.uart_tx.ready.val();
+
+        self.pipeline.reset.next = self.reset.val() | self.control.pipeline_reset.val();
+        self.pipeline.in_data.next = self.control.pl_data.val();
+        self.pipeline.in_valid.next = self.control.pl_valid.val();
+        self.pipeline.in_last.next = self.control.pl_last.val();
+        self.pipeline.in_direction.next = self.control.pl_direction.val();
+        self.control.pl_ready.next = self.pipeline.in_ready.val();
+        self.control.po_data.next = self.pipeline.out_data.val();
+        self.control.po_valid.next = self.pipeline.out_valid.val();
+        self.control.po_last.next = self.pipeline.out_last.val();
+        self.pipeline.out_ready.next = self.control.po_ready.val();
+        self.pipeline.mgmt_op.next = self.control.mgmt_op.val();
+        self.pipeline.mgmt_start.next = self.control.mgmt_start.val();
+        self.pipeline.mgmt_index.next = self.control.mgmt_index.val();
+        self.pipeline.mgmt_wdata.next = self.control.mgmt_wdata.val();
+        self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
+        self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
+        self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
+
+        // LEDs.
+        self.heartbeat.d.next = self.heartbeat.q.val() + 1;
+        // (Masks and per-LED code rather than shifts: cheaper in rust-hdl's simulator.)
+        self.tick.next = (self.heartbeat.q.val() & self.c_tick_mask.val()) == self.c_tick_mask.val();
+        for i in 0..STRETCHED_LEDS {
+            if self.tick.val() & self.hold[i].q.val().any() {
+                self.hold[i].d.next = self.hold[i].q.val() - 1;
+            }
+        }
+        // Events are registered first: LEDs can be a clock late, paths can't be long.
+        self.ev[0].d.next = self.control.request_pulse.val();
+        self.ev[1].d.next = self.control.inject_pulse.val();
+        self.ev[2].d.next = self.pipeline.rewrite_pulse.val();
+        self.ev[3].d.next = self.control.error_pulse.val() | self.uart_rx.frame_error.val();
+        self.ev[4].d.next = self.uart_rx.valid.val();
+        self.ev[5].d.next = self.uart_tx.valid.val() & self.uart_tx.ready.val();
+        for i in 0..STRETCHED_LEDS {
+            if self.ev[i].q.val() {
+                self.hold[i].d.next = 3.into();
+            }
+        }
+        self.led_heartbeat.next = self.heartbeat.q.val().get_bit(25);
+        self.led_request.next = self.hold[0].q.val().any();
+        self.led_frame.next = self.hold[1].q.val().any();
+        self.led_rewrite.next = self.hold[2].q.val().any();
+        self.led_error.next = self.hold[3].q.val().any();
+        self.led_rx.next = self.hold[4].q.val().any();
+        self.led_tx.next = self.hold[5].q.val().any();
+        self.led_reset.next = self.reset.val();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
+
+    fn pcf_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../constraints/alchitry-cu.pcf")
+    }
+
+    #[test]
+    fn checked_in_pcf_is_what_the_design_generates() {
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        let generated = generate_pcf(&uut);
+        if std::env::var_os("PORTSHARE_WRITE_PCF").is_some() {
+            std::fs::write(pcf_path(), &generated).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(pcf_path()).expect("constraints/alchitry-cu.pcf (PORTSHARE_WRITE_PCF=1 writes it)");
+        assert_eq!(checked_in, generated);
+        // Independent of N, and with the pads DESIGN.md §5 gives.
+        let mut big = CuBoard::<128>::new();
+        big.connect_all();
+        assert_eq!(generate_pcf(&big), generated);
+        for line in ["set_io clock P7", "set_io reset_n P8", "set_io usb_rx P14", "set_io usb_tx M9", "set_io led_heartbeat J11", "set_io led_reset N14"] {
+            assert!(generated.lines().any(|l| l == line), "missing `{line}`");
+        }
+        let leds: Vec<&str> = generated.lines().filter(|l| l.starts_with("set_io led_")).map(|l| l.rsplit(' ').next().unwrap()).collect();
+        assert_eq!(leds, ["J11", "K11", "K12", "K14", "L12", "L14", "M12", "N14"]);
+    }
+
+    #[test]
+    fn board_top_generates_valid_verilog() {
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        check_all(&uut).unwrap();
+        yosys_validate(&format!("portshare-hdl-{}-cuboard", std::process::id()), &generate_verilog(&uut)).unwrap();
+    }
+
+    fn tick(uut: &mut CuBoard<16>) {
+        uut.clock.next = true.into();
+        assert!(simulate(uut, 200));
+        uut.clock.next = false.into();
+        assert!(simulate(uut, 200));
+    }
+
+    #[test]
+    fn reset_is_held_after_power_on_and_follows_the_button_through_the_synchronizer() {
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        uut.reset_n.next = true;
+        uut.usb_rx.next = true;
+        assert!(simulate(&mut uut, 200));
+        let mut held = uut.led_reset.val() as usize;
+        for _ in 0..40 {
+            tick(&mut uut);
+            if uut.led_reset.val() {
+                held += 1;
+            }
+        }
+        assert_eq!(held, 16, "power-on reset: from configuration through the 16th clock edge");
+        assert!(uut.usb_tx.val(), "UART line idles high");
+        uut.reset_n.next = false;
+        tick(&mut uut);
+        tick(&mut uut);
+        assert!(!uut.led_reset.val(), "two synchronizer stages and a register: not yet");
+        tick(&mut uut);
+        assert!(uut.led_reset.val());
+        uut.reset_n.next = true;
+        for _ in 0..3 {
+            tick(&mut uut);
+        }
+        assert!(!uut.led_reset.val());
+    }
+
+    /// Serializes bytes 8N1 at `cpb` clocks per bit: one line level per clock.
+    fn serialize(bytes: &[u8], cpb: usize) -> Vec<bool> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            let bits = std::iter::once(false).chain((0..8).map(|i| (b >> i) & 1 == 1)).chain(std::iter::once(true));
+            for bit in bits {
+                out.extend(std::iter::repeat(bit).take(cpb));
+            }
+        }
+        out
+    }
+
+    /// Decodes an 8N1 line (one level per clock), sampling mid-bit.
+    fn deserialize(line: &[bool], cpb: usize) -> Vec<u8> {
+        let (mut out, mut t) = (Vec::new(), 1);
+        while t < line.len() {
+            if line[t - 1] && !line[t] && t + 10 * cpb <= line.len() {
+                let mid = |k: usize| line[t + k * cpb + cpb / 2];
+                assert!(!mid(0) && mid(9), "8N1 frame at clock {t}");
+                out.push((1..=8).fold(0u8, |acc, k| acc | ((mid(k) as u8) << (k - 1))));
+                t += 9 * cpb + cpb / 2;
+            } else {
+                t += 1;
+            }
+        }
+        out
+    }
+
+    /// The same `usb_rx` waveform through the Rust simulation of `CuBoard` and through
+    /// Icarus Verilog running its generated Verilog: `usb_tx` must match clock for
+    /// clock, and decode to the protocol's replies. This ties the tested Rust model to
+    /// the Verilog that becomes the bitstream (operator precedence, widths, latches).
+    #[test]
+    fn generated_verilog_matches_the_rust_simulation_under_icarus() {
+        use portshare_host::protocol::{Deframed, Reply, Request, SlipDecoder};
+        let cpb = CLOCKS_PER_BIT_4MBAUD as usize;
+        let requests = [
+            Request::Info,
+            Request::WriteEntry { index: 3, record: [0xC0; 21] },
+            Request::ReadEntry { index: 3 },
+            Request::ReadEntry { index: 16 },
+            Request::Inject { direction: portshare_host::Direction::Outgoing, frame: (0..64).map(|i| (i * 37) as u8).collect() },
+        ];
+        let mut line = vec![true; 40];
+        for (seq, r) in requests.iter().enumerate() {
+            line.extend(serialize(&r.encode(seq as u8), cpb));
+            // Quiet until the reply is surely out (reply no longer than request + 30).
+            line.extend(std::iter::repeat(true).take((2 * r.encode(0).len() + 40) * 10 * cpb));
+        }
+
+        // Rust simulation.
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        uut.reset_n.next = true;
+        let mut rust_tx = Vec::with_capacity(line.len());
+        for &l in &line {
+            uut.usb_rx.next = l;
+            tick_board(&mut uut);
+            rust_tx.push(uut.usb_tx.val());
+        }
+
+        // Icarus.
+        let dir = std::env::temp_dir().join(format!("portshare-hdl-icarus-board-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut uut = CuBoard::<16>::new();
+        uut.connect_all();
+        std::fs::write(dir.join("dut.v"), generate_verilog(&uut)).unwrap();
+        let rx: String = line.iter().map(|&l| if l { "1\n" } else { "0\n" }).collect();
+        std::fs::write(dir.join("rx.mem"), rx).unwrap();
+        let tb = format!(
+            r#"`timescale 1ns/1ps
+module tb;
+  reg clock = 0; reg reset_n = 1; reg usb_rx = 1;
+  wire usb_tx, l0, l1, l2, l3, l4, l5, l6, l7;
+  top dut(.clock(clock), .reset_n(reset_n), .usb_rx(usb_rx), .usb_tx(usb_tx),
+    .led_heartbeat(l0), .led_request(l1), .led_frame(l2), .led_rewrite(l3),
+    .led_error(l4), .led_rx(l5), .led_tx(l6), .led_reset(l7));
+  reg line [0:{n}];
+  integer i, f;
+  initial begin
+    $readmemb("rx.mem", line);
+    f = $fopen("tx.txt", "w");
+    for (i = 0; i < {len}; i = i + 1) begin
+      usb_rx = line[i];
+      #5 clock = 1;
+      #5 clock = 0;
+      $fwrite(f, "%b", usb_tx);
+    end
+    $fclose(f);
+    $finish;
+  end
+endmodule
+"#,
+            n = line.len() - 1,
+            len = line.len()
+        );
+        std::fs::write(dir.join("tb.v"), tb).unwrap();
+        let run = |cmd: &mut std::process::Command| {
+            let out = cmd.current_dir(&dir).output().expect("iverilog/vvp installed");
+            assert!(out.status.success(), "{:?}: {}{}", cmd, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        };
+        run(std::process::Command::new("iverilog").args(["-g2005", "-o", "tb.vvp", "tb.v", "dut.v"]));
+        run(std::process::Command::new("vvp").args(["-n", "tb.vvp"]));
+        let icarus_tx: Vec<bool> = std::fs::read_to_string(dir.join("tx.txt")).unwrap().trim().chars().map(|c| c == '1').collect();
+        let _ = std::fs::remove_dir_all(&dir);
+
+        assert_eq!(icarus_tx.len(), rust_tx.len());
+        if let Some(t) = (0..rust_tx.len()).find(|&t| rust_tx[t] != icarus_tx[t]) {
+            panic!("usb_tx differs first at clock {t} (rust {}, icarus {})", rust_tx[t], icarus_tx[t]);
+        }
+        let mut dec = SlipDecoder::new();
+        let replies: Vec<Reply> = dec
+            .push(&deserialize(&rust_tx, cpb))
+            .into_iter()
+            .map(|p| match p {
+                Deframed::Packet(b) => Reply::decode(&b).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(replies.len(), requests.len());
+        for (seq, (r, q)) in replies.iter().zip(&requests).enumerate() {
+            assert_eq!((r.command, r.seq), (q.command(), seq as u8));
+        }
+        assert_eq!(replies[0].payload[0], portshare_host::protocol::PROTOCOL_VERSION);
+        assert_eq!(replies[3].status, portshare_host::protocol::STATUS_OUT_OF_RANGE);
+        assert_eq!(replies[4].payload.len(), 64);
+    }
+
+    fn tick_board(uut: &mut CuBoard<16>) {
+        uut.clock.next = true.into();
+        assert!(simulate(uut, 200));
+        uut.clock.next = false.into();
+        assert!(simulate(uut, 200));
+    }
+}

@@ -77,8 +77,10 @@
 //! reply has no payload and echoes whatever command and sequence bytes arrived.
 //!
 //! Every non-empty packet gets exactly one reply. A packet arriving while the board
-//! handles another is not stored; it gets a BUSY reply once the current reply is out
-//! (at most one such reply is held; the host's stop-and-wait `Client` never causes it).
+//! is busy with another request (from its start until the end of its reply, except
+//! while an error or empty reply goes out) is not stored; it gets a BUSY reply once the
+//! current reply is out (at most one such reply is held; the host's stop-and-wait
+//! `Client` does not cause it).
 //!
 //! # Sizes at 4 Mbaud (10 bits per byte = 2.5 µs)
 //!
@@ -656,8 +658,9 @@ impl<T: Transport> Client<T> {
                     Deframed::BadEscape(_) => Err(ReplyDefect::BadEscape),
                 };
                 match reply {
+                    // The board echoes what it received: a request damaged in its first
+                    // two bytes gets a reply we do not match, and is resent after the timeout.
                     Ok(r) if r.seq == seq && r.command == command => return Ok(Awaited::Reply(r)),
-                    Ok(r) if r.seq == seq && r.status != STATUS_OK => return Ok(Awaited::Reply(r)),
                     Ok(_) => self.stats.stale_replies += 1,
                     Err(why) => {
                         self.stats.bad_replies += 1;
