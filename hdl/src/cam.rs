@@ -1,1 +1,418 @@
-//! (being written)
+//! The port-sharing table: a transposed block-RAM CAM.
+//!
+//! Each key byte arrives with its key position (0..20, see `parser.rs`). Two RAMs of
+//! 512 words × N match bits, one addressed by (position, high nibble) and one by
+//! (position, low nibble), say which entries have that nibble there; ANDing the words
+//! of every key byte into an accumulator leaves the entries whose whole key matched.
+//! Matching costs nothing per entry in logic, so N is bounded by block RAM, not LCs.
+//!
+//! The winner (lowest index) is found by scanning the match vector 8 bits per clock —
+//! a short mux per clock instead of a 64-deep priority chain, so it runs at board speed
+//! — and its ports are read from a result RAM.
+//!
+//! Management writes replace an entry whole: the entry's valid bit drops first (and
+//! drops out of every match in flight, since the accumulator is ANDed with the valid
+//! bits every clock), the 320 key words are rewritten read-modify-write in clocks when
+//! no key byte needs the RAM read port, and only then does the valid bit return. A frame
+//! therefore sees the old entry, the new one, or none — never half of one.
+
+use rust_hdl::prelude::*;
+
+/// `1 << index` over N bits (zero when index ≥ N).
+#[derive(LogicBlock)]
+pub struct OneHot<const N: usize> {
+    pub index: Signal<In, Bits<8>>,
+    pub onehot: Signal<Out, Bits<N>>,
+    one: Constant<Bits<N>>,
+    count: Constant<Bits<9>>,
+}
+
+impl<const N: usize> Default for OneHot<N> {
+    fn default() -> Self {
+        Self {
+            index: Default::default(),
+            onehot: Default::default(),
+            one: Constant::new(1.into()),
+            count: Constant::new((N as u64).into()),
+        }
+    }
+}
+
+impl<const N: usize> Logic for OneHot<N> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.onehot.next = 0.into();
+        if bit_cast::<9, 8>(self.index.val()) < self.count.val() {
+            self.onehot.next = self.one.val() << self.index.val();
+        }
+    }
+}
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum ScanState {
+    Idle,
+    Scan,
+    Fetch,
+}
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum TableOp {
+    Idle,
+    WriteClear,
+    WriteRead,
+    WriteWrite,
+    WriteFinish,
+    ReadRead,
+    ReadCapture,
+    ReadResult,
+    ReadResultCapture,
+    Done,
+}
+
+#[derive(LogicBlock, Default)]
+pub struct Cam<const N: usize> {
+    pub clock: Signal<In, Clock>,
+    // Lookup: key bytes from the parser.
+    pub key_valid: Signal<In, Bit>,
+    pub key_pos: Signal<In, Bits<5>>,
+    pub key_byte: Signal<In, Bits<8>>,
+    pub key_first: Signal<In, Bit>,
+    pub key_ipv4: Signal<In, Bit>,
+    pub key_last: Signal<In, Bit>,
+    pub key_tcp: Signal<In, Bit>,
+    /// 0 incoming (result is the assigned port), 1 outgoing (the shared port).
+    pub key_dir: Signal<In, Bit>,
+    /// One-clock pulse per lookup, a few clocks after `key_last`.
+    pub result_valid: Signal<Out, Bit>,
+    pub result_hit: Signal<Out, Bit>,
+    pub result_index: Signal<Out, Bits<8>>,
+    pub result_port: Signal<Out, Bits<16>>,
+    // Management (MGMT_WRITE_ENTRY, MGMT_READ_ENTRY, MGMT_CLEAR_TABLE).
+    pub mgmt_op: Signal<In, Bits<3>>,
+    pub mgmt_start: Signal<In, Bit>,
+    pub mgmt_index: Signal<In, Bits<8>>,
+    pub mgmt_wdata: Signal<In, Bits<168>>,
+    pub mgmt_busy: Signal<Out, Bit>,
+    pub mgmt_done: Signal<Out, Bit>,
+    pub mgmt_rdata: Signal<Out, Bits<168>>,
+
+    key_hi: RAM<Bits<N>, 9>,
+    key_lo: RAM<Bits<N>, 9>,
+    /// Per entry: shared port (bits 31..16), assigned port (15..0).
+    result: RAM<Bits<32>, 8>,
+    valid: DFF<Bits<N>>,
+    ipv4: DFF<Bits<N>>,
+    tcp: DFF<Bits<N>>,
+    udp: DFF<Bits<N>>,
+
+    acc: DFF<Bits<N>>,
+    acc_now: Signal<Local, Bits<N>>,
+    pending: DFF<Bit>,
+    finishing: DFF<Bit>,
+    lk_tcp: DFF<Bit>,
+    lk_dir: DFF<Bit>,
+    scan: DFF<Bits<N>>,
+    scan_state: DFF<ScanState>,
+    group: DFF<Bits<8>>,
+    found_index: DFF<Bits<8>>,
+    low8: Signal<Local, Bits<8>>,
+    pe8: Signal<Local, Bits<8>>,
+    found_now: Signal<Local, Bit>,
+
+    op: DFF<TableOp>,
+    entry: DFF<Bits<8>>,
+    entry_bit: OneHot<N>,
+    /// The entry's key bytes (address, shared port, assigned port), shifted out 8 bits
+    /// per key position while writing and shifted in while reading back.
+    key_sr: DFF<Bits<160>>,
+    /// Record flags (valid, tcp, udp, ipv4) and ports (shared, assigned).
+    flags: DFF<Bits<4>>,
+    ports: DFF<Bits<32>>,
+    word: DFF<Bits<9>>,
+    nib_hi: DFF<Bits<4>>,
+    nib_lo: DFF<Bits<4>>,
+    nib_hi_now: Signal<Local, Bits<4>>,
+    nib_lo_now: Signal<Local, Bits<4>>,
+    f_valid: Signal<Local, Bits<4>>,
+    f_tcp: Signal<Local, Bits<4>>,
+    f_udp: Signal<Local, Bits<4>>,
+    f_ipv4: Signal<Local, Bits<4>>,
+}
+
+impl<const N: usize> Cam<N> {
+    /// A CAM whose RAMs start as zero in the generated Verilog too, as iCE40 block RAM
+    /// does after configuration (so a second simulator sees no X).
+    pub fn new() -> Self {
+        let mut c = Self::default();
+        c.key_hi = RAM::new((0..512u64).map(|i| (i.into(), 0.into())).collect());
+        c.key_lo = RAM::new((0..512u64).map(|i| (i.into(), 0.into())).collect());
+        c.result = RAM::new((0..256u64).map(|i| (i.into(), 0.into())).collect());
+        c
+    }
+}
+
+impl<const N: usize> Logic for Cam<N> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
+            scan_state, group, found_index, op, entry, key_sr, flags, ports, word, nib_hi, nib_lo
+        );
+        self.key_hi.read_clock.next = self.clock.val();
+        self.key_hi.write_clock.next = self.clock.val();
+        self.key_lo.read_clock.next = self.clock.val();
+        self.key_lo.write_clock.next = self.clock.val();
+        self.result.read_clock.next = self.clock.val();
+        self.result.write_clock.next = self.clock.val();
+        self.entry_bit.index.next = self.entry.q.val();
+
+        // ---- Lookup: accumulate the match of every key byte. ----
+        self.key_hi.read_address.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
+            | bit_cast::<9, 4>(self.key_byte.val().get_bits::<4>(4));
+        self.key_lo.read_address.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
+            | bit_cast::<9, 4>(self.key_byte.val().get_bits::<4>(0));
+        self.acc_now.next = self.acc.q.val() & self.valid.q.val();
+        if self.pending.q.val() {
+            self.acc_now.next = self.acc.q.val()
+                & self.valid.q.val()
+                & self.key_hi.read_data.val()
+                & self.key_lo.read_data.val();
+        }
+        self.acc.d.next = self.acc_now.val();
+        if self.key_valid.val() & self.key_first.val() {
+            if self.key_ipv4.val() {
+                self.acc.d.next = self.valid.q.val() & self.ipv4.q.val();
+            } else {
+                self.acc.d.next = self.valid.q.val() & !self.ipv4.q.val();
+            }
+        }
+        self.pending.d.next = self.key_valid.val();
+        self.finishing.d.next = self.key_valid.val() & self.key_last.val();
+        if self.key_valid.val() & self.key_last.val() {
+            self.lk_tcp.d.next = self.key_tcp.val();
+            self.lk_dir.d.next = self.key_dir.val();
+        }
+
+        // ---- Lookup: lowest matching index, 8 entries per clock. ----
+        self.result_valid.next = false;
+        self.result_hit.next = false;
+        self.result_index.next = self.found_index.q.val();
+        self.result_port.next = self.result.read_data.val().get_bits::<16>(0);
+        if self.lk_dir.q.val() {
+            self.result_port.next = self.result.read_data.val().get_bits::<16>(16);
+        }
+        self.low8.next = self.scan.q.val().get_bits::<8>(0);
+        self.pe8.next = 0.into();
+        if self.low8.val().get_bit(7) {
+            self.pe8.next = 7.into();
+        }
+        if self.low8.val().get_bit(6) {
+            self.pe8.next = 6.into();
+        }
+        if self.low8.val().get_bit(5) {
+            self.pe8.next = 5.into();
+        }
+        if self.low8.val().get_bit(4) {
+            self.pe8.next = 4.into();
+        }
+        if self.low8.val().get_bit(3) {
+            self.pe8.next = 3.into();
+        }
+        if self.low8.val().get_bit(2) {
+            self.pe8.next = 2.into();
+        }
+        if self.low8.val().get_bit(1) {
+            self.pe8.next = 1.into();
+        }
+        if self.low8.val().get_bit(0) {
+            self.pe8.next = 0.into();
+        }
+        self.found_now.next =
+            (self.scan_state.q.val() == ScanState::Scan) & self.low8.val().any();
+        self.result.read_address.next = self.entry.q.val();
+        match self.scan_state.q.val() {
+            ScanState::Idle => {}
+            ScanState::Scan => {
+                if !self.scan.q.val().any() {
+                    self.result_valid.next = true;
+                    self.scan_state.d.next = ScanState::Idle;
+                } else if self.low8.val().any() {
+                    self.found_index.d.next = (self.group.q.val() << 3) | self.pe8.val();
+                    self.result.read_address.next = (self.group.q.val() << 3) | self.pe8.val();
+                    self.scan_state.d.next = ScanState::Fetch;
+                } else {
+                    self.scan.d.next = self.scan.q.val() >> 8;
+                    self.group.d.next = self.group.q.val() + 1;
+                }
+            }
+            ScanState::Fetch => {
+                self.result_valid.next = true;
+                self.result_hit.next = true;
+                self.scan_state.d.next = ScanState::Idle;
+            }
+            _ => {}
+        }
+        if self.finishing.q.val() {
+            if self.lk_tcp.q.val() {
+                self.scan.d.next = self.acc_now.val() & self.tcp.q.val();
+            } else {
+                self.scan.d.next = self.acc_now.val() & self.udp.q.val();
+            }
+            self.group.d.next = 0.into();
+            self.scan_state.d.next = ScanState::Scan;
+        }
+
+        // ---- Management: whole-entry writes, read-back, clear. ----
+        self.mgmt_busy.next = self.op.q.val() != TableOp::Idle;
+        self.mgmt_done.next = false;
+        self.mgmt_rdata.next = (bit_cast::<168, 4>(self.flags.q.val()) << 160)
+            | (bit_cast::<168, 128>(self.key_sr.q.val().get_bits::<128>(0)) << 32)
+            | bit_cast::<168, 32>(self.ports.q.val());
+        self.key_hi.write_enable.next = false;
+        self.key_lo.write_enable.next = false;
+        self.key_hi.write_address.next = self.word.q.val();
+        self.key_lo.write_address.next = self.word.q.val();
+        self.key_hi.write_data.next = self.key_hi.read_data.val() & !self.entry_bit.onehot.val();
+        self.key_lo.write_data.next = self.key_lo.read_data.val() & !self.entry_bit.onehot.val();
+        if self.key_sr.q.val().get_bits::<4>(156) == self.word.q.val().get_bits::<4>(0) {
+            self.key_hi.write_data.next =
+                (self.key_hi.read_data.val() & !self.entry_bit.onehot.val()) | self.entry_bit.onehot.val();
+        }
+        if self.key_sr.q.val().get_bits::<4>(152) == self.word.q.val().get_bits::<4>(0) {
+            self.key_lo.write_data.next =
+                (self.key_lo.read_data.val() & !self.entry_bit.onehot.val()) | self.entry_bit.onehot.val();
+        }
+        self.result.write_enable.next = false;
+        self.result.write_address.next = self.entry.q.val();
+        self.result.write_data.next = self.ports.q.val();
+        self.nib_hi_now.next = self.nib_hi.q.val();
+        if (self.key_hi.read_data.val() & self.entry_bit.onehot.val()).any() {
+            self.nib_hi_now.next = self.word.q.val().get_bits::<4>(0);
+        }
+        self.nib_lo_now.next = self.nib_lo.q.val();
+        if (self.key_lo.read_data.val() & self.entry_bit.onehot.val()).any() {
+            self.nib_lo_now.next = self.word.q.val().get_bits::<4>(0);
+        }
+        self.f_valid.next = 0.into();
+        if (self.valid.q.val() & self.entry_bit.onehot.val()).any() {
+            self.f_valid.next = 1.into();
+        }
+        self.f_tcp.next = 0.into();
+        if (self.tcp.q.val() & self.entry_bit.onehot.val()).any() {
+            self.f_tcp.next = 2.into();
+        }
+        self.f_udp.next = 0.into();
+        if (self.udp.q.val() & self.entry_bit.onehot.val()).any() {
+            self.f_udp.next = 4.into();
+        }
+        self.f_ipv4.next = 0.into();
+        if (self.ipv4.q.val() & self.entry_bit.onehot.val()).any() {
+            self.f_ipv4.next = 8.into();
+        }
+        match self.op.q.val() {
+            TableOp::Idle => {
+                if self.mgmt_start.val() {
+                    self.entry.d.next = self.mgmt_index.val();
+                    self.key_sr.d.next = self.mgmt_wdata.val().get_bits::<160>(0);
+                    self.flags.d.next = self.mgmt_wdata.val().get_bits::<4>(160);
+                    self.ports.d.next = self.mgmt_wdata.val().get_bits::<32>(0);
+                    self.word.d.next = 0.into();
+                    self.nib_hi.d.next = 0.into();
+                    self.nib_lo.d.next = 0.into();
+                    if self.mgmt_op.val() == 1 {
+                        self.op.d.next = TableOp::WriteClear;
+                    }
+                    if self.mgmt_op.val() == 2 {
+                        self.op.d.next = TableOp::ReadRead;
+                    }
+                    if self.mgmt_op.val() == 3 {
+                        self.valid.d.next = 0.into();
+                        self.op.d.next = TableOp::Done;
+                    }
+                }
+            }
+            TableOp::WriteClear => {
+                self.valid.d.next = self.valid.q.val() & !self.entry_bit.onehot.val();
+                self.op.d.next = TableOp::WriteRead;
+            }
+            TableOp::WriteRead => {
+                if !self.key_valid.val() {
+                    self.key_hi.read_address.next = self.word.q.val();
+                    self.key_lo.read_address.next = self.word.q.val();
+                    self.op.d.next = TableOp::WriteWrite;
+                }
+            }
+            TableOp::WriteWrite => {
+                self.key_hi.write_enable.next = true;
+                self.key_lo.write_enable.next = true;
+                self.word.d.next = self.word.q.val() + 1;
+                if self.word.q.val().get_bits::<4>(0) == 15 {
+                    self.key_sr.d.next = self.key_sr.q.val() << 8;
+                }
+                if self.word.q.val() == 319 {
+                    self.op.d.next = TableOp::WriteFinish;
+                } else {
+                    self.op.d.next = TableOp::WriteRead;
+                }
+            }
+            TableOp::WriteFinish => {
+                self.result.write_enable.next = true;
+                self.tcp.d.next = self.tcp.q.val() & !self.entry_bit.onehot.val();
+                if self.flags.q.val().get_bit(1) {
+                    self.tcp.d.next = self.tcp.q.val() | self.entry_bit.onehot.val();
+                }
+                self.udp.d.next = self.udp.q.val() & !self.entry_bit.onehot.val();
+                if self.flags.q.val().get_bit(2) {
+                    self.udp.d.next = self.udp.q.val() | self.entry_bit.onehot.val();
+                }
+                self.ipv4.d.next = self.ipv4.q.val() & !self.entry_bit.onehot.val();
+                if self.flags.q.val().get_bit(3) {
+                    self.ipv4.d.next = self.ipv4.q.val() | self.entry_bit.onehot.val();
+                }
+                if self.flags.q.val().get_bit(0) {
+                    self.valid.d.next = self.valid.q.val() | self.entry_bit.onehot.val();
+                }
+                self.op.d.next = TableOp::Done;
+            }
+            TableOp::ReadRead => {
+                if !self.key_valid.val() {
+                    self.key_hi.read_address.next = self.word.q.val();
+                    self.key_lo.read_address.next = self.word.q.val();
+                    self.op.d.next = TableOp::ReadCapture;
+                }
+            }
+            TableOp::ReadCapture => {
+                self.nib_hi.d.next = self.nib_hi_now.val();
+                self.nib_lo.d.next = self.nib_lo_now.val();
+                self.word.d.next = self.word.q.val() + 1;
+                self.op.d.next = TableOp::ReadRead;
+                if self.word.q.val().get_bits::<4>(0) == 15 {
+                    self.key_sr.d.next = (self.key_sr.q.val() << 8)
+                        | (bit_cast::<160, 4>(self.nib_hi_now.val()) << 4)
+                        | bit_cast::<160, 4>(self.nib_lo_now.val());
+                    self.nib_hi.d.next = 0.into();
+                    self.nib_lo.d.next = 0.into();
+                    if self.word.q.val() == 255 {
+                        self.op.d.next = TableOp::ReadResult;
+                    }
+                }
+            }
+            TableOp::ReadResult => {
+                if !self.found_now.val() {
+                    self.op.d.next = TableOp::ReadResultCapture;
+                }
+            }
+            TableOp::ReadResultCapture => {
+                self.flags.d.next =
+                    self.f_valid.val() | self.f_tcp.val() | self.f_udp.val() | self.f_ipv4.val();
+                self.ports.d.next = self.result.read_data.val();
+                self.op.d.next = TableOp::Done;
+            }
+            TableOp::Done => {
+                self.mgmt_done.next = true;
+                self.op.d.next = TableOp::Idle;
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,1 +1,737 @@
-//! (being written)
+//! The iCE40 build flow for the Alchitry Cu (iCE40HX8K-CB132): rust-hdl block →
+//! Verilog → yosys `synth_ice40` → `nextpnr-ice40` → `icepack`, with every exit status
+//! checked and the timing and utilisation read back into a [`Report`].
+//!
+//! We do not use the BSP's `generate_bitstream`: it ignores tool failures and lets
+//! nextpnr time the design against 12 MHz (RUST-HDL.md §7).
+//!
+//! All files land in the output directory: `<top>.v`, `<top>.pcf`, `synth.ys`,
+//! `<top>.json` (netlist), `<top>.asc`, `<top>.bin`, `nextpnr-report.json`, and one log
+//! per tool (`yosys.log`, `nextpnr.log`, `icepack.log`).
+
+use rust_hdl::core::check_error::check_all;
+use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
+use rust_hdl::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// The part on the Alchitry Cu.
+pub const DEVICE: &str = "iCE40HX8K-CB132";
+/// Lines of a failing tool's log carried in its error.
+const LOG_TAIL_LINES: usize = 15;
+/// Cells whose source location is not inside the design's Verilog (e.g. LUTs made by
+/// abc, which loses `src`) are counted under this name in [`Report::modules`].
+pub const UNATTRIBUTED: &str = "(unattributed)";
+
+/// What to build and how.
+#[derive(Clone, Debug)]
+pub struct FlowOptions {
+    /// Every generated file and tool log goes here (created if missing).
+    pub out_dir: PathBuf,
+    /// Name of the top Verilog module (and of the output files). rust-hdl always
+    /// emits `module top(`; any other name renames it (sub-modules stay `top$…`).
+    pub top_name: String,
+    /// Target clock frequency passed to nextpnr (`--freq`).
+    pub freq_mhz: f64,
+    /// Placement seed (`--seed`); nextpnr's default when `None`.
+    pub seed: Option<u64>,
+    /// Pin constraints. `None` = generated from the block's pin locations
+    /// (`Signal::add_location`), as rust-hdl's icestorm PCF generator does.
+    pub pcf: Option<String>,
+}
+
+impl FlowOptions {
+    pub fn new(out_dir: impl Into<PathBuf>, freq_mhz: f64) -> Self {
+        FlowOptions {
+            out_dir: out_dir.into(),
+            top_name: "top".to_string(),
+            freq_mhz,
+            seed: None,
+            pcf: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("the design failed rust-hdl's connection check: {0}")]
+    Check(String),
+    #[error("generating {what} failed: {detail}")]
+    Generate { what: &'static str, detail: String },
+    #[error("cannot run `{tool}`: {source} (scripts/setup installs the iCE40 tools)")]
+    Spawn {
+        tool: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{tool} failed ({status}); full log in {log}; its last lines:\n{tail}")]
+    Tool {
+        tool: &'static str,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    /// yosys accepted the Verilog but logged a problem that makes the hardware differ
+    /// from the Rust simulation (the same checks as rust-hdl's `yosys_validate`).
+    #[error("yosys found design problems (full log in {log}):\n{lines}")]
+    Design { log: PathBuf, lines: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading {path}: {detail}")]
+    Parse { path: PathBuf, detail: String },
+}
+
+/// Achieved vs. wanted frequency of one clock domain, from nextpnr's report.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ClockTiming {
+    /// nextpnr's net name, e.g. `clock$SB_IO_IN_$glb_clk`.
+    pub name: String,
+    pub fmax_mhz: f64,
+    pub target_mhz: f64,
+}
+
+/// Wall-clock seconds of each step (reported, never asserted).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepSeconds {
+    pub verilog: f64,
+    pub yosys: f64,
+    pub nextpnr: f64,
+    pub icepack: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub top: String,
+    pub device: String,
+    /// Worst achieved Fmax over all clock domains; `None` for a design with no clock.
+    pub fmax_mhz: Option<f64>,
+    pub target_mhz: f64,
+    /// Every clock domain reached its target.
+    pub timing_met: bool,
+    pub clocks: Vec<ClockTiming>,
+    /// Logic cells (ICESTORM_LC) used / in the part.
+    pub lcs_used: u64,
+    pub lcs_total: u64,
+    /// Flip-flops: SB_DFF* cells in the synthesized netlist.
+    pub ffs_used: u64,
+    /// Block RAMs (ICESTORM_RAM) used / in the part.
+    pub brams_used: u64,
+    pub brams_total: u64,
+    pub ios_used: u64,
+    pub seed: Option<u64>,
+    pub bitstream: PathBuf,
+    pub bitstream_bytes: u64,
+    pub out_dir: PathBuf,
+    /// Cells of the final (flattened) netlist by the rust-hdl module they came from
+    /// (rust-hdl names a sub-module after its instance path: `top$pipeline$cam`), then
+    /// by cell type. Attribution uses each cell's yosys `src` attribute, so flip-flops,
+    /// carries and block RAMs are attributed; LUTs made by abc mostly are not.
+    pub modules: BTreeMap<String, BTreeMap<String, u64>>,
+    pub seconds: StepSeconds,
+}
+
+impl Report {
+    /// By how many MHz the worst clock misses its target (0 when met).
+    pub fn shortfall_mhz(&self) -> f64 {
+        self.clocks
+            .iter()
+            .map(|c| c.target_mhz - c.fmax_mhz)
+            .fold(0.0, f64::max)
+    }
+
+    /// Cells of `cell_type` (a prefix: "SB_DFF" counts every flip-flop kind) in modules
+    /// whose name starts with `module_prefix` (so a module and all its sub-modules).
+    pub fn cells_in(&self, module_prefix: &str, cell_type: &str) -> u64 {
+        self.modules
+            .iter()
+            .filter(|(m, _)| m.starts_with(module_prefix))
+            .flat_map(|(_, cells)| cells.iter())
+            .filter(|(t, _)| t.starts_with(cell_type))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// A few lines for humans.
+    pub fn summary(&self) -> String {
+        let pct = |u: u64, t: u64| if t == 0 { 0.0 } else { 100.0 * u as f64 / t as f64 };
+        let mut s = String::new();
+        s += &format!("{} on {}\n", self.top, self.device);
+        match self.fmax_mhz {
+            Some(f) => {
+                s += &format!(
+                    "timing: Fmax {:.2} MHz at target {:.2} MHz: {}\n",
+                    f,
+                    self.target_mhz,
+                    if self.timing_met {
+                        "MET".to_string()
+                    } else {
+                        format!("NOT MET (short by {:.2} MHz)", self.shortfall_mhz())
+                    }
+                )
+            }
+            None => s += "timing: no clock domain in the design\n",
+        }
+        s += &format!(
+            "logic cells {}/{} ({:.1}%), flip-flops {}, block RAMs {}/{} ({:.1}%), IOs {}\n",
+            self.lcs_used,
+            self.lcs_total,
+            pct(self.lcs_used, self.lcs_total),
+            self.ffs_used,
+            self.brams_used,
+            self.brams_total,
+            pct(self.brams_used, self.brams_total),
+            self.ios_used
+        );
+        s += "cells by module (flip-flops / block RAMs / other):\n";
+        for (m, cells) in &self.modules {
+            let ff: u64 = cells.iter().filter(|(t, _)| t.starts_with("SB_DFF")).map(|(_, n)| n).sum();
+            let ram: u64 = cells.iter().filter(|(t, _)| t.starts_with("SB_RAM")).map(|(_, n)| n).sum();
+            let all: u64 = cells.values().sum();
+            s += &format!("  {m}: {ff} / {ram} / {}\n", all - ff - ram);
+        }
+        s += &format!(
+            "bitstream: {} ({} bytes)\nseconds: yosys {:.1}, nextpnr {:.1}, icepack {:.1}\n",
+            self.bitstream.display(),
+            self.bitstream_bytes,
+            self.seconds.yosys,
+            self.seconds.nextpnr,
+            self.seconds.icepack
+        );
+        s
+    }
+}
+
+/// Builds `uut` into a bitstream and reports on it. Missing the target frequency is
+/// not an error (the bitstream is still written; see [`Report::timing_met`]); a tool
+/// failing is, and carries the tail of that tool's log.
+pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowError> {
+    let dir = &opts.out_dir;
+    fs::create_dir_all(dir).map_err(|source| FlowError::Io { path: dir.clone(), source })?;
+    let top = opts.top_name.as_str();
+    let t0 = Instant::now();
+    let verilog = top_verilog(uut, top)?;
+    let pcf = match &opts.pcf {
+        Some(p) => p.clone(),
+        None => catch_panic("the PCF", || generate_pcf(uut))?,
+    };
+    let v_name = format!("{top}.v");
+    let netlist = format!("{top}.json");
+    let asc = format!("{top}.asc");
+    let bin = format!("{top}.bin");
+    let pcf_name = format!("{top}.pcf");
+    write(&dir.join(&v_name), &verilog)?;
+    write(&dir.join(&pcf_name), &pcf)?;
+    // The script is a file so a failed run can be repeated by hand: `yosys -s synth.ys`.
+    write(
+        &dir.join("synth.ys"),
+        &format!("read_verilog {v_name}\nsynth_ice40 -top {top} -json {netlist}\n"),
+    )?;
+    let mut seconds = StepSeconds { verilog: t0.elapsed().as_secs_f64(), ..Default::default() };
+
+    seconds.yosys = run_tool("yosys", &["-s".into(), "synth.ys".into()], dir, "yosys.log")?;
+    check_yosys_log(&dir.join("yosys.log"))?;
+
+    let freq = format!("{}", opts.freq_mhz);
+    let mut args: Vec<String> = [
+        "--hx8k", "--package", "cb132", "--freq", &freq, "--pcf", &pcf_name, "--json",
+        &netlist, "--asc", &asc, "--report", "nextpnr-report.json",
+        // A missed target still gives a bitstream and a report; we judge timing ourselves.
+        "--timing-allow-fail",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(seed) = opts.seed {
+        args.extend(["--seed".to_string(), seed.to_string()]);
+    }
+    seconds.nextpnr = run_tool("nextpnr-ice40", &args, dir, "nextpnr.log")?;
+    seconds.icepack = run_tool("icepack", &[asc.clone(), bin.clone()], dir, "icepack.log")?;
+
+    let pnr = read_json(&dir.join("nextpnr-report.json"))?;
+    let net = read_json(&dir.join(&netlist))?;
+    let bitstream = dir.join(&bin);
+    let bitstream_bytes = fs::metadata(&bitstream)
+        .map_err(|source| FlowError::Io { path: bitstream.clone(), source })?
+        .len();
+    let report_path = dir.join("nextpnr-report.json");
+    let (clocks, util) = parse_nextpnr_report(&pnr, &report_path)?;
+    let used = |k: &str| util.get(k).map(|u| u.0).unwrap_or(0);
+    let total = |k: &str| util.get(k).map(|u| u.1).unwrap_or(0);
+    let modules = cells_by_module(&net, top, &v_name, &verilog)
+        .map_err(|detail| FlowError::Parse { path: dir.join(&netlist), detail })?;
+    let ffs_used = modules
+        .values()
+        .flat_map(|c| c.iter())
+        .filter(|(t, _)| t.starts_with("SB_DFF"))
+        .map(|(_, n)| n)
+        .sum();
+    let fmax_mhz = clocks.iter().map(|c| c.fmax_mhz).reduce(f64::min);
+    let timing_met = clocks.iter().all(|c| c.fmax_mhz >= c.target_mhz);
+    Ok(Report {
+        top: top.to_string(),
+        device: DEVICE.to_string(),
+        fmax_mhz,
+        target_mhz: opts.freq_mhz,
+        timing_met,
+        clocks,
+        lcs_used: used("ICESTORM_LC"),
+        lcs_total: total("ICESTORM_LC"),
+        ffs_used,
+        brams_used: used("ICESTORM_RAM"),
+        brams_total: total("ICESTORM_RAM"),
+        ios_used: used("SB_IO"),
+        seed: opts.seed,
+        bitstream,
+        bitstream_bytes,
+        out_dir: dir.clone(),
+        modules,
+        seconds,
+    })
+}
+
+/// The block's Verilog with the top module named `top` (checked first, so rust-hdl's
+/// `generate_verilog` cannot panic on an unconnected design).
+pub fn top_verilog<B: Block>(uut: &mut B, top: &str) -> Result<String, FlowError> {
+    uut.connect_all();
+    check_all(uut).map_err(|e| FlowError::Check(format!("{e:?}")))?;
+    let text = catch_panic("Verilog", || generate_verilog(uut))?;
+    if top == "top" {
+        return Ok(text);
+    }
+    if text.matches("module top(").count() != 1 {
+        return Err(FlowError::Generate {
+            what: "Verilog",
+            detail: "expected exactly one `module top(` to rename".into(),
+        });
+    }
+    Ok(text.replace("module top(", &format!("module {top}(")))
+}
+
+fn catch_panic<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, FlowError> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|e| FlowError::Generate {
+        what,
+        detail: e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "rust-hdl panicked".into()),
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), FlowError> {
+    fs::write(path, text).map_err(|source| FlowError::Io { path: path.to_path_buf(), source })
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value, FlowError> {
+    let text = fs::read_to_string(path)
+        .map_err(|source| FlowError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text)
+        .map_err(|e| FlowError::Parse { path: path.to_path_buf(), detail: e.to_string() })
+}
+
+/// Runs `tool` in `dir` with stdout and stderr going to `dir/log`; returns its seconds.
+fn run_tool(tool: &'static str, args: &[String], dir: &Path, log: &str) -> Result<f64, FlowError> {
+    let log_path = dir.join(log);
+    let file = File::create(&log_path).map_err(|source| FlowError::Io { path: log_path.clone(), source })?;
+    let file2 = file.try_clone().map_err(|source| FlowError::Io { path: log_path.clone(), source })?;
+    eprintln!("[flow] {tool} {} (log: {})", args.join(" "), log_path.display());
+    let t = Instant::now();
+    let status = Command::new(tool)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(file2))
+        .status()
+        .map_err(|source| FlowError::Spawn { tool, source })?;
+    let secs = t.elapsed().as_secs_f64();
+    if !status.success() {
+        let text = fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
+        eprintln!("[flow] {tool} FAILED after {secs:.1}s");
+        return Err(FlowError::Tool { tool, status: status.to_string(), log: log_path, tail });
+    }
+    eprintln!("[flow] {tool} done in {secs:.1}s");
+    Ok(secs)
+}
+
+/// yosys warnings that mean the netlist is not what the Rust simulation ran: an
+/// undeclared identifier (a Rust `const` in hdl_gen becomes a 1-bit undriven wire), a
+/// latch (an output not assigned on every path), an undriven wire, a module defined twice.
+const YOSYS_DESIGN_PROBLEMS: [&str; 4] = [
+    "is implicitly declared",
+    "Latch inferred for",
+    "is used but has no driver",
+    "Re-definition of module",
+];
+
+fn check_yosys_log(log: &Path) -> Result<(), FlowError> {
+    let text = fs::read_to_string(log).map_err(|source| FlowError::Io { path: log.to_path_buf(), source })?;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| YOSYS_DESIGN_PROBLEMS.iter().any(|p| l.contains(p)))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    eprintln!("[flow] yosys log shows {} design problem(s)", lines.len());
+    Err(FlowError::Design { log: log.to_path_buf(), lines: lines.join("\n") })
+}
+
+type Utilisation = BTreeMap<String, (u64, u64)>;
+
+/// Clock timing and (used, available) per resource from `nextpnr --report`'s JSON:
+/// `{"fmax": {clk: {"achieved": MHz, "constraint": MHz}}, "utilization": {res: {"used", "available"}}}`.
+fn parse_nextpnr_report(
+    v: &serde_json::Value,
+    path: &Path,
+) -> Result<(Vec<ClockTiming>, Utilisation), FlowError> {
+    let bad = |detail: String| FlowError::Parse { path: path.to_path_buf(), detail };
+    let mut clocks = Vec::new();
+    if let Some(fmax) = v.get("fmax").and_then(|f| f.as_object()) {
+        for (name, c) in fmax {
+            let num = |k: &str| {
+                c.get(k)
+                    .and_then(|x| x.as_f64())
+                    .ok_or_else(|| bad(format!("fmax.{name}.{k} missing")))
+            };
+            clocks.push(ClockTiming { name: name.clone(), fmax_mhz: num("achieved")?, target_mhz: num("constraint")? });
+        }
+    }
+    let util = v
+        .get("utilization")
+        .and_then(|u| u.as_object())
+        .ok_or_else(|| bad("no `utilization` object".into()))?;
+    let mut out = Utilisation::new();
+    for (res, u) in util {
+        let num = |k: &str| {
+            u.get(k)
+                .and_then(|x| x.as_u64())
+                .ok_or_else(|| bad(format!("utilization.{res}.{k} missing")))
+        };
+        out.insert(res.clone(), (num("used")?, num("available")?));
+    }
+    if !out.contains_key("ICESTORM_LC") {
+        return Err(bad("no ICESTORM_LC utilisation".into()));
+    }
+    Ok((clocks, out))
+}
+
+/// Line ranges (1-based, inclusive) of each `module … endmodule` in `verilog`.
+fn module_line_ranges(verilog: &str) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, usize)> = None;
+    for (i, line) in verilog.lines().enumerate() {
+        let l = line.trim_start();
+        if let Some(rest) = l.strip_prefix("module ") {
+            let name = rest.split(|c: char| c == '(' || c == ';' || c.is_whitespace()).next().unwrap_or("");
+            open = Some((name.to_string(), i + 1));
+        } else if l.starts_with("endmodule") {
+            if let Some((name, start)) = open.take() {
+                out.push((name, start, i + 1));
+            }
+        }
+    }
+    out
+}
+
+/// Counts the cells of the flattened netlist by originating module and type. A cell's
+/// `src` attribute is a `|`-separated chain from the outermost instantiation down to
+/// the defining line (e.g. `top.v:8.7-8.28|top.v:2.30-2.35|…/ff_map.v:2.51-2.90`); the
+/// innermost location inside our Verilog file names the module.
+fn cells_by_module(
+    netlist: &serde_json::Value,
+    top: &str,
+    v_name: &str,
+    verilog: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, u64>>, String> {
+    let ranges = module_line_ranges(verilog);
+    let cells = netlist
+        .get("modules")
+        .and_then(|m| m.get(top))
+        .and_then(|m| m.get("cells"))
+        .and_then(|c| c.as_object())
+        .ok_or_else(|| format!("no cells for module `{top}`"))?;
+    let prefix = format!("{v_name}:");
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for cell in cells.values() {
+        let ty = cell.get("type").and_then(|t| t.as_str()).ok_or("cell without a type")?;
+        let src = cell.get("attributes").and_then(|a| a.get("src")).and_then(|s| s.as_str()).unwrap_or("");
+        let line = src
+            .split('|')
+            .filter_map(|part| part.strip_prefix(&prefix))
+            .last()
+            .and_then(|loc| loc.split('.').next())
+            .and_then(|l| l.parse::<usize>().ok());
+        let module = line
+            .and_then(|l| ranges.iter().find(|(_, a, b)| *a <= l && l <= *b))
+            .map(|(name, _, _)| if name == top { top.to_string() } else { name.clone() })
+            .unwrap_or_else(|| UNATTRIBUTED.to_string());
+        *out.entry(module).or_default().entry(ty.to_string()).or_default() += 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_hdl_bsp_alchitry_cu::pins;
+
+    /// A free-running 32-bit counter: the sub-block whose flip-flops must survive.
+    #[derive(LogicBlock, Default)]
+    struct FreeCounter {
+        clock: Signal<In, Clock>,
+        count: Signal<Out, Bits<32>>,
+        cnt: DFF<Bits<32>>,
+    }
+
+    impl Logic for FreeCounter {
+        #[hdl_gen]
+        fn update(&mut self) {
+            dff_setup!(self, clock, cnt);
+            self.cnt.d.next = self.cnt.q.val() + 1;
+            self.count.next = self.cnt.q.val();
+        }
+    }
+
+    /// The Cu's LEDs show the counter's top byte.
+    #[derive(LogicBlock)]
+    struct Blinky {
+        clock: Signal<In, Clock>,
+        leds: Signal<Out, Bits<8>>,
+        divider: FreeCounter,
+    }
+
+    impl Default for Blinky {
+        fn default() -> Self {
+            Blinky { clock: pins::clock(), leds: pins::leds(), divider: FreeCounter::default() }
+        }
+    }
+
+    impl Logic for Blinky {
+        #[hdl_gen]
+        fn update(&mut self) {
+            clock!(self, clock, divider);
+            self.leds.next = self.divider.count.val().get_bits::<8>(24);
+        }
+    }
+
+    #[test]
+    fn module_ranges_follow_module_endmodule() {
+        let v = "module a(x);\n input x;\nendmodule\n\nmodule top$b(y);\nendmodule\n";
+        assert_eq!(
+            module_line_ranges(v),
+            vec![("a".to_string(), 1, 3), ("top$b".to_string(), 5, 6)]
+        );
+    }
+
+    #[test]
+    fn blinky_builds_meets_timing_and_keeps_its_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = FlowOptions::new(dir.path(), 100.0);
+        opts.top_name = "blinky".into();
+        opts.seed = Some(1);
+        let r = build(&mut Blinky::default(), &opts).expect("flow");
+        eprintln!("{}", r.summary());
+        // The PCF came from the block's pins: clock on P7, LEDs on J11..N14.
+        let pcf = fs::read_to_string(dir.path().join("blinky.pcf")).unwrap();
+        assert!(pcf.contains("set_io clock P7") && pcf.contains("set_io leds[7] N14"), "{pcf}");
+        assert_eq!((r.lcs_total, r.brams_total), (7680, 32), "HX8K resources");
+        assert_eq!(r.brams_used, 0);
+        // Every counter bit feeds the carry chain into bits 24..31, so all 32 stay.
+        assert_eq!(r.ffs_used, 32);
+        assert_eq!(r.cells_in("top$divider", "SB_DFF"), 32, "{:?}", r.modules);
+        assert!(r.cells_in("top$divider", "SB_CARRY") >= 30, "{:?}", r.modules);
+        assert!(r.lcs_used >= 32 && r.lcs_used < 100, "LCs {}", r.lcs_used);
+        assert_eq!(r.ios_used, 9, "clock + 8 LEDs");
+        assert_eq!(r.clocks.len(), 1);
+        assert!(r.timing_met && r.fmax_mhz.unwrap() > 100.0, "{:?}", r.clocks);
+        assert_eq!(r.clocks[0].target_mhz, 100.0);
+        // An HX8K image is 135100 bytes whatever the design (icepack pads the CRAM).
+        assert_eq!(r.bitstream_bytes, 135_100);
+        for log in ["yosys.log", "nextpnr.log", "icepack.log"] {
+            assert!(dir.path().join(log).exists(), "{log}");
+        }
+        // The nextpnr log agrees with the JSON report we parsed.
+        let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
+        let line = log.lines().filter(|l| l.contains("Max frequency for clock")).last().unwrap();
+        assert!(line.contains(&format!("{:.2} MHz (PASS at 100.00 MHz)", r.fmax_mhz.unwrap())), "{line}");
+        assert!(log.contains(&format!("ICESTORM_LC: {:>5}/ 7680", r.lcs_used)), "LC line missing");
+        let json = serde_json::to_value(&r).unwrap();
+        for k in ["fmax_mhz", "target_mhz", "timing_met", "lcs_used", "lcs_total", "ffs_used", "brams_used", "brams_total", "bitstream", "modules"] {
+            assert!(json.get(k).is_some(), "{k}");
+        }
+    }
+
+    #[test]
+    fn missed_target_is_reported_not_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = build(&mut Blinky::default(), &FlowOptions::new(dir.path(), 1000.0)).expect("flow");
+        assert!(!r.timing_met);
+        assert!(r.fmax_mhz.unwrap() < 1000.0);
+        assert!((r.shortfall_mhz() - (1000.0 - r.fmax_mhz.unwrap())).abs() < 1e-9);
+        assert!(r.summary().contains("NOT MET"));
+        let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
+        assert!(log.contains("FAIL at 1000.00 MHz"), "nextpnr itself saw the miss");
+    }
+
+    #[test]
+    fn bad_pin_fails_with_nextpnrs_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = FlowOptions::new(dir.path(), 100.0);
+        let good = generate_pcf(&{
+            let mut b = Blinky::default();
+            b.connect_all();
+            b
+        });
+        opts.pcf = Some(good.replace("N14", "Z99"));
+        match build(&mut Blinky::default(), &opts) {
+            Err(FlowError::Tool { tool, tail, .. }) => {
+                assert_eq!(tool, "nextpnr-ice40");
+                assert!(tail.contains("package does not have a pin named 'Z99'"), "{tail}");
+            }
+            other => panic!("expected a nextpnr failure, got {other:?}"),
+        }
+        assert!(!dir.path().join("top.bin").exists());
+    }
+
+    /// A forgotten pin is an error, not a randomly placed IO.
+    #[test]
+    fn unconstrained_io_fails_with_nextpnrs_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = FlowOptions::new(dir.path(), 100.0);
+        let mut b = Blinky::default();
+        b.connect_all();
+        let pcf: String = generate_pcf(&b).lines().filter(|l| !l.contains("leds[3]")).map(|l| format!("{l}\n")).collect();
+        opts.pcf = Some(pcf);
+        match build(&mut Blinky::default(), &opts) {
+            Err(e @ FlowError::Tool { tool: "nextpnr-ice40", .. }) => {
+                assert!(e.to_string().contains("leds[3]") && e.to_string().contains("unconstrained"), "{e}");
+            }
+            other => panic!("expected a nextpnr failure, got {other:?}"),
+        }
+    }
+
+    /// RUST-HDL.md §2: a Rust `const` inside hdl_gen becomes a bare Verilog identifier.
+    const LIMIT: u64 = 7;
+
+    #[derive(LogicBlock)]
+    struct UsesRustConst {
+        clock: Signal<In, Clock>,
+        leds: Signal<Out, Bits<8>>,
+    }
+
+    impl Default for UsesRustConst {
+        fn default() -> Self {
+            UsesRustConst { clock: pins::clock(), leds: pins::leds() }
+        }
+    }
+
+    impl Logic for UsesRustConst {
+        #[hdl_gen]
+        fn update(&mut self) {
+            self.leds.next = LIMIT.into();
+        }
+    }
+
+    /// yosys itself accepts this (as an undriven 1-bit wire); the flow must not.
+    #[test]
+    fn rust_const_in_hdl_gen_is_caught_in_the_yosys_log() {
+        let dir = tempfile::tempdir().unwrap();
+        match build(&mut UsesRustConst::default(), &FlowOptions::new(dir.path(), 100.0)) {
+            Err(e @ FlowError::Design { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("LIMIT") && msg.contains("implicitly declared"), "{msg}");
+            }
+            other => panic!("expected a design problem, got {other:?}"),
+        }
+        assert!(!dir.path().join("top.bin").exists(), "no bitstream from a bad netlist");
+    }
+
+    /// RUST-HDL.md pitfall (c): an output assigned only under a condition is a latch.
+    #[derive(LogicBlock)]
+    struct Latchy {
+        clock: Signal<In, Clock>,
+        leds: Signal<Out, Bits<8>>,
+        divider: FreeCounter,
+    }
+
+    impl Default for Latchy {
+        fn default() -> Self {
+            Latchy { clock: pins::clock(), leds: pins::leds(), divider: FreeCounter::default() }
+        }
+    }
+
+    impl Logic for Latchy {
+        #[hdl_gen]
+        fn update(&mut self) {
+            clock!(self, clock, divider);
+            if self.divider.count.val().get_bit(31) {
+                self.leds.next = self.divider.count.val().get_bits::<8>(20);
+            }
+        }
+    }
+
+    #[test]
+    fn latch_is_caught_in_the_yosys_log() {
+        let dir = tempfile::tempdir().unwrap();
+        match build(&mut Latchy::default(), &FlowOptions::new(dir.path(), 100.0)) {
+            Err(e @ FlowError::Design { .. }) => {
+                assert!(e.to_string().contains("Latch inferred for"), "{e}");
+            }
+            other => panic!("expected a latch report, got {other:?}"),
+        }
+    }
+
+    /// A genuine yosys error comes back with yosys' own ERROR line: here the script
+    /// names a top module that does not exist, so `hierarchy` fails.
+    #[test]
+    fn yosys_error_is_returned_with_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = top_verilog(&mut Blinky::default(), "top").unwrap();
+        fs::write(dir.path().join("top.v"), &v).unwrap();
+        fs::write(dir.path().join("synth.ys"), "read_verilog top.v\nsynth_ice40 -top nosuchtop -json top.json\n").unwrap();
+        match run_tool("yosys", &["-s".into(), "synth.ys".into()], dir.path(), "yosys.log") {
+            Err(e @ FlowError::Tool { tool: "yosys", .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("ERROR") && msg.contains("nosuchtop"), "{msg}");
+            }
+            other => panic!("expected a yosys failure, got {other:?}"),
+        }
+    }
+
+    /// A sub-block whose input nobody drives.
+    #[derive(LogicBlock, Default)]
+    struct Unconnected {
+        clock: Signal<In, Clock>,
+        leds: Signal<Out, Bits<8>>,
+        inner: FreeCounter,
+    }
+
+    impl Logic for Unconnected {
+        #[hdl_gen]
+        fn update(&mut self) {
+            self.leds.next = self.inner.count.val().get_bits::<8>(0);
+        }
+    }
+
+    #[test]
+    fn unconnected_design_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        match build(&mut Unconnected::default(), &FlowOptions::new(dir.path(), 100.0)) {
+            Err(FlowError::Check(msg)) => assert!(msg.contains("clock"), "{msg}"),
+            other => panic!("expected a check failure, got {other:?}"),
+        }
+    }
+}

@@ -1,1 +1,453 @@
-//! (being written)
+//! Byte-serial frame parser: watches every byte the pipeline accepts and says, for
+//! that byte, whether it is a CAM key byte (and at which key position), what role it
+//! plays for the rewriter (port or checksum byte), and at the frame's last byte how the
+//! frame classifies. It never stalls: one byte per clock, decisions from registered
+//! state plus the byte itself.
+//!
+//! Semantics: DESIGN.md §3, exactly as `portshare_sim::model` implements them
+//! (Ethernet II, up to two VLAN tags, IPv4 with any IHL, IPv6 with up to four
+//! hop-by-hop / routing / destination-options / fragment headers).
+//!
+//! Key positions (the CAM's byte slots): 0..16 the address (IPv4 uses 12..16, the
+//! `::ffff:a.b.c.d` tail), 16..18 the shared port (incoming dst port), 18..20 the
+//! assigned port (outgoing src port).
+
+use rust_hdl::prelude::*;
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum ParseState {
+    /// MAC addresses and the first EtherType.
+    Eth,
+    /// A VLAN tag's TCI and the EtherType after it.
+    Tag,
+    Ip4,
+    Ip6,
+    /// IPv6 hop-by-hop, routing or destination-options header.
+    Ext,
+    /// IPv6 fragment header.
+    Frag,
+    /// The TCP or UDP header.
+    L4,
+    /// Decided: the rest of the frame passes as it is.
+    Skip,
+}
+
+/// Byte roles carried beside each byte to the rewriter.
+pub const ROLE_NONE: u64 = 0;
+pub const ROLE_PORT_HI: u64 = 1;
+pub const ROLE_PORT_LO: u64 = 2;
+pub const ROLE_CKS_HI: u64 = 3;
+pub const ROLE_CKS_LO: u64 = 4;
+
+/// Frame classes, valid with the last byte.
+pub const CLASS_UNPARSED: u64 = 0;
+pub const CLASS_FRAGMENT: u64 = 1;
+/// A TCP/UDP header lies wholly inside frame and datagram: the frame was looked up.
+pub const CLASS_L4: u64 = 2;
+
+#[derive(LogicBlock, Default)]
+pub struct Parser {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    /// The byte being accepted this clock (meaningful when `strobe`).
+    pub data: Signal<In, Bits<8>>,
+    pub strobe: Signal<In, Bit>,
+    pub last: Signal<In, Bit>,
+    /// 0 incoming, 1 outgoing; sampled with a frame's first byte.
+    pub direction: Signal<In, Bit>,
+
+    /// This byte is a key byte at `key_pos`.
+    pub key_valid: Signal<Out, Bit>,
+    pub key_pos: Signal<Out, Bits<5>>,
+    /// First key byte of the frame (start a new match), and its address family.
+    pub key_first: Signal<Out, Bit>,
+    pub key_ipv4: Signal<Out, Bit>,
+    /// Final key byte of the frame; `key_tcp` is the L4 protocol then.
+    pub key_last: Signal<Out, Bit>,
+    pub key_tcp: Signal<Out, Bit>,
+    /// The frame's direction (as sampled with its first byte).
+    pub frame_dir: Signal<Out, Bit>,
+    /// Role of this byte for the rewriter (ROLE_*).
+    pub role: Signal<Out, Bits<3>>,
+    /// First byte of the L4 header (the rewriter starts a new frame context).
+    pub l4_start: Signal<Out, Bit>,
+    /// The L4 protocol is UDP (valid from `l4_start` on).
+    pub l4_udp: Signal<Out, Bit>,
+    /// This byte completes an L4 header that lies inside the datagram.
+    pub l4_complete: Signal<Out, Bit>,
+    /// The L4 header will not complete (cut off, or beyond the datagram): no rewrite.
+    pub l4_fail: Signal<Out, Bit>,
+    /// The frame's class (CLASS_*), valid with the last byte.
+    pub class: Signal<Out, Bits<2>>,
+
+    state: DFF<ParseState>,
+    /// Index of the byte within the current header.
+    hi: DFF<Bits<12>>,
+    tags: DFF<Bits<2>>,
+    dir: DFF<Bit>,
+    etype_hi: DFF<Bits<8>>,
+    hold: DFF<Bits<8>>,
+    /// Last byte index of the IPv4 header (4·IHL − 1) or of an extension header.
+    hdr_last: DFF<Bits<12>>,
+    /// Datagram bytes from the next byte on (IPv4 total length / IPv6 40 + payload).
+    remaining: DFF<Bits<18>>,
+    nh: DFF<Bits<8>>,
+    ext_count: DFF<Bits<3>>,
+    tcp: DFF<Bit>,
+    dgram_ok: DFF<Bit>,
+    cls: DFF<Bits<2>>,
+
+    // Per-byte decode of the EtherType and next-header values.
+    etype_vlan: Signal<Local, Bit>,
+    etype_ip4: Signal<Local, Bit>,
+    etype_ip6: Signal<Local, Bit>,
+    nh_ext: Signal<Local, Bit>,
+    nh_frag: Signal<Local, Bit>,
+    nh_tcp: Signal<Local, Bit>,
+    nh_udp: Signal<Local, Bit>,
+    complete_now: Signal<Local, Bit>,
+    fragment_now: Signal<Local, Bit>,
+}
+
+impl Logic for Parser {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, hi, tags, dir, etype_hi, hold, hdr_last, remaining, nh, ext_count,
+            tcp, dgram_ok, cls
+        );
+        // Defaults: no key, no role, nothing happens.
+        self.key_valid.next = false;
+        self.key_pos.next = 0.into();
+        self.key_first.next = false;
+        self.key_ipv4.next = false;
+        self.key_last.next = false;
+        self.key_tcp.next = self.tcp.q.val();
+        self.frame_dir.next = self.dir.q.val();
+        self.role.next = 0.into();
+        self.l4_start.next = false;
+        self.l4_udp.next = !self.tcp.q.val();
+        self.l4_complete.next = false;
+        self.l4_fail.next = false;
+        self.complete_now.next = false;
+        self.fragment_now.next = false;
+
+        self.etype_vlan.next = ((self.etype_hi.q.val() == 0x81) & (self.data.val() == 0x00))
+            | ((self.etype_hi.q.val() == 0x88) & (self.data.val() == 0xA8))
+            | ((self.etype_hi.q.val() == 0x91) & (self.data.val() == 0x00));
+        self.etype_ip4.next = (self.etype_hi.q.val() == 0x08) & (self.data.val() == 0x00);
+        self.etype_ip6.next = (self.etype_hi.q.val() == 0x86) & (self.data.val() == 0xDD);
+        self.nh_ext.next = (self.nh.q.val() == 0) | (self.nh.q.val() == 43) | (self.nh.q.val() == 60);
+        self.nh_frag.next = self.nh.q.val() == 44;
+        self.nh_tcp.next = self.nh.q.val() == 6;
+        self.nh_udp.next = self.nh.q.val() == 17;
+
+        if self.strobe.val() {
+            self.hi.d.next = self.hi.q.val() + 1;
+            // Bytes of the IP header and its extensions count down the datagram.
+            if (self.state.q.val() == ParseState::Ip4)
+                | (self.state.q.val() == ParseState::Ip6)
+                | (self.state.q.val() == ParseState::Ext)
+                | (self.state.q.val() == ParseState::Frag)
+            {
+                if self.remaining.q.val().any() {
+                    self.remaining.d.next = self.remaining.q.val() - 1;
+                }
+            }
+            match self.state.q.val() {
+                ParseState::Eth => {
+                    if self.hi.q.val() == 0 {
+                        self.dir.d.next = self.direction.val();
+                        self.frame_dir.next = self.direction.val();
+                    }
+                    if self.hi.q.val() == 12 {
+                        self.etype_hi.d.next = self.data.val();
+                    }
+                    if self.hi.q.val() == 13 {
+                        self.hi.d.next = 0.into();
+                        if self.etype_vlan.val() {
+                            self.state.d.next = ParseState::Tag;
+                            self.tags.d.next = self.tags.q.val() + 1;
+                        } else if self.etype_ip4.val() {
+                            self.state.d.next = ParseState::Ip4;
+                        } else if self.etype_ip6.val() {
+                            self.state.d.next = ParseState::Ip6;
+                        } else {
+                            self.state.d.next = ParseState::Skip;
+                        }
+                    }
+                }
+                ParseState::Tag => {
+                    if self.hi.q.val() == 2 {
+                        self.etype_hi.d.next = self.data.val();
+                    }
+                    if self.hi.q.val() == 3 {
+                        self.hi.d.next = 0.into();
+                        if self.etype_vlan.val() & (self.tags.q.val() == 1) {
+                            self.tags.d.next = self.tags.q.val() + 1;
+                        } else if self.etype_ip4.val() {
+                            self.state.d.next = ParseState::Ip4;
+                        } else if self.etype_ip6.val() {
+                            self.state.d.next = ParseState::Ip6;
+                        } else {
+                            self.state.d.next = ParseState::Skip;
+                        }
+                    }
+                }
+                ParseState::Ip4 => {
+                    match self.hi.q.val().get_bits::<6>(0).index() {
+                        0 => {
+                            if (self.data.val().get_bits::<4>(4) != 4)
+                                | (self.data.val().get_bits::<4>(0) < 5)
+                            {
+                                self.state.d.next = ParseState::Skip;
+                            }
+                            self.hdr_last.d.next =
+                                (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 1;
+                        }
+                        2 => {
+                            self.hold.d.next = self.data.val();
+                        }
+                        3 => {
+                            // total length must cover the header; 4 bytes are behind us.
+                            if ((bit_cast::<16, 8>(self.hold.q.val()) << 8)
+                                | bit_cast::<16, 8>(self.data.val()))
+                                <= bit_cast::<16, 12>(self.hdr_last.q.val())
+                            {
+                                self.state.d.next = ParseState::Skip;
+                            }
+                            self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
+                                | bit_cast::<18, 8>(self.data.val()))
+                                - 4;
+                        }
+                        6 => {
+                            self.hold.d.next = self.data.val() & 0x1F;
+                        }
+                        7 => {
+                            if self.hold.q.val().any() | self.data.val().any() {
+                                self.cls.d.next = 1.into();
+                                self.fragment_now.next = true;
+                                self.state.d.next = ParseState::Skip;
+                            }
+                        }
+                        9 => {
+                            self.tcp.d.next = self.data.val() == 6;
+                            if (self.data.val() != 6) & (self.data.val() != 17) {
+                                self.state.d.next = ParseState::Skip;
+                            }
+                        }
+                        _ => {}
+                    }
+                    // Address bytes: source 12..16 (outgoing), destination 16..20 (incoming).
+                    if self.dir.q.val() {
+                        if (self.hi.q.val() >= 12) & (self.hi.q.val() < 16) {
+                            self.key_valid.next = true;
+                            self.key_pos.next = self.hi.q.val().get_bits::<5>(0);
+                        }
+                    } else if (self.hi.q.val() >= 16) & (self.hi.q.val() < 20) {
+                        self.key_valid.next = true;
+                        self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 4;
+                    }
+                    self.key_ipv4.next = true;
+                    self.key_first.next = (self.dir.q.val() & (self.hi.q.val() == 12))
+                        | (!self.dir.q.val() & (self.hi.q.val() == 16));
+                    if (self.hi.q.val() == self.hdr_last.q.val()) & (self.hi.q.val() >= 19) {
+                        self.hi.d.next = 0.into();
+                        self.state.d.next = ParseState::L4;
+                    }
+                }
+                ParseState::Ip6 => {
+                    match self.hi.q.val().get_bits::<6>(0).index() {
+                        0 => {
+                            if self.data.val().get_bits::<4>(4) != 6 {
+                                self.state.d.next = ParseState::Skip;
+                            }
+                        }
+                        4 => {
+                            self.hold.d.next = self.data.val();
+                        }
+                        5 => {
+                            self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
+                                | bit_cast::<18, 8>(self.data.val()))
+                                + 34;
+                        }
+                        6 => {
+                            self.nh.d.next = self.data.val();
+                        }
+                        _ => {}
+                    }
+                    // Address bytes: source 8..24 (outgoing), destination 24..40 (incoming).
+                    if self.dir.q.val() {
+                        if (self.hi.q.val() >= 8) & (self.hi.q.val() < 24) {
+                            self.key_valid.next = true;
+                            self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 8;
+                        }
+                    } else if (self.hi.q.val() >= 24) & (self.hi.q.val() < 40) {
+                        self.key_valid.next = true;
+                        self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 24;
+                    }
+                    self.key_first.next = (self.dir.q.val() & (self.hi.q.val() == 8))
+                        | (!self.dir.q.val() & (self.hi.q.val() == 24));
+                    if self.hi.q.val() == 39 {
+                        self.hi.d.next = 0.into();
+                        self.ext_count.d.next = 1.into();
+                        if self.nh_ext.val() {
+                            self.state.d.next = ParseState::Ext;
+                        } else if self.nh_frag.val() {
+                            self.state.d.next = ParseState::Frag;
+                        } else if self.nh_tcp.val() | self.nh_udp.val() {
+                            self.tcp.d.next = self.nh_tcp.val();
+                            self.state.d.next = ParseState::L4;
+                        } else {
+                            self.state.d.next = ParseState::Skip;
+                        }
+                    }
+                }
+                ParseState::Ext => {
+                    if self.hi.q.val() == 0 {
+                        self.nh.d.next = self.data.val();
+                    }
+                    if self.hi.q.val() == 1 {
+                        self.hdr_last.d.next = (bit_cast::<12, 8>(self.data.val()) << 3) + 7;
+                    }
+                    if (self.hi.q.val() == self.hdr_last.q.val()) & (self.hi.q.val() >= 2) {
+                        self.hi.d.next = 0.into();
+                    }
+                }
+                ParseState::Frag => {
+                    if self.hi.q.val() == 0 {
+                        self.nh.d.next = self.data.val();
+                    }
+                    if self.hi.q.val() == 2 {
+                        self.hold.d.next = self.data.val();
+                    }
+                    if self.hi.q.val() == 3 {
+                        // fragment offset = bits 15..3 of bytes 2..4
+                        if self.hold.q.val().any() | (self.data.val().get_bits::<5>(3)).any() {
+                            self.cls.d.next = 1.into();
+                            self.fragment_now.next = true;
+                            self.state.d.next = ParseState::Skip;
+                        }
+                    }
+                    if self.hi.q.val() == 7 {
+                        self.hi.d.next = 0.into();
+                    }
+                }
+                ParseState::L4 => {
+                    if self.hi.q.val() == 0 {
+                        self.l4_start.next = true;
+                        // The datagram must hold the whole L4 header from here on.
+                        if self.tcp.q.val() {
+                            self.dgram_ok.d.next = self.remaining.q.val() >= 20;
+                        } else {
+                            self.dgram_ok.d.next = self.remaining.q.val() >= 8;
+                        }
+                    }
+                    // Ports: src 0..2 (outgoing key: assigned port), dst 2..4 (incoming key: shared port).
+                    if self.dir.q.val() {
+                        if self.hi.q.val() == 0 {
+                            self.role.next = 1.into();
+                            self.key_valid.next = true;
+                            self.key_pos.next = 18.into();
+                        }
+                        if self.hi.q.val() == 1 {
+                            self.role.next = 2.into();
+                            self.key_valid.next = true;
+                            self.key_pos.next = 19.into();
+                            self.key_last.next = true;
+                        }
+                    } else {
+                        if self.hi.q.val() == 2 {
+                            self.role.next = 1.into();
+                            self.key_valid.next = true;
+                            self.key_pos.next = 16.into();
+                        }
+                        if self.hi.q.val() == 3 {
+                            self.role.next = 2.into();
+                            self.key_valid.next = true;
+                            self.key_pos.next = 17.into();
+                            self.key_last.next = true;
+                        }
+                    }
+                    if self.tcp.q.val() {
+                        if self.hi.q.val() == 16 {
+                            self.role.next = 3.into();
+                        }
+                        if self.hi.q.val() == 17 {
+                            self.role.next = 4.into();
+                        }
+                        if self.hi.q.val() == 19 {
+                            self.complete_now.next = self.dgram_ok.q.val();
+                            self.l4_fail.next = !self.dgram_ok.q.val();
+                            self.state.d.next = ParseState::Skip;
+                        }
+                    } else {
+                        if self.hi.q.val() == 6 {
+                            self.role.next = 3.into();
+                        }
+                        if self.hi.q.val() == 7 {
+                            self.role.next = 4.into();
+                            self.complete_now.next = self.dgram_ok.q.val();
+                            self.l4_fail.next = !self.dgram_ok.q.val();
+                            self.state.d.next = ParseState::Skip;
+                        }
+                    }
+                    if self.complete_now.val() {
+                        self.l4_complete.next = true;
+                        self.cls.d.next = 2.into();
+                    }
+                }
+                _ => {}
+            }
+            // End of an IPv6 extension or fragment header: follow the chain (≤ 4 headers).
+            if ((self.state.q.val() == ParseState::Ext)
+                & (self.hi.q.val() == self.hdr_last.q.val())
+                & (self.hi.q.val() >= 2))
+                | ((self.state.q.val() == ParseState::Frag) & (self.hi.q.val() == 7))
+            {
+                if (self.nh_ext.val() | self.nh_frag.val()) & (self.ext_count.q.val() == 4) {
+                    self.state.d.next = ParseState::Skip;
+                } else if self.nh_ext.val() {
+                    self.ext_count.d.next = self.ext_count.q.val() + 1;
+                    self.state.d.next = ParseState::Ext;
+                } else if self.nh_frag.val() {
+                    self.ext_count.d.next = self.ext_count.q.val() + 1;
+                    self.state.d.next = ParseState::Frag;
+                } else if self.nh_tcp.val() | self.nh_udp.val() {
+                    self.tcp.d.next = self.nh_tcp.val();
+                    self.state.d.next = ParseState::L4;
+                } else {
+                    self.state.d.next = ParseState::Skip;
+                }
+            }
+            // A frame's last byte: report its class and start over.
+            // A decision made on this very byte counts for a frame that ends here.
+            self.class.next = self.cls.q.val();
+            if self.fragment_now.val() {
+                self.class.next = 1.into();
+            }
+            if self.complete_now.val() {
+                self.class.next = 2.into();
+            }
+            if self.last.val() {
+                if (self.state.q.val() == ParseState::L4) & !self.complete_now.val() {
+                    self.l4_fail.next = true;
+                }
+                self.state.d.next = ParseState::Eth;
+                self.hi.d.next = 0.into();
+                self.tags.d.next = 0.into();
+                self.cls.d.next = 0.into();
+                self.ext_count.d.next = 0.into();
+            }
+        } else {
+            self.class.next = self.cls.q.val();
+        }
+        if self.reset.val() {
+            self.state.d.next = ParseState::Eth;
+            self.hi.d.next = 0.into();
+            self.tags.d.next = 0.into();
+            self.cls.d.next = 0.into();
+            self.ext_count.d.next = 0.into();
+        }
+    }
+}

@@ -1,8 +1,23 @@
-//! PLACEHOLDER PORT LIST (being written by the pipeline owner): the data-plane top.
-//! The ports below are the contract other blocks build against; the body is a
-//! pass-through until the real parser/CAM/rewriter land.
+//! The data plane: parser → CAM → queue → rewriter, with the counters beside it.
+//!
+//! ```text
+//!  in ──┬──────────────► queue (32 × byte+role+class) ──► rewriter ──► out
+//!       └─► parser ─key─► CAM ─result─┘      context ───────┘   │
+//!                 └──── roles, L4 events ────────┘              └─► counters
+//! ```
+//!
+//! Every accepted byte enters the queue and the parser in the same clock; the parser
+//! tags it (port/checksum byte) and drives the CAM with the key bytes. The rewriter
+//! lets bytes out as soon as they are known not to change, and holds a port byte only
+//! until its frame's L4 header is complete and looked up. Throughput is one byte per
+//! clock in and out, back-to-back frames included; the queue absorbs the wait.
 
+use crate::cam::Cam;
+use crate::counters::Counters;
+use crate::parser::Parser;
+use crate::rewriter::Rewriter;
 use rust_hdl::prelude::*;
+use rust_hdl::widgets::prelude::SynchronousFIFO;
 
 /// Management operations (`mgmt_op`), accepted on a clock edge with `mgmt_start && !mgmt_busy`.
 pub const MGMT_NOP: u64 = 0;
@@ -29,10 +44,16 @@ pub const REASON_COUNT: usize = 5;
 /// Width of an entry record on the management port (21 bytes, big-endian packed).
 pub const RECORD_BITS: usize = 168;
 
+/// Bytes the queue between parser and rewriter holds. Must stay below 34 (the
+/// shortest Ethernet + IPv4 header) for the rewriter's single frame context, and at
+/// least 20 (a TCP header) so a waiting port byte never blocks its own resolution.
+pub const QUEUE_DEPTH: usize = 32;
+
 #[derive(LogicBlock, Default)]
 pub struct Pipeline<const N: usize> {
     pub clock: Signal<In, Clock>,
-    /// Synchronous, active high: drops frames in flight; the table and counters stay.
+    /// Synchronous, active high: restarts the parser and releases any held frame
+    /// unchanged; the table and counters stay.
     pub reset: Signal<In, Bit>,
     pub in_data: Signal<In, Bits<8>>,
     pub in_valid: Signal<In, Bit>,
@@ -55,18 +76,129 @@ pub struct Pipeline<const N: usize> {
     pub mgmt_rdata: Signal<Out, Bits<168>>,
     /// One-clock pulse per frame rewritten (for an activity LED).
     pub rewrite_pulse: Signal<Out, Bit>,
+
+    parser: Parser,
+    cam: Cam<N>,
+    queue: SynchronousFIFO<Bits<16>, 5, 6, 1>,
+    rewriter: Rewriter,
+    counters: Counters,
+    strobe: Signal<Local, Bit>,
+    idle: Signal<Local, Bit>,
+    cam_op: Signal<Local, Bit>,
+    last_op_cam: DFF<Bit>,
+}
+
+impl<const N: usize> Pipeline<N> {
+    /// The pipeline with its block RAMs zeroed in the generated Verilog as well.
+    pub fn new() -> Self {
+        Self { cam: Cam::new(), counters: Counters::new(), ..Default::default() }
+    }
 }
 
 impl<const N: usize> Logic for Pipeline<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        self.in_ready.next = self.out_ready.val();
-        self.out_data.next = self.in_data.val();
-        self.out_valid.next = self.in_valid.val();
-        self.out_last.next = self.in_last.val();
-        self.mgmt_busy.next = false;
-        self.mgmt_done.next = self.mgmt_start.val();
-        self.mgmt_rdata.next = 0.into();
-        self.rewrite_pulse.next = false;
+        clock!(self, clock, parser, cam, queue, rewriter, counters);
+        dff_setup!(self, clock, last_op_cam);
+
+        // Accept a byte whenever the queue has room.
+        self.in_ready.next = !self.queue.full.val();
+        self.strobe.next = self.in_valid.val() & !self.queue.full.val();
+
+        self.parser.reset.next = self.reset.val();
+        self.parser.data.next = self.in_data.val();
+        self.parser.strobe.next = self.strobe.val();
+        self.parser.last.next = self.in_last.val();
+        self.parser.direction.next = self.in_direction.val();
+
+        self.cam.key_valid.next = self.parser.key_valid.val();
+        self.cam.key_pos.next = self.parser.key_pos.val();
+        self.cam.key_byte.next = self.in_data.val();
+        self.cam.key_first.next = self.parser.key_first.val();
+        self.cam.key_ipv4.next = self.parser.key_ipv4.val();
+        self.cam.key_last.next = self.parser.key_last.val();
+        self.cam.key_tcp.next = self.parser.key_tcp.val();
+        self.cam.key_dir.next = self.parser.frame_dir.val();
+
+        self.queue.write.next = self.strobe.val();
+        self.queue.data_in.next = (bit_cast::<16, 2>(self.parser.class.val()) << 12)
+            | (bit_cast::<16, 3>(self.parser.role.val()) << 9)
+            | bit_cast::<16, 8>(self.in_data.val());
+        if self.in_last.val() {
+            self.queue.data_in.next = (bit_cast::<16, 2>(self.parser.class.val()) << 12)
+                | (bit_cast::<16, 3>(self.parser.role.val()) << 9)
+                | bit_cast::<16, 8>(self.in_data.val())
+                | 0x100;
+        }
+
+        self.rewriter.reset.next = self.reset.val();
+        self.rewriter.strobe.next = self.strobe.val();
+        self.rewriter.data.next = self.in_data.val();
+        self.rewriter.role.next = self.parser.role.val();
+        self.rewriter.l4_start.next = self.parser.l4_start.val();
+        self.rewriter.l4_udp.next = self.parser.l4_udp.val();
+        self.rewriter.l4_complete.next = self.parser.l4_complete.val();
+        self.rewriter.l4_fail.next = self.parser.l4_fail.val();
+        self.rewriter.result_valid.next = self.cam.result_valid.val();
+        self.rewriter.result_hit.next = self.cam.result_hit.val();
+        self.rewriter.result_index.next = self.cam.result_index.val();
+        self.rewriter.result_port.next = self.cam.result_port.val();
+        self.rewriter.q_data.next = self.queue.data_out.val();
+        self.rewriter.q_empty.next = self.queue.empty.val();
+        self.queue.read.next = self.rewriter.q_pop.val();
+        self.rewriter.out_ready.next = self.out_ready.val();
+        self.out_data.next = self.rewriter.out_data.val();
+        self.out_valid.next = self.rewriter.out_valid.val();
+        self.out_last.next = self.rewriter.out_last.val();
+
+        self.counters.count.next = self.rewriter.count.val();
+        self.counters.class.next = self.rewriter.count_class.val();
+        self.counters.hit.next = self.rewriter.count_hit.val();
+        self.counters.index.next = self.rewriter.count_index.val();
+        self.counters.udp_zero.next = self.rewriter.count_udp_zero.val();
+        self.rewrite_pulse.next = self.rewriter.count.val()
+            & (self.rewriter.count_class.val() == 2)
+            & self.rewriter.count_hit.val();
+
+        // Management: table ops go to the CAM, counter ops to the counters.
+        self.idle.next = !self.cam.mgmt_busy.val() & !self.counters.mgmt_busy.val();
+        self.cam_op.next = (self.mgmt_op.val() == 1) | (self.mgmt_op.val() == 2) | (self.mgmt_op.val() == 3);
+        self.cam.mgmt_op.next = self.mgmt_op.val();
+        self.cam.mgmt_index.next = self.mgmt_index.val();
+        self.cam.mgmt_wdata.next = self.mgmt_wdata.val();
+        self.cam.mgmt_start.next = self.mgmt_start.val() & self.idle.val() & self.cam_op.val();
+        self.counters.mgmt_op.next = self.mgmt_op.val();
+        self.counters.mgmt_index.next = self.mgmt_index.val();
+        self.counters.mgmt_start.next = self.mgmt_start.val()
+            & self.idle.val()
+            & ((self.mgmt_op.val() == 4) | (self.mgmt_op.val() == 5) | (self.mgmt_op.val() == 6));
+        if self.mgmt_start.val() & self.idle.val() {
+            self.last_op_cam.d.next = self.cam_op.val();
+        }
+        self.mgmt_busy.next = !self.idle.val();
+        self.mgmt_done.next = self.cam.mgmt_done.val() | self.counters.mgmt_done.val();
+        self.mgmt_rdata.next = bit_cast::<168, 32>(self.counters.mgmt_value.val());
+        if self.last_op_cam.q.val() {
+            self.mgmt_rdata.next = self.cam.mgmt_rdata.val();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_verilog_passes_yosys() {
+        let dir = std::env::temp_dir().join(format!("portshare-yosys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::env::set_var("TMPDIR", &dir);
+        let mut uut = Pipeline::<16>::new();
+        uut.connect_all();
+        let v = generate_verilog(&uut);
+        if let Ok(p) = std::env::var("PORTSHARE_DUMP_VERILOG") {
+            std::fs::write(p, &v).unwrap();
+        }
+        yosys_validate("pipeline", &v).unwrap();
     }
 }

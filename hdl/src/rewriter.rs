@@ -1,1 +1,192 @@
-//! (being written)
+//! The rewriter and checksum adjuster: the output end of the pipeline.
+//!
+//! Bytes wait in a small queue between the parser and here. The rewriter keeps one
+//! frame context (old port, old checksum, lookup result, whether the L4 header is
+//! complete) written by the parser and the CAM from the frame's L4 header on, and
+//! holds a port byte at the queue's head until that context is resolved: the whole L4
+//! header has arrived (DESIGN.md §3 — a header cut off by the frame's end passes
+//! unchanged, so the ports cannot leave before byte L4+19 of a TCP frame is in) and the
+//! lookup is done. One context suffices: the queue holds at most 32 bytes and no frame
+//! reaches its L4 header in fewer than 34, so when a frame starts its context the
+//! previous frame has left.
+//!
+//! Checksum: RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), one's-complement, every carry
+//! folded, one addition per clock. UDP checksum 0 stays 0; a UDP result of 0 is sent as
+//! 0xFFFF; a TCP result of 0 stays 0.
+
+use rust_hdl::prelude::*;
+
+/// Layout of a queued byte: data 7..0, last 8, role 11..9, class 13..12.
+pub const QUEUE_BITS: usize = 16;
+
+#[derive(LogicBlock, Default)]
+pub struct Rewriter {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    // From the parser, for the byte accepted this clock.
+    pub strobe: Signal<In, Bit>,
+    pub data: Signal<In, Bits<8>>,
+    pub role: Signal<In, Bits<3>>,
+    pub l4_start: Signal<In, Bit>,
+    pub l4_udp: Signal<In, Bit>,
+    pub l4_complete: Signal<In, Bit>,
+    pub l4_fail: Signal<In, Bit>,
+    // From the CAM.
+    pub result_valid: Signal<In, Bit>,
+    pub result_hit: Signal<In, Bit>,
+    pub result_index: Signal<In, Bits<8>>,
+    pub result_port: Signal<In, Bits<16>>,
+    // The queue's head.
+    pub q_data: Signal<In, Bits<16>>,
+    pub q_empty: Signal<In, Bit>,
+    pub q_pop: Signal<Out, Bit>,
+    // Stream out.
+    pub out_data: Signal<Out, Bits<8>>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_last: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    // A frame's last byte left: its outcome, for the counters.
+    pub count: Signal<Out, Bit>,
+    pub count_class: Signal<Out, Bits<2>>,
+    pub count_hit: Signal<Out, Bit>,
+    pub count_index: Signal<Out, Bits<8>>,
+    pub count_udp_zero: Signal<Out, Bit>,
+
+    // Frame context.
+    complete: DFF<Bit>,
+    failed: DFF<Bit>,
+    looked_up: DFF<Bit>,
+    hit: DFF<Bit>,
+    index: DFF<Bits<8>>,
+    new_port: DFF<Bits<16>>,
+    old_port: DFF<Bits<16>>,
+    old_cks: DFF<Bits<16>>,
+    udp: DFF<Bit>,
+    resolved: Signal<Local, Bit>,
+    rewrite: Signal<Local, Bit>,
+    keep_cks: Signal<Local, Bit>,
+    // Checksum pipeline and the clocks since the context resolved.
+    sum1: DFF<Bits<17>>,
+    fold1: DFF<Bits<16>>,
+    sum2: DFF<Bits<17>>,
+    fold2: DFF<Bits<16>>,
+    settled: DFF<Bits<4>>,
+    new_cks: Signal<Local, Bits<16>>,
+    cks_ready: Signal<Local, Bit>,
+    // The queue head, unpacked.
+    role_out: Signal<Local, Bits<3>>,
+    hold: Signal<Local, Bit>,
+}
+
+impl Logic for Rewriter {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, complete, failed, looked_up, hit, index, new_port, old_port, old_cks, udp,
+            sum1, fold1, sum2, fold2, settled
+        );
+        // ---- Context, written from the head of the pipeline. ----
+        if self.strobe.val() {
+            if self.l4_start.val() {
+                self.complete.d.next = false;
+                self.failed.d.next = false;
+                self.looked_up.d.next = false;
+                self.hit.d.next = false;
+                self.udp.d.next = self.l4_udp.val();
+            }
+            if self.role.val() == 1 {
+                self.old_port.d.next = (bit_cast::<16, 8>(self.data.val()) << 8)
+                    | (self.old_port.q.val() & 0xFF);
+            }
+            if self.role.val() == 2 {
+                self.old_port.d.next =
+                    (self.old_port.q.val() & 0xFF00) | bit_cast::<16, 8>(self.data.val());
+            }
+            if self.role.val() == 3 {
+                self.old_cks.d.next = (bit_cast::<16, 8>(self.data.val()) << 8)
+                    | (self.old_cks.q.val() & 0xFF);
+            }
+            if self.role.val() == 4 {
+                self.old_cks.d.next =
+                    (self.old_cks.q.val() & 0xFF00) | bit_cast::<16, 8>(self.data.val());
+            }
+            if self.l4_complete.val() {
+                self.complete.d.next = true;
+            }
+            if self.l4_fail.val() {
+                self.failed.d.next = true;
+            }
+        }
+        if self.result_valid.val() {
+            self.looked_up.d.next = true;
+            self.hit.d.next = self.result_hit.val();
+            self.index.d.next = self.result_index.val();
+            self.new_port.d.next = self.result_port.val();
+        }
+        if self.reset.val() {
+            self.complete.d.next = false;
+            self.failed.d.next = true;
+        }
+        self.resolved.next =
+            (self.complete.q.val() & self.looked_up.q.val()) | self.failed.q.val();
+        self.rewrite.next = self.complete.q.val() & self.hit.q.val();
+        self.keep_cks.next = self.udp.q.val() & (self.old_cks.q.val() == 0);
+
+        // ---- Checksum: ~(~HC + ~m + m'), one addition per clock. ----
+        self.sum1.d.next = bit_cast::<17, 16>(!self.old_cks.q.val())
+            + bit_cast::<17, 16>(!self.old_port.q.val());
+        self.fold1.d.next = self.sum1.q.val().get_bits::<16>(0)
+            + bit_cast::<16, 1>(self.sum1.q.val().get_bits::<1>(16));
+        self.sum2.d.next =
+            bit_cast::<17, 16>(self.fold1.q.val()) + bit_cast::<17, 16>(self.new_port.q.val());
+        self.fold2.d.next = self.sum2.q.val().get_bits::<16>(0)
+            + bit_cast::<16, 1>(self.sum2.q.val().get_bits::<1>(16));
+        self.new_cks.next = !self.fold2.q.val();
+        if self.udp.q.val() & (self.fold2.q.val() == 0xFFFF) {
+            self.new_cks.next = 0xFFFF.into();
+        }
+        // Four clocks of a resolved, unchanging context settle the pipeline above.
+        self.settled.d.next = 0.into();
+        if self.resolved.val() {
+            self.settled.d.next = self.settled.q.val();
+            if self.settled.q.val() != 4 {
+                self.settled.d.next = self.settled.q.val() + 1;
+            }
+        }
+        if self.strobe.val() & self.l4_start.val() {
+            self.settled.d.next = 0.into();
+        }
+        self.cks_ready.next = self.resolved.val() & (self.settled.q.val() == 4);
+
+        // ---- Output: the queue head, ports and checksum replaced when rewriting. ----
+        self.role_out.next = self.q_data.val().get_bits::<3>(9);
+        self.hold.next = (((self.role_out.val() == 1) | (self.role_out.val() == 2))
+            & !self.resolved.val())
+            | (((self.role_out.val() == 3) | (self.role_out.val() == 4)) & !self.cks_ready.val());
+        self.out_valid.next = !self.q_empty.val() & !self.hold.val();
+        self.q_pop.next = !self.q_empty.val() & !self.hold.val() & self.out_ready.val();
+        self.out_last.next = self.q_data.val().get_bit(8);
+        self.out_data.next = self.q_data.val().get_bits::<8>(0);
+        if self.rewrite.val() {
+            if self.role_out.val() == 1 {
+                self.out_data.next = self.new_port.q.val().get_bits::<8>(8);
+            }
+            if self.role_out.val() == 2 {
+                self.out_data.next = self.new_port.q.val().get_bits::<8>(0);
+            }
+            if !self.keep_cks.val() {
+                if self.role_out.val() == 3 {
+                    self.out_data.next = self.new_cks.val().get_bits::<8>(8);
+                }
+                if self.role_out.val() == 4 {
+                    self.out_data.next = self.new_cks.val().get_bits::<8>(0);
+                }
+            }
+        }
+        self.count.next = self.q_pop.val() & self.q_data.val().get_bit(8);
+        self.count_class.next = self.q_data.val().get_bits::<2>(12);
+        self.count_hit.next = self.rewrite.val();
+        self.count_index.next = self.index.q.val();
+        self.count_udp_zero.next = self.keep_cks.val();
+    }
+}

@@ -71,8 +71,8 @@ pub struct Table {
 /// Errors; each names the file and, where there is one, the entry and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     /// TOML syntax, or a document that is not a list of `[[entry]]` tables.
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
@@ -90,7 +90,7 @@ fn name_part(name: &Option<String>) -> String {
 impl Table {
     /// Reads and validates a table file for a unit that holds `capacity` entries.
     pub fn load(path: &Path, capacity: usize) -> Result<Table, TableError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TableError::Io { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| TableError::Io { path: path.into(), error })?;
         Table::parse(&text, path, capacity)
     }
 

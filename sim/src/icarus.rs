@@ -1,1 +1,769 @@
-//! (being written)
+//! Co-simulation of a rust-hdl block's generated Verilog in Icarus Verilog, so the
+//! Verilog that becomes the bitstream is checked against the Rust simulation that the
+//! tests ran (RUST-HDL.md §5 lists where the two disagree).
+//!
+//! Use: drive the block in rust-hdl's direct loop and let a [`Recorder`] sample every
+//! top-level port once per clock; then [`Recorder::run_icarus`] replays the recorded
+//! inputs in a generated testbench (`iverilog -g2005`, one `$readmemh` vector file per
+//! input, one line per clock), dumps every output every clock, and compares with what
+//! the Rust simulation produced. The first disagreement comes back as
+//! [`CosimError::Mismatch`] with the clock, the port and both values.
+//!
+//! ```ignore
+//! let mut uut = Pipeline::<64>::default();
+//! uut.connect_all();
+//! let mut rec = Recorder::new(&uut)?;
+//! for beat in stimulus {
+//!     uut.in_data.next = beat.into();              // set inputs as usual, then
+//!     rec.step(&mut uut, |u| &mut u.clock)?;        // settle, sample, one clock
+//!     let out = uut.out_data.val();                 // outputs after the edge
+//! }
+//! // A runner that clocks the block itself calls `rec.sample(&mut uut)?` instead of
+//! // `step`, once per clock, just before setting the clock high.
+//! rec.run_icarus(&generate_verilog(&uut), work_dir)?;
+//! ```
+//!
+//! Sampling point: inputs are applied, the logic settles, then inputs and outputs are
+//! recorded, then the rising edge. The testbench does the same: inputs at the falling
+//! edge, outputs `$fwrite`n 1 ns later, rising edge 4 ns after that. So combinational
+//! outputs and registered state are both compared, on every clock.
+
+use rust_hdl::prelude::*;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// `simulate` iterations allowed for the logic to settle after a change.
+const SETTLE_ITERS: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CosimError {
+    #[error("port `{port}` cannot be co-simulated: {why}")]
+    UnsupportedPort { port: String, why: String },
+    #[error("the Rust block's ports and the Verilog `module top` disagree: {0}")]
+    PortsDiffer(String),
+    #[error("the rust-hdl simulation did not settle within {SETTLE_ITERS} iterations at clock {clock}")]
+    NotSettled { clock: usize },
+    #[error("input `{port}` was {value} (not 0/1) in the Rust simulation at clock {clock}")]
+    UndrivenInput { port: String, clock: usize, value: String },
+    #[error("nothing to compare: {0}")]
+    Empty(&'static str),
+    #[error("cannot run `{tool}`: {source} (scripts/setup installs iverilog)")]
+    Spawn {
+        tool: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{tool} failed ({status}):\n{output}")]
+    Tool { tool: &'static str, status: String, output: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Mismatch(Mismatch),
+    #[error("Icarus output {path}: {detail}")]
+    BadOutput { path: PathBuf, detail: String },
+}
+
+/// The first clock on which Icarus and rust-hdl disagree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// 0-based clock (sample) number.
+    pub clock: usize,
+    pub port: String,
+    /// Hex, most significant digit first, zero-padded to the port's width.
+    pub rust: String,
+    /// As Icarus printed it (may contain `x`/`z`).
+    pub verilog: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Icarus and rust-hdl disagree at clock {} on output `{}`: rust-hdl 0x{}, Icarus 0x{}",
+            self.clock, self.port, self.rust, self.verilog
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortDir {
+    Input,
+    Output,
+}
+
+/// A top-level port, named as in the generated Verilog (`ns$name` inside an interface).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    pub name: String,
+    pub dir: PortDir,
+    pub width: usize,
+    /// A `Clock` input: driven by the testbench, not recorded.
+    pub is_clock: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct CosimReport {
+    pub clocks: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub iverilog_seconds: f64,
+    pub vvp_seconds: f64,
+}
+
+/// Records a rust-hdl block's top-level ports on every clock.
+pub struct Recorder {
+    ports: Vec<PortSpec>,
+    /// Per port: `words(width)` u64 words per sample, least significant word first.
+    samples: Vec<Vec<u64>>,
+    clocks: usize,
+    /// First input seen as x/z: (port, clock, value).
+    undriven: Option<(String, usize, String)>,
+}
+
+fn words(width: usize) -> usize {
+    width.div_ceil(64)
+}
+
+/// Visits the top scope's parameters (what becomes `module top`'s ports), in order.
+struct TopPorts<'a> {
+    depth: usize,
+    namespace: Vec<String>,
+    visit: &'a mut dyn FnMut(String, &dyn Atom),
+}
+
+impl Probe for TopPorts<'_> {
+    fn visit_start_scope(&mut self, _name: &str, _node: &dyn Block) {
+        self.depth += 1;
+    }
+    fn visit_start_namespace(&mut self, name: &str, _node: &dyn Block) {
+        if self.depth == 1 {
+            self.namespace.push(name.to_string());
+        }
+    }
+    fn visit_atom(&mut self, name: &str, signal: &dyn Atom) {
+        if self.depth == 1 && signal.kind().is_parameter() {
+            // rust-hdl flattens interface members as `ns$name` (same rule as its PCF writer).
+            let mut full = self.namespace.join("$");
+            if !full.is_empty() {
+                full.push('$');
+            }
+            full.push_str(name);
+            (self.visit)(full, signal);
+        }
+    }
+    fn visit_end_namespace(&mut self, _name: &str, _node: &dyn Block) {
+        if self.depth == 1 {
+            self.namespace.pop();
+        }
+    }
+    fn visit_end_scope(&mut self, _name: &str, _node: &dyn Block) {
+        self.depth -= 1;
+    }
+}
+
+fn for_each_top_port<B: Block>(uut: &B, mut f: impl FnMut(String, &dyn Atom)) {
+    let mut probe = TopPorts { depth: 0, namespace: vec![], visit: &mut f };
+    uut.accept("top", &mut probe);
+}
+
+/// The atom's current value as bits, least significant first; `Err` names a non-0/1 bit.
+fn atom_bits(atom: &dyn Atom, out: &mut [u64]) -> Result<(), String> {
+    out.iter_mut().for_each(|w| *w = 0);
+    let mut set = |i: usize, v: &dyn std::fmt::Display| -> Result<(), String> {
+        match v.to_string().as_str() {
+            "0" => Ok(()),
+            "1" => {
+                out[i / 64] |= 1 << (i % 64);
+                Ok(())
+            }
+            other => Err(other.to_string()),
+        }
+    };
+    match atom.vcd() {
+        VCDValue::Single(v) => set(0, &v),
+        // VCD vectors are most significant bit first.
+        VCDValue::Vector(vs) => {
+            let n = vs.len();
+            for (k, v) in vs.iter().enumerate() {
+                set(n - 1 - k, v)?;
+            }
+            Ok(())
+        }
+        other => Err(format!("{other:?}")),
+    }
+}
+
+fn to_hex(ws: &[u64], width: usize) -> String {
+    let digits = width.div_ceil(4);
+    let mut s = String::with_capacity(digits);
+    for d in (0..digits).rev() {
+        let bit = d * 4;
+        let nib = (ws[bit / 64] >> (bit % 64)) & 0xF;
+        s.push(char::from_digit(nib as u32, 16).unwrap());
+    }
+    s
+}
+
+impl Recorder {
+    /// Reads the block's top-level ports (call `connect_all` first, as for simulation).
+    pub fn new<B: Block>(uut: &B) -> Result<Self, CosimError> {
+        let mut ports = Vec::new();
+        let mut bad = None;
+        for_each_top_port(uut, |name, atom| {
+            let d = atom.descriptor();
+            let dir = match atom.kind() {
+                AtomKind::InputParameter => PortDir::Input,
+                AtomKind::OutputParameter | AtomKind::OutputPassthrough => PortDir::Output,
+                _ => {
+                    bad.get_or_insert(CosimError::UnsupportedPort { port: name.clone(), why: "inout".into() });
+                    return;
+                }
+            };
+            if !matches!(d.kind, TypeKind::Bits(_)) {
+                bad.get_or_insert(CosimError::UnsupportedPort {
+                    port: name.clone(),
+                    why: format!("type {} is not a plain bit vector", d.name),
+                });
+                return;
+            }
+            let is_clock = d.name == "clock";
+            ports.push(PortSpec { name, dir, width: atom.bits(), is_clock });
+        });
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        if !ports.iter().any(|p| p.dir == PortDir::Output) {
+            return Err(CosimError::Empty("the block has no outputs"));
+        }
+        let samples = ports.iter().map(|_| Vec::new()).collect();
+        Ok(Recorder { ports, samples, clocks: 0, undriven: None })
+    }
+
+    pub fn ports(&self) -> &[PortSpec] {
+        &self.ports
+    }
+
+    pub fn clocks(&self) -> usize {
+        self.clocks
+    }
+
+    /// Records every port as one clock: settles the logic first (inputs set with
+    /// `.next` are only visible after `simulate`, RUST-HDL.md §5e), then reads. Call it
+    /// once per clock, before the rising edge, if you clock the block yourself;
+    /// [`Recorder::step`] does the whole clock.
+    pub fn sample<B: Block>(&mut self, uut: &mut B) -> Result<(), CosimError> {
+        if !simulate(uut, SETTLE_ITERS) {
+            return Err(CosimError::NotSettled { clock: self.clocks });
+        }
+        self.record(uut);
+        Ok(())
+    }
+
+    fn record<B: Block>(&mut self, uut: &B) {
+        let clock = self.clocks;
+        let mut i = 0;
+        let (ports, samples, undriven) = (&self.ports, &mut self.samples, &mut self.undriven);
+        for_each_top_port(uut, |name, atom| {
+            // Ports come in the same order as in `new`; skip to the one with this name.
+            while i < ports.len() && ports[i].name != name {
+                i += 1;
+            }
+            let Some(p) = ports.get(i) else { return };
+            if p.is_clock {
+                return;
+            }
+            let buf = &mut samples[i];
+            let start = buf.len();
+            buf.resize(start + words(p.width), 0);
+            if let Err(v) = atom_bits(atom, &mut buf[start..]) {
+                if p.dir == PortDir::Input && undriven.is_none() {
+                    *undriven = Some((name, clock, v));
+                }
+            }
+        });
+        self.clocks += 1;
+    }
+
+    /// One clock of the direct loop: settle the inputs already set, sample, rising
+    /// edge, falling edge. Read outputs after it; set the next inputs before the next.
+    pub fn step<B: Block>(
+        &mut self,
+        uut: &mut B,
+        clock: impl Fn(&mut B) -> &mut Signal<In, Clock>,
+    ) -> Result<(), CosimError> {
+        let at = self.clocks;
+        let settle = |u: &mut B| if simulate(u, SETTLE_ITERS) { Ok(()) } else { Err(CosimError::NotSettled { clock: at }) };
+        self.sample(uut)?;
+        clock(uut).next = true.into();
+        settle(uut)?;
+        clock(uut).next = false.into();
+        settle(uut)
+    }
+
+    /// Replays the recorded inputs against `verilog` (rust-hdl's `generate_verilog`
+    /// text, top module `top`) in Icarus and compares every output on every clock.
+    /// Files and logs stay in `work_dir`.
+    pub fn run_icarus(&self, verilog: &str, work_dir: &Path) -> Result<CosimReport, CosimError> {
+        if let Some((port, clock, value)) = &self.undriven {
+            return Err(CosimError::UndrivenInput { port: port.clone(), clock: *clock, value: value.clone() });
+        }
+        if self.clocks == 0 {
+            return Err(CosimError::Empty("no clocks were recorded"));
+        }
+        self.check_against_verilog(verilog)?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CosimError::Io { path, source }
+        };
+        fs::create_dir_all(work_dir).map_err(io(work_dir))?;
+        let dut = work_dir.join("dut.v");
+        fs::write(&dut, verilog).map_err(io(&dut))?;
+        for (k, p) in self.ports.iter().enumerate() {
+            if p.dir == PortDir::Input && !p.is_clock {
+                let path = work_dir.join(format!("in_{k}.hex"));
+                let w = words(p.width);
+                let mut text = String::with_capacity(self.clocks * (p.width.div_ceil(4) + 1));
+                for c in 0..self.clocks {
+                    text += &to_hex(&self.samples[k][c * w..(c + 1) * w], p.width);
+                    text.push('\n');
+                }
+                fs::write(&path, text).map_err(io(&path))?;
+            }
+        }
+        let tb = work_dir.join("tb.v");
+        fs::write(&tb, self.testbench()).map_err(io(&tb))?;
+
+        let t = Instant::now();
+        run(
+            Command::new("iverilog").args(["-g2005", "-o", "cosim.vvp", "tb.v", "dut.v"]).current_dir(work_dir),
+            "iverilog",
+        )?;
+        let iverilog_seconds = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        run(Command::new("vvp").args(["-n", "cosim.vvp"]).current_dir(work_dir), "vvp")?;
+        let vvp_seconds = t.elapsed().as_secs_f64();
+
+        let out_path = work_dir.join("outputs.txt");
+        let text = fs::read_to_string(&out_path).map_err(io(&out_path))?;
+        self.compare(&text, &out_path)?;
+        Ok(CosimReport {
+            clocks: self.clocks,
+            inputs: self.ports.iter().filter(|p| p.dir == PortDir::Input).count(),
+            outputs: self.ports.iter().filter(|p| p.dir == PortDir::Output).count(),
+            iverilog_seconds,
+            vvp_seconds,
+        })
+    }
+
+    /// The Verilog's `module top` must declare exactly our ports, with our widths.
+    fn check_against_verilog(&self, verilog: &str) -> Result<(), CosimError> {
+        let declared = parse_top_ports(verilog).map_err(CosimError::PortsDiffer)?;
+        for p in &self.ports {
+            match declared.iter().find(|d| d.name == p.name) {
+                None => return Err(CosimError::PortsDiffer(format!("`{}` is not a port of module top", p.name))),
+                Some(d) if d.dir != p.dir || d.width != p.width => {
+                    return Err(CosimError::PortsDiffer(format!(
+                        "`{}`: Rust {:?} {} bits, Verilog {:?} {} bits",
+                        p.name, p.dir, p.width, d.dir, d.width
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(d) = declared.iter().find(|d| !self.ports.iter().any(|p| p.name == d.name)) {
+            return Err(CosimError::PortsDiffer(format!("Verilog port `{}` is not in the Rust block", d.name)));
+        }
+        Ok(())
+    }
+
+    fn testbench(&self) -> String {
+        let n = self.clocks;
+        let decl = |w: usize| if w == 1 { String::new() } else { format!("[{}:0] ", w - 1) };
+        let mut s = String::new();
+        s += "// Generated by portshare-sim's Icarus co-simulation: replays rust-hdl inputs.\n";
+        s += "`timescale 1ns/1ps\nmodule portshare_cosim_tb;\n";
+        s += "  integer i, fd;\n";
+        for (k, p) in self.ports.iter().enumerate() {
+            match (p.dir, p.is_clock) {
+                (PortDir::Input, true) => writeln!(s, "  reg {} = 1'b0;", p.name).unwrap(),
+                (PortDir::Input, false) => {
+                    writeln!(s, "  reg {}{};", decl(p.width), p.name).unwrap();
+                    writeln!(s, "  reg {}vec_{k} [0:{}];", decl(p.width), n - 1).unwrap();
+                }
+                (PortDir::Output, _) => writeln!(s, "  wire {}{};", decl(p.width), p.name).unwrap(),
+            }
+        }
+        let conns: Vec<String> = self.ports.iter().map(|p| format!(".{0}({0})", p.name)).collect();
+        writeln!(s, "  top dut({});", conns.join(", ")).unwrap();
+        s += "  initial begin\n";
+        for (k, p) in self.ports.iter().enumerate() {
+            if p.dir == PortDir::Input && !p.is_clock {
+                writeln!(s, "    $readmemh(\"in_{k}.hex\", vec_{k});").unwrap();
+            }
+        }
+        s += "    fd = $fopen(\"outputs.txt\", \"w\");\n";
+        writeln!(s, "    for (i = 0; i < {n}; i = i + 1) begin").unwrap();
+        for (k, p) in self.ports.iter().enumerate() {
+            if p.dir == PortDir::Input && !p.is_clock {
+                writeln!(s, "      {} = vec_{k}[i];", p.name).unwrap();
+            }
+        }
+        let outs: Vec<&PortSpec> = self.ports.iter().filter(|p| p.dir == PortDir::Output).collect();
+        let fmt = vec!["%h"; outs.len()].join(" ");
+        let args: Vec<&str> = outs.iter().map(|p| p.name.as_str()).collect();
+        s += "      #1;\n";
+        writeln!(s, "      $fwrite(fd, \"{fmt}\\n\", {});", args.join(", ")).unwrap();
+        let clocks: Vec<&PortSpec> = self.ports.iter().filter(|p| p.is_clock).collect();
+        s += "      #4;\n";
+        for c in &clocks {
+            writeln!(s, "      {} = 1'b1;", c.name).unwrap();
+        }
+        s += "      #5;\n";
+        for c in &clocks {
+            writeln!(s, "      {} = 1'b0;", c.name).unwrap();
+        }
+        s += "    end\n    $fclose(fd);\n    $finish;\n  end\nendmodule\n";
+        s
+    }
+
+    fn compare(&self, text: &str, path: &Path) -> Result<(), CosimError> {
+        let outs: Vec<(usize, &PortSpec)> =
+            self.ports.iter().enumerate().filter(|(_, p)| p.dir == PortDir::Output).collect();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() != self.clocks {
+            return Err(CosimError::BadOutput {
+                path: path.to_path_buf(),
+                detail: format!("{} lines for {} clocks", lines.len(), self.clocks),
+            });
+        }
+        for (clock, line) in lines.iter().enumerate() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() != outs.len() {
+                return Err(CosimError::BadOutput {
+                    path: path.to_path_buf(),
+                    detail: format!("line {}: {} fields for {} outputs", clock + 1, fields.len(), outs.len()),
+                });
+            }
+            for ((k, p), got) in outs.iter().zip(fields) {
+                let w = words(p.width);
+                let want = to_hex(&self.samples[*k][clock * w..(clock + 1) * w], p.width);
+                if !got.eq_ignore_ascii_case(&want) {
+                    return Err(CosimError::Mismatch(Mismatch {
+                        clock,
+                        port: p.name.clone(),
+                        rust: want,
+                        verilog: got.to_string(),
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run(cmd: &mut Command, tool: &'static str) -> Result<(), CosimError> {
+    let out = cmd.output().map_err(|source| CosimError::Spawn { tool, source })?;
+    if !out.status.success() {
+        let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+        output += &String::from_utf8_lossy(&out.stderr);
+        return Err(CosimError::Tool { tool, status: out.status.to_string(), output });
+    }
+    Ok(())
+}
+
+/// The ports of `module top(...)` as declared in rust-hdl's Verilog:
+/// `input wire [7:0] a;`, `output reg b;`, `output wire [167:0] c;`.
+pub fn parse_top_ports(verilog: &str) -> Result<Vec<PortSpec>, String> {
+    let start = verilog.find("module top(").ok_or("no `module top(` in the Verilog")?;
+    let body = &verilog[start..];
+    let end = body.find("endmodule").ok_or("`module top` has no endmodule")?;
+    let body = &body[..end];
+    let header_end = body.find(';').ok_or("`module top(` header is not terminated")?;
+    let listed: Vec<&str> = body["module top(".len()..header_end]
+        .trim_end()
+        .trim_end_matches(')')
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut ports = Vec::new();
+    for line in body[header_end + 1..].lines() {
+        let mut toks = line.trim().trim_end_matches(';').split_whitespace().peekable();
+        let dir = match toks.peek() {
+            Some(&"input") => PortDir::Input,
+            Some(&"output") => PortDir::Output,
+            Some(&"inout") => return Err(format!("inout port in `{}`", line.trim())),
+            _ => continue,
+        };
+        toks.next();
+        let mut width = 1;
+        let mut name = None;
+        for t in toks {
+            match t {
+                "wire" | "reg" | "signed" => {}
+                r if r.starts_with('[') => {
+                    let inner = r.trim_start_matches('[').trim_end_matches(']');
+                    let (hi, lo) = inner.split_once(':').ok_or_else(|| format!("range {r}"))?;
+                    let hi: usize = hi.parse().map_err(|_| format!("range {r}"))?;
+                    let lo: usize = lo.parse().map_err(|_| format!("range {r}"))?;
+                    width = hi.abs_diff(lo) + 1;
+                }
+                n => name = Some(n.to_string()),
+            }
+        }
+        let name = name.ok_or_else(|| format!("no name in `{}`", line.trim()))?;
+        ports.push(PortSpec { name, dir, width, is_clock: false });
+    }
+    if ports.len() != listed.len() || !ports.iter().all(|p| listed.contains(&p.name.as_str())) {
+        return Err(format!("port list {listed:?} does not match the declarations"));
+    }
+    Ok(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Exercises narrow, combinational, registered and wide (168-bit, like the
+    /// management port) paths.
+    #[derive(LogicBlock, Default)]
+    struct Mixer {
+        clock: Signal<In, Clock>,
+        add: Signal<In, Bits<8>>,
+        enable: Signal<In, Bit>,
+        wide_in: Signal<In, Bits<168>>,
+        sum: Signal<Out, Bits<16>>,
+        sum_is_odd: Signal<Out, Bit>,
+        wide_out: Signal<Out, Bits<168>>,
+        wide_echo: Signal<Out, Bits<168>>,
+        acc: DFF<Bits<16>>,
+        wide_acc: DFF<Bits<168>>,
+    }
+
+    impl Logic for Mixer {
+        #[hdl_gen]
+        fn update(&mut self) {
+            dff_setup!(self, clock, acc, wide_acc);
+            if self.enable.val() {
+                self.acc.d.next = self.acc.q.val() + bit_cast::<16, 8>(self.add.val());
+                self.wide_acc.d.next = self.wide_acc.q.val() + self.wide_in.val();
+            }
+            self.sum.next = self.acc.q.val();
+            self.sum_is_odd.next = self.acc.q.val().get_bit(0);
+            self.wide_out.next = self.wide_acc.q.val();
+            self.wide_echo.next = self.wide_in.val() ^ (self.wide_acc.q.val() >> 3);
+        }
+    }
+
+    fn wide(rng: &mut impl Rng) -> Bits<168> {
+        let mut b: Bits<168> = 0.into();
+        for i in 0..168 {
+            if rng.gen::<bool>() {
+                b = b.replace_bit(i, true);
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn parses_rust_hdl_top_ports() {
+        let mut uut = Mixer::default();
+        uut.connect_all();
+        let ports = parse_top_ports(&generate_verilog(&uut)).unwrap();
+        let got: Vec<(&str, PortDir, usize)> = ports.iter().map(|p| (p.name.as_str(), p.dir, p.width)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("clock", PortDir::Input, 1),
+                ("add", PortDir::Input, 8),
+                ("enable", PortDir::Input, 1),
+                ("wide_in", PortDir::Input, 168),
+                ("sum", PortDir::Output, 16),
+                ("sum_is_odd", PortDir::Output, 1),
+                ("wide_out", PortDir::Output, 168),
+                ("wide_echo", PortDir::Output, 168),
+            ]
+        );
+        let rec = Recorder::new(&uut).unwrap();
+        assert!(rec.ports()[0].is_clock && rec.ports().iter().skip(1).all(|p| !p.is_clock));
+    }
+
+    #[test]
+    fn hex_is_msb_first_and_padded() {
+        assert_eq!(to_hex(&[0x1f], 5), "1f");
+        assert_eq!(to_hex(&[0x1, 0x2, 0x3], 168), format!("{:010x}{:016x}{:016x}", 3, 2, 1));
+        assert_eq!(to_hex(&[u64::MAX, 0x8], 68), "8ffffffffffffffff");
+    }
+
+    #[test]
+    fn rust_and_icarus_agree_on_mixer() {
+        let mut uut = Mixer::default();
+        uut.connect_all();
+        let mut rec = Recorder::new(&uut).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut model_sum: u16 = 0;
+        for _ in 0..3000 {
+            let add: u8 = rng.gen();
+            let en = rng.gen_bool(0.7);
+            uut.add.next = (add as u64).into();
+            uut.enable.next = en;
+            uut.wide_in.next = wide(&mut rng);
+            rec.step(&mut uut, |u| &mut u.clock).unwrap();
+            if en {
+                model_sum = model_sum.wrapping_add(add as u16);
+            }
+            // Sanity: the Rust side is the design we think it is.
+            assert_eq!(u64::from(uut.sum.val()), model_sum as u64);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = rec.run_icarus(&generate_verilog(&uut), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.clocks, r.inputs, r.outputs), (3000, 4, 4));
+        // The testbench really ran every clock.
+        let out = fs::read_to_string(dir.path().join("outputs.txt")).unwrap();
+        assert_eq!(out.lines().count(), 3000);
+        assert_eq!(out.lines().next().unwrap().split_whitespace().nth(2).unwrap().len(), 42);
+    }
+
+    /// The lead's runner clocks the block itself and calls `sample` before each edge.
+    #[test]
+    fn manual_clocking_with_sample_agrees() {
+        let mut uut = Mixer::default();
+        uut.connect_all();
+        let mut rec = Recorder::new(&uut).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..400 {
+            uut.add.next = (rng.gen::<u8>() as u64).into();
+            uut.enable.next = rng.gen();
+            uut.wide_in.next = wide(&mut rng);
+            rec.sample(&mut uut).unwrap();
+            uut.clock.next = true.into();
+            assert!(simulate(&mut uut, 100));
+            uut.clock.next = false.into();
+            assert!(simulate(&mut uut, 100));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = rec.run_icarus(&generate_verilog(&uut), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.clocks, 400);
+    }
+
+    /// A difference only in the top word of a 168-bit output is still found.
+    #[test]
+    fn wide_output_difference_in_top_bits_is_found() {
+        let mut uut = Mixer::default();
+        uut.connect_all();
+        let mut rec = Recorder::new(&uut).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..50 {
+            uut.add.next = 1.into();
+            uut.enable.next = true;
+            uut.wide_in.next = wide(&mut rng);
+            rec.step(&mut uut, |u| &mut u.clock).unwrap();
+        }
+        // Flip bit 167 of `wide_out` as recorded at clock 37.
+        let k = rec.ports().iter().position(|p| p.name == "wide_out").unwrap();
+        rec.samples[k][37 * 3 + 2] ^= 1 << 39;
+        let dir = tempfile::tempdir().unwrap();
+        match rec.run_icarus(&generate_verilog(&uut), dir.path()) {
+            Err(CosimError::Mismatch(m)) => {
+                assert_eq!((m.clock, m.port.as_str()), (37, "wide_out"));
+                assert_eq!(m.rust.len(), 42);
+                let (r, v) = (u8::from_str_radix(&m.rust[..1], 16).unwrap(), u8::from_str_radix(&m.verilog[..1], 16).unwrap());
+                assert_eq!(r ^ v, 0x8, "only the top bit differs: {m:?}");
+                assert_eq!(m.rust[1..], m.verilog[1..]);
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    /// RUST-HDL.md pitfall (a): `a & b == 0` is `(a & b) == 0` in Rust but
+    /// `a & (b == 0)` in the emitted Verilog.
+    #[derive(LogicBlock, Default)]
+    struct Precedence {
+        clock: Signal<In, Clock>,
+        a: Signal<In, Bits<8>>,
+        b: Signal<In, Bits<8>>,
+        y: Signal<Out, Bit>,
+        seen: Signal<Out, Bits<8>>,
+        reg_a: DFF<Bits<8>>,
+    }
+
+    impl Logic for Precedence {
+        #[hdl_gen]
+        fn update(&mut self) {
+            dff_setup!(self, clock, reg_a);
+            self.reg_a.d.next = self.a.val();
+            self.seen.next = self.reg_a.q.val();
+            self.y.next = self.a.val() & self.b.val() == 0;
+        }
+    }
+
+    #[test]
+    fn precedence_pitfall_is_reported_at_the_first_differing_clock() {
+        let mut uut = Precedence::default();
+        uut.connect_all();
+        let mut rec = Recorder::new(&uut).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut first_diff = None;
+        for clock in 0..500 {
+            // First 200 clocks: b == a, odd, where both readings give 0; then random.
+            let (a, b): (u8, u8) = if clock < 200 {
+                let a = rng.gen::<u8>() | 1;
+                (a, a)
+            } else {
+                (rng.gen(), rng.gen())
+            };
+            uut.a.next = (a as u64).into();
+            uut.b.next = (b as u64).into();
+            rec.step(&mut uut, |u| &mut u.clock).unwrap();
+            let rust_reading = (a & b) == 0;
+            let verilog_reading = (a & (b == 0) as u8) & 1 == 1;
+            if rust_reading != verilog_reading && first_diff.is_none() {
+                first_diff = Some((clock, rust_reading, verilog_reading));
+            }
+        }
+        let (clock, r, v) = first_diff.expect("stimulus exposes the difference");
+        assert!(clock >= 200);
+        let dir = tempfile::tempdir().unwrap();
+        match rec.run_icarus(&generate_verilog(&uut), dir.path()) {
+            Err(CosimError::Mismatch(m)) => {
+                assert_eq!(m, Mismatch { clock, port: "y".into(), rust: (r as u8).to_string(), verilog: (v as u8).to_string() });
+                assert!(CosimError::Mismatch(m).to_string().contains(&format!("clock {clock}")));
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_verilog_fails_with_iverilogs_message() {
+        let mut uut = Precedence::default();
+        uut.connect_all();
+        let mut rec = Recorder::new(&uut).unwrap();
+        rec.step(&mut uut, |u| &mut u.clock).unwrap();
+        let v = generate_verilog(&uut).replace("endmodule // top\n", "endmodule // top\nwire broken = ;\n");
+        let dir = tempfile::tempdir().unwrap();
+        match rec.run_icarus(&v, dir.path()) {
+            Err(CosimError::Tool { tool: "iverilog", output, .. }) => assert!(output.contains("syntax error"), "{output}"),
+            other => panic!("expected an iverilog failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verilog_of_another_block_is_refused() {
+        let mut a = Precedence::default();
+        a.connect_all();
+        let mut m = Mixer::default();
+        m.connect_all();
+        let mut rec = Recorder::new(&a).unwrap();
+        rec.step(&mut a, |u| &mut u.clock).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(rec.run_icarus(&generate_verilog(&m), dir.path()), Err(CosimError::PortsDiffer(_))));
+    }
+}

@@ -417,6 +417,8 @@ mod tests {
         assert_eq!(incremental_checksum(0xDD2F, 0x5555, 0x3285), 0x0000);
         // Unchanged field → unchanged checksum (except the one's-complement zero pair).
         assert_eq!(incremental_checksum(0x1234, 0x0050, 0x0050), 0x1234);
+        // A sum of 0x1FFFF needs a second fold: 0xFFFE + 0xFFFF + 0x0002.
+        assert_eq!(incremental_checksum(0x0001, 0x0000, 0x0002), 0xFFFE);
     }
 
     #[test]

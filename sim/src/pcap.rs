@@ -14,18 +14,18 @@ pub const LINKTYPE_ETHERNET: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not a classic pcap file: {source}")]
-    Header { path: PathBuf, source: pcap_file::PcapError },
-    #[error("{path}: record {index} (1-based): {source}")]
-    Record { path: PathBuf, index: usize, source: pcap_file::PcapError },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{path}: not a classic pcap file: {error}")]
+    Header { path: PathBuf, error: pcap_file::PcapError },
+    #[error("{path}: record {index} (1-based): {error}")]
+    Record { path: PathBuf, index: usize, error: pcap_file::PcapError },
     #[error(
         "{path}: link type {link_type} is not Ethernet (link type 1); portshare handles Ethernet II frames only"
     )]
     NotEthernet { path: PathBuf, link_type: u32 },
-    #[error("{path}: writing: {source}")]
-    Write { path: PathBuf, source: pcap_file::PcapError },
+    #[error("{path}: writing: {error}")]
+    Write { path: PathBuf, error: pcap_file::PcapError },
     #[error("frame count changed: {frames} frames for {records} records")]
     FrameCount { frames: usize, records: usize },
     #[error("record {index} (1-based): frame length changed from {was} to {now} bytes")]
@@ -57,9 +57,9 @@ pub fn link_type(header: &PcapHeader) -> u32 {
 impl Capture {
     /// Reads a classic pcap; a link type other than Ethernet is an error.
     pub fn read(path: &Path) -> Result<Capture, PcapError> {
-        let file = File::open(path).map_err(|source| PcapError::Io { path: path.into(), source })?;
+        let file = File::open(path).map_err(|error| PcapError::Io { path: path.into(), error })?;
         let mut reader = PcapReader::new(BufReader::new(file))
-            .map_err(|source| PcapError::Header { path: path.into(), source })?;
+            .map_err(|error| PcapError::Header { path: path.into(), error })?;
         let header = reader.header();
         let link_type = link_type(&header);
         if link_type != LINKTYPE_ETHERNET {
@@ -67,7 +67,7 @@ impl Capture {
         }
         let mut records = Vec::new();
         while let Some(r) = reader.next_raw_packet() {
-            let r = r.map_err(|source| PcapError::Record { path: path.into(), index: records.len() + 1, source })?;
+            let r = r.map_err(|error| PcapError::Record { path: path.into(), index: records.len() + 1, error })?;
             records.push(Record { ts_sec: r.ts_sec, ts_frac: r.ts_frac, orig_len: r.orig_len, data: r.data.into_owned() });
         }
         Ok(Capture { header, records })
@@ -99,8 +99,8 @@ impl Capture {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), PcapError> {
-        let file = File::create(path).map_err(|source| PcapError::Io { path: path.into(), source })?;
-        let write_err = |source| PcapError::Write { path: path.into(), source };
+        let file = File::create(path).map_err(|error| PcapError::Io { path: path.into(), error })?;
+        let write_err = |error| PcapError::Write { path: path.into(), error };
         let mut writer = PcapWriter::with_header(BufWriter::new(file), self.header).map_err(write_err)?;
         for r in &self.records {
             writer
@@ -116,7 +116,7 @@ impl Capture {
         writer
             .into_writer()
             .flush()
-            .map_err(|source| PcapError::Io { path: path.into(), source })
+            .map_err(|error| PcapError::Io { path: path.into(), error })
     }
 }
 

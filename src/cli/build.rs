@@ -1,6 +1,131 @@
-//! (being written)
+//! `portshare build`: the Alchitry Cu board top → Verilog → yosys → nextpnr → icepack,
+//! through `portshare_hdl::flow`. Prints a summary (or `--json`, the flow's Report) on
+//! stdout, tool progress on stderr, and fails when timing is not met.
+
+use anyhow::{bail, Context};
+use portshare_hdl::flow::{FlowError, FlowOptions, Report};
+use std::path::PathBuf;
+
+/// Table sizes the board top is built for.
+const ENTRIES: [usize; 3] = [16, 64, 128];
+
 #[derive(clap::Args)]
-pub struct BuildArgs {}
-pub fn run(_a: BuildArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`portshare build` is not built yet")
+pub struct BuildArgs {
+    /// Port-table entries in the CAM: 16, 64 or 128.
+    #[arg(long, default_value_t = 64, value_parser = parse_entries)]
+    pub entries: usize,
+    /// Output directory for the Verilog, netlist, bitstream and tool logs
+    /// [default: out/cu-<entries>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Target clock in MHz (the Cu's oscillator is 100 MHz).
+    #[arg(long, default_value_t = 100.0)]
+    pub freq: f64,
+    /// nextpnr placement seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the report as one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_entries(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if ENTRIES.contains(&n) => Ok(n),
+        _ => Err(format!("`{s}`: the board is built for {ENTRIES:?} entries")),
+    }
+}
+
+type BuildFn = fn(&FlowOptions) -> Result<Report, FlowError>;
+
+/// The board top for `entries`. // needs CuBoard
+///
+/// When `portshare_hdl::board::CuBoard` is merged, this body becomes:
+/// ```ignore
+/// use portshare_hdl::{board::CuBoard, flow};
+/// Ok(match entries {
+///     16 => |o| flow::build(&mut CuBoard::<16>::new(), o),
+///     64 => |o| flow::build(&mut CuBoard::<64>::new(), o),
+///     128 => |o| flow::build(&mut CuBoard::<128>::new(), o),
+///     n => bail!("no board top for {n} entries"),
+/// })
+/// ```
+fn board_top(entries: usize) -> anyhow::Result<BuildFn> {
+    bail!(
+        "this build of portshare has no board top for {entries} entries yet: \
+         portshare_hdl::board::CuBoard is not wired into src/cli/build.rs (board_top)"
+    )
+}
+
+pub fn run(a: BuildArgs) -> anyhow::Result<()> {
+    let build = board_top(a.entries)?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/cu-{}", a.entries)));
+    let mut opts = FlowOptions::new(&out, a.freq);
+    opts.top_name = "portshare_cu".into();
+    opts.seed = a.seed;
+    eprintln!("[build] Alchitry Cu, {} entries, {} MHz, into {}", a.entries, a.freq, out.display());
+    let report = build(&opts).with_context(|| format!("building the {}-entry board top", a.entries))?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.summary());
+    }
+    verdict(&report)
+}
+
+/// Timing not met is a failed build, even though a bitstream was written.
+fn verdict(r: &Report) -> anyhow::Result<()> {
+    if r.timing_met {
+        return Ok(());
+    }
+    bail!(
+        "timing not met: Fmax {:.2} MHz is {:.2} MHz short of the {:.2} MHz target (bitstream {} written anyway)",
+        r.fmax_mhz.unwrap_or(0.0),
+        r.shortfall_mhz(),
+        r.target_mhz,
+        r.bitstream.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portshare_hdl::flow::{self, ClockTiming, StepSeconds};
+
+    fn report(fmax: f64) -> Report {
+        Report {
+            top: "portshare_cu".into(),
+            device: flow::DEVICE.into(),
+            fmax_mhz: Some(fmax),
+            target_mhz: 100.0,
+            timing_met: fmax >= 100.0,
+            clocks: vec![ClockTiming { name: "clk".into(), fmax_mhz: fmax, target_mhz: 100.0 }],
+            lcs_used: 1,
+            lcs_total: 7680,
+            ffs_used: 1,
+            brams_used: 0,
+            brams_total: 32,
+            ios_used: 1,
+            seed: None,
+            bitstream: "x.bin".into(),
+            bitstream_bytes: 135_100,
+            out_dir: ".".into(),
+            modules: Default::default(),
+            seconds: StepSeconds::default(),
+        }
+    }
+
+    #[test]
+    fn missed_timing_fails_and_says_by_how_much() {
+        assert!(verdict(&report(120.0)).is_ok());
+        let e = verdict(&report(87.5)).unwrap_err().to_string();
+        assert!(e.contains("87.50 MHz") && e.contains("12.50 MHz short"), "{e}");
+    }
+
+    #[test]
+    fn only_supported_table_sizes_parse() {
+        assert_eq!(parse_entries("64"), Ok(64));
+        assert!(parse_entries("32").unwrap_err().contains("[16, 64, 128]"));
+        assert!(parse_entries("x").is_err());
+    }
 }
