@@ -75,7 +75,7 @@ fn number_before(text: &str, word: &str) -> u64 {
 
 /// The simulated board's capacity, as `list` reports it ("… 0 of N slots used").
 fn sim_capacity() -> usize {
-    let out = ok(&["list", "--device", "sim", "--sim-wire", "bytes"]);
+    let out = ok(&["list", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
     number_before(&out, "slots used") as usize
 }
 
@@ -83,7 +83,7 @@ fn sim_capacity() -> usize {
 fn load_writes_reads_back_and_reports_the_wire() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&["load", s(&t), "--device", "sim", "--sim-wire", "bytes"]);
+    let out = ok(&["load", s(&t), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
     assert!(out.contains("3 entries written"), "{out}");
     assert!(out.contains("read back and match"), "{out}");
     let capacity = number_before(&out, "slots read back");
@@ -100,8 +100,7 @@ fn load_writes_reads_back_and_reports_the_wire() {
 #[test]
 fn load_of_64_entries_reports_its_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let capacity = sim_capacity();
-    let n = capacity.min(64);
+    let n = 64;
     let mut body = String::new();
     for i in 0..n {
         body += &format!(
@@ -112,13 +111,17 @@ fn load_of_64_entries_reports_its_figures() {
         );
     }
     let t = write(dir.path(), "t64.toml", &body);
-    // On the whole simulated board, UART pins at 4 Mbaud: simulated time is wire time.
-    let out = ok(&["load", s(&t), "--device", "sim", "--sim-wire", "pins"]);
-    println!("{out}");
-    assert!(out.contains(&format!("{n} entries written")), "{out}");
-    // Every entry comes back from `list` as written.
-    let listed = ok(&["list", "--device", "sim", "--sim-wire", "bytes", "--table", s(&t)]);
-    assert!(listed.contains(&format!("{n} of {capacity} slots used")), "{listed}");
+    // `list --table` loads first (its report on stderr), then lists what the board holds.
+    let o = portshare(&["list", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "64", "--table", s(&t)]);
+    let (listed, report) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{listed}\n{report}");
+    println!("{report}");
+    assert!(report.contains("64 entries written") && report.contains("all 64 slots read back"), "{report}");
+    // 64 writes of a 21-byte record and 64 read-backs: at least 64 · (28 + 7) bytes each way.
+    assert!(number_before(&report, "bytes sent") >= 64 * 35, "{report}");
+    assert!(number_before(&report, "received (") >= 64 * 35, "{report}");
+    assert!(report.contains("(128 requests, 0 retries)"), "{report}");
+    assert!(listed.contains("64 of 64 slots used"), "{listed}");
     for i in [0, n / 2, n - 1] {
         let line = format!("10.0.{}.{}", i / 200, i % 200 + 1);
         assert!(listed.lines().any(|l| l.contains(&line) && l.contains(&(10000 + i).to_string())), "{line}:\n{listed}");
@@ -134,11 +137,11 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
         "[[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 8080\n\n\
          [[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 8081\nprotocol = \"tcp\"\n",
     );
-    let e = fails(&["load", s(&dup), "--device", "sim", "--sim-wire", "bytes"]);
+    let e = fails(&["load", s(&dup), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
     assert!(e.contains("dup.toml") && e.contains("entry 2") && e.contains("shared_port"), "{e}");
 
     let unknown = write(dir.path(), "unknown.toml", "[[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 81\nport = 3\n");
-    let e = fails(&["load", s(&unknown), "--device", "sim", "--sim-wire", "bytes"]);
+    let e = fails(&["load", s(&unknown), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
     assert!(e.contains("unknown.toml") && e.contains("port"), "{e}");
 
     // One more entry than the board holds: the error says how many it holds.
@@ -148,10 +151,10 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
         body += &format!("[[entry]]\naddress = \"10.1.{}.{}\"\nshared_port = 22\nassigned_port = 2222\n", i / 250, i % 250 + 1);
     }
     let big = write(dir.path(), "big.toml", &body);
-    let e = fails(&["load", s(&big), "--device", "sim", "--sim-wire", "bytes"]);
+    let e = fails(&["load", s(&big), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
     assert!(e.contains(&capacity.to_string()) && e.contains("big.toml"), "{e}");
 
-    let e = fails(&["load", s(&dir.path().join("missing.toml")), "--device", "sim", "--sim-wire", "bytes"]);
+    let e = fails(&["load", s(&dir.path().join("missing.toml")), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
     assert!(e.contains("missing.toml"), "{e}");
 }
 
@@ -159,7 +162,7 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
 fn list_shows_what_the_table_says() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&["list", "--device", "sim", "--sim-wire", "bytes", "--table", s(&t)]);
+    let out = ok(&["list", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--table", s(&t)]);
     let table = Table::parse(TABLE, &t, 64).unwrap();
     assert!(out.contains(&format!("{} of", table.entries.len())), "{out}");
     for (i, e) in table.entries.iter().enumerate() {
@@ -177,7 +180,7 @@ fn list_shows_what_the_table_says() {
 fn stats_json_has_every_reason_and_entry() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&["stats", "--device", "sim", "--sim-wire", "bytes", "--table", s(&t), "--json"]);
+    let out = ok(&["stats", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--table", s(&t), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     for r in ["rewritten", "no_match", "fragment", "unparsed", "udp_zero_checksum"] {
         assert_eq!(v["reasons"][r], 0, "{r} on a fresh board: {out}");
@@ -189,7 +192,7 @@ fn stats_json_has_every_reason_and_entry() {
     assert_eq!(entries[1]["assigned_port"], 5353);
     assert!(entries.iter().all(|e| e["hits"] == 0));
     // Text form too.
-    let out = ok(&["stats", "--device", "sim", "--sim-wire", "bytes", "--table", s(&t)]);
+    let out = ok(&["stats", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--table", s(&t)]);
     assert!(out.contains("rewritten 0") && out.contains("udp_zero_checksum 0") && out.contains("9443"), "{out}");
 }
 
@@ -197,7 +200,7 @@ fn stats_json_has_every_reason_and_entry() {
 fn clear_empties_the_board() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&["clear", "--device", "sim", "--sim-wire", "bytes", "--table", s(&t), "--counters"]);
+    let out = ok(&["clear", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--table", s(&t), "--counters"]);
     assert!(out.contains("3 entries removed"), "{out}");
     assert!(out.contains("counters zeroed"), "{out}");
 }
@@ -278,7 +281,7 @@ fn inject_rewrites_what_matches_and_nothing_else() {
     let input = dir.path().join("in.pcap");
     let output = dir.path().join("out.pcap");
     write_pcap(&input, &incoming);
-    let out = ok(&["inject", s(&input), "-o", s(&output), "--device", "sim", "--sim-wire", "bytes", "--table", s(&t)]);
+    let out = ok(&["inject", s(&input), "-o", s(&output), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--table", s(&t)]);
     assert!(out.contains("5 frames incoming") && out.contains("3 changed"), "{out}");
     assert!(out.contains("rewritten +3") && out.contains("no_match +2"), "{out}");
     let back = read_pcap(&output);
@@ -304,7 +307,7 @@ fn inject_rewrites_what_matches_and_nothing_else() {
         frame_udp4([192, 0, 2, 11], [198, 51, 100, 7], 53, 40000, b"already shared"), // unchanged
     ];
     write_pcap(&input, &outgoing);
-    let out = ok(&["inject", s(&input), "-o", s(&output), "--direction", "outgoing", "--device", "sim", "--sim-wire", "bytes", "--table", s(&t)]);
+    let out = ok(&["inject", s(&input), "-o", s(&output), "--direction", "outgoing", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--table", s(&t)]);
     assert!(out.contains("1 changed"), "{out}");
     let back = read_pcap(&output);
     let (src, dst, valid) = ports_and_checksum(&back[0].1);
@@ -335,7 +338,7 @@ fn inject_matches_the_reference_model_on_real_captures() {
                 .unwrap();
             let t = write(dir.path(), "flows.toml", &table.to_toml());
             let output = dir.path().join("out.pcap");
-            let out = ok(&["inject", s(&input), "-o", s(&output), "--direction", &direction.to_string(), "--device", "sim", "--sim-wire", "bytes", "--table", s(&t)]);
+            let out = ok(&["inject", s(&input), "-o", s(&output), "--direction", &direction.to_string(), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--table", s(&t)]);
             let (expected, counters) = portshare_sim::model::process_all(&frames, direction, &table.slots(), capacity);
             let back = portshare_sim::pcap::Capture::read(&output).unwrap();
             assert_eq!(back.records.len(), expected.len(), "{name}");

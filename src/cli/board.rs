@@ -88,13 +88,13 @@ fn parse_sim_wire(s: &str) -> Result<SimWire, String> {
 }
 
 impl DeviceArgs {
-    /// A simulated board over `wire`, everything else default.
-    pub fn sim(wire: SimWire) -> DeviceArgs {
+    /// A simulated board with `capacity` slots over `wire`.
+    pub fn sim(capacity: usize, wire: SimWire) -> DeviceArgs {
         DeviceArgs {
             device: DeviceSpec::Sim,
             baud: ftdi::DEFAULT_BAUD,
             latency_ms: ftdi::DEFAULT_LATENCY_MS,
-            sim_capacity: 64,
+            sim_capacity: capacity,
             sim_wire: wire,
         }
     }
@@ -166,10 +166,14 @@ pub struct DemoArgs {
     /// Also inject the frames of this capture (incoming), after the demo's own frames.
     #[arg(long)]
     pub pcap: Option<PathBuf>,
-    /// How the simulated board is wired: `pins` (whole board, UART at 4 Mbaud) or
-    /// `bytes` (control block and pipeline only, faster).
-    #[arg(long, default_value = "pins", value_parser = parse_sim_wire)]
+    /// How the simulated board is wired: `bytes` (control block and pipeline, the
+    /// quick default) or `pins` (the whole board, UART at 4 Mbaud: true wire timing,
+    /// about ten times slower to simulate).
+    #[arg(long, default_value = "bytes", value_parser = parse_sim_wire)]
     pub wire: SimWire,
+    /// The simulated board's table size (16, 64 or 128 slots).
+    #[arg(long, default_value_t = 16)]
+    pub capacity: usize,
 }
 
 pub fn run(c: BoardCmd) -> anyhow::Result<()> {

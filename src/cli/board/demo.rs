@@ -299,11 +299,10 @@ fn judge(f: &DemoFrame, out: &[u8]) -> Result<String, String> {
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
-    session(a.pcap.as_deref(), a.wire)
+    session(a.pcap.as_deref(), DeviceArgs::sim(a.capacity, a.wire))
 }
 
-fn session(pcap: Option<&std::path::Path>, wire: portshare_sim::board::SimWire) -> anyhow::Result<()> {
-    let dev = DeviceArgs::sim(wire);
+fn session(pcap: Option<&std::path::Path>, dev: DeviceArgs) -> anyhow::Result<()> {
     let mut board = Board::connect(&dev)?;
     println!(
         "== board: {} (protocol v{}, {} slots, frames up to {} bytes)",
