@@ -75,7 +75,7 @@ fn number_before(text: &str, word: &str) -> u64 {
 
 /// The simulated board's capacity, as `list` reports it ("… 0 of N slots used").
 fn sim_capacity() -> usize {
-    let out = ok(&["list", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
+    let out = ok(&["list", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
     number_before(&out, "slots used") as usize
 }
 
@@ -83,7 +83,7 @@ fn sim_capacity() -> usize {
 fn load_writes_reads_back_and_reports_the_wire() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&["load", s(&t), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
+    let out = ok(&["load", s(&t), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
     assert!(out.contains("3 entries written"), "{out}");
     assert!(out.contains("read back and match"), "{out}");
     let capacity = number_before(&out, "slots read back");
@@ -137,11 +137,11 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
         "[[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 8080\n\n\
          [[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 8081\nprotocol = \"tcp\"\n",
     );
-    let e = fails(&["load", s(&dup), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
+    let e = fails(&["load", s(&dup), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
     assert!(e.contains("dup.toml") && e.contains("entry 2") && e.contains("shared_port"), "{e}");
 
     let unknown = write(dir.path(), "unknown.toml", "[[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 81\nport = 3\n");
-    let e = fails(&["load", s(&unknown), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
+    let e = fails(&["load", s(&unknown), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
     assert!(e.contains("unknown.toml") && e.contains("port"), "{e}");
 
     // One more entry than the board holds: the error says how many it holds.
@@ -151,10 +151,10 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
         body += &format!("[[entry]]\naddress = \"10.1.{}.{}\"\nshared_port = 22\nassigned_port = 2222\n", i / 250, i % 250 + 1);
     }
     let big = write(dir.path(), "big.toml", &body);
-    let e = fails(&["load", s(&big), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
+    let e = fails(&["load", s(&big), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
     assert!(e.contains(&capacity.to_string()) && e.contains("big.toml"), "{e}");
 
-    let e = fails(&["load", s(&dir.path().join("missing.toml")), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16", "--sim-capacity", "16"]);
+    let e = fails(&["load", s(&dir.path().join("missing.toml")), "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
     assert!(e.contains("missing.toml"), "{e}");
 }
 
