@@ -32,7 +32,14 @@ use std::time::Duration;
 use portshare_host::transport::Transport;
 use portshare_sim::board::{SimBoard, SimWire};
 
-const MODULES: [&str; 6] = ["usb-common", "usbcore", "xhci-hcd", "xhci-pci", "usbserial", "ftdi_sio"];
+const MODULES: [&str; 6] = [
+    "usb-common",
+    "usbcore",
+    "xhci-hcd",
+    "xhci-pci",
+    "usbserial",
+    "ftdi_sio",
+];
 
 fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
     for e in std::fs::read_dir(dir).ok()?.flatten() {
@@ -110,7 +117,11 @@ fn serve_sim_board(listener: UnixListener) {
                 }
             }
             out.clear();
-            if board.recv(&mut out, Duration::from_micros(20)).expect("sim board runs") > 0 {
+            if board
+                .recv(&mut out, Duration::from_micros(20))
+                .expect("sim board runs")
+                > 0
+            {
                 idle_rounds = 0;
                 if tx.send(out.clone()).is_err() {
                     return;
@@ -134,13 +145,24 @@ fn serve_sim_board(listener: UnixListener) {
 #[test]
 #[ignore = "needs QEMU, a Debian kernel and a static guest build; see the file's doc comment"]
 fn usb_transport_through_qemu_ftdi() {
-    let kernel = PathBuf::from(std::env::var("PORTSHARE_QEMU_KERNEL").expect("PORTSHARE_QEMU_KERNEL: unpacked linux-image tree"));
-    let guest = PathBuf::from(std::env::var("PORTSHARE_QEMU_GUEST_BIN").expect("PORTSHARE_QEMU_GUEST_BIN: static usb_guest test binary"));
+    let kernel = PathBuf::from(
+        std::env::var("PORTSHARE_QEMU_KERNEL")
+            .expect("PORTSHARE_QEMU_KERNEL: unpacked linux-image tree"),
+    );
+    let guest = PathBuf::from(
+        std::env::var("PORTSHARE_QEMU_GUEST_BIN")
+            .expect("PORTSHARE_QEMU_GUEST_BIN: static usb_guest test binary"),
+    );
     let vmlinuz = std::fs::read_dir(kernel.join("boot"))
         .expect("kernel/boot")
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("vmlinuz-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vmlinuz-")
+        })
         .expect("boot/vmlinuz-*");
 
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -151,7 +173,8 @@ fn usb_transport_through_qemu_ftdi() {
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
     std::fs::copy(&guest, root.join("guest")).expect("guest binary");
     for m in MODULES {
-        let ko = find_file(&kernel.join("lib/modules"), &format!("{m}.ko")).unwrap_or_else(|| panic!("module {m}.ko"));
+        let ko = find_file(&kernel.join("lib/modules"), &format!("{m}.ko"))
+            .unwrap_or_else(|| panic!("module {m}.ko"));
         std::fs::copy(ko, root.join(format!("modules/{m}.ko"))).unwrap();
     }
     let init = format!(
@@ -181,7 +204,11 @@ $B poweroff -f
     let initrd = tmp.path().join("initramfs.cpio.gz");
     let st = Command::new("sh")
         .arg("-c")
-        .arg(format!("cd {} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > {}", root.display(), initrd.display()))
+        .arg(format!(
+            "cd {} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > {}",
+            root.display(),
+            initrd.display()
+        ))
         .status()
         .expect("cpio/gzip");
     assert!(st.success(), "building the initramfs");
@@ -192,17 +219,44 @@ $B poweroff -f
     serve_sim_board(UnixListener::bind(&sim_sock).unwrap());
 
     let out = Command::new("timeout")
-        .args(["-k", "5", "300", "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-nodefaults"])
-        .args(["-no-user-config", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
+        .args([
+            "-k",
+            "5",
+            "300",
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-smp",
+            "1",
+            "-nodefaults",
+        ])
+        .args([
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
         .arg("-kernel")
         .arg(&vmlinuz)
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init"])
+        .args([
+            "-append",
+            "console=ttyS0 quiet loglevel=4 panic=-1 rdinit=/init",
+        ])
         .args(["-device", "qemu-xhci,id=hc"])
         .arg("-chardev")
         .arg(format!("socket,id=echo,path={}", echo_sock.display()))
-        .args(["-device", "usb-serial,bus=hc.0,chardev=echo,serial=ECHO0001"])
+        .args([
+            "-device",
+            "usb-serial,bus=hc.0,chardev=echo,serial=ECHO0001",
+        ])
         .arg("-chardev")
         .arg(format!("socket,id=sim,path={}", sim_sock.display()))
         .args(["-device", "usb-serial,bus=hc.0,chardev=sim,serial=SIM00001"])
@@ -211,6 +265,9 @@ $B poweroff -f
     let console = String::from_utf8_lossy(&out.stdout);
     println!("{console}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(console.contains("GUEST: ALL OK"), "the guest did not finish its checks");
+    assert!(
+        console.contains("GUEST: ALL OK"),
+        "the guest did not finish its checks"
+    );
     assert!(console.contains("GUEST-RESULT 0"), "the guest test failed");
 }

@@ -99,7 +99,10 @@ impl ChipType {
 
     /// H-type parts have the 120 MHz baud clock (and 512-byte high-speed packets).
     pub fn is_h_type(self) -> bool {
-        matches!(self, ChipType::Ft2232H | ChipType::Ft4232H | ChipType::Ft232H)
+        matches!(
+            self,
+            ChipType::Ft2232H | ChipType::Ft4232H | ChipType::Ft232H
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -130,7 +133,11 @@ pub enum BaudError {
     #[error("baud rate must be positive")]
     Zero,
     #[error("{chip} cannot run at {requested} baud: the nearest rate it has is {actual} baud (more than 5 % off)")]
-    OutOfTolerance { chip: &'static str, requested: u32, actual: u32 },
+    OutOfTolerance {
+        chip: &'static str,
+        requested: u32,
+        actual: u32,
+    },
     #[error("{0} (AM) parts are not supported")]
     Unsupported(&'static str),
 }
@@ -196,9 +203,17 @@ pub fn baud_setting(chip: ChipType, baud: u32, port_index: u16) -> Result<BaudSe
     };
     let (lo, hi) = (actual.min(baud) as u64, actual.max(baud) as u64);
     if lo * 21 < hi * 20 {
-        return Err(BaudError::OutOfTolerance { chip: chip.name(), requested: baud, actual });
+        return Err(BaudError::OutOfTolerance {
+            chip: chip.name(),
+            requested: baud,
+            actual,
+        });
     }
-    Ok(BaudSetting { value, index, actual })
+    Ok(BaudSetting {
+        value,
+        index,
+        actual,
+    })
 }
 
 /// Second modem-status byte (the line status), as pyftdi names its bits.
@@ -221,7 +236,9 @@ pub mod line_status {
 pub enum LineError {
     #[error("UART receive error on the board's serial line: {} (line status 0x{status:02x}, packet {packet})", describe_line_errors(*.status))]
     Receive { status: u8, packet: usize },
-    #[error("malformed bulk IN packet {packet}: {len} byte(s), shorter than the 2-byte modem status")]
+    #[error(
+        "malformed bulk IN packet {packet}: {len} byte(s), shorter than the 2-byte modem status"
+    )]
     ShortPacket { packet: usize, len: usize },
 }
 
@@ -232,20 +249,35 @@ fn describe_line_errors(status: u8) -> String {
         (line_status::FRAMING, "framing error"),
         (line_status::FIFO_ERROR, "error in receive FIFO"),
     ];
-    names.iter().filter(|(b, _)| status & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .filter(|(b, _)| status & b != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Strips the 2 modem-status bytes from each packet of one bulk IN transfer and appends
 /// the data to `out`. A transfer holds whole packets of `max_packet` bytes and maybe a
 /// last shorter one; a 2-byte packet carries status only. Returns the data bytes
 /// appended; on a line error nothing is appended.
-pub fn strip_modem_status(raw: &[u8], max_packet: usize, out: &mut Vec<u8>) -> Result<usize, LineError> {
-    assert!(max_packet > STATUS_LEN, "max packet size {max_packet} leaves no room for data");
+pub fn strip_modem_status(
+    raw: &[u8],
+    max_packet: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, LineError> {
+    assert!(
+        max_packet > STATUS_LEN,
+        "max packet size {max_packet} leaves no room for data"
+    );
     let start = out.len();
     for (packet, chunk) in raw.chunks(max_packet).enumerate() {
         if chunk.len() < STATUS_LEN {
             out.truncate(start);
-            return Err(LineError::ShortPacket { packet, len: chunk.len() });
+            return Err(LineError::ShortPacket {
+                packet,
+                len: chunk.len(),
+            });
         }
         let status = chunk[1];
         if status & line_status::ERRORS != 0 {
@@ -327,7 +359,9 @@ pub enum Usability {
 
 impl UsbDeviceInfo {
     pub fn usability(&self) -> Usability {
-        let Some(part) = part_for(self.vid, self.pid) else { return Usability::UnknownPart };
+        let Some(part) = part_for(self.vid, self.pid) else {
+            return Usability::UnknownPart;
+        };
         match (part.product, &self.product) {
             (None, _) => Usability::Usable(part),
             (Some(want), Some(have)) if have == want => Usability::Usable(part),
@@ -342,7 +376,10 @@ impl UsbDeviceInfo {
 
     /// "bus 1 address 7, 0403:6010 \"Alchitry Cu\" serial FT1234".
     pub fn summary(&self) -> String {
-        let mut s = format!("USB {}:{} ({:04x}:{:04x}", self.bus, self.address, self.vid, self.pid);
+        let mut s = format!(
+            "USB {}:{} ({:04x}:{:04x}",
+            self.bus, self.address, self.vid, self.pid
+        );
         if let Some(p) = &self.product {
             s += &format!(" \"{p}\"");
         }
@@ -373,14 +410,24 @@ impl std::str::FromStr for UsbSelector {
         let rest = match s.strip_prefix("usb") {
             Some("") => return Ok(UsbSelector::Any),
             Some(r) if r.starts_with(':') => &r[1..],
-            _ => return Err(format!("`{s}` is not a USB device: use `usb`, `usb:BUS:ADDR` or `usb:SERIAL`")),
+            _ => {
+                return Err(format!(
+                    "`{s}` is not a USB device: use `usb`, `usb:BUS:ADDR` or `usb:SERIAL`"
+                ))
+            }
         };
         if rest.is_empty() {
-            return Err(format!("`{s}`: nothing after `usb:`; use `usb:BUS:ADDR` or `usb:SERIAL`"));
+            return Err(format!(
+                "`{s}`: nothing after `usb:`; use `usb:BUS:ADDR` or `usb:SERIAL`"
+            ));
         }
         if let Some((b, a)) = rest.split_once(':') {
-            let bus = b.parse::<u8>().map_err(|_| format!("`{s}`: bus `{b}` is not a number 0-255"))?;
-            let addr = a.parse::<u8>().map_err(|_| format!("`{s}`: address `{a}` is not a number 0-255"))?;
+            let bus = b
+                .parse::<u8>()
+                .map_err(|_| format!("`{s}`: bus `{b}` is not a number 0-255"))?;
+            let addr = a
+                .parse::<u8>()
+                .map_err(|_| format!("`{s}`: address `{a}` is not a number 0-255"))?;
             return Ok(UsbSelector::BusAddress(bus, addr));
         }
         Ok(UsbSelector::Serial(rest.to_string()))
@@ -404,9 +451,18 @@ pub enum SelectError {
     #[error("several boards found; choose one with --device usb:BUS:ADDR or --device usb:SERIAL:\n  {}", .candidates.join("\n  "))]
     Ambiguous { candidates: Vec<String> },
     #[error("{selector}: no USB device there; found {}", found_list(.found))]
-    NotFound { selector: String, found: Vec<String> },
-    #[error("{selector} is {device}, which is not an FTDI part this tool drives (it knows {known})")]
-    NotAPart { selector: String, device: String, known: String },
+    NotFound {
+        selector: String,
+        found: Vec<String>,
+    },
+    #[error(
+        "{selector} is {device}, which is not an FTDI part this tool drives (it knows {known})"
+    )]
+    NotAPart {
+        selector: String,
+        device: String,
+        known: String,
+    },
 }
 
 fn found_list(found: &[String]) -> String {
@@ -433,34 +489,74 @@ pub fn wanted_parts() -> String {
 /// A bare `usb` takes the one usable board (a known part whose product string matches,
 /// or could not be read); an explicit bus:address or serial number may also name a
 /// known part with another product string, on the user's word.
-pub fn select_device<'a>(devices: &'a [UsbDeviceInfo], selector: &UsbSelector) -> Result<&'a UsbDeviceInfo, SelectError> {
-    let ftdi_found =
-        || devices.iter().filter(|d| d.vid == FTDI_VID || part_for(d.vid, d.pid).is_some()).map(|d| d.summary()).collect();
+pub fn select_device<'a>(
+    devices: &'a [UsbDeviceInfo],
+    selector: &UsbSelector,
+) -> Result<&'a UsbDeviceInfo, SelectError> {
+    let ftdi_found = || {
+        devices
+            .iter()
+            .filter(|d| d.vid == FTDI_VID || part_for(d.vid, d.pid).is_some())
+            .map(|d| d.summary())
+            .collect()
+    };
     let chosen = match selector {
         UsbSelector::Any => {
             let usable: Vec<&UsbDeviceInfo> = devices
                 .iter()
-                .filter(|d| matches!(d.usability(), Usability::Usable(_) | Usability::Unverified(_)))
+                .filter(|d| {
+                    matches!(
+                        d.usability(),
+                        Usability::Usable(_) | Usability::Unverified(_)
+                    )
+                })
                 .collect();
             // Prefer the better part: an Alchitry Cu beside an FT232 cable is the board.
             let best_rank = usable.iter().filter_map(|d| rank(d)).min();
-            let best: Vec<&UsbDeviceInfo> = usable.into_iter().filter(|d| rank(d) == best_rank).collect();
+            let best: Vec<&UsbDeviceInfo> = usable
+                .into_iter()
+                .filter(|d| rank(d) == best_rank)
+                .collect();
             match best.as_slice() {
-                [] => return Err(SelectError::NoBoard { wanted: wanted_parts(), found: ftdi_found() }),
+                [] => {
+                    return Err(SelectError::NoBoard {
+                        wanted: wanted_parts(),
+                        found: ftdi_found(),
+                    })
+                }
                 [one] => *one,
-                many => return Err(SelectError::Ambiguous { candidates: many.iter().map(|d| d.summary()).collect() }),
+                many => {
+                    return Err(SelectError::Ambiguous {
+                        candidates: many.iter().map(|d| d.summary()).collect(),
+                    })
+                }
             }
         }
         UsbSelector::BusAddress(bus, addr) => devices
             .iter()
             .find(|d| d.bus == *bus && d.address == *addr)
-            .ok_or_else(|| SelectError::NotFound { selector: selector.to_string(), found: ftdi_found() })?,
+            .ok_or_else(|| SelectError::NotFound {
+                selector: selector.to_string(),
+                found: ftdi_found(),
+            })?,
         UsbSelector::Serial(serial) => {
-            let matching: Vec<&UsbDeviceInfo> = devices.iter().filter(|d| d.serial.as_deref() == Some(serial)).collect();
+            let matching: Vec<&UsbDeviceInfo> = devices
+                .iter()
+                .filter(|d| d.serial.as_deref() == Some(serial))
+                .collect();
             match matching.as_slice() {
-                [] => return Err(SelectError::NotFound { selector: selector.to_string(), found: ftdi_found() }),
+                [] => {
+                    return Err(SelectError::NotFound {
+                        selector: selector.to_string(),
+                        found: ftdi_found(),
+                    })
+                }
                 [one] => *one,
-                many => return Err(SelectError::Ambiguous { candidates: many.iter().map(|d| d.summary()).collect() }),
+                many => {
+                    return Err(SelectError::Ambiguous {
+                        candidates: many.iter().map(|d| d.summary()).collect(),
+                    })
+                }
             }
         }
     };
@@ -514,12 +610,19 @@ mod tests {
         for (baud, value, index, actual) in cases {
             assert_eq!(
                 baud_setting(ChipType::Ft2232H, baud, 2),
-                Ok(BaudSetting { value, index, actual }),
+                Ok(BaudSetting {
+                    value,
+                    index,
+                    actual
+                }),
                 "FT2232H at {baud}"
             );
         }
         // Channel A carries port index 1 in the same low byte.
-        assert_eq!(baud_setting(ChipType::Ft2232H, 4_000_000, 1).unwrap().index, 0x0201);
+        assert_eq!(
+            baud_setting(ChipType::Ft2232H, 4_000_000, 1).unwrap().index,
+            0x0201
+        );
     }
 
     #[test]
@@ -531,11 +634,23 @@ mod tests {
             (9_600, 0x4138, 0x0000, 9_600),
         ];
         for (baud, value, index, actual) in cases {
-            assert_eq!(baud_setting(ChipType::Bm, baud, 1), Ok(BaudSetting { value, index, actual }), "BM at {baud}");
+            assert_eq!(
+                baud_setting(ChipType::Bm, baud, 1),
+                Ok(BaudSetting {
+                    value,
+                    index,
+                    actual
+                }),
+                "BM at {baud}"
+            );
         }
         assert_eq!(
             baud_setting(ChipType::Bm, 4_000_000, 1),
-            Err(BaudError::OutOfTolerance { chip: "FT232BM", requested: 4_000_000, actual: 3_000_000 })
+            Err(BaudError::OutOfTolerance {
+                chip: "FT232BM",
+                requested: 4_000_000,
+                actual: 3_000_000
+            })
         );
         assert_eq!(baud_setting(ChipType::Bm, 0, 1), Err(BaudError::Zero));
     }
@@ -547,21 +662,35 @@ mod tests {
         // 26 | 4 << 14 = 0x1001a: value 0x001a, wIndex 0x0001; 48e6/211 = 227488 → 113744.
         assert_eq!(
             baud_setting(ChipType::Bm, 113_744, 1),
-            Ok(BaudSetting { value: 0x001a, index: 0x0001, actual: 113_744 })
+            Ok(BaudSetting {
+                value: 0x001a,
+                index: 0x0001,
+                actual: 113_744
+            })
         );
         // FT2232H at 454 976: 192e6/454976 = 421 → 211 eighths again, | 0x20000 →
         // 0x3001a: value 0x001a, wIndex (0x300 & 0xff00) | 2 = 0x0302.
         assert_eq!(
             baud_setting(ChipType::Ft2232H, 454_976, 2),
-            Ok(BaudSetting { value: 0x001a, index: 0x0302, actual: 454_976 })
+            Ok(BaudSetting {
+                value: 0x001a,
+                index: 0x0302,
+                actual: 454_976
+            })
         );
         // Below the slowest divisor (3 MHz / 16383.875 ≈ 183 baud) is refused.
-        assert!(matches!(baud_setting(ChipType::Bm, 23, 1), Err(BaudError::OutOfTolerance { actual: 183, .. })));
+        assert!(matches!(
+            baud_setting(ChipType::Bm, 23, 1),
+            Err(BaudError::OutOfTolerance { actual: 183, .. })
+        ));
     }
 
     #[test]
     fn chip_types_from_bcd_device() {
-        assert_eq!(ChipType::from_bcd_device(0x0700, true), Some(ChipType::Ft2232H));
+        assert_eq!(
+            ChipType::from_bcd_device(0x0700, true),
+            Some(ChipType::Ft2232H)
+        );
         assert_eq!(ChipType::from_bcd_device(0x0400, true), Some(ChipType::Bm));
         assert_eq!(ChipType::from_bcd_device(0x0200, false), Some(ChipType::Bm));
         assert_eq!(ChipType::from_bcd_device(0x0200, true), Some(ChipType::Am));
@@ -587,11 +716,18 @@ mod tests {
             let data: Vec<u8> = (0..(2 * full + 17)).map(|i| (i * 7 + 3) as u8).collect();
             let raw = transfer(
                 max_packet,
-                &[(0x60, data[..full].to_vec()), (0x60, data[full..2 * full].to_vec()), (0x60, data[2 * full..].to_vec())],
+                &[
+                    (0x60, data[..full].to_vec()),
+                    (0x60, data[full..2 * full].to_vec()),
+                    (0x60, data[2 * full..].to_vec()),
+                ],
             );
             assert_eq!(raw.len(), 2 * max_packet + 19);
             let mut out = vec![0xaa];
-            assert_eq!(strip_modem_status(&raw, max_packet, &mut out), Ok(data.len()));
+            assert_eq!(
+                strip_modem_status(&raw, max_packet, &mut out),
+                Ok(data.len())
+            );
             assert_eq!(out[0], 0xaa, "existing bytes are kept");
             assert_eq!(&out[1..], &data[..], "max packet {max_packet}");
             // Status bytes that look like data (0x31 0x60 …) never leak through.
@@ -623,21 +759,42 @@ mod tests {
             let raw = transfer(64, &[(0x60, vec![5; 62]), (0x60 | bit, vec![6; 3])]);
             let mut out = vec![9];
             let err = strip_modem_status(&raw, 64, &mut out).unwrap_err();
-            assert_eq!(err, LineError::Receive { status: 0x60 | bit, packet: 1 });
+            assert_eq!(
+                err,
+                LineError::Receive {
+                    status: 0x60 | bit,
+                    packet: 1
+                }
+            );
             assert!(err.to_string().contains(word), "{err}");
             assert_eq!(out, vec![9]);
         }
         // Data-ready, break-free idle bits are not errors.
         let mut out = Vec::new();
-        let raw = transfer(64, &[(line_status::DATA_READY | line_status::TX_EMPTY | line_status::TX_HOLDING_EMPTY, vec![7])]);
+        let raw = transfer(
+            64,
+            &[(
+                line_status::DATA_READY | line_status::TX_EMPTY | line_status::TX_HOLDING_EMPTY,
+                vec![7],
+            )],
+        );
         assert_eq!(strip_modem_status(&raw, 64, &mut out), Ok(1));
         // A 1-byte packet is malformed.
         let mut raw = transfer(64, &[(0x60, vec![1; 62])]);
         raw.push(0x31);
-        assert_eq!(strip_modem_status(&raw, 64, &mut out), Err(LineError::ShortPacket { packet: 1, len: 1 }));
+        assert_eq!(
+            strip_modem_status(&raw, 64, &mut out),
+            Err(LineError::ShortPacket { packet: 1, len: 1 })
+        );
     }
 
-    fn dev(bus: u8, address: u8, pid: u16, product: Option<&str>, serial: Option<&str>) -> UsbDeviceInfo {
+    fn dev(
+        bus: u8,
+        address: u8,
+        pid: u16,
+        product: Option<&str>,
+        serial: Option<&str>,
+    ) -> UsbDeviceInfo {
         UsbDeviceInfo {
             bus,
             address,
@@ -654,9 +811,15 @@ mod tests {
     fn selectors_parse() {
         assert_eq!("usb".parse(), Ok(UsbSelector::Any));
         assert_eq!("usb:1:7".parse(), Ok(UsbSelector::BusAddress(1, 7)));
-        assert_eq!("usb:FT5XYZ".parse(), Ok(UsbSelector::Serial("FT5XYZ".into())));
+        assert_eq!(
+            "usb:FT5XYZ".parse(),
+            Ok(UsbSelector::Serial("FT5XYZ".into()))
+        );
         assert!("usb:".parse::<UsbSelector>().is_err());
-        assert!("usb:1:300".parse::<UsbSelector>().unwrap_err().contains("300"));
+        assert!("usb:1:300"
+            .parse::<UsbSelector>()
+            .unwrap_err()
+            .contains("300"));
         assert!("sim".parse::<UsbSelector>().is_err());
         assert!("usbx".parse::<UsbSelector>().is_err());
         assert_eq!(UsbSelector::BusAddress(3, 4).to_string(), "usb:3:4");
@@ -667,7 +830,13 @@ mod tests {
         let cu = dev(1, 7, 0x6010, Some("Alchitry Cu"), Some("FT1"));
         let cable = dev(1, 9, 0x6001, Some("FT232R USB UART"), Some("A9"));
         let other_2232 = dev(2, 3, 0x6010, Some("iCEBreaker"), Some("IB"));
-        let mouse = UsbDeviceInfo { bus: 1, address: 2, vid: 0x046d, pid: 0xc077, ..Default::default() };
+        let mouse = UsbDeviceInfo {
+            bus: 1,
+            address: 2,
+            vid: 0x046d,
+            pid: 0xc077,
+            ..Default::default()
+        };
 
         let all = vec![mouse.clone(), cable.clone(), other_2232.clone(), cu.clone()];
         assert_eq!(select_device(&all, &UsbSelector::Any), Ok(&cu));
@@ -675,31 +844,64 @@ mod tests {
         let no_cu = vec![mouse.clone(), cable.clone(), other_2232.clone()];
         assert_eq!(select_device(&no_cu, &UsbSelector::Any), Ok(&cable));
         // Only a foreign FT2232H and a mouse: nothing, and the message says what was found.
-        let err = select_device(&[mouse.clone(), other_2232.clone()], &UsbSelector::Any).unwrap_err();
+        let err =
+            select_device(&[mouse.clone(), other_2232.clone()], &UsbSelector::Any).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("0403:6010") && msg.contains("Alchitry Cu") && msg.contains("iCEBreaker"), "{msg}");
-        assert!(!msg.contains("046d"), "non-FTDI devices are not listed: {msg}");
-        let err = select_device(&[mouse.clone()], &UsbSelector::Any).unwrap_err().to_string();
+        assert!(
+            msg.contains("0403:6010") && msg.contains("Alchitry Cu") && msg.contains("iCEBreaker"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("046d"),
+            "non-FTDI devices are not listed: {msg}"
+        );
+        let err = select_device(std::slice::from_ref(&mouse), &UsbSelector::Any)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no FTDI devices"), "{err}");
         // …but naming it explicitly is the user's call.
-        assert_eq!(select_device(&no_cu, &UsbSelector::BusAddress(2, 3)), Ok(&other_2232));
-        assert_eq!(select_device(&all, &UsbSelector::Serial("A9".into())), Ok(&cable));
+        assert_eq!(
+            select_device(&no_cu, &UsbSelector::BusAddress(2, 3)),
+            Ok(&other_2232)
+        );
+        assert_eq!(
+            select_device(&all, &UsbSelector::Serial("A9".into())),
+            Ok(&cable)
+        );
         // Two Cus: must choose.
         let cu2 = dev(3, 1, 0x6010, Some("Alchitry Cu"), Some("FT2"));
         let two = vec![cu.clone(), cu2.clone()];
         let err = select_device(&two, &UsbSelector::Any).unwrap_err();
         assert!(matches!(err, SelectError::Ambiguous { ref candidates } if candidates.len() == 2));
         assert!(err.to_string().contains("usb:BUS:ADDR"));
-        assert_eq!(select_device(&two, &UsbSelector::Serial("FT2".into())), Ok(&cu2));
+        assert_eq!(
+            select_device(&two, &UsbSelector::Serial("FT2".into())),
+            Ok(&cu2)
+        );
         assert_eq!(select_device(&two, &UsbSelector::BusAddress(1, 7)), Ok(&cu));
         // Missing and foreign selections.
-        assert!(matches!(select_device(&two, &UsbSelector::BusAddress(9, 9)), Err(SelectError::NotFound { .. })));
-        assert!(matches!(select_device(&two, &UsbSelector::Serial("nope".into())), Err(SelectError::NotFound { .. })));
-        assert!(matches!(select_device(&all, &UsbSelector::BusAddress(1, 2)), Err(SelectError::NotAPart { .. })));
+        assert!(matches!(
+            select_device(&two, &UsbSelector::BusAddress(9, 9)),
+            Err(SelectError::NotFound { .. })
+        ));
+        assert!(matches!(
+            select_device(&two, &UsbSelector::Serial("nope".into())),
+            Err(SelectError::NotFound { .. })
+        ));
+        assert!(matches!(
+            select_device(&all, &UsbSelector::BusAddress(1, 2)),
+            Err(SelectError::NotAPart { .. })
+        ));
         // A Cu whose strings could not be read (no permission) is still a candidate, so
         // opening it reports the permission problem rather than "no board".
-        let locked = UsbDeviceInfo { open_error: Some("permission denied".into()), ..dev(1, 4, 0x6010, None, None) };
-        assert_eq!(select_device(&[locked.clone()], &UsbSelector::Any), Ok(&locked));
+        let locked = UsbDeviceInfo {
+            open_error: Some("permission denied".into()),
+            ..dev(1, 4, 0x6010, None, None)
+        };
+        assert_eq!(
+            select_device(std::slice::from_ref(&locked), &UsbSelector::Any),
+            Ok(&locked)
+        );
         assert_eq!(locked.usability(), Usability::Unverified(&PARTS[0]));
     }
 }

@@ -36,7 +36,10 @@ pub struct UartSettings {
 
 impl Default for UartSettings {
     fn default() -> Self {
-        UartSettings { baud: ftdi::DEFAULT_BAUD, latency_ms: ftdi::DEFAULT_LATENCY_MS }
+        UartSettings {
+            baud: ftdi::DEFAULT_BAUD,
+            latency_ms: ftdi::DEFAULT_LATENCY_MS,
+        }
     }
 }
 
@@ -63,11 +66,18 @@ pub fn uart_endpoints(endpoints: &[EndpointInfo]) -> Result<UartEndpoints, Strin
     let bulk_in = endpoints.iter().find(|e| e.bulk && e.address & 0x80 != 0);
     let bulk_out = endpoints.iter().find(|e| e.bulk && e.address & 0x80 == 0);
     match (bulk_in, bulk_out) {
-        (Some(i), Some(o)) if i.max_packet as usize > ftdi::STATUS_LEN => {
-            Ok(UartEndpoints { ep_in: i.address, ep_out: o.address, max_packet: i.max_packet as usize })
-        }
-        (Some(i), Some(_)) => Err(format!("bulk IN endpoint 0x{:02x} has a max packet size of {}", i.address, i.max_packet)),
-        _ => Err(format!("no bulk IN + bulk OUT endpoint pair among {endpoints:?}")),
+        (Some(i), Some(o)) if i.max_packet as usize > ftdi::STATUS_LEN => Ok(UartEndpoints {
+            ep_in: i.address,
+            ep_out: o.address,
+            max_packet: i.max_packet as usize,
+        }),
+        (Some(i), Some(_)) => Err(format!(
+            "bulk IN endpoint 0x{:02x} has a max packet size of {}",
+            i.address, i.max_packet
+        )),
+        _ => Err(format!(
+            "no bulk IN + bulk OUT endpoint pair among {endpoints:?}"
+        )),
     }
 }
 
@@ -96,7 +106,9 @@ fn permission_hint() -> String {
 }
 
 fn info_of(device: &Device<Context>) -> anyhow::Result<UsbDeviceInfo> {
-    let desc = device.device_descriptor().context("reading a device descriptor")?;
+    let desc = device
+        .device_descriptor()
+        .context("reading a device descriptor")?;
     let mut info = UsbDeviceInfo {
         bus: device.bus_number(),
         address: device.address(),
@@ -109,11 +121,17 @@ fn info_of(device: &Device<Context>) -> anyhow::Result<UsbDeviceInfo> {
     if info.vid == ftdi::FTDI_VID || ftdi::part_for(info.vid, info.pid).is_some() {
         match device.open() {
             Ok(h) => {
-                let lang = h.read_languages(STRING_TIMEOUT).ok().and_then(|l| l.first().copied());
+                let lang = h
+                    .read_languages(STRING_TIMEOUT)
+                    .ok()
+                    .and_then(|l| l.first().copied());
                 if let Some(lang) = lang {
-                    info.manufacturer = h.read_manufacturer_string(lang, &desc, STRING_TIMEOUT).ok();
+                    info.manufacturer =
+                        h.read_manufacturer_string(lang, &desc, STRING_TIMEOUT).ok();
                     info.product = h.read_product_string(lang, &desc, STRING_TIMEOUT).ok();
-                    info.serial = h.read_serial_number_string(lang, &desc, STRING_TIMEOUT).ok();
+                    info.serial = h
+                        .read_serial_number_string(lang, &desc, STRING_TIMEOUT)
+                        .ok();
                 }
             }
             Err(e) => info.open_error = Some(describe_usb_error(e).to_string()),
@@ -139,7 +157,9 @@ fn usb_context() -> anyhow::Result<Context> {
 }
 
 fn enumerate_in(ctx: &Context) -> anyhow::Result<Vec<(Device<Context>, UsbDeviceInfo)>> {
-    let list = ctx.devices().with_context(|| format!("listing USB devices to look for {}", ftdi::wanted_parts()))?;
+    let list = ctx
+        .devices()
+        .with_context(|| format!("listing USB devices to look for {}", ftdi::wanted_parts()))?;
     let mut out = Vec::new();
     for device in list.iter() {
         let info = info_of(&device)?;
@@ -172,7 +192,8 @@ impl UsbTransport {
             .into_iter()
             .find(|(_, i)| i == chosen)
             .expect("the chosen device comes from this list");
-        let part = ftdi::part_for(info.vid, info.pid).expect("select_device returns known parts only");
+        let part =
+            ftdi::part_for(info.vid, info.pid).expect("select_device returns known parts only");
         Self::open_device(device, &info, part, settings)
     }
 
@@ -184,33 +205,50 @@ impl UsbTransport {
     ) -> anyhow::Result<UsbTransport> {
         let label = format!("{} on {}", part.name, info.summary());
         let chip = info.chip().ok_or_else(|| {
-            anyhow!("{label}: unknown FTDI chip revision bcdDevice 0x{:04x}", info.bcd_device)
+            anyhow!(
+                "{label}: unknown FTDI chip revision bcdDevice 0x{:04x}",
+                info.bcd_device
+            )
         })?;
-        let baud = ftdi::baud_setting(chip, settings.baud, part.port_index).with_context(|| label.clone())?;
+        let baud = ftdi::baud_setting(chip, settings.baud, part.port_index)
+            .with_context(|| label.clone())?;
         if settings.latency_ms == 0 {
             bail!("latency timer must be 1-255 ms");
         }
 
         let handle = device.open().map_err(|e| match e {
-            rusb::Error::Access => anyhow!("permission denied opening {label}: {}", permission_hint()),
+            rusb::Error::Access => {
+                anyhow!("permission denied opening {label}: {}", permission_hint())
+            }
             e => anyhow!("opening {label}: {} ({e})", describe_usb_error(e)),
         })?;
         let config = match device.active_config_descriptor() {
             Ok(c) => c,
             Err(_) => {
                 // Unconfigured: take the first configuration, as libftdi does.
-                let first = device.config_descriptor(0).with_context(|| format!("{label}: reading configuration 0"))?;
+                let first = device
+                    .config_descriptor(0)
+                    .with_context(|| format!("{label}: reading configuration 0"))?;
                 handle
                     .set_active_configuration(first.number())
-                    .with_context(|| format!("{label}: setting configuration {}", first.number()))?;
-                device.active_config_descriptor().with_context(|| format!("{label}: reading the configuration"))?
+                    .with_context(|| {
+                        format!("{label}: setting configuration {}", first.number())
+                    })?;
+                device
+                    .active_config_descriptor()
+                    .with_context(|| format!("{label}: reading the configuration"))?
             }
         };
         let endpoints: Vec<EndpointInfo> = config
             .interfaces()
             .find(|i| i.number() == part.interface)
             .and_then(|i| i.descriptors().next())
-            .ok_or_else(|| anyhow!("{label}: has no USB interface {} (the UART channel)", part.interface))?
+            .ok_or_else(|| {
+                anyhow!(
+                    "{label}: has no USB interface {} (the UART channel)",
+                    part.interface
+                )
+            })?
             .endpoint_descriptors()
             .map(|e| EndpointInfo {
                 address: e.address(),
@@ -218,14 +256,20 @@ impl UsbTransport {
                 max_packet: e.max_packet_size(),
             })
             .collect();
-        let endpoints = uart_endpoints(&endpoints).map_err(|e| anyhow!("{label}, interface {}: {e}", part.interface))?;
+        let endpoints = uart_endpoints(&endpoints)
+            .map_err(|e| anyhow!("{label}, interface {}: {e}", part.interface))?;
 
         // Detach ftdi_sio from our interface only: channel A (and its /dev/ttyUSB) stays.
         let mut reattach_kernel_driver = false;
         if handle.kernel_driver_active(part.interface).unwrap_or(false) {
             handle
                 .detach_kernel_driver(part.interface)
-                .with_context(|| format!("{label}: detaching the kernel driver from interface {}", part.interface))?;
+                .with_context(|| {
+                    format!(
+                        "{label}: detaching the kernel driver from interface {}",
+                        part.interface
+                    )
+                })?;
             reattach_kernel_driver = true;
         }
         let mut t = UsbTransport {
@@ -253,12 +297,26 @@ impl UsbTransport {
     }
 
     fn vendor_out_raw(&self, request: u8, value: u16, index: u16) -> rusb::Result<()> {
-        self.handle.write_control(ftdi::REQTYPE_OUT, request, value, index, &[], CONTROL_TIMEOUT).map(|_| ())
+        self.handle
+            .write_control(
+                ftdi::REQTYPE_OUT,
+                request,
+                value,
+                index,
+                &[],
+                CONTROL_TIMEOUT,
+            )
+            .map(|_| ())
     }
 
     fn vendor_out(&self, request: u8, value: u16, index: u16, what: &str) -> anyhow::Result<()> {
-        self.vendor_out_raw(request, value, index)
-            .map_err(|e| anyhow!("{}: {what} (FTDI request 0x{request:02x}) failed: {}", self.label, describe_usb_error(e)))
+        self.vendor_out_raw(request, value, index).map_err(|e| {
+            anyhow!(
+                "{}: {what} (FTDI request 0x{request:02x}) failed: {}",
+                self.label,
+                describe_usb_error(e)
+            )
+        })
     }
 
     fn setup(&mut self, settings: UartSettings) -> anyhow::Result<()> {
@@ -267,16 +325,49 @@ impl UsbTransport {
         // Channel B may have been left in a bit-bang/MPSSE mode; put it back to UART.
         // A chip with no bit modes stalls the request (QEMU's FT232 does): it is a
         // UART already, so a stall is not an error here.
-        match self.vendor_out_raw(ftdi::SIO_SET_BITMODE_REQUEST, ftdi::BITMODE_RESET_UART, port) {
+        match self.vendor_out_raw(
+            ftdi::SIO_SET_BITMODE_REQUEST,
+            ftdi::BITMODE_RESET_UART,
+            port,
+        ) {
             Ok(()) | Err(rusb::Error::Pipe) => {}
-            Err(e) => bail!("{}: bit mode reset (FTDI request 0x0b) failed: {}", self.label, describe_usb_error(e)),
+            Err(e) => bail!(
+                "{}: bit mode reset (FTDI request 0x0b) failed: {}",
+                self.label,
+                describe_usb_error(e)
+            ),
         }
-        self.vendor_out(ftdi::SIO_SET_BAUDRATE_REQUEST, self.baud.value, self.baud.index, "set baud rate")?;
+        self.vendor_out(
+            ftdi::SIO_SET_BAUDRATE_REQUEST,
+            self.baud.value,
+            self.baud.index,
+            "set baud rate",
+        )?;
         self.vendor_out(ftdi::SIO_SET_DATA_REQUEST, ftdi::DATA_8N1, port, "set 8N1")?;
-        self.vendor_out(ftdi::SIO_SET_FLOW_CTRL_REQUEST, 0, ftdi::FLOW_CTRL_NONE | port, "disable flow control")?;
-        self.vendor_out(ftdi::SIO_SET_LATENCY_TIMER_REQUEST, settings.latency_ms as u16, port, "set latency timer")?;
-        self.vendor_out(ftdi::SIO_RESET_REQUEST, ftdi::SIO_RESET_PURGE_RX, port, "purge RX")?;
-        self.vendor_out(ftdi::SIO_RESET_REQUEST, ftdi::SIO_RESET_PURGE_TX, port, "purge TX")?;
+        self.vendor_out(
+            ftdi::SIO_SET_FLOW_CTRL_REQUEST,
+            0,
+            ftdi::FLOW_CTRL_NONE | port,
+            "disable flow control",
+        )?;
+        self.vendor_out(
+            ftdi::SIO_SET_LATENCY_TIMER_REQUEST,
+            settings.latency_ms as u16,
+            port,
+            "set latency timer",
+        )?;
+        self.vendor_out(
+            ftdi::SIO_RESET_REQUEST,
+            ftdi::SIO_RESET_PURGE_RX,
+            port,
+            "purge RX",
+        )?;
+        self.vendor_out(
+            ftdi::SIO_RESET_REQUEST,
+            ftdi::SIO_RESET_PURGE_TX,
+            port,
+            "purge TX",
+        )?;
         Ok(())
     }
 
@@ -326,7 +417,10 @@ impl Transport for UsbTransport {
         let deadline = Instant::now() + timeout;
         loop {
             let left = at_least_1ms(deadline.saturating_duration_since(Instant::now()));
-            let n = match self.handle.read_bulk(self.endpoints.ep_in, &mut self.raw, left) {
+            let n = match self
+                .handle
+                .read_bulk(self.endpoints.ep_in, &mut self.raw, left)
+            {
                 Ok(n) => n,
                 Err(rusb::Error::Timeout) => 0,
                 Err(e) => bail!("reading from {}: {}", self.label, describe_usb_error(e)),
@@ -363,20 +457,58 @@ mod tests {
     fn endpoints_come_from_the_descriptors() {
         // The FT2232H's channel B at high speed, as the Alchitry Cu presents it.
         let cu_b = [
-            EndpointInfo { address: 0x83, bulk: true, max_packet: 512 },
-            EndpointInfo { address: 0x04, bulk: true, max_packet: 512 },
+            EndpointInfo {
+                address: 0x83,
+                bulk: true,
+                max_packet: 512,
+            },
+            EndpointInfo {
+                address: 0x04,
+                bulk: true,
+                max_packet: 512,
+            },
         ];
-        assert_eq!(uart_endpoints(&cu_b), Ok(UartEndpoints { ep_in: 0x83, ep_out: 0x04, max_packet: 512 }));
+        assert_eq!(
+            uart_endpoints(&cu_b),
+            Ok(UartEndpoints {
+                ep_in: 0x83,
+                ep_out: 0x04,
+                max_packet: 512
+            })
+        );
         // QEMU's FT232, full speed, OUT listed first.
         let qemu = [
-            EndpointInfo { address: 0x02, bulk: true, max_packet: 64 },
-            EndpointInfo { address: 0x81, bulk: true, max_packet: 64 },
+            EndpointInfo {
+                address: 0x02,
+                bulk: true,
+                max_packet: 64,
+            },
+            EndpointInfo {
+                address: 0x81,
+                bulk: true,
+                max_packet: 64,
+            },
         ];
-        assert_eq!(uart_endpoints(&qemu), Ok(UartEndpoints { ep_in: 0x81, ep_out: 0x02, max_packet: 64 }));
+        assert_eq!(
+            uart_endpoints(&qemu),
+            Ok(UartEndpoints {
+                ep_in: 0x81,
+                ep_out: 0x02,
+                max_packet: 64
+            })
+        );
         // An interrupt IN endpoint is not the data pipe.
         let odd = [
-            EndpointInfo { address: 0x81, bulk: false, max_packet: 8 },
-            EndpointInfo { address: 0x02, bulk: true, max_packet: 64 },
+            EndpointInfo {
+                address: 0x81,
+                bulk: false,
+                max_packet: 8,
+            },
+            EndpointInfo {
+                address: 0x02,
+                bulk: true,
+                max_packet: 64,
+            },
         ];
         assert!(uart_endpoints(&odd).is_err());
         assert!(uart_endpoints(&[]).is_err());
@@ -392,6 +524,9 @@ mod tests {
     #[test]
     fn zero_timeouts_never_mean_forever() {
         assert_eq!(at_least_1ms(Duration::ZERO), Duration::from_millis(1));
-        assert_eq!(at_least_1ms(Duration::from_millis(5)), Duration::from_millis(5));
+        assert_eq!(
+            at_least_1ms(Duration::from_millis(5)),
+            Duration::from_millis(5)
+        );
     }
 }

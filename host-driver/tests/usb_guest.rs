@@ -46,17 +46,42 @@ fn echo_phase() {
     let sel = UsbSelector::Serial("ECHO0001".into());
     let bound_before = ftdi_sio_bound();
     say(format!("ftdi_sio bound to {bound_before:?}"));
-    assert_eq!(bound_before.len(), 2, "ftdi_sio should hold both FT232s before we open one");
+    assert_eq!(
+        bound_before.len(),
+        2,
+        "ftdi_sio should hold both FT232s before we open one"
+    );
 
     // The FT232 (BM) cannot do 4 Mbaud; the error says so rather than running slow.
-    let e = UsbTransport::open(&sel, UartSettings::default()).err().expect("4 Mbaud on an FT232BM must be refused");
+    let e = UsbTransport::open(&sel, UartSettings::default())
+        .err()
+        .expect("4 Mbaud on an FT232BM must be refused");
     say(format!("4 Mbaud refused: {e:#}"));
-    assert!(format!("{e:#}").contains("cannot run at 4000000 baud"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("cannot run at 4000000 baud"),
+        "{e:#}"
+    );
 
-    let mut t = UsbTransport::open(&sel, UartSettings { baud: 3_000_000, latency_ms: 1 }).expect("open ECHO0001");
+    let mut t = UsbTransport::open(
+        &sel,
+        UartSettings {
+            baud: 3_000_000,
+            latency_ms: 1,
+        },
+    )
+    .expect("open ECHO0001");
     let ep = t.endpoints();
-    say(format!("opened {}: {:?}, {} baud", t.describe(), ep, t.baud()));
-    assert_eq!((ep.ep_in, ep.ep_out, ep.max_packet), (0x81, 0x02, 64), "QEMU's FT232 endpoints from the descriptors");
+    say(format!(
+        "opened {}: {:?}, {} baud",
+        t.describe(),
+        ep,
+        t.baud()
+    ));
+    assert_eq!(
+        (ep.ep_in, ep.ep_out, ep.max_packet),
+        (0x81, 0x02, 64),
+        "QEMU's FT232 endpoints from the descriptors"
+    );
     assert_eq!(t.baud(), 3_000_000);
     let bound_open = ftdi_sio_bound();
     say(format!("while open, ftdi_sio bound to {bound_open:?}"));
@@ -65,17 +90,28 @@ fn echo_phase() {
     // Lengths around the 62-data-byte packet boundary, and bytes that look like the
     // status header (0x01 0x60 / 0xb1 0x60), must come back exactly.
     for len in [1usize, 61, 62, 63, 64, 124, 125, 200, 1000, 3000] {
-        let data: Vec<u8> = (0..len).map(|i| [0xb1, 0x60, 0x01, 0x00, (i * 31 + 7) as u8][i % 5]).collect();
+        let data: Vec<u8> = (0..len)
+            .map(|i| [0xb1, 0x60, 0x01, 0x00, (i * 31 + 7) as u8][i % 5])
+            .collect();
         let started = Instant::now();
         t.send(&data).expect("send");
         let back = recv_exactly(&mut t, len, Duration::from_secs(10));
-        assert_eq!(back.len(), len, "echo of {len} bytes: got {} back", back.len());
+        assert_eq!(
+            back.len(),
+            len,
+            "echo of {len} bytes: got {} back",
+            back.len()
+        );
         assert!(back == data, "echo of {len} bytes differs");
         say(format!("echo {len:>5} bytes ok in {:?}", started.elapsed()));
     }
     // Nothing more is pending: recv times out cleanly with 0.
     let mut none = Vec::new();
-    assert_eq!(t.recv(&mut none, Duration::from_millis(100)).expect("idle recv"), 0);
+    assert_eq!(
+        t.recv(&mut none, Duration::from_millis(100))
+            .expect("idle recv"),
+        0
+    );
     drop(t);
     // The kernel driver gets its interface back.
     std::thread::sleep(Duration::from_millis(300));
@@ -86,9 +122,18 @@ fn echo_phase() {
 
 fn board_phase() {
     let sel = UsbSelector::Serial("SIM00001".into());
-    let t = UsbTransport::open(&sel, UartSettings { baud: 3_000_000, latency_ms: 1 }).expect("open SIM00001");
+    let t = UsbTransport::open(
+        &sel,
+        UartSettings {
+            baud: 3_000_000,
+            latency_ms: 1,
+        },
+    )
+    .expect("open SIM00001");
     say(format!("opened {}", t.describe()));
-    let mut c = Client::new(t).with_baud(3_000_000).with_timeout(Duration::from_millis(2000));
+    let mut c = Client::new(t)
+        .with_baud(3_000_000)
+        .with_timeout(Duration::from_millis(2000));
     let info = c.info().expect("INFO");
     say(format!("INFO: {info:?}"));
     assert!(info.capacity > 0);
@@ -102,9 +147,14 @@ fn board_phase() {
     assert_eq!(c.read_entry(1).expect("read 1"), gamma);
     let started = Instant::now();
     for i in 2..cap {
-        c.write_entry(i as u8, &Slot::default()).expect("clear slot");
+        c.write_entry(i as u8, &Slot::default())
+            .expect("clear slot");
     }
-    say(format!("{} empty slots written in {:?}", cap - 2, started.elapsed()));
+    say(format!(
+        "{} empty slots written in {:?}",
+        cap - 2,
+        started.elapsed()
+    ));
 
     // IPv4 TCP to alpha:443, padded to several sizes around the 62-byte packet payload.
     for len in [60usize, 61, 62, 64, 125, 600, 1514] {
@@ -125,11 +175,24 @@ fn board_phase() {
         }
         let out = c.inject(Direction::Incoming, &f).expect("inject");
         assert_eq!(out.len(), len);
-        assert_eq!(&out[36..38], &8443u16.to_be_bytes(), "{len}-byte frame: port rewritten");
+        assert_eq!(
+            &out[36..38],
+            &8443u16.to_be_bytes(),
+            "{len}-byte frame: port rewritten"
+        );
         let differing: Vec<usize> = (0..len).filter(|&i| out[i] != f[i]).collect();
-        assert!(differing.iter().all(|&i| (36..38).contains(&i) || (50..52).contains(&i)), "{len}: {differing:?}");
+        assert!(
+            differing
+                .iter()
+                .all(|&i| (36..38).contains(&i) || (50..52).contains(&i)),
+            "{len}: {differing:?}"
+        );
         // The same frame outgoing does not match (src port 51000 is nobody's assigned port).
-        assert_eq!(c.inject(Direction::Outgoing, &f).expect("inject out"), f, "{len}-byte frame outgoing: unchanged");
+        assert_eq!(
+            c.inject(Direction::Outgoing, &f).expect("inject out"),
+            f,
+            "{len}-byte frame outgoing: unchanged"
+        );
         say(format!("inject {len:>4}-byte frame ok"));
     }
     let counters = c.read_counters(cap).expect("counters");
@@ -142,17 +205,34 @@ fn board_phase() {
 #[test]
 #[ignore = "runs only inside the QEMU guest started by tests/usb_qemu.rs"]
 fn qemu_guest() {
-    assert_eq!(std::env::var("PORTSHARE_QEMU_GUEST").as_deref(), Ok("1"), "this test runs only in the QEMU guest");
+    assert_eq!(
+        std::env::var("PORTSHARE_QEMU_GUEST").as_deref(),
+        Ok("1"),
+        "this test runs only in the QEMU guest"
+    );
     let devices = usb::enumerate().expect("enumerate");
     for d in devices.iter().filter(|d| d.vid == FTDI_VID) {
         say(format!("found {} chip {:?}", d.summary(), d.chip()));
     }
-    let ftdi: Vec<_> = devices.iter().filter(|d| d.vid == FTDI_VID && d.pid == 0x6001).collect();
+    let ftdi: Vec<_> = devices
+        .iter()
+        .filter(|d| d.vid == FTDI_VID && d.pid == 0x6001)
+        .collect();
     assert_eq!(ftdi.len(), 2, "two QEMU FT232s");
-    assert!(ftdi.iter().all(|d| d.product.as_deref() == Some("QEMU USB SERIAL")));
+    assert!(ftdi
+        .iter()
+        .all(|d| d.product.as_deref() == Some("QEMU USB SERIAL")));
 
     // Two usable boards: a bare `usb` must not guess.
-    let e = UsbTransport::open(&UsbSelector::Any, UartSettings { baud: 3_000_000, latency_ms: 1 }).err().expect("ambiguous");
+    let e = UsbTransport::open(
+        &UsbSelector::Any,
+        UartSettings {
+            baud: 3_000_000,
+            latency_ms: 1,
+        },
+    )
+    .err()
+    .expect("ambiguous");
     say(format!("bare usb refused: {e:#}"));
     assert!(format!("{e:#}").contains("several boards"));
 

@@ -83,7 +83,9 @@ fn parse_sim_wire(s: &str) -> Result<SimWire, String> {
     match s {
         "pins" => Ok(SimWire::UartPins),
         "bytes" => Ok(SimWire::Bytes),
-        _ => Err(format!("`{s}`: the simulated board's wire is `pins` or `bytes`")),
+        _ => Err(format!(
+            "`{s}`: the simulated board's wire is `pins` or `bytes`"
+        )),
     }
 }
 
@@ -215,7 +217,10 @@ pub fn run(c: BoardCmd) -> anyhow::Result<()> {
             }
             let left = board.read_slots()?.iter().filter(|s| s.valid).count();
             if left != 0 {
-                bail!("{}: {left} entries still valid after CLEAR_TABLE", board.describe());
+                bail!(
+                    "{}: {left} entries still valid after CLEAR_TABLE",
+                    board.describe()
+                );
             }
             println!(
                 "cleared {}: {was} entries removed, all {} slots empty{}",
@@ -351,7 +356,11 @@ impl Stats {
             .filter(|(i, s)| s.valid || c.hits.get(*i).copied().unwrap_or(0) > 0)
             .map(|(i, s)| EntryStats {
                 slot: i,
-                address: if s.valid { s.ip().to_string() } else { "(empty)".into() },
+                address: if s.valid {
+                    s.ip().to_string()
+                } else {
+                    "(empty)".into()
+                },
                 protocol: protocol_name(s),
                 shared_port: s.shared_port,
                 assigned_port: s.assigned_port,
@@ -382,7 +391,11 @@ impl Stats {
             s += "no entries\n";
             return s;
         }
-        let _ = writeln!(s, "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}  {:>10}", "slot", "address", "proto", "shared", "assigned", "hits");
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}  {:>10}",
+            "slot", "address", "proto", "shared", "assigned", "hits"
+        );
         for e in &self.entries {
             let _ = writeln!(
                 s,
@@ -408,15 +421,27 @@ impl Board {
     pub fn connect(dev: &DeviceArgs) -> anyhow::Result<Board> {
         let (transport, baud) = match &dev.device {
             DeviceSpec::Usb(sel) => {
-                let t = UsbTransport::open(sel, UartSettings { baud: dev.baud, latency_ms: dev.latency_ms })?;
+                let t = UsbTransport::open(
+                    sel,
+                    UartSettings {
+                        baud: dev.baud,
+                        latency_ms: dev.latency_ms,
+                    },
+                )?;
                 let baud = t.baud();
                 (AnyTransport::Usb(t), baud)
             }
             DeviceSpec::Sim => {
                 if dev.baud != ftdi::DEFAULT_BAUD {
-                    bail!("the simulated board's UART runs at {} baud only", ftdi::DEFAULT_BAUD);
+                    bail!(
+                        "the simulated board's UART runs at {} baud only",
+                        ftdi::DEFAULT_BAUD
+                    );
                 }
-                (AnyTransport::Sim(SimBoard::new(dev.sim_capacity, dev.sim_wire)?), dev.baud)
+                (
+                    AnyTransport::Sim(SimBoard::new(dev.sim_capacity, dev.sim_wire)?),
+                    dev.baud,
+                )
             }
         };
         Board::over(transport, baud)
@@ -425,7 +450,9 @@ impl Board {
     pub fn over(transport: AnyTransport, baud: u32) -> anyhow::Result<Board> {
         let describe = transport.describe();
         let mut client = Client::new(transport).with_baud(baud as u64);
-        let info = client.info().with_context(|| format!("asking {describe} what it is (INFO)"))?;
+        let info = client
+            .info()
+            .with_context(|| format!("asking {describe} what it is (INFO)"))?;
         if info.protocol_version != portshare_host::protocol::PROTOCOL_VERSION {
             bail!(
                 "{describe} speaks control protocol version {}, this tool version {}: rebuild and flash the bitstream \
@@ -436,7 +463,10 @@ impl Board {
         }
         // Slot indices travel as one byte.
         if info.capacity == 0 || info.capacity > 256 {
-            bail!("{describe} reports {} table slots; 1-256 are possible", info.capacity);
+            bail!(
+                "{describe} reports {} table slots; 1-256 are possible",
+                info.capacity
+            );
         }
         Ok(Board { client, info, baud })
     }
@@ -479,17 +509,25 @@ impl Board {
         let mut expected = vec![Slot::default(); capacity];
         expected[..wanted.len()].copy_from_slice(&wanted);
         for (i, slot) in expected.iter().enumerate() {
-            self.client.write_entry(i as u8, slot).with_context(|| format!("writing slot {i}"))?;
+            self.client
+                .write_entry(i as u8, slot)
+                .with_context(|| format!("writing slot {i}"))?;
             progress.inc(1);
         }
         progress.set_message("verifying");
         for (i, want) in expected.iter().enumerate() {
-            let got = self.client.read_entry(i as u8).with_context(|| format!("reading back slot {i}"))?;
+            let got = self
+                .client
+                .read_entry(i as u8)
+                .with_context(|| format!("reading back slot {i}"))?;
             progress.inc(1);
             let same = if want.valid { got == *want } else { !got.valid };
             if !same {
                 progress.abandon();
-                bail!("slot {i} reads back as {got:?}, but {want:?} was written ({})", self.describe());
+                bail!(
+                    "slot {i} reads back as {got:?}, but {want:?} was written ({})",
+                    self.describe()
+                );
             }
         }
         progress.finish_and_clear();
@@ -525,16 +563,29 @@ impl Board {
 
     pub fn read_slots(&mut self) -> anyhow::Result<Vec<Slot>> {
         (0..self.capacity())
-            .map(|i| self.client.read_entry(i as u8).with_context(|| format!("reading slot {i}")))
+            .map(|i| {
+                self.client
+                    .read_entry(i as u8)
+                    .with_context(|| format!("reading slot {i}"))
+            })
             .collect()
     }
 
     pub fn list_text(&mut self) -> anyhow::Result<String> {
         let slots = self.read_slots()?;
         let used: Vec<(usize, &Slot)> = slots.iter().enumerate().filter(|(_, s)| s.valid).collect();
-        let mut s = format!("{}: {} of {} slots used\n", self.describe(), used.len(), slots.len());
+        let mut s = format!(
+            "{}: {} of {} slots used\n",
+            self.describe(),
+            used.len(),
+            slots.len()
+        );
         if !used.is_empty() {
-            let _ = writeln!(s, "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}", "slot", "address", "proto", "shared", "assigned");
+            let _ = writeln!(
+                s,
+                "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}",
+                "slot", "address", "proto", "shared", "assigned"
+            );
         }
         for (i, e) in used {
             let _ = writeln!(
@@ -559,7 +610,10 @@ impl Board {
 
 fn devices() -> anyhow::Result<()> {
     let all = usb::enumerate()?;
-    let ftdi: Vec<_> = all.iter().filter(|d| d.vid == ftdi::FTDI_VID || ftdi::part_for(d.vid, d.pid).is_some()).collect();
+    let ftdi: Vec<_> = all
+        .iter()
+        .filter(|d| d.vid == ftdi::FTDI_VID || ftdi::part_for(d.vid, d.pid).is_some())
+        .collect();
     if ftdi.is_empty() {
         bail!(
             "no FTDI devices on USB ({} other USB device(s) seen); looked for {}",
@@ -567,7 +621,10 @@ fn devices() -> anyhow::Result<()> {
             ftdi::wanted_parts()
         );
     }
-    println!("{:<8}  {:<9}  {:<9}  {:<16}  {:<24}  board?", "bus:addr", "vid:pid", "chip", "serial", "product");
+    println!(
+        "{:<8}  {:<9}  {:<9}  {:<16}  {:<24}  board?",
+        "bus:addr", "vid:pid", "chip", "serial", "product"
+    );
     let mut usable = 0;
     for d in &ftdi {
         let verdict = match d.usability() {
@@ -584,7 +641,12 @@ fn devices() -> anyhow::Result<()> {
                     usb::UDEV_RULE_PATH
                 )
             }
-            Usability::OtherProduct(p) => format!("not by default: a {:04x}:{:04x} but not \"{}\"", p.vid, p.pid, p.product.unwrap_or("")),
+            Usability::OtherProduct(p) => format!(
+                "not by default: a {:04x}:{:04x} but not \"{}\"",
+                p.vid,
+                p.pid,
+                p.product.unwrap_or("")
+            ),
             Usability::UnknownPart => "no: not a part portshare drives".to_string(),
         };
         println!(
@@ -598,7 +660,11 @@ fn devices() -> anyhow::Result<()> {
         );
     }
     if usable == 0 {
-        bail!("none of the {} FTDI device(s) is a board portshare can use; looked for {}", ftdi.len(), ftdi::wanted_parts());
+        bail!(
+            "none of the {} FTDI device(s) is a board portshare can use; looked for {}",
+            ftdi.len(),
+            ftdi::wanted_parts()
+        );
     }
     Ok(())
 }
@@ -611,10 +677,14 @@ fn inject(board: &mut Board, a: &InjectArgs) -> anyhow::Result<()> {
     let progress = indicatif::ProgressBar::new(capture.records.len() as u64);
     let started = Instant::now();
     for (i, r) in capture.records.iter().enumerate() {
-        let back = board
-            .client
-            .inject(a.direction, &r.data)
-            .with_context(|| format!("{}: record {} ({} bytes)", a.input.display(), i + 1, r.data.len()))?;
+        let back = board.client.inject(a.direction, &r.data).with_context(|| {
+            format!(
+                "{}: record {} ({} bytes)",
+                a.input.display(),
+                i + 1,
+                r.data.len()
+            )
+        })?;
         if back != r.data {
             changed += 1;
         }
@@ -639,7 +709,9 @@ fn inject(board: &mut Board, a: &InjectArgs) -> anyhow::Result<()> {
         after.no_match.wrapping_sub(before.no_match),
         after.fragment.wrapping_sub(before.fragment),
         after.unparsed.wrapping_sub(before.unparsed),
-        after.udp_zero_checksum.wrapping_sub(before.udp_zero_checksum),
+        after
+            .udp_zero_checksum
+            .wrapping_sub(before.udp_zero_checksum),
     );
     Ok(())
 }
@@ -651,9 +723,18 @@ mod tests {
     #[test]
     fn device_specs_parse() {
         assert_eq!("sim".parse::<DeviceSpec>(), Ok(DeviceSpec::Sim));
-        assert_eq!("usb".parse::<DeviceSpec>(), Ok(DeviceSpec::Usb(UsbSelector::Any)));
-        assert_eq!("usb:2:5".parse::<DeviceSpec>(), Ok(DeviceSpec::Usb(UsbSelector::BusAddress(2, 5))));
-        assert_eq!("usb:FT66".parse::<DeviceSpec>(), Ok(DeviceSpec::Usb(UsbSelector::Serial("FT66".into()))));
+        assert_eq!(
+            "usb".parse::<DeviceSpec>(),
+            Ok(DeviceSpec::Usb(UsbSelector::Any))
+        );
+        assert_eq!(
+            "usb:2:5".parse::<DeviceSpec>(),
+            Ok(DeviceSpec::Usb(UsbSelector::BusAddress(2, 5)))
+        );
+        assert_eq!(
+            "usb:FT66".parse::<DeviceSpec>(),
+            Ok(DeviceSpec::Usb(UsbSelector::Serial("FT66".into())))
+        );
         let e = "serial0".parse::<DeviceSpec>().unwrap_err();
         assert!(e.contains("sim") && e.contains("usb:BUS:ADDR"), "{e}");
     }
@@ -665,7 +746,11 @@ mod tests {
             cleared: 0,
             capacity: 1,
             elapsed: Duration::ZERO,
-            wire: ClientStats { bytes_sent: 28, bytes_received: 7, ..Default::default() },
+            wire: ClientStats {
+                bytes_sent: 28,
+                bytes_received: 7,
+                ..Default::default()
+            },
             simulated: None,
         };
         // 35 bytes · 10 bits / 4e6 = 87.5 µs.

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use anyhow::{bail, Context as _};
 use etherparse::{
-    EtherType, Ethernet2Header, IpFragOffset, IpNumber, Ipv4Header, NetHeaders, PacketBuilder, PacketHeaders,
-    PayloadSlice, TransportHeader, VlanId,
+    EtherType, Ethernet2Header, IpFragOffset, IpNumber, Ipv4Header, NetHeaders, PacketBuilder,
+    PacketHeaders, PayloadSlice, TransportHeader, VlanId,
 };
 use portshare_host::table::Table;
 use portshare_host::Direction;
@@ -46,7 +46,9 @@ const CLIENT4: [u8; 4] = [198, 51, 100, 7];
 const ALPHA: [u8; 4] = [192, 0, 2, 10];
 const BETA: [u8; 4] = [192, 0, 2, 11];
 const CLIENT6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
-const GAMMA: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+const GAMMA: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
 
 /// What a frame should look like after the unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +67,8 @@ struct DemoFrame {
 
 fn build(b: PacketBuilder_, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut v, payload).expect("writing to a Vec cannot fail");
+    b.write(&mut v, payload)
+        .expect("writing to a Vec cannot fail");
     v
 }
 
@@ -97,31 +100,53 @@ fn eth() -> etherparse::PacketBuilderStep<Ethernet2Header> {
 
 fn demo_frames() -> Vec<DemoFrame> {
     use PacketBuilder_::{Tcp, Udp};
-    let dns_query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05alpha\x07example\x00\x00\x01\x00\x01";
+    let dns_query =
+        b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05alpha\x07example\x00\x00\x01\x00\x01";
     let tls_hello = b"\x16\x03\x01\x00\x05hello";
     let mut frames = vec![
         DemoFrame {
             what: "TCP SYN to alpha:443",
             direction: Direction::Incoming,
-            bytes: build(Tcp(eth().ipv4(CLIENT4, ALPHA, 64).tcp(51000, 443, 1000, 64240).syn()), &[]),
+            bytes: build(
+                Tcp(eth()
+                    .ipv4(CLIENT4, ALPHA, 64)
+                    .tcp(51000, 443, 1000, 64240)
+                    .syn()),
+                &[],
+            ),
             expect: Expect::DstPort(8443),
         },
         DemoFrame {
             what: "TCP data to alpha:443",
             direction: Direction::Incoming,
-            bytes: build(Tcp(eth().ipv4(CLIENT4, ALPHA, 64).tcp(51000, 443, 1001, 64240).ack(5001)), tls_hello),
+            bytes: build(
+                Tcp(eth()
+                    .ipv4(CLIENT4, ALPHA, 64)
+                    .tcp(51000, 443, 1001, 64240)
+                    .ack(5001)),
+                tls_hello,
+            ),
             expect: Expect::DstPort(8443),
         },
         DemoFrame {
             what: "TCP to alpha:80 (no entry)",
             direction: Direction::Incoming,
-            bytes: build(Tcp(eth().ipv4(CLIENT4, ALPHA, 64).tcp(51001, 80, 7, 64240).syn()), &[]),
+            bytes: build(
+                Tcp(eth()
+                    .ipv4(CLIENT4, ALPHA, 64)
+                    .tcp(51001, 80, 7, 64240)
+                    .syn()),
+                &[],
+            ),
             expect: Expect::Unchanged,
         },
         DemoFrame {
             what: "UDP to alpha:443 (entry is TCP only)",
             direction: Direction::Incoming,
-            bytes: build(Udp(eth().ipv4(CLIENT4, ALPHA, 64).udp(40001, 443)), b"quic?"),
+            bytes: build(
+                Udp(eth().ipv4(CLIENT4, ALPHA, 64).udp(40001, 443)),
+                b"quic?",
+            ),
             expect: Expect::Unchanged,
         },
         DemoFrame {
@@ -146,13 +171,22 @@ fn demo_frames() -> Vec<DemoFrame> {
         DemoFrame {
             what: "IPv6 TCP SYN to [gamma]:443",
             direction: Direction::Incoming,
-            bytes: build(Tcp(eth().ipv6(CLIENT6, GAMMA, 64).tcp(50000, 443, 9, 64800).syn()), &[]),
+            bytes: build(
+                Tcp(eth()
+                    .ipv6(CLIENT6, GAMMA, 64)
+                    .tcp(50000, 443, 9, 64800)
+                    .syn()),
+                &[],
+            ),
             expect: Expect::DstPort(9443),
         },
         DemoFrame {
             what: "IPv6 UDP to [gamma]:443 (entry is both)",
             direction: Direction::Incoming,
-            bytes: build(Udp(eth().ipv6(CLIENT6, GAMMA, 64).udp(50001, 443)), b"quic initial"),
+            bytes: build(
+                Udp(eth().ipv6(CLIENT6, GAMMA, 64).udp(50001, 443)),
+                b"quic initial",
+            ),
             expect: Expect::DstPort(9443),
         },
         DemoFrame {
@@ -171,7 +205,12 @@ fn demo_frames() -> Vec<DemoFrame> {
         DemoFrame {
             what: "DNS answer from beta:5353",
             direction: Direction::Outgoing,
-            bytes: build(Udp(PacketBuilder::ethernet2(SERVER_MAC, CLIENT_MAC).ipv4(BETA, CLIENT4, 64).udp(5353, 40000)), dns_query),
+            bytes: build(
+                Udp(PacketBuilder::ethernet2(SERVER_MAC, CLIENT_MAC)
+                    .ipv4(BETA, CLIENT4, 64)
+                    .udp(5353, 40000)),
+                dns_query,
+            ),
             expect: Expect::SrcPort(53),
         },
     ];
@@ -191,14 +230,19 @@ fn demo_frames() -> Vec<DemoFrame> {
     // even though its first bytes happen to read as ports 40000 → 53.
     let mut frag_payload = vec![0x9c, 0x40, 0x00, 0x35];
     frag_payload.extend_from_slice(&[0x55; 36]);
-    let mut ip = Ipv4Header::new(frag_payload.len() as u16, 64, IpNumber::UDP, CLIENT4, BETA).expect("small payload");
+    let mut ip = Ipv4Header::new(frag_payload.len() as u16, 64, IpNumber::UDP, CLIENT4, BETA)
+        .expect("small payload");
     ip.fragment_offset = IpFragOffset::try_new(185).expect("13-bit offset");
     ip.identification = 0x4242;
     ip.header_checksum = ip.calc_header_checksum();
     let mut frag = Vec::new();
-    Ethernet2Header { source: CLIENT_MAC, destination: SERVER_MAC, ether_type: EtherType::IPV4 }
-        .write(&mut frag)
-        .expect("Vec");
+    Ethernet2Header {
+        source: CLIENT_MAC,
+        destination: SERVER_MAC,
+        ether_type: EtherType::IPV4,
+    }
+    .write(&mut frag)
+    .expect("Vec");
     ip.write(&mut frag).expect("Vec");
     frag.extend_from_slice(&frag_payload);
     frames.push(DemoFrame {
@@ -210,14 +254,25 @@ fn demo_frames() -> Vec<DemoFrame> {
 
     // ARP: not IP at all.
     let mut arp = Vec::new();
-    Ethernet2Header { source: CLIENT_MAC, destination: [0xff; 6], ether_type: EtherType::ARP }.write(&mut arp).expect("Vec");
+    Ethernet2Header {
+        source: CLIENT_MAC,
+        destination: [0xff; 6],
+        ether_type: EtherType::ARP,
+    }
+    .write(&mut arp)
+    .expect("Vec");
     arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
     arp.extend_from_slice(&CLIENT_MAC);
     arp.extend_from_slice(&CLIENT4);
     arp.extend_from_slice(&[0; 6]);
     arp.extend_from_slice(&ALPHA);
     arp.resize(60, 0);
-    frames.push(DemoFrame { what: "ARP who-has alpha", direction: Direction::Incoming, bytes: arp, expect: Expect::Unchanged });
+    frames.push(DemoFrame {
+        what: "ARP who-has alpha",
+        direction: Direction::Incoming,
+        bytes: arp,
+        expect: Expect::Unchanged,
+    });
     frames
 }
 
@@ -238,10 +293,18 @@ fn l4_view(frame: &[u8]) -> Option<L4View> {
     };
     let recomputed = |t: &TransportHeader| -> Option<u16> {
         match (t, h.net.as_ref()?) {
-            (TransportHeader::Tcp(t), NetHeaders::Ipv4(ip, _)) => t.calc_checksum_ipv4(ip, payload).ok(),
-            (TransportHeader::Tcp(t), NetHeaders::Ipv6(ip, _)) => t.calc_checksum_ipv6(ip, payload).ok(),
-            (TransportHeader::Udp(u), NetHeaders::Ipv4(ip, _)) => u.calc_checksum_ipv4(ip, payload).ok(),
-            (TransportHeader::Udp(u), NetHeaders::Ipv6(ip, _)) => u.calc_checksum_ipv6(ip, payload).ok(),
+            (TransportHeader::Tcp(t), NetHeaders::Ipv4(ip, _)) => {
+                t.calc_checksum_ipv4(ip, payload).ok()
+            }
+            (TransportHeader::Tcp(t), NetHeaders::Ipv6(ip, _)) => {
+                t.calc_checksum_ipv6(ip, payload).ok()
+            }
+            (TransportHeader::Udp(u), NetHeaders::Ipv4(ip, _)) => {
+                u.calc_checksum_ipv4(ip, payload).ok()
+            }
+            (TransportHeader::Udp(u), NetHeaders::Ipv6(ip, _)) => {
+                u.calc_checksum_ipv6(ip, payload).ok()
+            }
             _ => None,
         }
     };
@@ -255,13 +318,22 @@ fn l4_view(frame: &[u8]) -> Option<L4View> {
         TransportHeader::Udp(_) if checksum == 0 => None,
         _ => Some(recomputed(t)? == checksum),
     };
-    Some(L4View { src, dst, checksum, valid })
+    Some(L4View {
+        src,
+        dst,
+        checksum,
+        valid,
+    })
 }
 
 /// Checks one frame's way through the unit; returns a line describing it.
 fn judge(f: &DemoFrame, out: &[u8]) -> Result<String, String> {
     if out.len() != f.bytes.len() {
-        return Err(format!("{} bytes came back for {}", out.len(), f.bytes.len()));
+        return Err(format!(
+            "{} bytes came back for {}",
+            out.len(),
+            f.bytes.len()
+        ));
     }
     let before = l4_view(&f.bytes);
     let after = l4_view(out);
@@ -280,19 +352,35 @@ fn judge(f: &DemoFrame, out: &[u8]) -> Result<String, String> {
                 Expect::Unchanged => unreachable!("handled above"),
             };
             if (a.src, a.dst) != (want_src, want_dst) {
-                return Err(format!("ports {}→{}, expected {}→{}", a.src, a.dst, want_src, want_dst));
+                return Err(format!(
+                    "ports {}→{}, expected {}→{}",
+                    a.src, a.dst, want_src, want_dst
+                ));
             }
             // Only the port and checksum bytes may differ.
             let differing = f.bytes.iter().zip(out).filter(|(x, y)| x != y).count();
             if differing > 4 {
-                return Err(format!("{differing} bytes changed; at most 4 (a port and the checksum) may"));
+                return Err(format!(
+                    "{differing} bytes changed; at most 4 (a port and the checksum) may"
+                ));
             }
             let check = match (b.valid, a.valid) {
                 (None, None) if a.checksum == 0 => "stays 0 (no checksum)".to_string(),
-                (Some(true), Some(true)) => format!("0x{:04x} → 0x{:04x}, valid by recomputation", b.checksum, a.checksum),
-                (_, v) => return Err(format!("checksum 0x{:04x} → 0x{:04x} ({v:?} by recomputation)", b.checksum, a.checksum)),
+                (Some(true), Some(true)) => format!(
+                    "0x{:04x} → 0x{:04x}, valid by recomputation",
+                    b.checksum, a.checksum
+                ),
+                (_, v) => {
+                    return Err(format!(
+                        "checksum 0x{:04x} → 0x{:04x} ({v:?} by recomputation)",
+                        b.checksum, a.checksum
+                    ))
+                }
             };
-            Ok(format!("ports {}→{} became {}→{}, checksum {check}", b.src, b.dst, a.src, a.dst))
+            Ok(format!(
+                "ports {}→{} became {}→{}, checksum {check}",
+                b.src, b.dst, a.src, a.dst
+            ))
         }
         (_, None, _) | (_, _, None) => Err("not a TCP/UDP frame after all".into()),
     }
@@ -313,7 +401,11 @@ fn session(pcap: Option<&std::path::Path>, dev: DeviceArgs) -> anyhow::Result<()
     );
 
     let path = std::path::Path::new("demo-table.toml");
-    println!("\n== portshare load {}\n{}", path.display(), DEMO_TABLE.trim_end());
+    println!(
+        "\n== portshare load {}\n{}",
+        path.display(),
+        DEMO_TABLE.trim_end()
+    );
     let table = Table::parse(DEMO_TABLE, path, board.capacity())?;
     let report = board.load_table(&table)?;
     println!("{}", report.summary(path, board.baud));
@@ -324,7 +416,10 @@ fn session(pcap: Option<&std::path::Path>, dev: DeviceArgs) -> anyhow::Result<()
     println!("\n== portshare inject (frames built here, each with what should come out)");
     let mut failures = 0;
     for (i, f) in demo_frames().iter().enumerate() {
-        let out = board.client.inject(f.direction, &f.bytes).with_context(|| format!("injecting frame {}: {}", i + 1, f.what))?;
+        let out = board
+            .client
+            .inject(f.direction, &f.bytes)
+            .with_context(|| format!("injecting frame {}: {}", i + 1, f.what))?;
         let verdict = match judge(f, &out) {
             Ok(s) => s,
             Err(s) => {
@@ -359,9 +454,17 @@ fn session(pcap: Option<&std::path::Path>, dev: DeviceArgs) -> anyhow::Result<()
 
     println!("\n== portshare stats");
     print!("{}", board.stats()?.text());
-    let shown: Vec<IpAddr> = board.read_slots()?.iter().filter(|s| s.valid).map(|s| s.ip()).collect();
+    let shown: Vec<IpAddr> = board
+        .read_slots()?
+        .iter()
+        .filter(|s| s.valid)
+        .map(|s| s.ip())
+        .collect();
     if shown.len() != 3 {
-        bail!("the board holds {} entries after loading the 3-entry demo table", shown.len());
+        bail!(
+            "the board holds {} entries after loading the 3-entry demo table",
+            shown.len()
+        );
     }
     if failures > 0 {
         bail!("{failures} frame(s) came back other than DESIGN.md says they should");
@@ -380,9 +483,19 @@ mod tests {
         for f in &frames {
             // A frame judged against itself passes only when nothing should change.
             let same = judge(f, &f.bytes);
-            assert_eq!(same.is_ok(), f.expect == Expect::Unchanged, "{}: {same:?}", f.what);
+            assert_eq!(
+                same.is_ok(),
+                f.expect == Expect::Unchanged,
+                "{}: {same:?}",
+                f.what
+            );
             if let Some(v) = l4_view(&f.bytes) {
-                assert_ne!(v.valid, Some(false), "{}: built with a bad checksum", f.what);
+                assert_ne!(
+                    v.valid,
+                    Some(false),
+                    "{}: built with a bad checksum",
+                    f.what
+                );
             }
         }
         // A correct rewrite, done by hand with a full checksum recomputation, passes.
@@ -391,7 +504,10 @@ mod tests {
         let l4 = 14 + 20;
         fixed[l4 + 2..l4 + 4].copy_from_slice(&8443u16.to_be_bytes());
         let h = PacketHeaders::from_ethernet_slice(&fixed).unwrap();
-        let (Some(NetHeaders::Ipv4(ip, _)), Some(TransportHeader::Tcp(t))) = (h.net, h.transport) else { panic!() };
+        let (Some(NetHeaders::Ipv4(ip, _)), Some(TransportHeader::Tcp(t))) = (h.net, h.transport)
+        else {
+            panic!()
+        };
         let sum = t.calc_checksum_ipv4(&ip, &[]).unwrap();
         fixed[l4 + 16..l4 + 18].copy_from_slice(&sum.to_be_bytes());
         assert!(judge(f, &fixed).is_ok(), "{:?}", judge(f, &fixed));
