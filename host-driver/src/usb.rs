@@ -386,6 +386,34 @@ impl UsbTransport {
     }
 }
 
+/// The receive loop behind `recv`, apart from the USB handle so it can be tested:
+/// `read` does one bulk IN transfer into its buffer with a timeout. Status-only
+/// packets (a real chip sends one every latency period when it has nothing) do not
+/// end the wait; data, the deadline or an error does.
+fn receive(
+    raw: &mut [u8],
+    max_packet: usize,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+    mut read: impl FnMut(&mut [u8], Duration) -> rusb::Result<usize>,
+    label: &str,
+) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = at_least_1ms(deadline.saturating_duration_since(Instant::now()));
+        let n = match read(raw, left) {
+            Ok(n) => n,
+            Err(rusb::Error::Timeout) => 0,
+            Err(e) => bail!("reading from {label}: {}", describe_usb_error(e)),
+        };
+        let got = ftdi::strip_modem_status(&raw[..n], max_packet, buf)
+            .with_context(|| format!("reading from {label}"))?;
+        if got > 0 || Instant::now() >= deadline {
+            return Ok(got);
+        }
+    }
+}
+
 /// At least 1 ms: rusb turns a 0 ms timeout into "wait forever".
 fn at_least_1ms(d: Duration) -> Duration {
     d.max(Duration::from_millis(1))
@@ -414,25 +442,15 @@ impl Transport for UsbTransport {
     }
 
     fn recv(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> anyhow::Result<usize> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = at_least_1ms(deadline.saturating_duration_since(Instant::now()));
-            let n = match self
-                .handle
-                .read_bulk(self.endpoints.ep_in, &mut self.raw, left)
-            {
-                Ok(n) => n,
-                Err(rusb::Error::Timeout) => 0,
-                Err(e) => bail!("reading from {}: {}", self.label, describe_usb_error(e)),
-            };
-            let got = ftdi::strip_modem_status(&self.raw[..n], self.endpoints.max_packet, buf)
-                .with_context(|| format!("reading from {}", self.label))?;
-            // A real chip answers status-only packets every latency period: keep
-            // waiting until data comes or the time is up.
-            if got > 0 || Instant::now() >= deadline {
-                return Ok(got);
-            }
-        }
+        let (handle, ep_in) = (&self.handle, self.endpoints.ep_in);
+        receive(
+            &mut self.raw,
+            self.endpoints.max_packet,
+            buf,
+            timeout,
+            |raw, left| handle.read_bulk(ep_in, raw, left),
+            &self.label,
+        )
     }
 
     fn describe(&self) -> String {
@@ -519,6 +537,116 @@ mod tests {
         for raw in [0x0200u16, 0x0400, 0x0500, 0x0700, 0x0900, 0x1000] {
             assert_eq!(bcd_device(rusb::Version::from_bcd(raw)), raw);
         }
+    }
+
+    /// A fake bulk IN endpoint: each call hands out the next canned transfer.
+    fn canned(
+        transfers: Vec<rusb::Result<Vec<u8>>>,
+    ) -> impl FnMut(&mut [u8], Duration) -> rusb::Result<usize> {
+        let mut it = transfers.into_iter();
+        move |raw, left| {
+            assert!(
+                left >= Duration::from_millis(1),
+                "never a 0 ms (= endless) timeout"
+            );
+            match it.next() {
+                Some(Ok(t)) => {
+                    raw[..t.len()].copy_from_slice(&t);
+                    Ok(t.len())
+                }
+                Some(Err(e)) => Err(e),
+                None => {
+                    // Like a real chip with nothing to say: a status-only packet
+                    // each latency period.
+                    std::thread::sleep(Duration::from_millis(1));
+                    raw[..2].copy_from_slice(&[0x01, 0x60]);
+                    Ok(2)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn receive_waits_through_status_only_packets() {
+        let mut raw = vec![0; 512 * 8];
+        let mut buf = Vec::new();
+        let read = canned(vec![
+            Ok(vec![0x01, 0x60]),
+            Ok(vec![0x01, 0x60]),
+            Ok(vec![0x01, 0x60, 0xc0, 0x05]),
+        ]);
+        let n = receive(
+            &mut raw,
+            512,
+            &mut buf,
+            Duration::from_secs(5),
+            read,
+            "board",
+        )
+        .unwrap();
+        assert_eq!((n, buf.as_slice()), (2, &[0xc0, 0x05][..]));
+
+        // Nothing but status packets: 0 once the time is up, and not much later.
+        let started = Instant::now();
+        let n = receive(
+            &mut raw,
+            512,
+            &mut buf,
+            Duration::from_millis(30),
+            canned(vec![]),
+            "board",
+        )
+        .unwrap();
+        assert_eq!(n, 0);
+        assert!(started.elapsed() >= Duration::from_millis(30));
+
+        // A libusb timeout is "nothing yet", not an error.
+        let read = canned(vec![Err(rusb::Error::Timeout), Ok(vec![0x01, 0x60, 7])]);
+        assert_eq!(
+            receive(
+                &mut raw,
+                64,
+                &mut buf,
+                Duration::from_secs(5),
+                read,
+                "board"
+            )
+            .unwrap(),
+            1
+        );
+        assert_eq!(buf.last(), Some(&7));
+    }
+
+    #[test]
+    fn receive_errors_name_the_device() {
+        let mut raw = vec![0; 64 * 8];
+        let mut buf = vec![1, 2];
+        let e = receive(
+            &mut raw,
+            64,
+            &mut buf,
+            Duration::from_secs(1),
+            canned(vec![Err(rusb::Error::NoDevice)]),
+            "Alchitry Cu on USB 1:7",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("Alchitry Cu on USB 1:7")
+                && format!("{e:#}").contains("unplugged"),
+            "{e:#}"
+        );
+        // A framing error in the line status: an error, and nothing appended.
+        let e = receive(
+            &mut raw,
+            64,
+            &mut buf,
+            Duration::from_secs(1),
+            canned(vec![Ok(vec![0x01, 0x68, 9, 9])]),
+            "board",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("framing error"), "{e:#}");
+        assert_eq!(buf, vec![1, 2]);
     }
 
     #[test]
