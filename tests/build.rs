@@ -5,24 +5,40 @@ use std::path::Path;
 use std::process::Command;
 
 fn portshare(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_portshare")).args(args).output().expect("run portshare")
+    Command::new(env!("CARGO_BIN_EXE_portshare"))
+        .args(args)
+        .output()
+        .expect("run portshare")
 }
 
 #[test]
 fn board_top_64_builds_meets_timing_and_keeps_its_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
-    let run = portshare(&["build", "--entries", "64", "--out", out, "--seed", "1", "--json"]);
+    let run = portshare(&[
+        "build",
+        "--entries",
+        "64",
+        "--out",
+        out,
+        "--seed",
+        "1",
+        "--json",
+    ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "portshare build failed:\n{stderr}");
     let stdout = String::from_utf8(run.stdout).unwrap();
-    let r: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let r: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     eprintln!("{r:#}");
 
     assert_eq!(r["timing_met"], true);
     assert!(r["fmax_mhz"].as_f64().unwrap() >= 100.0);
     assert_eq!(r["target_mhz"].as_f64(), Some(100.0));
-    let (lcs, lcs_total) = (r["lcs_used"].as_u64().unwrap(), r["lcs_total"].as_u64().unwrap());
+    let (lcs, lcs_total) = (
+        r["lcs_used"].as_u64().unwrap(),
+        r["lcs_total"].as_u64().unwrap(),
+    );
     assert_eq!(lcs_total, 7680, "iCE40HX8K");
     assert!(lcs > 200 && lcs <= lcs_total, "LCs {lcs}");
     assert!(r["brams_used"].as_u64().unwrap() <= r["brams_total"].as_u64().unwrap());
@@ -33,7 +49,10 @@ fn board_top_64_builds_meets_timing_and_keeps_its_pipeline() {
     // Every HX8K image is 135100 bytes; a blank one would be almost all zeros.
     let bytes = std::fs::read(bin).unwrap();
     assert_eq!(bytes.len(), 135_100);
-    assert!(bytes.iter().filter(|&&b| b != 0).count() > 5_000, "bitstream is nearly empty");
+    assert!(
+        bytes.iter().filter(|&&b| b != 0).count() > 5_000,
+        "bitstream is nearly empty"
+    );
 
     // The pipeline and its CAM survived synthesis: flip-flops or block RAMs in the
     // final netlist trace back to modules under the pipeline instance.
@@ -48,8 +67,14 @@ fn board_top_64_builds_meets_timing_and_keeps_its_pipeline() {
             .sum()
     };
     let pipeline_state = cells("pipeline", "SB_DFF") + cells("pipeline", "SB_RAM");
-    assert!(pipeline_state > 50, "pipeline state missing from the netlist: {modules:?}");
-    assert!(cells("cam", "SB_DFF") + cells("cam", "SB_RAM") > 0, "CAM missing from the netlist: {modules:?}");
+    assert!(
+        pipeline_state > 50,
+        "pipeline state missing from the netlist: {modules:?}"
+    );
+    assert!(
+        cells("cam", "SB_DFF") + cells("cam", "SB_RAM") > 0,
+        "CAM missing from the netlist: {modules:?}"
+    );
     for log in ["yosys.log", "nextpnr.log", "icepack.log"] {
         assert!(dir.path().join(log).exists(), "{log}");
     }
@@ -58,8 +83,17 @@ fn board_top_64_builds_meets_timing_and_keeps_its_pipeline() {
 #[test]
 fn unsupported_table_size_is_refused_before_any_tool_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let run = portshare(&["build", "--entries", "32", "--out", dir.path().to_str().unwrap()]);
+    let run = portshare(&[
+        "build",
+        "--entries",
+        "32",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("16, 64, 128"));
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
 }

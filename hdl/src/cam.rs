@@ -52,7 +52,9 @@ impl<const N: usize> Logic for OneHot<N> {
 pub enum ScanState {
     Idle,
     Scan,
+    /// Read the winner's ports (index registered first: no priority logic before the RAM).
     Fetch,
+    Deliver,
 }
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
@@ -64,6 +66,7 @@ pub enum TableOp {
     WriteFinish,
     ReadRead,
     ReadCapture,
+    ReadAccum,
     ReadResult,
     ReadResultCapture,
     Done,
@@ -122,6 +125,8 @@ pub struct Cam<const N: usize> {
     op: DFF<TableOp>,
     entry: DFF<Bits<8>>,
     entry_bit: OneHot<N>,
+    /// `1 << entry`, registered at the op's start.
+    onehot: DFF<Bits<N>>,
     /// The entry's key bytes (address, shared port, assigned port), shifted out 8 bits
     /// per key position while writing and shifted in while reading back.
     key_sr: DFF<Bits<160>>,
@@ -131,6 +136,10 @@ pub struct Cam<const N: usize> {
     word: DFF<Bits<9>>,
     nib_hi: DFF<Bits<4>>,
     nib_lo: DFF<Bits<4>>,
+    /// Read-back: whether the entry's bit was set in the word just read (registered,
+    /// so the 64-bit reduction and the nibble logic sit in different clocks).
+    bit_hi: DFF<Bit>,
+    bit_lo: DFF<Bit>,
     nib_hi_now: Signal<Local, Bits<4>>,
     nib_lo_now: Signal<Local, Bits<4>>,
     f_valid: Signal<Local, Bits<4>>,
@@ -156,7 +165,7 @@ impl<const N: usize> Logic for Cam<N> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
-            scan_state, group, found_index, op, entry, key_sr, flags, ports, word, nib_hi, nib_lo
+            scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo, bit_hi, bit_lo
         );
         self.key_hi.read_clock.next = self.clock.val();
         self.key_hi.write_clock.next = self.clock.val();
@@ -164,7 +173,7 @@ impl<const N: usize> Logic for Cam<N> {
         self.key_lo.write_clock.next = self.clock.val();
         self.result.read_clock.next = self.clock.val();
         self.result.write_clock.next = self.clock.val();
-        self.entry_bit.index.next = self.entry.q.val();
+        self.entry_bit.index.next = self.mgmt_index.val();
 
         // ---- Lookup: accumulate the match of every key byte. ----
         self.key_hi.read_address.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
@@ -227,9 +236,11 @@ impl<const N: usize> Logic for Cam<N> {
         if self.low8.val().get_bit(0) {
             self.pe8.next = 0.into();
         }
-        self.found_now.next =
-            (self.scan_state.q.val() == ScanState::Scan) & self.low8.val().any();
+        self.found_now.next = self.scan_state.q.val() == ScanState::Fetch;
         self.result.read_address.next = self.entry.q.val();
+        if self.found_now.val() {
+            self.result.read_address.next = self.found_index.q.val();
+        }
         match self.scan_state.q.val() {
             ScanState::Idle => {}
             ScanState::Scan => {
@@ -238,7 +249,6 @@ impl<const N: usize> Logic for Cam<N> {
                     self.scan_state.d.next = ScanState::Idle;
                 } else if self.low8.val().any() {
                     self.found_index.d.next = (self.group.q.val() << 3) | self.pe8.val();
-                    self.result.read_address.next = (self.group.q.val() << 3) | self.pe8.val();
                     self.scan_state.d.next = ScanState::Fetch;
                 } else {
                     self.scan.d.next = self.scan.q.val() >> 8;
@@ -246,6 +256,9 @@ impl<const N: usize> Logic for Cam<N> {
                 }
             }
             ScanState::Fetch => {
+                self.scan_state.d.next = ScanState::Deliver;
+            }
+            ScanState::Deliver => {
                 self.result_valid.next = true;
                 self.result_hit.next = true;
                 self.scan_state.d.next = ScanState::Idle;
@@ -272,47 +285,48 @@ impl<const N: usize> Logic for Cam<N> {
         self.key_lo.write_enable.next = false;
         self.key_hi.write_address.next = self.word.q.val();
         self.key_lo.write_address.next = self.word.q.val();
-        self.key_hi.write_data.next = self.key_hi.read_data.val() & !self.entry_bit.onehot.val();
-        self.key_lo.write_data.next = self.key_lo.read_data.val() & !self.entry_bit.onehot.val();
+        self.key_hi.write_data.next = self.key_hi.read_data.val() & !self.onehot.q.val();
+        self.key_lo.write_data.next = self.key_lo.read_data.val() & !self.onehot.q.val();
         if self.key_sr.q.val().get_bits::<4>(156) == self.word.q.val().get_bits::<4>(0) {
             self.key_hi.write_data.next =
-                (self.key_hi.read_data.val() & !self.entry_bit.onehot.val()) | self.entry_bit.onehot.val();
+                (self.key_hi.read_data.val() & !self.onehot.q.val()) | self.onehot.q.val();
         }
         if self.key_sr.q.val().get_bits::<4>(152) == self.word.q.val().get_bits::<4>(0) {
             self.key_lo.write_data.next =
-                (self.key_lo.read_data.val() & !self.entry_bit.onehot.val()) | self.entry_bit.onehot.val();
+                (self.key_lo.read_data.val() & !self.onehot.q.val()) | self.onehot.q.val();
         }
         self.result.write_enable.next = false;
         self.result.write_address.next = self.entry.q.val();
         self.result.write_data.next = self.ports.q.val();
         self.nib_hi_now.next = self.nib_hi.q.val();
-        if (self.key_hi.read_data.val() & self.entry_bit.onehot.val()).any() {
+        if self.bit_hi.q.val() {
             self.nib_hi_now.next = self.word.q.val().get_bits::<4>(0);
         }
         self.nib_lo_now.next = self.nib_lo.q.val();
-        if (self.key_lo.read_data.val() & self.entry_bit.onehot.val()).any() {
+        if self.bit_lo.q.val() {
             self.nib_lo_now.next = self.word.q.val().get_bits::<4>(0);
         }
         self.f_valid.next = 0.into();
-        if (self.valid.q.val() & self.entry_bit.onehot.val()).any() {
+        if (self.valid.q.val() & self.onehot.q.val()).any() {
             self.f_valid.next = 1.into();
         }
         self.f_tcp.next = 0.into();
-        if (self.tcp.q.val() & self.entry_bit.onehot.val()).any() {
+        if (self.tcp.q.val() & self.onehot.q.val()).any() {
             self.f_tcp.next = 2.into();
         }
         self.f_udp.next = 0.into();
-        if (self.udp.q.val() & self.entry_bit.onehot.val()).any() {
+        if (self.udp.q.val() & self.onehot.q.val()).any() {
             self.f_udp.next = 4.into();
         }
         self.f_ipv4.next = 0.into();
-        if (self.ipv4.q.val() & self.entry_bit.onehot.val()).any() {
+        if (self.ipv4.q.val() & self.onehot.q.val()).any() {
             self.f_ipv4.next = 8.into();
         }
         match self.op.q.val() {
             TableOp::Idle => {
                 if self.mgmt_start.val() {
                     self.entry.d.next = self.mgmt_index.val();
+                    self.onehot.d.next = self.entry_bit.onehot.val();
                     self.key_sr.d.next = self.mgmt_wdata.val().get_bits::<160>(0);
                     self.flags.d.next = self.mgmt_wdata.val().get_bits::<4>(160);
                     self.ports.d.next = self.mgmt_wdata.val().get_bits::<32>(0);
@@ -332,7 +346,7 @@ impl<const N: usize> Logic for Cam<N> {
                 }
             }
             TableOp::WriteClear => {
-                self.valid.d.next = self.valid.q.val() & !self.entry_bit.onehot.val();
+                self.valid.d.next = self.valid.q.val() & !self.onehot.q.val();
                 self.op.d.next = TableOp::WriteRead;
             }
             TableOp::WriteRead => {
@@ -357,20 +371,20 @@ impl<const N: usize> Logic for Cam<N> {
             }
             TableOp::WriteFinish => {
                 self.result.write_enable.next = true;
-                self.tcp.d.next = self.tcp.q.val() & !self.entry_bit.onehot.val();
+                self.tcp.d.next = self.tcp.q.val() & !self.onehot.q.val();
                 if self.flags.q.val().get_bit(1) {
-                    self.tcp.d.next = self.tcp.q.val() | self.entry_bit.onehot.val();
+                    self.tcp.d.next = self.tcp.q.val() | self.onehot.q.val();
                 }
-                self.udp.d.next = self.udp.q.val() & !self.entry_bit.onehot.val();
+                self.udp.d.next = self.udp.q.val() & !self.onehot.q.val();
                 if self.flags.q.val().get_bit(2) {
-                    self.udp.d.next = self.udp.q.val() | self.entry_bit.onehot.val();
+                    self.udp.d.next = self.udp.q.val() | self.onehot.q.val();
                 }
-                self.ipv4.d.next = self.ipv4.q.val() & !self.entry_bit.onehot.val();
+                self.ipv4.d.next = self.ipv4.q.val() & !self.onehot.q.val();
                 if self.flags.q.val().get_bit(3) {
-                    self.ipv4.d.next = self.ipv4.q.val() | self.entry_bit.onehot.val();
+                    self.ipv4.d.next = self.ipv4.q.val() | self.onehot.q.val();
                 }
                 if self.flags.q.val().get_bit(0) {
-                    self.valid.d.next = self.valid.q.val() | self.entry_bit.onehot.val();
+                    self.valid.d.next = self.valid.q.val() | self.onehot.q.val();
                 }
                 self.op.d.next = TableOp::Done;
             }
@@ -382,6 +396,11 @@ impl<const N: usize> Logic for Cam<N> {
                 }
             }
             TableOp::ReadCapture => {
+                self.bit_hi.d.next = (self.key_hi.read_data.val() & self.onehot.q.val()).any();
+                self.bit_lo.d.next = (self.key_lo.read_data.val() & self.onehot.q.val()).any();
+                self.op.d.next = TableOp::ReadAccum;
+            }
+            TableOp::ReadAccum => {
                 self.nib_hi.d.next = self.nib_hi_now.val();
                 self.nib_lo.d.next = self.nib_lo_now.val();
                 self.word.d.next = self.word.q.val() + 1;

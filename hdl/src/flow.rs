@@ -19,10 +19,12 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The part on the Alchitry Cu.
 pub const DEVICE: &str = "iCE40HX8K-CB132";
+/// How often a running tool's latest log line is echoed to stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Lines of a failing tool's log carried in its error.
 const LOG_TAIL_LINES: usize = 15;
 /// Cells whose source location is not inside the design's Verilog (e.g. LUTs made by
@@ -131,11 +133,15 @@ pub struct Report {
     pub seed: Option<u64>,
     pub bitstream: PathBuf,
     pub bitstream_bytes: u64,
+    /// The Verilog that was synthesized (co-simulate this text, with the top renamed
+    /// back to `top` if it was renamed).
+    pub verilog: PathBuf,
     pub out_dir: PathBuf,
     /// Cells of the final (flattened) netlist by the rust-hdl module they came from
     /// (rust-hdl names a sub-module after its instance path: `top$pipeline$cam`), then
-    /// by cell type. Attribution uses each cell's yosys `src` attribute, so flip-flops,
-    /// carries and block RAMs are attributed; LUTs made by abc mostly are not.
+    /// by cell type; see `cells_by_module` for how cells are traced. Flip-flops, carries
+    /// and block RAMs are traced reliably; LUTs only in part (the rest are
+    /// [`UNATTRIBUTED`]).
     pub modules: BTreeMap<String, BTreeMap<String, u64>>,
     pub seconds: StepSeconds,
 }
@@ -163,7 +169,13 @@ impl Report {
 
     /// A few lines for humans.
     pub fn summary(&self) -> String {
-        let pct = |u: u64, t: u64| if t == 0 { 0.0 } else { 100.0 * u as f64 / t as f64 };
+        let pct = |u: u64, t: u64| {
+            if t == 0 {
+                0.0
+            } else {
+                100.0 * u as f64 / t as f64
+            }
+        };
         let mut s = String::new();
         s += &format!("{} on {}\n", self.top, self.device);
         match self.fmax_mhz {
@@ -194,8 +206,16 @@ impl Report {
         );
         s += "cells by module (flip-flops / block RAMs / other):\n";
         for (m, cells) in &self.modules {
-            let ff: u64 = cells.iter().filter(|(t, _)| t.starts_with("SB_DFF")).map(|(_, n)| n).sum();
-            let ram: u64 = cells.iter().filter(|(t, _)| t.starts_with("SB_RAM")).map(|(_, n)| n).sum();
+            let ff: u64 = cells
+                .iter()
+                .filter(|(t, _)| t.starts_with("SB_DFF"))
+                .map(|(_, n)| n)
+                .sum();
+            let ram: u64 = cells
+                .iter()
+                .filter(|(t, _)| t.starts_with("SB_RAM"))
+                .map(|(_, n)| n)
+                .sum();
             let all: u64 = cells.values().sum();
             s += &format!("  {m}: {ff} / {ram} / {}\n", all - ff - ram);
         }
@@ -216,7 +236,10 @@ impl Report {
 /// failing is, and carries the tail of that tool's log.
 pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowError> {
     let dir = &opts.out_dir;
-    fs::create_dir_all(dir).map_err(|source| FlowError::Io { path: dir.clone(), source })?;
+    fs::create_dir_all(dir).map_err(|source| FlowError::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let top = opts.top_name.as_str();
     let t0 = Instant::now();
     let verilog = top_verilog(uut, top)?;
@@ -229,6 +252,16 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     let asc = format!("{top}.asc");
     let bin = format!("{top}.bin");
     let pcf_name = format!("{top}.pcf");
+    // A failed run must not leave an older run's bitstream looking current.
+    for stale in [&netlist, &asc, &bin, &"nextpnr-report.json".to_string()] {
+        let path = dir.join(stale);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(FlowError::Io { path, source: e })
+            }
+            _ => {}
+        }
+    }
     write(&dir.join(&v_name), &verilog)?;
     write(&dir.join(&pcf_name), &pcf)?;
     // The script is a file so a failed run can be repeated by hand: `yosys -s synth.ys`.
@@ -236,15 +269,29 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         &dir.join("synth.ys"),
         &format!("read_verilog {v_name}\nsynth_ice40 -top {top} -json {netlist}\n"),
     )?;
-    let mut seconds = StepSeconds { verilog: t0.elapsed().as_secs_f64(), ..Default::default() };
+    let mut seconds = StepSeconds {
+        verilog: t0.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
 
     seconds.yosys = run_tool("yosys", &["-s".into(), "synth.ys".into()], dir, "yosys.log")?;
     check_yosys_log(&dir.join("yosys.log"))?;
 
     let freq = format!("{}", opts.freq_mhz);
     let mut args: Vec<String> = [
-        "--hx8k", "--package", "cb132", "--freq", &freq, "--pcf", &pcf_name, "--json",
-        &netlist, "--asc", &asc, "--report", "nextpnr-report.json",
+        "--hx8k",
+        "--package",
+        "cb132",
+        "--freq",
+        &freq,
+        "--pcf",
+        &pcf_name,
+        "--json",
+        &netlist,
+        "--asc",
+        &asc,
+        "--report",
+        "nextpnr-report.json",
         // A missed target still gives a bitstream and a report; we judge timing ourselves.
         "--timing-allow-fail",
     ]
@@ -261,14 +308,20 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     let net = read_json(&dir.join(&netlist))?;
     let bitstream = dir.join(&bin);
     let bitstream_bytes = fs::metadata(&bitstream)
-        .map_err(|source| FlowError::Io { path: bitstream.clone(), source })?
+        .map_err(|source| FlowError::Io {
+            path: bitstream.clone(),
+            source,
+        })?
         .len();
     let report_path = dir.join("nextpnr-report.json");
     let (clocks, util) = parse_nextpnr_report(&pnr, &report_path)?;
     let used = |k: &str| util.get(k).map(|u| u.0).unwrap_or(0);
     let total = |k: &str| util.get(k).map(|u| u.1).unwrap_or(0);
-    let modules = cells_by_module(&net, top, &v_name, &verilog)
-        .map_err(|detail| FlowError::Parse { path: dir.join(&netlist), detail })?;
+    let modules =
+        cells_by_module(&net, top, &v_name, &verilog).map_err(|detail| FlowError::Parse {
+            path: dir.join(&netlist),
+            detail,
+        })?;
     let ffs_used = modules
         .values()
         .flat_map(|c| c.iter())
@@ -293,6 +346,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         seed: opts.seed,
         bitstream,
         bitstream_bytes,
+        verilog: dir.join(&v_name),
         out_dir: dir.clone(),
         modules,
         seconds,
@@ -329,38 +383,84 @@ fn catch_panic<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, FlowEr
 }
 
 fn write(path: &Path, text: &str) -> Result<(), FlowError> {
-    fs::write(path, text).map_err(|source| FlowError::Io { path: path.to_path_buf(), source })
+    fs::write(path, text).map_err(|source| FlowError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, FlowError> {
-    let text = fs::read_to_string(path)
-        .map_err(|source| FlowError::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text)
-        .map_err(|e| FlowError::Parse { path: path.to_path_buf(), detail: e.to_string() })
+    let text = fs::read_to_string(path).map_err(|source| FlowError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| FlowError::Parse {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
 }
 
 /// Runs `tool` in `dir` with stdout and stderr going to `dir/log`; returns its seconds.
 fn run_tool(tool: &'static str, args: &[String], dir: &Path, log: &str) -> Result<f64, FlowError> {
     let log_path = dir.join(log);
-    let file = File::create(&log_path).map_err(|source| FlowError::Io { path: log_path.clone(), source })?;
-    let file2 = file.try_clone().map_err(|source| FlowError::Io { path: log_path.clone(), source })?;
-    eprintln!("[flow] {tool} {} (log: {})", args.join(" "), log_path.display());
+    let file = File::create(&log_path).map_err(|source| FlowError::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    let file2 = file.try_clone().map_err(|source| FlowError::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    eprintln!(
+        "[flow] {tool} {} (log: {})",
+        args.join(" "),
+        log_path.display()
+    );
     let t = Instant::now();
-    let status = Command::new(tool)
+    let mut child = Command::new(tool)
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::from(file))
         .stderr(Stdio::from(file2))
-        .status()
+        .spawn()
         .map_err(|source| FlowError::Spawn { tool, source })?;
+    // nextpnr can be quiet for minutes: say where it is every PROGRESS_EVERY.
+    let mut next_note = PROGRESS_EVERY;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(source) => return Err(FlowError::Spawn { tool, source }),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if t.elapsed() >= next_note {
+            next_note += PROGRESS_EVERY;
+            let text = fs::read_to_string(&log_path).unwrap_or_default();
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            eprintln!(
+                "[flow] {tool} running {:.0}s: {}",
+                t.elapsed().as_secs_f64(),
+                last.trim()
+            );
+        }
+    };
     let secs = t.elapsed().as_secs_f64();
     if !status.success() {
         let text = fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
         eprintln!("[flow] {tool} FAILED after {secs:.1}s");
-        return Err(FlowError::Tool { tool, status: status.to_string(), log: log_path, tail });
+        return Err(FlowError::Tool {
+            tool,
+            status: status.to_string(),
+            log: log_path,
+            tail,
+        });
     }
     eprintln!("[flow] {tool} done in {secs:.1}s");
     Ok(secs)
@@ -377,7 +477,10 @@ const YOSYS_DESIGN_PROBLEMS: [&str; 4] = [
 ];
 
 fn check_yosys_log(log: &Path) -> Result<(), FlowError> {
-    let text = fs::read_to_string(log).map_err(|source| FlowError::Io { path: log.to_path_buf(), source })?;
+    let text = fs::read_to_string(log).map_err(|source| FlowError::Io {
+        path: log.to_path_buf(),
+        source,
+    })?;
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| YOSYS_DESIGN_PROBLEMS.iter().any(|p| l.contains(p)))
@@ -386,7 +489,10 @@ fn check_yosys_log(log: &Path) -> Result<(), FlowError> {
         return Ok(());
     }
     eprintln!("[flow] yosys log shows {} design problem(s)", lines.len());
-    Err(FlowError::Design { log: log.to_path_buf(), lines: lines.join("\n") })
+    Err(FlowError::Design {
+        log: log.to_path_buf(),
+        lines: lines.join("\n"),
+    })
 }
 
 type Utilisation = BTreeMap<String, (u64, u64)>;
@@ -397,7 +503,10 @@ fn parse_nextpnr_report(
     v: &serde_json::Value,
     path: &Path,
 ) -> Result<(Vec<ClockTiming>, Utilisation), FlowError> {
-    let bad = |detail: String| FlowError::Parse { path: path.to_path_buf(), detail };
+    let bad = |detail: String| FlowError::Parse {
+        path: path.to_path_buf(),
+        detail,
+    };
     let mut clocks = Vec::new();
     if let Some(fmax) = v.get("fmax").and_then(|f| f.as_object()) {
         for (name, c) in fmax {
@@ -406,7 +515,11 @@ fn parse_nextpnr_report(
                     .and_then(|x| x.as_f64())
                     .ok_or_else(|| bad(format!("fmax.{name}.{k} missing")))
             };
-            clocks.push(ClockTiming { name: name.clone(), fmax_mhz: num("achieved")?, target_mhz: num("constraint")? });
+            clocks.push(ClockTiming {
+                name: name.clone(),
+                fmax_mhz: num("achieved")?,
+                target_mhz: num("constraint")?,
+            });
         }
     }
     let util = v
@@ -435,7 +548,10 @@ fn module_line_ranges(verilog: &str) -> Vec<(String, usize, usize)> {
     for (i, line) in verilog.lines().enumerate() {
         let l = line.trim_start();
         if let Some(rest) = l.strip_prefix("module ") {
-            let name = rest.split(|c: char| c == '(' || c == ';' || c.is_whitespace()).next().unwrap_or("");
+            let name = rest
+                .split(|c: char| c == '(' || c == ';' || c.is_whitespace())
+                .next()
+                .unwrap_or("");
             open = Some((name.to_string(), i + 1));
         } else if l.starts_with("endmodule") {
             if let Some((name, start)) = open.take() {
@@ -446,10 +562,16 @@ fn module_line_ranges(verilog: &str) -> Vec<(String, usize, usize)> {
     out
 }
 
-/// Counts the cells of the flattened netlist by originating module and type. A cell's
-/// `src` attribute is a `|`-separated chain from the outermost instantiation down to
-/// the defining line (e.g. `top.v:8.7-8.28|top.v:2.30-2.35|…/ff_map.v:2.51-2.90`); the
-/// innermost location inside our Verilog file names the module.
+/// Counts the cells of the flattened netlist by originating module and type.
+///
+/// First by the cell's `src` attribute: a `|`-separated chain from the outermost
+/// instantiation down to the defining line (e.g.
+/// `top.v:8.7-8.28|top.v:2.30-2.35|…/ff_map.v:2.51-2.90`); the innermost location in
+/// our Verilog file names the module. Cells made by yosys' tech mapping keep only the
+/// library's location (block RAMs, the flip-flops `emulate_transparency` adds, many
+/// LUTs); for those, the cell's name, which flatten prefixes with the instance path
+/// (`ram.mem.0.0`, `cam.hits_SB_DFF_Q`), gives the deepest existing module
+/// `top$ram`. Auto-named cells (`$abc$…`) stay [`UNATTRIBUTED`].
 fn cells_by_module(
     netlist: &serde_json::Value,
     top: &str,
@@ -464,21 +586,48 @@ fn cells_by_module(
         .and_then(|c| c.as_object())
         .ok_or_else(|| format!("no cells for module `{top}`"))?;
     let prefix = format!("{v_name}:");
-    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for cell in cells.values() {
-        let ty = cell.get("type").and_then(|t| t.as_str()).ok_or("cell without a type")?;
-        let src = cell.get("attributes").and_then(|a| a.get("src")).and_then(|s| s.as_str()).unwrap_or("");
+    let by_src = |src: &str| -> Option<String> {
         let line = src
-            .split('|')
-            .filter_map(|part| part.strip_prefix(&prefix))
-            .last()
+            .rsplit('|')
+            .find_map(|part| part.strip_prefix(&prefix))
             .and_then(|loc| loc.split('.').next())
-            .and_then(|l| l.parse::<usize>().ok());
-        let module = line
-            .and_then(|l| ranges.iter().find(|(_, a, b)| *a <= l && l <= *b))
-            .map(|(name, _, _)| if name == top { top.to_string() } else { name.clone() })
+            .and_then(|l| l.parse::<usize>().ok())?;
+        ranges
+            .iter()
+            .find(|(_, a, b)| *a <= line && line <= *b)
+            .map(|(name, _, _)| name.clone())
+    };
+    let by_name = |name: &str| -> Option<String> {
+        if name.starts_with('$') {
+            return None;
+        }
+        // rust-hdl names the module of instance path a.b `top$a$b` (even if the top
+        // itself was renamed).
+        let path: Vec<&str> = name.split('.').collect();
+        (1..path.len())
+            .rev()
+            .map(|n| format!("top${}", path[..n].join("$")))
+            .find(|m| ranges.iter().any(|(r, _, _)| r == m))
+            .or_else(|| Some(top.to_string()))
+    };
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (name, cell) in cells {
+        let ty = cell
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or("cell without a type")?;
+        let src = cell
+            .get("attributes")
+            .and_then(|a| a.get("src"))
+            .and_then(|s| s.as_str())
+            .unwrap_or("");
+        let module = by_src(src)
+            .or_else(|| by_name(name))
             .unwrap_or_else(|| UNATTRIBUTED.to_string());
-        *out.entry(module).or_default().entry(ty.to_string()).or_default() += 1;
+        *out.entry(module)
+            .or_default()
+            .entry(ty.to_string())
+            .or_default() += 1;
     }
     Ok(out)
 }
@@ -515,7 +664,11 @@ mod tests {
 
     impl Default for Blinky {
         fn default() -> Self {
-            Blinky { clock: pins::clock(), leds: pins::leds(), divider: FreeCounter::default() }
+            Blinky {
+                clock: pins::clock(),
+                leds: pins::leds(),
+                divider: FreeCounter::default(),
+            }
         }
     }
 
@@ -525,6 +678,81 @@ mod tests {
             clock!(self, clock, divider);
             self.leds.next = self.divider.count.val().get_bits::<8>(24);
         }
+    }
+
+    /// Writes the counter into a 256x8 RAM and shows what it reads back.
+    #[derive(LogicBlock)]
+    struct RamBlinky {
+        clock: Signal<In, Clock>,
+        leds: Signal<Out, Bits<8>>,
+        divider: FreeCounter,
+        ram: RAM<Bits<8>, 8>,
+    }
+
+    impl Default for RamBlinky {
+        fn default() -> Self {
+            RamBlinky {
+                clock: pins::clock(),
+                leds: pins::leds(),
+                divider: FreeCounter::default(),
+                ram: RAM::default(),
+            }
+        }
+    }
+
+    impl Logic for RamBlinky {
+        #[hdl_gen]
+        fn update(&mut self) {
+            clock!(self, clock, divider);
+            self.ram.read_clock.next = self.clock.val();
+            self.ram.write_clock.next = self.clock.val();
+            self.ram.write_address.next = self.divider.count.val().get_bits::<8>(0);
+            self.ram.write_data.next = self.divider.count.val().get_bits::<8>(8);
+            self.ram.write_enable.next = self.divider.count.val().get_bit(16);
+            self.ram.read_address.next = self.divider.count.val().get_bits::<8>(20);
+            self.leds.next = self.ram.read_data.val();
+        }
+    }
+
+    /// Block RAMs are counted and traced to the module that holds them (the CAM will
+    /// be built from them).
+    #[test]
+    fn block_ram_is_counted_and_attributed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = build(
+            &mut RamBlinky::default(),
+            &FlowOptions::new(dir.path(), 100.0),
+        )
+        .expect("flow");
+        eprintln!("{}", r.summary());
+        assert_eq!(r.brams_used, 1);
+        assert_eq!(r.cells_in("top$ram", "SB_RAM40_4K"), 1, "{:?}", r.modules);
+        // The RAM's read-data and write-port registers yosys added are the RAM's too.
+        assert!(r.cells_in("top$ram", "SB_DFF") >= 8, "{:?}", r.modules);
+        assert_eq!(
+            r.cells_in("top$divider", "SB_DFF") + r.cells_in("top$ram", "SB_DFF"),
+            r.ffs_used
+        );
+        assert!(r.timing_met);
+    }
+
+    #[test]
+    fn cells_are_attributed_by_src_then_by_instance_name() {
+        let v = "module cu(a);\nendmodule\nmodule top$cam(b);\n x;\nendmodule\nmodule top$cam$ram(c);\nendmodule\n";
+        let net = serde_json::json!({"modules": {"cu": {"cells": {
+            "x_SB_DFF_Q": {"type": "SB_DFF", "attributes": {"src": "cu.v:2.1-2.5|cu.v:4.2-4.3|/y/ff_map.v:2.5"}},
+            "cam.ram.mem.0.0": {"type": "SB_RAM40_4K", "attributes": {"src": "/y/brams_map.v:204.5"}},
+            "cam.hit_SB_LUT4_O": {"type": "SB_LUT4", "attributes": {}},
+            "leds_SB_LUT4_O": {"type": "SB_LUT4", "attributes": {}},
+            "$abc$1$lut": {"type": "SB_LUT4", "attributes": {}}
+        }}}});
+        let m = cells_by_module(&net, "cu", "cu.v", v).unwrap();
+        let get = |module: &str, ty: &str| m.get(module).and_then(|c| c.get(ty)).copied();
+        assert_eq!(get("top$cam", "SB_DFF"), Some(1));
+        assert_eq!(get("top$cam$ram", "SB_RAM40_4K"), Some(1));
+        assert_eq!(get("top$cam", "SB_LUT4"), Some(1));
+        assert_eq!(get("cu", "SB_LUT4"), Some(1));
+        assert_eq!(get(UNATTRIBUTED, "SB_LUT4"), Some(1));
     }
 
     #[test]
@@ -546,17 +774,30 @@ mod tests {
         eprintln!("{}", r.summary());
         // The PCF came from the block's pins: clock on P7, LEDs on J11..N14.
         let pcf = fs::read_to_string(dir.path().join("blinky.pcf")).unwrap();
-        assert!(pcf.contains("set_io clock P7") && pcf.contains("set_io leds[7] N14"), "{pcf}");
+        assert!(
+            pcf.contains("set_io clock P7") && pcf.contains("set_io leds[7] N14"),
+            "{pcf}"
+        );
         assert_eq!((r.lcs_total, r.brams_total), (7680, 32), "HX8K resources");
+        let v = fs::read_to_string(&r.verilog).unwrap();
+        assert!(v.contains("module blinky(") && !v.contains("module top("), "renamed top");
         assert_eq!(r.brams_used, 0);
         // Every counter bit feeds the carry chain into bits 24..31, so all 32 stay.
         assert_eq!(r.ffs_used, 32);
         assert_eq!(r.cells_in("top$divider", "SB_DFF"), 32, "{:?}", r.modules);
-        assert!(r.cells_in("top$divider", "SB_CARRY") >= 30, "{:?}", r.modules);
+        assert!(
+            r.cells_in("top$divider", "SB_CARRY") >= 30,
+            "{:?}",
+            r.modules
+        );
         assert!(r.lcs_used >= 32 && r.lcs_used < 100, "LCs {}", r.lcs_used);
         assert_eq!(r.ios_used, 9, "clock + 8 LEDs");
         assert_eq!(r.clocks.len(), 1);
-        assert!(r.timing_met && r.fmax_mhz.unwrap() > 100.0, "{:?}", r.clocks);
+        assert!(
+            r.timing_met && r.fmax_mhz.unwrap() > 100.0,
+            "{:?}",
+            r.clocks
+        );
         assert_eq!(r.clocks[0].target_mhz, 100.0);
         // An HX8K image is 135100 bytes whatever the design (icepack pads the CRAM).
         assert_eq!(r.bitstream_bytes, 135_100);
@@ -565,11 +806,35 @@ mod tests {
         }
         // The nextpnr log agrees with the JSON report we parsed.
         let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
-        let line = log.lines().filter(|l| l.contains("Max frequency for clock")).last().unwrap();
-        assert!(line.contains(&format!("{:.2} MHz (PASS at 100.00 MHz)", r.fmax_mhz.unwrap())), "{line}");
-        assert!(log.contains(&format!("ICESTORM_LC: {:>5}/ 7680", r.lcs_used)), "LC line missing");
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("Max frequency for clock"))
+            .unwrap();
+        assert!(
+            line.contains(&format!(
+                "{:.2} MHz (PASS at 100.00 MHz)",
+                r.fmax_mhz.unwrap()
+            )),
+            "{line}"
+        );
+        assert!(
+            log.contains(&format!("ICESTORM_LC: {:>5}/ 7680", r.lcs_used)),
+            "LC line missing"
+        );
         let json = serde_json::to_value(&r).unwrap();
-        for k in ["fmax_mhz", "target_mhz", "timing_met", "lcs_used", "lcs_total", "ffs_used", "brams_used", "brams_total", "bitstream", "modules"] {
+        for k in [
+            "fmax_mhz",
+            "target_mhz",
+            "timing_met",
+            "lcs_used",
+            "lcs_total",
+            "ffs_used",
+            "brams_used",
+            "brams_total",
+            "bitstream",
+            "modules",
+        ] {
             assert!(json.get(k).is_some(), "{k}");
         }
     }
@@ -577,13 +842,20 @@ mod tests {
     #[test]
     fn missed_target_is_reported_not_hidden() {
         let dir = tempfile::tempdir().unwrap();
-        let r = build(&mut Blinky::default(), &FlowOptions::new(dir.path(), 1000.0)).expect("flow");
+        let r = build(
+            &mut Blinky::default(),
+            &FlowOptions::new(dir.path(), 1000.0),
+        )
+        .expect("flow");
         assert!(!r.timing_met);
         assert!(r.fmax_mhz.unwrap() < 1000.0);
         assert!((r.shortfall_mhz() - (1000.0 - r.fmax_mhz.unwrap())).abs() < 1e-9);
         assert!(r.summary().contains("NOT MET"));
         let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
-        assert!(log.contains("FAIL at 1000.00 MHz"), "nextpnr itself saw the miss");
+        assert!(
+            log.contains("FAIL at 1000.00 MHz"),
+            "nextpnr itself saw the miss"
+        );
     }
 
     #[test]
@@ -596,10 +868,15 @@ mod tests {
             b
         });
         opts.pcf = Some(good.replace("N14", "Z99"));
+        // As if an earlier run had succeeded here.
+        fs::write(dir.path().join("top.bin"), b"old").unwrap();
         match build(&mut Blinky::default(), &opts) {
             Err(FlowError::Tool { tool, tail, .. }) => {
                 assert_eq!(tool, "nextpnr-ice40");
-                assert!(tail.contains("package does not have a pin named 'Z99'"), "{tail}");
+                assert!(
+                    tail.contains("package does not have a pin named 'Z99'"),
+                    "{tail}"
+                );
             }
             other => panic!("expected a nextpnr failure, got {other:?}"),
         }
@@ -613,11 +890,23 @@ mod tests {
         let mut opts = FlowOptions::new(dir.path(), 100.0);
         let mut b = Blinky::default();
         b.connect_all();
-        let pcf: String = generate_pcf(&b).lines().filter(|l| !l.contains("leds[3]")).map(|l| format!("{l}\n")).collect();
+        let pcf: String = generate_pcf(&b)
+            .lines()
+            .filter(|l| !l.contains("leds[3]"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         opts.pcf = Some(pcf);
         match build(&mut Blinky::default(), &opts) {
-            Err(e @ FlowError::Tool { tool: "nextpnr-ice40", .. }) => {
-                assert!(e.to_string().contains("leds[3]") && e.to_string().contains("unconstrained"), "{e}");
+            Err(
+                e @ FlowError::Tool {
+                    tool: "nextpnr-ice40",
+                    ..
+                },
+            ) => {
+                assert!(
+                    e.to_string().contains("leds[3]") && e.to_string().contains("unconstrained"),
+                    "{e}"
+                );
             }
             other => panic!("expected a nextpnr failure, got {other:?}"),
         }
@@ -634,7 +923,10 @@ mod tests {
 
     impl Default for UsesRustConst {
         fn default() -> Self {
-            UsesRustConst { clock: pins::clock(), leds: pins::leds() }
+            UsesRustConst {
+                clock: pins::clock(),
+                leds: pins::leds(),
+            }
         }
     }
 
@@ -649,14 +941,23 @@ mod tests {
     #[test]
     fn rust_const_in_hdl_gen_is_caught_in_the_yosys_log() {
         let dir = tempfile::tempdir().unwrap();
-        match build(&mut UsesRustConst::default(), &FlowOptions::new(dir.path(), 100.0)) {
+        match build(
+            &mut UsesRustConst::default(),
+            &FlowOptions::new(dir.path(), 100.0),
+        ) {
             Err(e @ FlowError::Design { .. }) => {
                 let msg = e.to_string();
-                assert!(msg.contains("LIMIT") && msg.contains("implicitly declared"), "{msg}");
+                assert!(
+                    msg.contains("LIMIT") && msg.contains("implicitly declared"),
+                    "{msg}"
+                );
             }
             other => panic!("expected a design problem, got {other:?}"),
         }
-        assert!(!dir.path().join("top.bin").exists(), "no bitstream from a bad netlist");
+        assert!(
+            !dir.path().join("top.bin").exists(),
+            "no bitstream from a bad netlist"
+        );
     }
 
     /// RUST-HDL.md pitfall (c): an output assigned only under a condition is a latch.
@@ -669,7 +970,11 @@ mod tests {
 
     impl Default for Latchy {
         fn default() -> Self {
-            Latchy { clock: pins::clock(), leds: pins::leds(), divider: FreeCounter::default() }
+            Latchy {
+                clock: pins::clock(),
+                leds: pins::leds(),
+                divider: FreeCounter::default(),
+            }
         }
     }
 
@@ -701,8 +1006,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let v = top_verilog(&mut Blinky::default(), "top").unwrap();
         fs::write(dir.path().join("top.v"), &v).unwrap();
-        fs::write(dir.path().join("synth.ys"), "read_verilog top.v\nsynth_ice40 -top nosuchtop -json top.json\n").unwrap();
-        match run_tool("yosys", &["-s".into(), "synth.ys".into()], dir.path(), "yosys.log") {
+        fs::write(
+            dir.path().join("synth.ys"),
+            "read_verilog top.v\nsynth_ice40 -top nosuchtop -json top.json\n",
+        )
+        .unwrap();
+        match run_tool(
+            "yosys",
+            &["-s".into(), "synth.ys".into()],
+            dir.path(),
+            "yosys.log",
+        ) {
             Err(e @ FlowError::Tool { tool: "yosys", .. }) => {
                 let msg = e.to_string();
                 assert!(msg.contains("ERROR") && msg.contains("nosuchtop"), "{msg}");
@@ -729,7 +1043,10 @@ mod tests {
     #[test]
     fn unconnected_design_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        match build(&mut Unconnected::default(), &FlowOptions::new(dir.path(), 100.0)) {
+        match build(
+            &mut Unconnected::default(),
+            &FlowOptions::new(dir.path(), 100.0),
+        ) {
             Err(FlowError::Check(msg)) => assert!(msg.contains("clock"), "{msg}"),
             other => panic!("expected a check failure, got {other:?}"),
         }

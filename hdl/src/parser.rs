@@ -87,8 +87,15 @@ pub struct Parser {
     dir: DFF<Bit>,
     etype_hi: DFF<Bits<8>>,
     hold: DFF<Bits<8>>,
-    /// Last byte index of the IPv4 header (4·IHL − 1) or of an extension header.
+    /// Last byte index of the IPv4 header (4·IHL − 1).
     hdr_last: DFF<Bits<12>>,
+    /// An extension header's last byte index less one, and whether the next byte is
+    /// that last byte (registered, so no 12-bit compare sits in the state logic).
+    hdr_end_m1: DFF<Bits<12>>,
+    ext_end: DFF<Bit>,
+    /// `hi` < 64: the 6-bit compares below are exact.
+    hi_small: DFF<Bit>,
+    hi6: Signal<Local, Bits<6>>,
     /// Datagram bytes from the next byte on (IPv4 total length / IPv6 40 + payload).
     remaining: DFF<Bits<18>>,
     nh: DFF<Bits<8>>,
@@ -113,7 +120,7 @@ impl Logic for Parser {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, hi, tags, dir, etype_hi, hold, hdr_last, remaining, nh, ext_count,
+            self, clock, state, hi, tags, dir, etype_hi, hold, hdr_last, hdr_end_m1, ext_end, hi_small, remaining, nh, ext_count,
             tcp, dgram_ok, cls
         );
         // Defaults: no key, no role, nothing happens.
@@ -142,8 +149,15 @@ impl Logic for Parser {
         self.nh_tcp.next = self.nh.q.val() == 6;
         self.nh_udp.next = self.nh.q.val() == 17;
 
+        self.hi6.next = self.hi.q.val().get_bits::<6>(0);
         if self.strobe.val() {
             self.hi.d.next = self.hi.q.val() + 1;
+            if self.hi6.val() == 63 {
+                self.hi_small.d.next = false;
+            }
+            self.ext_end.d.next = (self.state.q.val() == ParseState::Ext)
+                & (self.hi.q.val() == self.hdr_end_m1.q.val())
+                & !(self.hi_small.q.val() & (self.hi6.val() < 2));
             // Bytes of the IP header and its extensions count down the datagram.
             if (self.state.q.val() == ParseState::Ip4)
                 | (self.state.q.val() == ParseState::Ip6)
@@ -156,15 +170,16 @@ impl Logic for Parser {
             }
             match self.state.q.val() {
                 ParseState::Eth => {
-                    if self.hi.q.val() == 0 {
+                    if self.hi6.val() == 0 {
                         self.dir.d.next = self.direction.val();
                         self.frame_dir.next = self.direction.val();
                     }
-                    if self.hi.q.val() == 12 {
+                    if self.hi6.val() == 12 {
                         self.etype_hi.d.next = self.data.val();
                     }
-                    if self.hi.q.val() == 13 {
+                    if self.hi6.val() == 13 {
                         self.hi.d.next = 0.into();
+                        self.hi_small.d.next = true;
                         if self.etype_vlan.val() {
                             self.state.d.next = ParseState::Tag;
                             self.tags.d.next = self.tags.q.val() + 1;
@@ -178,11 +193,12 @@ impl Logic for Parser {
                     }
                 }
                 ParseState::Tag => {
-                    if self.hi.q.val() == 2 {
+                    if self.hi6.val() == 2 {
                         self.etype_hi.d.next = self.data.val();
                     }
-                    if self.hi.q.val() == 3 {
+                    if self.hi6.val() == 3 {
                         self.hi.d.next = 0.into();
+                        self.hi_small.d.next = true;
                         if self.etype_vlan.val() & (self.tags.q.val() == 1) {
                             self.tags.d.next = self.tags.q.val() + 1;
                         } else if self.etype_ip4.val() {
@@ -195,7 +211,7 @@ impl Logic for Parser {
                     }
                 }
                 ParseState::Ip4 => {
-                    match self.hi.q.val().get_bits::<6>(0).index() {
+                    match self.hi6.val().index() {
                         0 => {
                             if (self.data.val().get_bits::<4>(4) != 4)
                                 | (self.data.val().get_bits::<4>(0) < 5)
@@ -240,24 +256,25 @@ impl Logic for Parser {
                     }
                     // Address bytes: source 12..16 (outgoing), destination 16..20 (incoming).
                     if self.dir.q.val() {
-                        if (self.hi.q.val() >= 12) & (self.hi.q.val() < 16) {
+                        if (self.hi6.val() >= 12) & (self.hi6.val() < 16) {
                             self.key_valid.next = true;
                             self.key_pos.next = self.hi.q.val().get_bits::<5>(0);
                         }
-                    } else if (self.hi.q.val() >= 16) & (self.hi.q.val() < 20) {
+                    } else if (self.hi6.val() >= 16) & (self.hi6.val() < 20) {
                         self.key_valid.next = true;
                         self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 4;
                     }
                     self.key_ipv4.next = true;
-                    self.key_first.next = (self.dir.q.val() & (self.hi.q.val() == 12))
-                        | (!self.dir.q.val() & (self.hi.q.val() == 16));
-                    if (self.hi.q.val() == self.hdr_last.q.val()) & (self.hi.q.val() >= 19) {
+                    self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 12))
+                        | (!self.dir.q.val() & (self.hi6.val() == 16));
+                    if (self.hi6.val() == self.hdr_last.q.val().get_bits::<6>(0)) & (self.hi6.val() >= 19) {
                         self.hi.d.next = 0.into();
+                        self.hi_small.d.next = true;
                         self.state.d.next = ParseState::L4;
                     }
                 }
                 ParseState::Ip6 => {
-                    match self.hi.q.val().get_bits::<6>(0).index() {
+                    match self.hi6.val().index() {
                         0 => {
                             if self.data.val().get_bits::<4>(4) != 6 {
                                 self.state.d.next = ParseState::Skip;
@@ -278,18 +295,19 @@ impl Logic for Parser {
                     }
                     // Address bytes: source 8..24 (outgoing), destination 24..40 (incoming).
                     if self.dir.q.val() {
-                        if (self.hi.q.val() >= 8) & (self.hi.q.val() < 24) {
+                        if (self.hi6.val() >= 8) & (self.hi6.val() < 24) {
                             self.key_valid.next = true;
                             self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 8;
                         }
-                    } else if (self.hi.q.val() >= 24) & (self.hi.q.val() < 40) {
+                    } else if (self.hi6.val() >= 24) & (self.hi6.val() < 40) {
                         self.key_valid.next = true;
                         self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 24;
                     }
-                    self.key_first.next = (self.dir.q.val() & (self.hi.q.val() == 8))
-                        | (!self.dir.q.val() & (self.hi.q.val() == 24));
-                    if self.hi.q.val() == 39 {
+                    self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 8))
+                        | (!self.dir.q.val() & (self.hi6.val() == 24));
+                    if self.hi6.val() == 39 {
                         self.hi.d.next = 0.into();
+                        self.hi_small.d.next = true;
                         self.ext_count.d.next = 1.into();
                         if self.nh_ext.val() {
                             self.state.d.next = ParseState::Ext;
@@ -304,24 +322,26 @@ impl Logic for Parser {
                     }
                 }
                 ParseState::Ext => {
-                    if self.hi.q.val() == 0 {
+                    if self.hi_small.q.val() & (self.hi6.val() == 0) {
                         self.nh.d.next = self.data.val();
                     }
-                    if self.hi.q.val() == 1 {
-                        self.hdr_last.d.next = (bit_cast::<12, 8>(self.data.val()) << 3) + 7;
+                    if self.hi_small.q.val() & (self.hi6.val() == 1) {
+                        // the header's last byte index less one: (len + 1)·8 − 2
+                        self.hdr_end_m1.d.next = (bit_cast::<12, 8>(self.data.val()) << 3) + 6;
                     }
-                    if (self.hi.q.val() == self.hdr_last.q.val()) & (self.hi.q.val() >= 2) {
+                    if self.ext_end.q.val() {
                         self.hi.d.next = 0.into();
+                        self.hi_small.d.next = true;
                     }
                 }
                 ParseState::Frag => {
-                    if self.hi.q.val() == 0 {
+                    if self.hi6.val() == 0 {
                         self.nh.d.next = self.data.val();
                     }
-                    if self.hi.q.val() == 2 {
+                    if self.hi6.val() == 2 {
                         self.hold.d.next = self.data.val();
                     }
-                    if self.hi.q.val() == 3 {
+                    if self.hi6.val() == 3 {
                         // fragment offset = bits 15..3 of bytes 2..4
                         if self.hold.q.val().any() | (self.data.val().get_bits::<5>(3)).any() {
                             self.cls.d.next = 1.into();
@@ -329,12 +349,13 @@ impl Logic for Parser {
                             self.state.d.next = ParseState::Skip;
                         }
                     }
-                    if self.hi.q.val() == 7 {
+                    if self.hi6.val() == 7 {
                         self.hi.d.next = 0.into();
+                        self.hi_small.d.next = true;
                     }
                 }
                 ParseState::L4 => {
-                    if self.hi.q.val() == 0 {
+                    if self.hi6.val() == 0 {
                         self.l4_start.next = true;
                         // The datagram must hold the whole L4 header from here on.
                         if self.tcp.q.val() {
@@ -345,24 +366,24 @@ impl Logic for Parser {
                     }
                     // Ports: src 0..2 (outgoing key: assigned port), dst 2..4 (incoming key: shared port).
                     if self.dir.q.val() {
-                        if self.hi.q.val() == 0 {
+                        if self.hi6.val() == 0 {
                             self.role.next = 1.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 18.into();
                         }
-                        if self.hi.q.val() == 1 {
+                        if self.hi6.val() == 1 {
                             self.role.next = 2.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 19.into();
                             self.key_last.next = true;
                         }
                     } else {
-                        if self.hi.q.val() == 2 {
+                        if self.hi6.val() == 2 {
                             self.role.next = 1.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 16.into();
                         }
-                        if self.hi.q.val() == 3 {
+                        if self.hi6.val() == 3 {
                             self.role.next = 2.into();
                             self.key_valid.next = true;
                             self.key_pos.next = 17.into();
@@ -370,22 +391,22 @@ impl Logic for Parser {
                         }
                     }
                     if self.tcp.q.val() {
-                        if self.hi.q.val() == 16 {
+                        if self.hi6.val() == 16 {
                             self.role.next = 3.into();
                         }
-                        if self.hi.q.val() == 17 {
+                        if self.hi6.val() == 17 {
                             self.role.next = 4.into();
                         }
-                        if self.hi.q.val() == 19 {
+                        if self.hi6.val() == 19 {
                             self.complete_now.next = self.dgram_ok.q.val();
                             self.l4_fail.next = !self.dgram_ok.q.val();
                             self.state.d.next = ParseState::Skip;
                         }
                     } else {
-                        if self.hi.q.val() == 6 {
+                        if self.hi6.val() == 6 {
                             self.role.next = 3.into();
                         }
-                        if self.hi.q.val() == 7 {
+                        if self.hi6.val() == 7 {
                             self.role.next = 4.into();
                             self.complete_now.next = self.dgram_ok.q.val();
                             self.l4_fail.next = !self.dgram_ok.q.val();
@@ -400,10 +421,8 @@ impl Logic for Parser {
                 _ => {}
             }
             // End of an IPv6 extension or fragment header: follow the chain (≤ 4 headers).
-            if ((self.state.q.val() == ParseState::Ext)
-                & (self.hi.q.val() == self.hdr_last.q.val())
-                & (self.hi.q.val() >= 2))
-                | ((self.state.q.val() == ParseState::Frag) & (self.hi.q.val() == 7))
+            if ((self.state.q.val() == ParseState::Ext) & self.ext_end.q.val())
+                | ((self.state.q.val() == ParseState::Frag) & (self.hi6.val() == 7))
             {
                 if (self.nh_ext.val() | self.nh_frag.val()) & (self.ext_count.q.val() == 4) {
                     self.state.d.next = ParseState::Skip;
@@ -435,6 +454,7 @@ impl Logic for Parser {
                 }
                 self.state.d.next = ParseState::Eth;
                 self.hi.d.next = 0.into();
+                self.hi_small.d.next = true;
                 self.tags.d.next = 0.into();
                 self.cls.d.next = 0.into();
                 self.ext_count.d.next = 0.into();
@@ -445,6 +465,7 @@ impl Logic for Parser {
         if self.reset.val() {
             self.state.d.next = ParseState::Eth;
             self.hi.d.next = 0.into();
+            self.hi_small.d.next = true;
             self.tags.d.next = 0.into();
             self.cls.d.next = 0.into();
             self.ext_count.d.next = 0.into();

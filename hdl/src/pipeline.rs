@@ -83,9 +83,15 @@ pub struct Pipeline<const N: usize> {
     rewriter: Rewriter,
     counters: Counters,
     strobe: Signal<Local, Bit>,
+    queue_word: Signal<Local, Bits<16>>,
+    queue_flags: Signal<Local, Bits<16>>,
     idle: Signal<Local, Bit>,
     cam_op: Signal<Local, Bit>,
     last_op_cam: DFF<Bit>,
+    s_valid: DFF<Bit>,
+    s_data: DFF<Bits<8>>,
+    s_last: DFF<Bit>,
+    s_dir: DFF<Bit>,
 }
 
 impl<const N: usize> Pipeline<N> {
@@ -99,21 +105,33 @@ impl<const N: usize> Logic for Pipeline<N> {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, parser, cam, queue, rewriter, counters);
-        dff_setup!(self, clock, last_op_cam);
+        dff_setup!(self, clock, last_op_cam, s_valid, s_data, s_last, s_dir);
 
-        // Accept a byte whenever the queue has room.
-        self.in_ready.next = !self.queue.full.val();
-        self.strobe.next = self.in_valid.val() & !self.queue.full.val();
+        // Input register: the parser and queue see a registered byte, and `in_ready`
+        // depends on registers only (no combinational path through the pipeline).
+        self.strobe.next = self.s_valid.q.val() & !self.queue.full.val();
+        self.in_ready.next = !self.s_valid.q.val() | !self.queue.full.val();
+        if self.in_valid.val() & self.in_ready.val() {
+            self.s_valid.d.next = true;
+            self.s_data.d.next = self.in_data.val();
+            self.s_last.d.next = self.in_last.val();
+            self.s_dir.d.next = self.in_direction.val();
+        } else if self.strobe.val() {
+            self.s_valid.d.next = false;
+        }
+        if self.reset.val() {
+            self.s_valid.d.next = false;
+        }
 
         self.parser.reset.next = self.reset.val();
-        self.parser.data.next = self.in_data.val();
+        self.parser.data.next = self.s_data.q.val();
         self.parser.strobe.next = self.strobe.val();
-        self.parser.last.next = self.in_last.val();
-        self.parser.direction.next = self.in_direction.val();
+        self.parser.last.next = self.s_last.q.val();
+        self.parser.direction.next = self.s_dir.q.val();
 
         self.cam.key_valid.next = self.parser.key_valid.val();
         self.cam.key_pos.next = self.parser.key_pos.val();
-        self.cam.key_byte.next = self.in_data.val();
+        self.cam.key_byte.next = self.s_data.q.val();
         self.cam.key_first.next = self.parser.key_first.val();
         self.cam.key_ipv4.next = self.parser.key_ipv4.val();
         self.cam.key_last.next = self.parser.key_last.val();
@@ -121,19 +139,31 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.cam.key_dir.next = self.parser.frame_dir.val();
 
         self.queue.write.next = self.strobe.val();
-        self.queue.data_in.next = (bit_cast::<16, 2>(self.parser.class.val()) << 12)
+        // Queue word: see rewriter::QUEUE_BITS.
+        self.queue_word.next = (bit_cast::<16, 2>(self.parser.class.val()) << 12)
             | (bit_cast::<16, 3>(self.parser.role.val()) << 9)
-            | bit_cast::<16, 8>(self.in_data.val());
-        if self.in_last.val() {
-            self.queue.data_in.next = (bit_cast::<16, 2>(self.parser.class.val()) << 12)
-                | (bit_cast::<16, 3>(self.parser.role.val()) << 9)
-                | bit_cast::<16, 8>(self.in_data.val())
-                | 0x100;
+            | bit_cast::<16, 8>(self.s_data.q.val());
+        self.queue_flags.next = 0.into();
+        if self.s_last.q.val() {
+            self.queue_flags.next = 0x100.into();
         }
+        if (self.parser.role.val() == 1) | (self.parser.role.val() == 2) {
+            self.queue_flags.next = 0x4000.into();
+        }
+        if (self.parser.role.val() == 3) | (self.parser.role.val() == 4) {
+            self.queue_flags.next = 0x8000.into();
+        }
+        if self.s_last.q.val() & ((self.parser.role.val() == 3) | (self.parser.role.val() == 4)) {
+            self.queue_flags.next = 0x8100.into();
+        }
+        if self.s_last.q.val() & ((self.parser.role.val() == 1) | (self.parser.role.val() == 2)) {
+            self.queue_flags.next = 0x4100.into();
+        }
+        self.queue.data_in.next = self.queue_word.val() | self.queue_flags.val();
 
         self.rewriter.reset.next = self.reset.val();
         self.rewriter.strobe.next = self.strobe.val();
-        self.rewriter.data.next = self.in_data.val();
+        self.rewriter.data.next = self.s_data.q.val();
         self.rewriter.role.next = self.parser.role.val();
         self.rewriter.l4_start.next = self.parser.l4_start.val();
         self.rewriter.l4_udp.next = self.parser.l4_udp.val();

@@ -16,7 +16,8 @@
 
 use rust_hdl::prelude::*;
 
-/// Layout of a queued byte: data 7..0, last 8, role 11..9, class 13..12.
+/// Layout of a queued byte: data 7..0, last 8, role 11..9, class 13..12, and the role
+/// pre-decoded: 14 a port byte, 15 a checksum byte (so the hold decision is one LUT).
 pub const QUEUE_BITS: usize = 16;
 
 #[derive(LogicBlock, Default)]
@@ -76,6 +77,12 @@ pub struct Rewriter {
     // The queue head, unpacked.
     role_out: Signal<Local, Bits<3>>,
     hold: Signal<Local, Bit>,
+    byte_out: Signal<Local, Bits<8>>,
+    /// Output register: the pipeline's outputs come straight from flip-flops.
+    o_valid: DFF<Bit>,
+    o_data: DFF<Bits<8>>,
+    o_last: DFF<Bit>,
+    load: Signal<Local, Bit>,
 }
 
 impl Logic for Rewriter {
@@ -83,7 +90,7 @@ impl Logic for Rewriter {
     fn update(&mut self) {
         dff_setup!(
             self, clock, complete, failed, looked_up, hit, index, new_port, old_port, old_cks, udp,
-            sum1, fold1, sum2, fold2, settled
+            sum1, fold1, sum2, fold2, settled, o_valid, o_data, o_last
         );
         // ---- Context, written from the head of the pipeline. ----
         if self.strobe.val() {
@@ -160,29 +167,35 @@ impl Logic for Rewriter {
 
         // ---- Output: the queue head, ports and checksum replaced when rewriting. ----
         self.role_out.next = self.q_data.val().get_bits::<3>(9);
-        self.hold.next = (((self.role_out.val() == 1) | (self.role_out.val() == 2))
-            & !self.resolved.val())
-            | (((self.role_out.val() == 3) | (self.role_out.val() == 4)) & !self.cks_ready.val());
-        self.out_valid.next = !self.q_empty.val() & !self.hold.val();
-        self.q_pop.next = !self.q_empty.val() & !self.hold.val() & self.out_ready.val();
-        self.out_last.next = self.q_data.val().get_bit(8);
-        self.out_data.next = self.q_data.val().get_bits::<8>(0);
+        self.hold.next = (self.q_data.val().get_bit(14) & !self.resolved.val())
+            | (self.q_data.val().get_bit(15) & !self.cks_ready.val());
+        self.load.next = !self.o_valid.q.val() | self.out_ready.val();
+        self.q_pop.next = !self.q_empty.val() & !self.hold.val() & self.load.val();
+        self.byte_out.next = self.q_data.val().get_bits::<8>(0);
         if self.rewrite.val() {
             if self.role_out.val() == 1 {
-                self.out_data.next = self.new_port.q.val().get_bits::<8>(8);
+                self.byte_out.next = self.new_port.q.val().get_bits::<8>(8);
             }
             if self.role_out.val() == 2 {
-                self.out_data.next = self.new_port.q.val().get_bits::<8>(0);
+                self.byte_out.next = self.new_port.q.val().get_bits::<8>(0);
             }
             if !self.keep_cks.val() {
                 if self.role_out.val() == 3 {
-                    self.out_data.next = self.new_cks.val().get_bits::<8>(8);
+                    self.byte_out.next = self.new_cks.val().get_bits::<8>(8);
                 }
                 if self.role_out.val() == 4 {
-                    self.out_data.next = self.new_cks.val().get_bits::<8>(0);
+                    self.byte_out.next = self.new_cks.val().get_bits::<8>(0);
                 }
             }
         }
+        if self.load.val() {
+            self.o_valid.d.next = self.q_pop.val();
+            self.o_data.d.next = self.byte_out.val();
+            self.o_last.d.next = self.q_data.val().get_bit(8);
+        }
+        self.out_valid.next = self.o_valid.q.val();
+        self.out_data.next = self.o_data.q.val();
+        self.out_last.next = self.o_last.q.val();
         self.count.next = self.q_pop.val() & self.q_data.val().get_bit(8);
         self.count_class.next = self.q_data.val().get_bits::<2>(12);
         self.count_hit.next = self.rewrite.val();

@@ -169,8 +169,8 @@ pub enum Deframed {
 }
 
 /// Streaming SLIP deframer: feed it bytes as they come, collect whole packets.
-/// Bytes before the first `END` are dropped only if no `END` precedes them — they
-/// still form a (probably bad) packet, which the CRC then rejects.
+/// Noise before a packet's leading `END` forms a packet of its own, which the
+/// reply/request CRC check then rejects; the packet after it is unaffected.
 #[derive(Clone, Debug, Default)]
 pub struct SlipDecoder {
     body: Vec<u8>,

@@ -8,6 +8,7 @@
 //!   `usb_rx` pin (8N1 at 25 clocks per bit, 4 Mbaud) and deserialized from `usb_tx`
 //!   by a software UART here, so the UART blocks, the reset logic and the board top
 //!   are all in the loop and simulated time matches the real wire (2.5 µs per byte).
+//!   [`SimWire::UartPinsAt`] runs board and wire at another rate (50 clocks = 2 Mbaud).
 //! * [`SimWire::Bytes`] — a fast path: the `Control` block and the `Pipeline` only,
 //!   with request bytes handed to the control block's receive port every
 //!   [`BYTE_GAP_CLOCKS`] clocks and reply bytes taken as soon as it offers them. The
@@ -38,7 +39,11 @@ pub const CAPACITIES: [usize; 3] = [16, 64, 128];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimWire {
+    /// The UART pins at 4 Mbaud (25 clocks per bit).
     UartPins,
+    /// The UART pins at another rate: clocks per bit at 100 MHz (50 = 2 Mbaud); the
+    /// board is built with the same rate.
+    UartPinsAt(u16),
     Bytes,
 }
 
@@ -208,7 +213,7 @@ impl<const N: usize> ByteTarget<N> {
             clock: Default::default(),
             reset: Default::default(),
             control: Control::default(),
-            pipeline: Default::default(),
+            pipeline: portshare_hdl::pipeline::Pipeline::new(),
         };
         uut.connect_all();
         uut.reset.next = true;
@@ -257,10 +262,18 @@ pub struct SimBoard {
 impl SimBoard {
     /// A board with `capacity` entries (16, 64 or 128) carried over `wire`.
     pub fn new(capacity: usize, wire: SimWire) -> Result<SimBoard> {
+        let wire = match wire {
+            SimWire::UartPinsAt(CLOCKS_PER_BIT_4MBAUD) => SimWire::UartPins,
+            SimWire::UartPinsAt(cpb) if cpb < 4 => bail!("a simulated UART needs at least 4 clocks per bit, not {cpb}"),
+            w => w,
+        };
         let target: Box<dyn Target> = match (capacity, wire) {
             (16, SimWire::UartPins) => Box::new(PinTarget::<16>::new(CLOCKS_PER_BIT_4MBAUD)),
             (64, SimWire::UartPins) => Box::new(PinTarget::<64>::new(CLOCKS_PER_BIT_4MBAUD)),
             (128, SimWire::UartPins) => Box::new(PinTarget::<128>::new(CLOCKS_PER_BIT_4MBAUD)),
+            (16, SimWire::UartPinsAt(cpb)) => Box::new(PinTarget::<16>::new(cpb)),
+            (64, SimWire::UartPinsAt(cpb)) => Box::new(PinTarget::<64>::new(cpb)),
+            (128, SimWire::UartPinsAt(cpb)) => Box::new(PinTarget::<128>::new(cpb)),
             (16, SimWire::Bytes) => Box::new(ByteTarget::<16>::new()),
             (64, SimWire::Bytes) => Box::new(ByteTarget::<64>::new()),
             (128, SimWire::Bytes) => Box::new(ByteTarget::<128>::new()),
@@ -308,6 +321,7 @@ impl Transport for SimBoard {
         // A reply byte is followed by the next within ~10 bit times on the pins.
         let pause = match self.wire {
             SimWire::UartPins => 12 * CLOCKS_PER_BIT_4MBAUD as u64,
+            SimWire::UartPinsAt(cpb) => 12 * cpb as u64,
             SimWire::Bytes => 64,
         };
         let start = buf.len();
@@ -331,6 +345,9 @@ impl Transport for SimBoard {
     fn describe(&self) -> String {
         match self.wire {
             SimWire::UartPins => format!("simulated Alchitry Cu ({} entries, UART pins at 4 Mbaud)", self.capacity),
+            SimWire::UartPinsAt(cpb) => {
+                format!("simulated Alchitry Cu ({} entries, UART pins at {} baud)", self.capacity, 100_000_000 / cpb as u64)
+            }
             SimWire::Bytes => format!("simulated control block + pipeline ({} entries, byte-level fast path)", self.capacity),
         }
     }

@@ -44,10 +44,16 @@ pub enum CosimError {
     UnsupportedPort { port: String, why: String },
     #[error("the Rust block's ports and the Verilog `module top` disagree: {0}")]
     PortsDiffer(String),
-    #[error("the rust-hdl simulation did not settle within {SETTLE_ITERS} iterations at clock {clock}")]
+    #[error(
+        "the rust-hdl simulation did not settle within {SETTLE_ITERS} iterations at clock {clock}"
+    )]
     NotSettled { clock: usize },
     #[error("input `{port}` was {value} (not 0/1) in the Rust simulation at clock {clock}")]
-    UndrivenInput { port: String, clock: usize, value: String },
+    UndrivenInput {
+        port: String,
+        clock: usize,
+        value: String,
+    },
     #[error("nothing to compare: {0}")]
     Empty(&'static str),
     #[error("cannot run `{tool}`: {source} (scripts/setup installs iverilog)")]
@@ -57,7 +63,11 @@ pub enum CosimError {
         source: std::io::Error,
     },
     #[error("{tool} failed ({status}):\n{output}")]
-    Tool { tool: &'static str, status: String, output: String },
+    Tool {
+        tool: &'static str,
+        status: String,
+        output: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -169,7 +179,11 @@ impl Probe for TopPorts<'_> {
 }
 
 fn for_each_top_port<B: Block>(uut: &B, mut f: impl FnMut(String, &dyn Atom)) {
-    let mut probe = TopPorts { depth: 0, namespace: vec![], visit: &mut f };
+    let mut probe = TopPorts {
+        depth: 0,
+        namespace: vec![],
+        visit: &mut f,
+    };
     uut.accept("top", &mut probe);
 }
 
@@ -222,7 +236,10 @@ impl Recorder {
                 AtomKind::InputParameter => PortDir::Input,
                 AtomKind::OutputParameter | AtomKind::OutputPassthrough => PortDir::Output,
                 _ => {
-                    bad.get_or_insert(CosimError::UnsupportedPort { port: name.clone(), why: "inout".into() });
+                    bad.get_or_insert(CosimError::UnsupportedPort {
+                        port: name.clone(),
+                        why: "inout".into(),
+                    });
                     return;
                 }
             };
@@ -234,7 +251,12 @@ impl Recorder {
                 return;
             }
             let is_clock = d.name == "clock";
-            ports.push(PortSpec { name, dir, width: atom.bits(), is_clock });
+            ports.push(PortSpec {
+                name,
+                dir,
+                width: atom.bits(),
+                is_clock,
+            });
         });
         if let Some(e) = bad {
             return Err(e);
@@ -243,7 +265,12 @@ impl Recorder {
             return Err(CosimError::Empty("the block has no outputs"));
         }
         let samples = ports.iter().map(|_| Vec::new()).collect();
-        Ok(Recorder { ports, samples, clocks: 0, undriven: None })
+        Ok(Recorder {
+            ports,
+            samples,
+            clocks: 0,
+            undriven: None,
+        })
     }
 
     pub fn ports(&self) -> &[PortSpec] {
@@ -299,7 +326,13 @@ impl Recorder {
         clock: impl Fn(&mut B) -> &mut Signal<In, Clock>,
     ) -> Result<(), CosimError> {
         let at = self.clocks;
-        let settle = |u: &mut B| if simulate(u, SETTLE_ITERS) { Ok(()) } else { Err(CosimError::NotSettled { clock: at }) };
+        let settle = |u: &mut B| {
+            if simulate(u, SETTLE_ITERS) {
+                Ok(())
+            } else {
+                Err(CosimError::NotSettled { clock: at })
+            }
+        };
         self.sample(uut)?;
         clock(uut).next = true.into();
         settle(uut)?;
@@ -312,7 +345,11 @@ impl Recorder {
     /// Files and logs stay in `work_dir`.
     pub fn run_icarus(&self, verilog: &str, work_dir: &Path) -> Result<CosimReport, CosimError> {
         if let Some((port, clock, value)) = &self.undriven {
-            return Err(CosimError::UndrivenInput { port: port.clone(), clock: *clock, value: value.clone() });
+            return Err(CosimError::UndrivenInput {
+                port: port.clone(),
+                clock: *clock,
+                value: value.clone(),
+            });
         }
         if self.clocks == 0 {
             return Err(CosimError::Empty("no clocks were recorded"));
@@ -342,12 +379,19 @@ impl Recorder {
 
         let t = Instant::now();
         run(
-            Command::new("iverilog").args(["-g2005", "-o", "cosim.vvp", "tb.v", "dut.v"]).current_dir(work_dir),
+            Command::new("iverilog")
+                .args(["-g2005", "-o", "cosim.vvp", "tb.v", "dut.v"])
+                .current_dir(work_dir),
             "iverilog",
         )?;
         let iverilog_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        run(Command::new("vvp").args(["-n", "cosim.vvp"]).current_dir(work_dir), "vvp")?;
+        run(
+            Command::new("vvp")
+                .args(["-n", "cosim.vvp"])
+                .current_dir(work_dir),
+            "vvp",
+        )?;
         let vvp_seconds = t.elapsed().as_secs_f64();
 
         let out_path = work_dir.join("outputs.txt");
@@ -355,8 +399,16 @@ impl Recorder {
         self.compare(&text, &out_path)?;
         Ok(CosimReport {
             clocks: self.clocks,
-            inputs: self.ports.iter().filter(|p| p.dir == PortDir::Input).count(),
-            outputs: self.ports.iter().filter(|p| p.dir == PortDir::Output).count(),
+            inputs: self
+                .ports
+                .iter()
+                .filter(|p| p.dir == PortDir::Input)
+                .count(),
+            outputs: self
+                .ports
+                .iter()
+                .filter(|p| p.dir == PortDir::Output)
+                .count(),
             iverilog_seconds,
             vvp_seconds,
         })
@@ -367,7 +419,12 @@ impl Recorder {
         let declared = parse_top_ports(verilog).map_err(CosimError::PortsDiffer)?;
         for p in &self.ports {
             match declared.iter().find(|d| d.name == p.name) {
-                None => return Err(CosimError::PortsDiffer(format!("`{}` is not a port of module top", p.name))),
+                None => {
+                    return Err(CosimError::PortsDiffer(format!(
+                        "`{}` is not a port of module top",
+                        p.name
+                    )))
+                }
                 Some(d) if d.dir != p.dir || d.width != p.width => {
                     return Err(CosimError::PortsDiffer(format!(
                         "`{}`: Rust {:?} {} bits, Verilog {:?} {} bits",
@@ -377,49 +434,69 @@ impl Recorder {
                 Some(_) => {}
             }
         }
-        if let Some(d) = declared.iter().find(|d| !self.ports.iter().any(|p| p.name == d.name)) {
-            return Err(CosimError::PortsDiffer(format!("Verilog port `{}` is not in the Rust block", d.name)));
+        if let Some(d) = declared
+            .iter()
+            .find(|d| !self.ports.iter().any(|p| p.name == d.name))
+        {
+            return Err(CosimError::PortsDiffer(format!(
+                "Verilog port `{}` is not in the Rust block",
+                d.name
+            )));
         }
         Ok(())
     }
 
     fn testbench(&self) -> String {
         let n = self.clocks;
-        let decl = |w: usize| if w == 1 { String::new() } else { format!("[{}:0] ", w - 1) };
+        let decl = |w: usize| {
+            if w == 1 {
+                String::new()
+            } else {
+                format!("[{}:0] ", w - 1)
+            }
+        };
         let mut s = String::new();
-        s += "// Generated by portshare-sim's Icarus co-simulation: replays rust-hdl inputs.\n";
+        s += "// Generated by portshare-sim's Icarus co-simulation: replays rust-hdl inputs.\n// Own names start with cosim_ so they cannot clash with a port.\n";
         s += "`timescale 1ns/1ps\nmodule portshare_cosim_tb;\n";
-        s += "  integer i, fd;\n";
+        s += "  integer cosim_i, cosim_fd;\n";
         for (k, p) in self.ports.iter().enumerate() {
             match (p.dir, p.is_clock) {
                 (PortDir::Input, true) => writeln!(s, "  reg {} = 1'b0;", p.name).unwrap(),
                 (PortDir::Input, false) => {
                     writeln!(s, "  reg {}{};", decl(p.width), p.name).unwrap();
-                    writeln!(s, "  reg {}vec_{k} [0:{}];", decl(p.width), n - 1).unwrap();
+                    writeln!(s, "  reg {}cosim_vec_{k} [0:{}];", decl(p.width), n - 1).unwrap();
                 }
                 (PortDir::Output, _) => writeln!(s, "  wire {}{};", decl(p.width), p.name).unwrap(),
             }
         }
-        let conns: Vec<String> = self.ports.iter().map(|p| format!(".{0}({0})", p.name)).collect();
-        writeln!(s, "  top dut({});", conns.join(", ")).unwrap();
+        let conns: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!(".{0}({0})", p.name))
+            .collect();
+        writeln!(s, "  top cosim_dut({});", conns.join(", ")).unwrap();
         s += "  initial begin\n";
         for (k, p) in self.ports.iter().enumerate() {
             if p.dir == PortDir::Input && !p.is_clock {
-                writeln!(s, "    $readmemh(\"in_{k}.hex\", vec_{k});").unwrap();
+                writeln!(s, "    $readmemh(\"in_{k}.hex\", cosim_vec_{k});").unwrap();
             }
         }
-        s += "    fd = $fopen(\"outputs.txt\", \"w\");\n";
-        writeln!(s, "    for (i = 0; i < {n}; i = i + 1) begin").unwrap();
+        s += "    cosim_fd = $fopen(\"outputs.txt\", \"w\");\n";
+        writeln!(s, "    for (cosim_i = 0; cosim_i < {n}; cosim_i = cosim_i + 1) begin").unwrap();
         for (k, p) in self.ports.iter().enumerate() {
             if p.dir == PortDir::Input && !p.is_clock {
-                writeln!(s, "      {} = vec_{k}[i];", p.name).unwrap();
+                writeln!(s, "      {} = cosim_vec_{k}[cosim_i];", p.name).unwrap();
             }
         }
-        let outs: Vec<&PortSpec> = self.ports.iter().filter(|p| p.dir == PortDir::Output).collect();
+        let outs: Vec<&PortSpec> = self
+            .ports
+            .iter()
+            .filter(|p| p.dir == PortDir::Output)
+            .collect();
         let fmt = vec!["%h"; outs.len()].join(" ");
         let args: Vec<&str> = outs.iter().map(|p| p.name.as_str()).collect();
         s += "      #1;\n";
-        writeln!(s, "      $fwrite(fd, \"{fmt}\\n\", {});", args.join(", ")).unwrap();
+        writeln!(s, "      $fwrite(cosim_fd, \"{fmt}\\n\", {});", args.join(", ")).unwrap();
         let clocks: Vec<&PortSpec> = self.ports.iter().filter(|p| p.is_clock).collect();
         s += "      #4;\n";
         for c in &clocks {
@@ -429,13 +506,17 @@ impl Recorder {
         for c in &clocks {
             writeln!(s, "      {} = 1'b0;", c.name).unwrap();
         }
-        s += "    end\n    $fclose(fd);\n    $finish;\n  end\nendmodule\n";
+        s += "    end\n    $fclose(cosim_fd);\n    $finish;\n  end\nendmodule\n";
         s
     }
 
     fn compare(&self, text: &str, path: &Path) -> Result<(), CosimError> {
-        let outs: Vec<(usize, &PortSpec)> =
-            self.ports.iter().enumerate().filter(|(_, p)| p.dir == PortDir::Output).collect();
+        let outs: Vec<(usize, &PortSpec)> = self
+            .ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.dir == PortDir::Output)
+            .collect();
         let lines: Vec<&str> = text.lines().collect();
         if lines.len() != self.clocks {
             return Err(CosimError::BadOutput {
@@ -448,7 +529,12 @@ impl Recorder {
             if fields.len() != outs.len() {
                 return Err(CosimError::BadOutput {
                     path: path.to_path_buf(),
-                    detail: format!("line {}: {} fields for {} outputs", clock + 1, fields.len(), outs.len()),
+                    detail: format!(
+                        "line {}: {} fields for {} outputs",
+                        clock + 1,
+                        fields.len(),
+                        outs.len()
+                    ),
                 });
             }
             for ((k, p), got) in outs.iter().zip(fields) {
@@ -469,11 +555,17 @@ impl Recorder {
 }
 
 fn run(cmd: &mut Command, tool: &'static str) -> Result<(), CosimError> {
-    let out = cmd.output().map_err(|source| CosimError::Spawn { tool, source })?;
+    let out = cmd
+        .output()
+        .map_err(|source| CosimError::Spawn { tool, source })?;
     if !out.status.success() {
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output += &String::from_utf8_lossy(&out.stderr);
-        return Err(CosimError::Tool { tool, status: out.status.to_string(), output });
+        return Err(CosimError::Tool {
+            tool,
+            status: out.status.to_string(),
+            output,
+        });
     }
     Ok(())
 }
@@ -481,11 +573,17 @@ fn run(cmd: &mut Command, tool: &'static str) -> Result<(), CosimError> {
 /// The ports of `module top(...)` as declared in rust-hdl's Verilog:
 /// `input wire [7:0] a;`, `output reg b;`, `output wire [167:0] c;`.
 pub fn parse_top_ports(verilog: &str) -> Result<Vec<PortSpec>, String> {
-    let start = verilog.find("module top(").ok_or("no `module top(` in the Verilog")?;
+    let start = verilog
+        .find("module top(")
+        .ok_or("no `module top(` in the Verilog")?;
     let body = &verilog[start..];
-    let end = body.find("endmodule").ok_or("`module top` has no endmodule")?;
+    let end = body
+        .find("endmodule")
+        .ok_or("`module top` has no endmodule")?;
     let body = &body[..end];
-    let header_end = body.find(';').ok_or("`module top(` header is not terminated")?;
+    let header_end = body
+        .find(';')
+        .ok_or("`module top(` header is not terminated")?;
     let listed: Vec<&str> = body["module top(".len()..header_end]
         .trim_end()
         .trim_end_matches(')')
@@ -495,7 +593,11 @@ pub fn parse_top_ports(verilog: &str) -> Result<Vec<PortSpec>, String> {
         .collect();
     let mut ports = Vec::new();
     for line in body[header_end + 1..].lines() {
-        let mut toks = line.trim().trim_end_matches(';').split_whitespace().peekable();
+        let mut toks = line
+            .trim()
+            .trim_end_matches(';')
+            .split_whitespace()
+            .peekable();
         let dir = match toks.peek() {
             Some(&"input") => PortDir::Input,
             Some(&"output") => PortDir::Output,
@@ -519,10 +621,17 @@ pub fn parse_top_ports(verilog: &str) -> Result<Vec<PortSpec>, String> {
             }
         }
         let name = name.ok_or_else(|| format!("no name in `{}`", line.trim()))?;
-        ports.push(PortSpec { name, dir, width, is_clock: false });
+        ports.push(PortSpec {
+            name,
+            dir,
+            width,
+            is_clock: false,
+        });
     }
     if ports.len() != listed.len() || !ports.iter().all(|p| listed.contains(&p.name.as_str())) {
-        return Err(format!("port list {listed:?} does not match the declarations"));
+        return Err(format!(
+            "port list {listed:?} does not match the declarations"
+        ));
     }
     Ok(ports)
 }
@@ -578,7 +687,10 @@ mod tests {
         let mut uut = Mixer::default();
         uut.connect_all();
         let ports = parse_top_ports(&generate_verilog(&uut)).unwrap();
-        let got: Vec<(&str, PortDir, usize)> = ports.iter().map(|p| (p.name.as_str(), p.dir, p.width)).collect();
+        let got: Vec<(&str, PortDir, usize)> = ports
+            .iter()
+            .map(|p| (p.name.as_str(), p.dir, p.width))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -599,7 +711,10 @@ mod tests {
     #[test]
     fn hex_is_msb_first_and_padded() {
         assert_eq!(to_hex(&[0x1f], 5), "1f");
-        assert_eq!(to_hex(&[0x1, 0x2, 0x3], 168), format!("{:010x}{:016x}{:016x}", 3, 2, 1));
+        assert_eq!(
+            to_hex(&[0x1, 0x2, 0x3], 168),
+            format!("{:010x}{:016x}{:016x}", 3, 2, 1)
+        );
         assert_eq!(to_hex(&[u64::MAX, 0x8], 68), "8ffffffffffffffff");
     }
 
@@ -624,12 +739,56 @@ mod tests {
             assert_eq!(u64::from(uut.sum.val()), model_sum as u64);
         }
         let dir = tempfile::tempdir().unwrap();
-        let r = rec.run_icarus(&generate_verilog(&uut), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let r = rec
+            .run_icarus(&generate_verilog(&uut), dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((r.clocks, r.inputs, r.outputs), (3000, 4, 4));
         // The testbench really ran every clock.
         let out = fs::read_to_string(dir.path().join("outputs.txt")).unwrap();
         assert_eq!(out.lines().count(), 3000);
-        assert_eq!(out.lines().next().unwrap().split_whitespace().nth(2).unwrap().len(), 42);
+        assert_eq!(
+            out.lines()
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .nth(2)
+                .unwrap()
+                .len(),
+            42
+        );
+    }
+
+    /// The data-plane top, co-simulated on random stimulus (any stimulus is a fair
+    /// differential test: both simulators must agree on every output, every clock).
+    #[test]
+    fn pipeline_agrees_on_random_stimulus() {
+        use portshare_hdl::pipeline::Pipeline;
+        let mut uut = Pipeline::<16>::new();
+        uut.connect_all();
+        let mut rec = Recorder::new(&uut).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+        for _ in 0..2000 {
+            uut.reset.next = rng.gen_bool(0.01);
+            uut.in_data.next = (rng.gen::<u8>() as u64).into();
+            uut.in_valid.next = rng.gen();
+            uut.in_last.next = rng.gen_bool(0.05);
+            uut.in_direction.next = rng.gen();
+            uut.out_ready.next = rng.gen_bool(0.8);
+            uut.mgmt_op.next = (rng.gen_range(0..8) as u64).into();
+            uut.mgmt_start.next = rng.gen_bool(0.05);
+            uut.mgmt_index.next = (rng.gen::<u8>() as u64).into();
+            let mut wdata: Bits<168> = 0.into();
+            for i in 0..168 {
+                wdata = wdata.replace_bit(i, rng.gen());
+            }
+            uut.mgmt_wdata.next = wdata;
+            rec.step(&mut uut, |u| &mut u.clock).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = rec
+            .run_icarus(&generate_verilog(&uut), dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.clocks, r.inputs, r.outputs), (2000, 11, 8));
     }
 
     /// The lead's runner clocks the block itself and calls `sample` before each edge.
@@ -650,7 +809,9 @@ mod tests {
             assert!(simulate(&mut uut, 100));
         }
         let dir = tempfile::tempdir().unwrap();
-        let r = rec.run_icarus(&generate_verilog(&uut), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let r = rec
+            .run_icarus(&generate_verilog(&uut), dir.path())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.clocks, 400);
     }
 
@@ -668,14 +829,21 @@ mod tests {
             rec.step(&mut uut, |u| &mut u.clock).unwrap();
         }
         // Flip bit 167 of `wide_out` as recorded at clock 37.
-        let k = rec.ports().iter().position(|p| p.name == "wide_out").unwrap();
+        let k = rec
+            .ports()
+            .iter()
+            .position(|p| p.name == "wide_out")
+            .unwrap();
         rec.samples[k][37 * 3 + 2] ^= 1 << 39;
         let dir = tempfile::tempdir().unwrap();
         match rec.run_icarus(&generate_verilog(&uut), dir.path()) {
             Err(CosimError::Mismatch(m)) => {
                 assert_eq!((m.clock, m.port.as_str()), (37, "wide_out"));
                 assert_eq!(m.rust.len(), 42);
-                let (r, v) = (u8::from_str_radix(&m.rust[..1], 16).unwrap(), u8::from_str_radix(&m.verilog[..1], 16).unwrap());
+                let (r, v) = (
+                    u8::from_str_radix(&m.rust[..1], 16).unwrap(),
+                    u8::from_str_radix(&m.verilog[..1], 16).unwrap(),
+                );
                 assert_eq!(r ^ v, 0x8, "only the top bit differs: {m:?}");
                 assert_eq!(m.rust[1..], m.verilog[1..]);
             }
@@ -734,8 +902,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         match rec.run_icarus(&generate_verilog(&uut), dir.path()) {
             Err(CosimError::Mismatch(m)) => {
-                assert_eq!(m, Mismatch { clock, port: "y".into(), rust: (r as u8).to_string(), verilog: (v as u8).to_string() });
-                assert!(CosimError::Mismatch(m).to_string().contains(&format!("clock {clock}")));
+                assert_eq!(
+                    m,
+                    Mismatch {
+                        clock,
+                        port: "y".into(),
+                        rust: (r as u8).to_string(),
+                        verilog: (v as u8).to_string()
+                    }
+                );
+                assert!(CosimError::Mismatch(m)
+                    .to_string()
+                    .contains(&format!("clock {clock}")));
             }
             other => panic!("expected a mismatch, got {other:?}"),
         }
@@ -747,10 +925,15 @@ mod tests {
         uut.connect_all();
         let mut rec = Recorder::new(&uut).unwrap();
         rec.step(&mut uut, |u| &mut u.clock).unwrap();
-        let v = generate_verilog(&uut).replace("endmodule // top\n", "endmodule // top\nwire broken = ;\n");
+        let v = generate_verilog(&uut)
+            .replace("endmodule // top\n", "endmodule // top\nwire broken = ;\n");
         let dir = tempfile::tempdir().unwrap();
         match rec.run_icarus(&v, dir.path()) {
-            Err(CosimError::Tool { tool: "iverilog", output, .. }) => assert!(output.contains("syntax error"), "{output}"),
+            Err(CosimError::Tool {
+                tool: "iverilog",
+                output,
+                ..
+            }) => assert!(output.contains("syntax error"), "{output}"),
             other => panic!("expected an iverilog failure, got {other:?}"),
         }
     }
@@ -764,6 +947,9 @@ mod tests {
         let mut rec = Recorder::new(&a).unwrap();
         rec.step(&mut a, |u| &mut u.clock).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(rec.run_icarus(&generate_verilog(&m), dir.path()), Err(CosimError::PortsDiffer(_))));
+        assert!(matches!(
+            rec.run_icarus(&generate_verilog(&m), dir.path()),
+            Err(CosimError::PortsDiffer(_))
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! I/O, the RTL runner that drives the rust-hdl pipeline in its cycle simulator, the
 //! Icarus co-simulation of the generated Verilog, and the simulated board.
 
+pub mod bench;
 pub mod board;
 pub mod flows;
 pub mod icarus;

@@ -114,6 +114,20 @@ fn uart_pins_loading_64_entries_and_its_wire_time() {
     );
 }
 
+/// The board built for 2 Mbaud (50 clocks per bit) works end to end at that rate.
+#[test]
+fn uart_pins_at_2_mbaud() {
+    let mut c = Client::new(SimBoard::new(16, SimWire::UartPinsAt(50)).unwrap()).with_baud(2_000_000);
+    let start = c.transport().clocks();
+    assert_eq!(c.info().unwrap().capacity, 16);
+    let frame: Vec<u8> = (0..100).map(|i| (i * 13) as u8).collect();
+    assert_eq!(c.inject(Direction::Incoming, &frame).unwrap().len(), frame.len());
+    let bytes = c.stats().bytes_sent + c.stats().bytes_received;
+    let clocks = c.transport().clocks() - start;
+    assert!(clocks >= bytes * 500, "{clocks} clocks for {bytes} bytes at 500 clocks per byte");
+    assert_eq!(c.stats().retries, 0);
+}
+
 /// Ethernet frames from the shared capture corpus (DESIGN.md: fail, not skip, in CI).
 fn corpus_frames(limit: usize) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump");
@@ -177,12 +191,9 @@ fn injected_frames_come_back_unchanged_with_an_empty_table() {
     );
 }
 
-/// PIPELINE-DEPENDENT, to switch: with entries that match, the real pipeline rewrites
-/// ports; the placeholder passes frames through. This asserts the placeholder's
-/// pass-through. When the real pipeline and `portshare_sim::model::process_frame`
-/// land, replace `expected` below with the model's output (and rename the test).
+/// An injected frame that matches an entry comes back as the reference model rewrites it.
 #[test]
-fn inject_with_matching_entries_equals_placeholder_passthrough_switch_to_model() {
+fn inject_with_matching_entries_equals_model() {
     let mut c = Client::new(SimBoard::new(16, SimWire::Bytes).unwrap());
     let entry = Slot::new("192.0.2.10".parse().unwrap(), true, true, 443, 8443);
     c.write_entry(0, &entry).unwrap();
@@ -193,14 +204,12 @@ fn inject_with_matching_entries_equals_placeholder_passthrough_switch_to_model()
         .write(&mut frame, b"hello")
         .unwrap();
     let out = c.inject(Direction::Incoming, &frame).unwrap();
-    let expected = frame.clone(); // SWITCH: portshare_sim::model::process_frame(...)
-    assert_eq!(out, expected);
+    let expected = portshare_sim::model::process_frame(&frame, Direction::Incoming, &[entry]);
+    assert!(matches!(expected.outcome, portshare_sim::model::Outcome::Rewritten { .. }));
+    assert_eq!(out, expected.frame);
 }
 
-/// PIPELINE-DEPENDENT: the placeholder's management port returns zeros, so this runs
-/// only against the real pipeline (`cargo test -p portshare-sim --test board -- --ignored`).
 #[test]
-#[ignore = "needs the real pipeline: the placeholder management port reads back zeros"]
 fn table_reads_back_what_was_written_and_clear_empties_it() {
     let mut c = Client::new(SimBoard::new(64, SimWire::Bytes).unwrap());
     for i in 0..64 {

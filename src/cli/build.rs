@@ -38,33 +38,34 @@ fn parse_entries(s: &str) -> Result<usize, String> {
 
 type BuildFn = fn(&FlowOptions) -> Result<Report, FlowError>;
 
-/// The board top for `entries`. // needs CuBoard
-///
-/// When `portshare_hdl::board::CuBoard` is merged, this body becomes:
-/// ```ignore
-/// use portshare_hdl::{board::CuBoard, flow};
-/// Ok(match entries {
-///     16 => |o| flow::build(&mut CuBoard::<16>::new(), o),
-///     64 => |o| flow::build(&mut CuBoard::<64>::new(), o),
-///     128 => |o| flow::build(&mut CuBoard::<128>::new(), o),
-///     n => bail!("no board top for {n} entries"),
-/// })
-/// ```
+/// The board top for `entries`.
 fn board_top(entries: usize) -> anyhow::Result<BuildFn> {
-    bail!(
-        "this build of portshare has no board top for {entries} entries yet: \
-         portshare_hdl::board::CuBoard is not wired into src/cli/build.rs (board_top)"
-    )
+    use portshare_hdl::{board::CuBoard, flow};
+    Ok(match entries {
+        16 => |o| flow::build(&mut CuBoard::<16>::new(), o),
+        64 => |o| flow::build(&mut CuBoard::<64>::new(), o),
+        128 => |o| flow::build(&mut CuBoard::<128>::new(), o),
+        n => bail!("no board top for {n} entries"),
+    })
 }
 
 pub fn run(a: BuildArgs) -> anyhow::Result<()> {
     let build = board_top(a.entries)?;
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("out/cu-{}", a.entries)));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("out/cu-{}", a.entries)));
     let mut opts = FlowOptions::new(&out, a.freq);
     opts.top_name = "portshare_cu".into();
     opts.seed = a.seed;
-    eprintln!("[build] Alchitry Cu, {} entries, {} MHz, into {}", a.entries, a.freq, out.display());
-    let report = build(&opts).with_context(|| format!("building the {}-entry board top", a.entries))?;
+    eprintln!(
+        "[build] Alchitry Cu, {} entries, {} MHz, into {}",
+        a.entries,
+        a.freq,
+        out.display()
+    );
+    let report =
+        build(&opts).with_context(|| format!("building the {}-entry board top", a.entries))?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -99,7 +100,11 @@ mod tests {
             fmax_mhz: Some(fmax),
             target_mhz: 100.0,
             timing_met: fmax >= 100.0,
-            clocks: vec![ClockTiming { name: "clk".into(), fmax_mhz: fmax, target_mhz: 100.0 }],
+            clocks: vec![ClockTiming {
+                name: "clk".into(),
+                fmax_mhz: fmax,
+                target_mhz: 100.0,
+            }],
             lcs_used: 1,
             lcs_total: 7680,
             ffs_used: 1,
@@ -109,6 +114,7 @@ mod tests {
             seed: None,
             bitstream: "x.bin".into(),
             bitstream_bytes: 135_100,
+            verilog: "x.v".into(),
             out_dir: ".".into(),
             modules: Default::default(),
             seconds: StepSeconds::default(),
@@ -119,7 +125,10 @@ mod tests {
     fn missed_timing_fails_and_says_by_how_much() {
         assert!(verdict(&report(120.0)).is_ok());
         let e = verdict(&report(87.5)).unwrap_err().to_string();
-        assert!(e.contains("87.50 MHz") && e.contains("12.50 MHz short"), "{e}");
+        assert!(
+            e.contains("87.50 MHz") && e.contains("12.50 MHz short"),
+            "{e}"
+        );
     }
 
     #[test]
