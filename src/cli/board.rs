@@ -432,14 +432,18 @@ impl Board {
                 (AnyTransport::Usb(t), baud)
             }
             DeviceSpec::Sim => {
-                if dev.baud != ftdi::DEFAULT_BAUD {
-                    bail!(
-                        "the simulated board's UART runs at {} baud only",
-                        ftdi::DEFAULT_BAUD
-                    );
-                }
+                // The board's UART divides its 100 MHz clock: only exact divisors are rates.
+                let wire = match dev.sim_wire {
+                    SimWire::UartPins if dev.baud != ftdi::DEFAULT_BAUD => {
+                        if dev.baud == 0 || 100_000_000 % dev.baud != 0 {
+                            bail!("the simulated board's UART divides 100 MHz; {} baud is not an exact divisor", dev.baud);
+                        }
+                        SimWire::UartPinsAt((100_000_000 / dev.baud) as _)
+                    }
+                    w => w,
+                };
                 (
-                    AnyTransport::Sim(SimBoard::new(dev.sim_capacity, dev.sim_wire)?),
+                    AnyTransport::Sim(SimBoard::new(dev.sim_capacity, wire)?),
                     dev.baud,
                 )
             }
