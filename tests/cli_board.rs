@@ -676,7 +676,7 @@ fn usb_errors_say_what_was_looked_for() {
 
 #[test]
 fn simulated_uart_rates_must_divide_the_board_clock() {
-    let e = fails(&["list", "--device", "sim", "--baud", "3000000"]);
+    let e = fails(&["list", "--device", "sim", "--sim-wire", "pins", "--baud", "3000000"]);
     assert!(e.contains("3000000") && e.contains("100 MHz"), "{e}");
     let e = fails(&["list", "--device", "sim", "--sim-capacity", "32"]);
     assert!(e.contains("32"), "{e}");

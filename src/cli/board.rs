@@ -72,10 +72,10 @@ pub struct DeviceArgs {
     /// Simulated board only: its table size (16, 64 or 128 slots).
     #[arg(long, default_value_t = 64)]
     pub sim_capacity: usize,
-    /// Simulated board only: `pins` simulates the whole board with its UART at
-    /// 4 Mbaud (true wire timing); `bytes` hands bytes to the control block directly
-    /// (same protocol logic, about 30 times fewer clocks).
-    #[arg(long, default_value = "pins", value_parser = parse_sim_wire)]
+    /// Simulated board only: `bytes` hands bytes straight to the control block (same
+    /// protocol logic, the quick default); `pins` simulates the whole board with its
+    /// UART at `--baud` (true wire timing, about ten times slower to simulate).
+    #[arg(long, default_value = "bytes", value_parser = parse_sim_wire)]
     pub sim_wire: SimWire,
 }
 
