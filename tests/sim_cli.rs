@@ -49,7 +49,12 @@ fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "portshare failed: {}", stderr(o));
     let text = String::from_utf8(o.stdout.clone()).unwrap();
     assert_eq!(text.trim().lines().count(), 1, "--json must print one line: {text}");
-    serde_json::from_str(text.trim()).unwrap()
+    let j: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    if j["engine"] == "model" {
+        // No progress bar or chatter when stderr is not a terminal.
+        assert!(o.stderr.is_empty(), "stderr: {}", stderr(o));
+    }
+    j
 }
 
 fn assert_json_counts(j: &serde_json::Value, c: &Counters, frames: usize, entries: usize) {

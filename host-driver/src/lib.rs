@@ -3,6 +3,7 @@
 //!
 //! Depends on nothing else of ours; `sim/` and the `portshare` CLI build on it.
 
+pub mod ftdi;
 pub mod protocol;
 pub mod record;
 pub mod table;

@@ -1,9 +1,763 @@
-//! (being written)
+//! Board commands: find boards on USB, load a table, read it back, read counters, clear
+//! it, and run frames through the board's pipeline — against the real Alchitry Cu
+//! (`--device usb…`, the FT2232H's channel B) or a simulated board that lives for one
+//! command (`--device sim`). Every command speaks the same control protocol through
+//! `portshare_host::protocol::Client`, whichever transport carries it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use portshare_host::ftdi::{self, Usability, UsbSelector};
+use portshare_host::protocol::{BoardCounters, Client, ClientStats, DeviceInfo};
+use portshare_host::table::Table;
+use portshare_host::transport::Transport;
+use portshare_host::usb::{self, UartSettings, UsbTransport};
+use portshare_host::{Direction, Slot};
+use portshare_sim::board::{SimBoard, SimWire};
+use portshare_sim::pcap::Capture;
+
+mod demo;
+
 #[derive(clap::Subcommand)]
 pub enum BoardCmd {
-    /// List boards found on USB.
+    /// List FTDI devices on USB and say which are boards portshare can use.
     Devices,
+    /// Validate a table file, write it to the board, read it back and compare.
+    Load(LoadArgs),
+    /// Show the entries the board holds.
+    List(ListArgs),
+    /// Show the board's counters: hits per entry and frames per reason.
+    Stats(StatsArgs),
+    /// Empty the board's table.
+    Clear(ClearArgs),
+    /// Run the frames of a pcap through the board's pipeline; write what comes back.
+    Inject(InjectArgs),
+    /// A whole session on a simulated board: load, list, inject frames, stats.
+    Demo(DemoArgs),
 }
-pub fn run(_c: BoardCmd) -> anyhow::Result<()> {
-    anyhow::bail!("board commands are not built yet")
+
+/// Which board: `usb` (the one board on USB), `usb:BUS:ADDR`, `usb:SERIAL`, or `sim`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Usb(UsbSelector),
+    Sim,
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "sim" {
+            return Ok(DeviceSpec::Sim);
+        }
+        s.parse::<UsbSelector>()
+            .map(DeviceSpec::Usb)
+            .map_err(|e| format!("{e}, or `sim` for a simulated board"))
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct DeviceArgs {
+    /// The board: `usb` (the only one plugged in), `usb:BUS:ADDR`, `usb:SERIAL`
+    /// (see `portshare devices`), or `sim` (a simulated board living for this command).
+    #[arg(long, default_value = "usb")]
+    pub device: DeviceSpec,
+    /// UART rate. The bitstream's UART runs at 4 Mbaud (25 clocks a bit at 100 MHz).
+    #[arg(long, default_value_t = ftdi::DEFAULT_BAUD)]
+    pub baud: u32,
+    /// FTDI latency timer in ms (1-255): how long the chip holds a partial packet.
+    #[arg(long, default_value_t = ftdi::DEFAULT_LATENCY_MS)]
+    pub latency_ms: u8,
+    /// Simulated board only: its table size (16, 64 or 128 slots).
+    #[arg(long, default_value_t = 64)]
+    pub sim_capacity: usize,
+    /// Simulated board only: `bytes` hands bytes straight to the control block (same
+    /// protocol logic, the quick default); `pins` simulates the whole board with its
+    /// UART at `--baud` (true wire timing, about ten times slower to simulate).
+    #[arg(long, default_value = "bytes", value_parser = parse_sim_wire)]
+    pub sim_wire: SimWire,
+}
+
+fn parse_sim_wire(s: &str) -> Result<SimWire, String> {
+    match s {
+        "pins" => Ok(SimWire::UartPins),
+        "bytes" => Ok(SimWire::Bytes),
+        _ => Err(format!(
+            "`{s}`: the simulated board's wire is `pins` or `bytes`"
+        )),
+    }
+}
+
+impl DeviceArgs {
+    /// A simulated board with `capacity` slots over `wire`.
+    pub fn sim(capacity: usize, wire: SimWire) -> DeviceArgs {
+        DeviceArgs {
+            device: DeviceSpec::Sim,
+            baud: ftdi::DEFAULT_BAUD,
+            latency_ms: ftdi::DEFAULT_LATENCY_MS,
+            sim_capacity: capacity,
+            sim_wire: wire,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The table file (TOML, `[[entry]]` tables).
+    pub table: PathBuf,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// Load this table first (what a `--device sim` board needs to show anything).
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatsArgs {
+    /// Load this table first.
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Set the counters to zero after reading them.
+    #[arg(long)]
+    pub reset: bool,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ClearArgs {
+    /// Load this table first (to see `clear` work on a `--device sim` board).
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    /// Also set the counters to zero.
+    #[arg(long)]
+    pub counters: bool,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InjectArgs {
+    /// Frames to send (pcap, Ethernet link type).
+    pub input: PathBuf,
+    /// Where to write the frames the pipeline returns (pcap, same timestamps).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Which way the frames cross the unit.
+    #[arg(long, default_value = "incoming")]
+    pub direction: Direction,
+    /// Load this table first.
+    #[arg(long)]
+    pub table: Option<PathBuf>,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Also inject the frames of this capture (incoming), after the demo's own frames.
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// How the simulated board is wired: `bytes` (control block and pipeline, the
+    /// quick default) or `pins` (the whole board, UART at 4 Mbaud: true wire timing,
+    /// about ten times slower to simulate).
+    #[arg(long, default_value = "bytes", value_parser = parse_sim_wire)]
+    pub wire: SimWire,
+    /// The simulated board's table size (16, 64 or 128 slots).
+    #[arg(long, default_value_t = 16)]
+    pub capacity: usize,
+}
+
+pub fn run(c: BoardCmd) -> anyhow::Result<()> {
+    match c {
+        BoardCmd::Devices => devices(),
+        BoardCmd::Load(a) => {
+            let mut board = Board::connect(&a.dev)?;
+            let report = board.load(&a.table)?;
+            println!("{}", report.summary(&a.table, board.baud));
+            Ok(())
+        }
+        BoardCmd::List(a) => {
+            let mut board = Board::connect(&a.dev)?;
+            board.load_first(a.table.as_deref())?;
+            print!("{}", board.list_text()?);
+            Ok(())
+        }
+        BoardCmd::Stats(a) => {
+            let mut board = Board::connect(&a.dev)?;
+            board.load_first(a.table.as_deref())?;
+            let stats = board.stats()?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.text());
+            }
+            if a.reset {
+                board.client.reset_counters()?;
+            }
+            Ok(())
+        }
+        BoardCmd::Clear(a) => {
+            let mut board = Board::connect(&a.dev)?;
+            board.load_first(a.table.as_deref())?;
+            let was = board.read_slots()?.iter().filter(|s| s.valid).count();
+            board.client.clear_table()?;
+            if a.counters {
+                board.client.reset_counters()?;
+            }
+            let left = board.read_slots()?.iter().filter(|s| s.valid).count();
+            if left != 0 {
+                bail!(
+                    "{}: {left} entries still valid after CLEAR_TABLE",
+                    board.describe()
+                );
+            }
+            println!(
+                "cleared {}: {was} entries removed, all {} slots empty{}",
+                board.describe(),
+                board.info.capacity,
+                if a.counters { ", counters zeroed" } else { "" }
+            );
+            Ok(())
+        }
+        BoardCmd::Inject(a) => {
+            let mut board = Board::connect(&a.dev)?;
+            board.load_first(a.table.as_deref())?;
+            inject(&mut board, &a)
+        }
+        BoardCmd::Demo(a) => demo::run(a),
+    }
+}
+
+/// Either transport, so one `Client` type serves both.
+pub enum AnyTransport {
+    Usb(UsbTransport),
+    Sim(SimBoard),
+}
+
+impl Transport for AnyTransport {
+    fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            AnyTransport::Usb(t) => t.send(bytes),
+            AnyTransport::Sim(t) => t.send(bytes),
+        }
+    }
+    fn recv(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> anyhow::Result<usize> {
+        match self {
+            AnyTransport::Usb(t) => t.recv(buf, timeout),
+            AnyTransport::Sim(t) => t.recv(buf, timeout),
+        }
+    }
+    fn describe(&self) -> String {
+        match self {
+            AnyTransport::Usb(t) => t.describe(),
+            AnyTransport::Sim(t) => t.describe(),
+        }
+    }
+}
+
+/// A connected board and what it said about itself.
+pub struct Board {
+    pub client: Client<AnyTransport>,
+    pub info: DeviceInfo,
+    /// The UART rate really in use, for wire-time figures.
+    pub baud: u32,
+}
+
+/// What `load` did.
+#[derive(Clone, Debug)]
+pub struct LoadReport {
+    pub entries: usize,
+    pub cleared: usize,
+    pub capacity: usize,
+    pub elapsed: Duration,
+    /// Bytes on the wire, both ways, as the client counted them.
+    pub wire: ClientStats,
+    /// Simulated time it took, on a simulated board.
+    pub simulated: Option<Duration>,
+}
+
+impl LoadReport {
+    /// Time the bytes take on the UART at `baud`, 10 bits a byte, each way on its own
+    /// wire (the slower direction sets the pace of stop-and-wait only in sum, so this
+    /// is the sum: every request waits for its reply).
+    pub fn wire_time(&self, baud: u32) -> Duration {
+        let bytes = self.wire.bytes_sent + self.wire.bytes_received;
+        Duration::from_nanos(bytes * 10 * 1_000_000_000 / baud.max(1) as u64)
+    }
+
+    pub fn summary(&self, path: &Path, baud: u32) -> String {
+        format!(
+            "loaded {}: {} entries written{}, all {} slots read back and match\n\
+             {:.1} ms{}; {} bytes sent, {} received ({} requests, {} retries) = {:.2} ms on the wire at {} baud",
+            path.display(),
+            self.entries,
+            if self.cleared > 0 { format!(", {} slots cleared", self.cleared) } else { String::new() },
+            self.capacity,
+            self.elapsed.as_secs_f64() * 1e3,
+            match self.simulated {
+                Some(t) => format!(" ({:.2} ms simulated)", t.as_secs_f64() * 1e3),
+                None => String::new(),
+            },
+            self.wire.bytes_sent,
+            self.wire.bytes_received,
+            self.wire.requests,
+            self.wire.retries,
+            self.wire_time(baud).as_secs_f64() * 1e3,
+            baud
+        )
+    }
+}
+
+/// Counters with the entries they belong to.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Stats {
+    pub device: String,
+    pub capacity: usize,
+    pub reasons: Reasons,
+    pub entries: Vec<EntryStats>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Reasons {
+    pub rewritten: u32,
+    pub no_match: u32,
+    pub fragment: u32,
+    pub unparsed: u32,
+    pub udp_zero_checksum: u32,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EntryStats {
+    pub slot: usize,
+    pub address: String,
+    pub protocol: &'static str,
+    pub shared_port: u16,
+    pub assigned_port: u16,
+    pub hits: u32,
+}
+
+impl Stats {
+    fn new(device: String, slots: &[Slot], c: &BoardCounters) -> Stats {
+        let entries = slots
+            .iter()
+            .enumerate()
+            // An entry cleared after it matched still shows its hits.
+            .filter(|(i, s)| s.valid || c.hits.get(*i).copied().unwrap_or(0) > 0)
+            .map(|(i, s)| EntryStats {
+                slot: i,
+                address: if s.valid {
+                    s.ip().to_string()
+                } else {
+                    "(empty)".into()
+                },
+                protocol: protocol_name(s),
+                shared_port: s.shared_port,
+                assigned_port: s.assigned_port,
+                hits: c.hits.get(i).copied().unwrap_or(0),
+            })
+            .collect();
+        Stats {
+            device,
+            capacity: slots.len(),
+            reasons: Reasons {
+                rewritten: c.rewritten,
+                no_match: c.no_match,
+                fragment: c.fragment,
+                unparsed: c.unparsed,
+                udp_zero_checksum: c.udp_zero_checksum,
+            },
+            entries,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let r = &self.reasons;
+        let mut s = format!(
+            "{}\nframes: rewritten {}, no_match {}, fragment {}, unparsed {}, udp_zero_checksum {}\n",
+            self.device, r.rewritten, r.no_match, r.fragment, r.unparsed, r.udp_zero_checksum
+        );
+        if self.entries.is_empty() {
+            s += "no entries\n";
+            return s;
+        }
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}  {:>10}",
+            "slot", "address", "proto", "shared", "assigned", "hits"
+        );
+        for e in &self.entries {
+            let _ = writeln!(
+                s,
+                "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}  {:>10}",
+                e.slot, e.address, e.protocol, e.shared_port, e.assigned_port, e.hits
+            );
+        }
+        s
+    }
+}
+
+pub fn protocol_name(s: &Slot) -> &'static str {
+    match (s.tcp, s.udp) {
+        (true, true) => "both",
+        (true, false) => "tcp",
+        (false, true) => "udp",
+        (false, false) => "none",
+    }
+}
+
+impl Board {
+    /// Opens the device and asks it what it is (INFO).
+    pub fn connect(dev: &DeviceArgs) -> anyhow::Result<Board> {
+        let (transport, baud) = match &dev.device {
+            DeviceSpec::Usb(sel) => {
+                let t = UsbTransport::open(
+                    sel,
+                    UartSettings {
+                        baud: dev.baud,
+                        latency_ms: dev.latency_ms,
+                    },
+                )?;
+                let baud = t.baud();
+                (AnyTransport::Usb(t), baud)
+            }
+            DeviceSpec::Sim => {
+                // The board's UART divides its 100 MHz clock: only exact divisors are rates.
+                let wire = match dev.sim_wire {
+                    SimWire::UartPins if dev.baud != ftdi::DEFAULT_BAUD => {
+                        if dev.baud == 0 || 100_000_000 % dev.baud != 0 {
+                            bail!("the simulated board's UART divides 100 MHz; {} baud is not an exact divisor", dev.baud);
+                        }
+                        SimWire::UartPinsAt((100_000_000 / dev.baud) as _)
+                    }
+                    w => w,
+                };
+                (
+                    AnyTransport::Sim(SimBoard::new(dev.sim_capacity, wire)?),
+                    dev.baud,
+                )
+            }
+        };
+        Board::over(transport, baud)
+    }
+
+    pub fn over(transport: AnyTransport, baud: u32) -> anyhow::Result<Board> {
+        let describe = transport.describe();
+        let mut client = Client::new(transport).with_baud(baud as u64);
+        let info = client
+            .info()
+            .with_context(|| format!("asking {describe} what it is (INFO)"))?;
+        if info.protocol_version != portshare_host::protocol::PROTOCOL_VERSION {
+            bail!(
+                "{describe} speaks control protocol version {}, this tool version {}: rebuild and flash the bitstream \
+                 from this source tree",
+                info.protocol_version,
+                portshare_host::protocol::PROTOCOL_VERSION
+            );
+        }
+        // Slot indices travel as one byte.
+        if info.capacity == 0 || info.capacity > 256 {
+            bail!(
+                "{describe} reports {} table slots; 1-256 are possible",
+                info.capacity
+            );
+        }
+        Ok(Board { client, info, baud })
+    }
+
+    pub fn describe(&mut self) -> String {
+        self.client.transport().describe()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.info.capacity as usize
+    }
+
+    /// Simulated time so far, on a simulated board.
+    pub fn simulated_time(&mut self) -> Option<Duration> {
+        match self.client.transport() {
+            AnyTransport::Sim(b) => Some(b.elapsed()),
+            AnyTransport::Usb(_) => None,
+        }
+    }
+
+    /// Validates `path` against the board's capacity, writes every entry, empties the
+    /// slots past the table, reads every slot back and compares.
+    pub fn load(&mut self, path: &Path) -> anyhow::Result<LoadReport> {
+        let table = Table::load(path, self.capacity())?;
+        self.load_table(&table)
+    }
+
+    /// Writes a validated table; see `load`.
+    pub fn load_table(&mut self, table: &Table) -> anyhow::Result<LoadReport> {
+        let capacity = self.capacity();
+        table.validate(capacity)?;
+        let wanted = table.slots();
+        let before = self.client.stats();
+        let sim_before = self.simulated_time();
+        let started = Instant::now();
+        let progress = indicatif::ProgressBar::new(2 * capacity as u64).with_message("writing");
+        // Entries are written in place and the tail emptied afterwards, so traffic sees
+        // the old table, then a mix slot by slot (each slot written whole), never an
+        // empty table.
+        let mut expected = vec![Slot::default(); capacity];
+        expected[..wanted.len()].copy_from_slice(&wanted);
+        for (i, slot) in expected.iter().enumerate() {
+            self.client
+                .write_entry(i as u8, slot)
+                .with_context(|| format!("writing slot {i}"))?;
+            progress.inc(1);
+        }
+        progress.set_message("verifying");
+        for (i, want) in expected.iter().enumerate() {
+            let got = self
+                .client
+                .read_entry(i as u8)
+                .with_context(|| format!("reading back slot {i}"))?;
+            progress.inc(1);
+            let same = if want.valid { got == *want } else { !got.valid };
+            if !same {
+                progress.abandon();
+                bail!(
+                    "slot {i} reads back as {got:?}, but {want:?} was written ({})",
+                    self.describe()
+                );
+            }
+        }
+        progress.finish_and_clear();
+        let elapsed = started.elapsed();
+        let after = self.client.stats();
+        let simulated = self.simulated_time().zip(sim_before).map(|(a, b)| a - b);
+        Ok(LoadReport {
+            simulated,
+            entries: wanted.len(),
+            cleared: capacity - wanted.len(),
+            capacity,
+            elapsed,
+            wire: ClientStats {
+                requests: after.requests - before.requests,
+                retries: after.retries - before.retries,
+                bytes_sent: after.bytes_sent - before.bytes_sent,
+                bytes_received: after.bytes_received - before.bytes_received,
+                bad_replies: after.bad_replies - before.bad_replies,
+                stale_replies: after.stale_replies - before.stale_replies,
+            },
+        })
+    }
+
+    /// `--table` on list/stats/inject/clear: load first and say so on stderr (stdout
+    /// stays the command's own output, e.g. JSON).
+    pub fn load_first(&mut self, table: Option<&Path>) -> anyhow::Result<()> {
+        if let Some(path) = table {
+            let report = self.load(path)?;
+            eprintln!("{}", report.summary(path, self.baud));
+        }
+        Ok(())
+    }
+
+    pub fn read_slots(&mut self) -> anyhow::Result<Vec<Slot>> {
+        (0..self.capacity())
+            .map(|i| {
+                self.client
+                    .read_entry(i as u8)
+                    .with_context(|| format!("reading slot {i}"))
+            })
+            .collect()
+    }
+
+    pub fn list_text(&mut self) -> anyhow::Result<String> {
+        let slots = self.read_slots()?;
+        let used: Vec<(usize, &Slot)> = slots.iter().enumerate().filter(|(_, s)| s.valid).collect();
+        let mut s = format!(
+            "{}: {} of {} slots used\n",
+            self.describe(),
+            used.len(),
+            slots.len()
+        );
+        if !used.is_empty() {
+            let _ = writeln!(
+                s,
+                "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}",
+                "slot", "address", "proto", "shared", "assigned"
+            );
+        }
+        for (i, e) in used {
+            let _ = writeln!(
+                s,
+                "{:>4}  {:<39}  {:<5}  {:>6}  {:>8}",
+                i,
+                e.ip().to_string(),
+                protocol_name(e),
+                e.shared_port,
+                e.assigned_port
+            );
+        }
+        Ok(s)
+    }
+
+    pub fn stats(&mut self) -> anyhow::Result<Stats> {
+        let slots = self.read_slots()?;
+        let counters = self.client.read_counters(self.capacity())?;
+        Ok(Stats::new(self.describe(), &slots, &counters))
+    }
+}
+
+fn devices() -> anyhow::Result<()> {
+    let all = usb::enumerate()?;
+    let ftdi: Vec<_> = all
+        .iter()
+        .filter(|d| d.vid == ftdi::FTDI_VID || ftdi::part_for(d.vid, d.pid).is_some())
+        .collect();
+    if ftdi.is_empty() {
+        bail!(
+            "no FTDI devices on USB ({} other USB device(s) seen); looked for {}",
+            all.len(),
+            ftdi::wanted_parts()
+        );
+    }
+    println!(
+        "{:<8}  {:<9}  {:<9}  {:<16}  {:<24}  board?",
+        "bus:addr", "vid:pid", "chip", "serial", "product"
+    );
+    let mut usable = 0;
+    for d in &ftdi {
+        let verdict = match d.usability() {
+            Usability::Usable(p) => {
+                usable += 1;
+                format!("yes: {} — --device usb:{}:{}", p.name, d.bus, d.address)
+            }
+            Usability::Unverified(p) => {
+                usable += 1;
+                format!(
+                    "maybe: {} (strings unreadable: {}; see {})",
+                    p.name,
+                    d.open_error.as_deref().unwrap_or("?"),
+                    usb::UDEV_RULE_PATH
+                )
+            }
+            Usability::OtherProduct(p) => format!(
+                "not by default: a {:04x}:{:04x} but not \"{}\"",
+                p.vid,
+                p.pid,
+                p.product.unwrap_or("")
+            ),
+            Usability::UnknownPart => "no: not a part portshare drives".to_string(),
+        };
+        println!(
+            "{:<8}  {:<9}  {:<9}  {:<16}  {:<24}  {}",
+            format!("{}:{}", d.bus, d.address),
+            format!("{:04x}:{:04x}", d.vid, d.pid),
+            d.chip().map(|c| c.name()).unwrap_or("?"),
+            d.serial.as_deref().unwrap_or("-"),
+            d.product.as_deref().unwrap_or("-"),
+            verdict
+        );
+    }
+    if usable == 0 {
+        bail!(
+            "none of the {} FTDI device(s) is a board portshare can use; looked for {}",
+            ftdi.len(),
+            ftdi::wanted_parts()
+        );
+    }
+    Ok(())
+}
+
+fn inject(board: &mut Board, a: &InjectArgs) -> anyhow::Result<()> {
+    let capture = Capture::read(&a.input)?;
+    let before = board.client.read_counters(board.capacity())?;
+    let mut out = Vec::with_capacity(capture.records.len());
+    let mut changed = 0;
+    let progress = indicatif::ProgressBar::new(capture.records.len() as u64);
+    let started = Instant::now();
+    for (i, r) in capture.records.iter().enumerate() {
+        let back = board.client.inject(a.direction, &r.data).with_context(|| {
+            format!(
+                "{}: record {} ({} bytes)",
+                a.input.display(),
+                i + 1,
+                r.data.len()
+            )
+        })?;
+        if back != r.data {
+            changed += 1;
+        }
+        out.push(back);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let elapsed = started.elapsed();
+    capture.with_frames(out)?.write(&a.output)?;
+    let after = board.client.read_counters(board.capacity())?;
+    println!(
+        "{} frames {} through {}: {changed} changed, written to {} ({:.1} ms)",
+        capture.records.len(),
+        a.direction,
+        board.describe(),
+        a.output.display(),
+        elapsed.as_secs_f64() * 1e3
+    );
+    println!(
+        "counters: rewritten +{}, no_match +{}, fragment +{}, unparsed +{}, udp_zero_checksum +{}",
+        after.rewritten.wrapping_sub(before.rewritten),
+        after.no_match.wrapping_sub(before.no_match),
+        after.fragment.wrapping_sub(before.fragment),
+        after.unparsed.wrapping_sub(before.unparsed),
+        after
+            .udp_zero_checksum
+            .wrapping_sub(before.udp_zero_checksum),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_specs_parse() {
+        assert_eq!("sim".parse::<DeviceSpec>(), Ok(DeviceSpec::Sim));
+        assert_eq!(
+            "usb".parse::<DeviceSpec>(),
+            Ok(DeviceSpec::Usb(UsbSelector::Any))
+        );
+        assert_eq!(
+            "usb:2:5".parse::<DeviceSpec>(),
+            Ok(DeviceSpec::Usb(UsbSelector::BusAddress(2, 5)))
+        );
+        assert_eq!(
+            "usb:FT66".parse::<DeviceSpec>(),
+            Ok(DeviceSpec::Usb(UsbSelector::Serial("FT66".into())))
+        );
+        let e = "serial0".parse::<DeviceSpec>().unwrap_err();
+        assert!(e.contains("sim") && e.contains("usb:BUS:ADDR"), "{e}");
+    }
+
+    #[test]
+    fn wire_time_is_ten_bits_a_byte() {
+        let r = LoadReport {
+            entries: 1,
+            cleared: 0,
+            capacity: 1,
+            elapsed: Duration::ZERO,
+            wire: ClientStats {
+                bytes_sent: 28,
+                bytes_received: 7,
+                ..Default::default()
+            },
+            simulated: None,
+        };
+        // 35 bytes · 10 bits / 4e6 = 87.5 µs.
+        assert_eq!(r.wire_time(4_000_000), Duration::from_nanos(87_500));
+    }
 }
