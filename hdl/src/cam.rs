@@ -48,6 +48,30 @@ impl<const N: usize> Logic for OneHot<N> {
     }
 }
 
+/// Whether `group` is the match vector's last 8-entry group (N/8 − 1). (A block
+/// whose output depends on an input: an `always @(*)` over a constant alone never runs
+/// in Icarus.)
+#[derive(LogicBlock)]
+pub struct LastGroup<const N: usize> {
+    pub group: Signal<In, Bits<8>>,
+    pub is_last: Signal<Out, Bit>,
+    last: Constant<Bits<8>>,
+}
+
+impl<const N: usize> Default for LastGroup<N> {
+    fn default() -> Self {
+        assert!(N % 8 == 0 && (8..=256).contains(&N), "the CAM holds 8..=256 entries in groups of 8");
+        Self { group: Default::default(), is_last: Default::default(), last: Constant::new(((N / 8 - 1) as u64).into()) }
+    }
+}
+
+impl<const N: usize> Logic for LastGroup<N> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.is_last.next = self.group.val() == self.last.val();
+    }
+}
+
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum ScanState {
     Idle,
@@ -55,6 +79,8 @@ pub enum ScanState {
     /// Read the winner's ports (index registered first: no priority logic before the RAM).
     Fetch,
     Deliver,
+    /// No entry matched.
+    Miss,
 }
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
@@ -102,6 +128,14 @@ pub struct Cam<const N: usize> {
     pub mgmt_done: Signal<Out, Bit>,
     pub mgmt_rdata: Signal<Out, Bits<168>>,
 
+    r_key_valid: DFF<Bit>,
+    r_key_first: DFF<Bit>,
+    r_key_ipv4: DFF<Bit>,
+    r_key_last: DFF<Bit>,
+    r_key_tcp: DFF<Bit>,
+    r_key_dir: DFF<Bit>,
+    r_addr_hi: DFF<Bits<9>>,
+    r_addr_lo: DFF<Bits<9>>,
     key_hi: RAM<Bits<N>, 9>,
     key_lo: RAM<Bits<N>, 9>,
     /// Per entry: shared port (bits 31..16), assigned port (15..0).
@@ -120,6 +154,7 @@ pub struct Cam<const N: usize> {
     scan: DFF<Bits<N>>,
     scan_state: DFF<ScanState>,
     group: DFF<Bits<8>>,
+    last_group: LastGroup<N>,
     found_index: DFF<Bits<8>>,
     low8: Signal<Local, Bits<8>>,
     pe8: Signal<Local, Bits<8>>,
@@ -167,7 +202,8 @@ impl<const N: usize> Logic for Cam<N> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
+            self, clock, r_key_valid, r_key_first, r_key_ipv4, r_key_last, r_key_tcp, r_key_dir,
+            r_addr_hi, r_addr_lo, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
             scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo, bit_hi, bit_lo
         );
         self.key_hi.read_clock.next = self.clock.val();
@@ -177,12 +213,23 @@ impl<const N: usize> Logic for Cam<N> {
         self.result.read_clock.next = self.clock.val();
         self.result.write_clock.next = self.clock.val();
         self.entry_bit.index.next = self.entry.q.val();
+        self.last_group.group.next = self.group.q.val();
 
         // ---- Lookup: accumulate the match of every key byte. ----
-        self.key_hi.read_address.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
+        // Key bytes are registered on the way in: the parser's decode and the RAM
+        // address never share a clock.
+        self.r_key_valid.d.next = self.key_valid.val();
+        self.r_key_first.d.next = self.key_first.val();
+        self.r_key_ipv4.d.next = self.key_ipv4.val();
+        self.r_key_last.d.next = self.key_last.val();
+        self.r_key_tcp.d.next = self.key_tcp.val();
+        self.r_key_dir.d.next = self.key_dir.val();
+        self.r_addr_hi.d.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
             | bit_cast::<9, 4>(self.key_byte.val().get_bits::<4>(4));
-        self.key_lo.read_address.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
+        self.r_addr_lo.d.next = (bit_cast::<9, 5>(self.key_pos.val()) << 4)
             | bit_cast::<9, 4>(self.key_byte.val().get_bits::<4>(0));
+        self.key_hi.read_address.next = self.r_addr_hi.q.val();
+        self.key_lo.read_address.next = self.r_addr_lo.q.val();
         self.acc_now.next = self.acc.q.val() & self.valid.q.val();
         if self.pending.q.val() {
             self.acc_now.next = self.acc.q.val()
@@ -191,18 +238,18 @@ impl<const N: usize> Logic for Cam<N> {
                 & self.key_lo.read_data.val();
         }
         self.acc.d.next = self.acc_now.val();
-        if self.key_valid.val() & self.key_first.val() {
-            if self.key_ipv4.val() {
+        if self.r_key_valid.q.val() & self.r_key_first.q.val() {
+            if self.r_key_ipv4.q.val() {
                 self.acc.d.next = self.valid.q.val() & self.ipv4.q.val();
             } else {
                 self.acc.d.next = self.valid.q.val() & !self.ipv4.q.val();
             }
         }
-        self.pending.d.next = self.key_valid.val();
-        self.finishing.d.next = self.key_valid.val() & self.key_last.val();
-        if self.key_valid.val() & self.key_last.val() {
-            self.lk_tcp.d.next = self.key_tcp.val();
-            self.lk_dir.d.next = self.key_dir.val();
+        self.pending.d.next = self.r_key_valid.q.val();
+        self.finishing.d.next = self.r_key_valid.q.val() & self.r_key_last.q.val();
+        if self.r_key_valid.q.val() & self.r_key_last.q.val() {
+            self.lk_tcp.d.next = self.r_key_tcp.q.val();
+            self.lk_dir.d.next = self.r_key_dir.q.val();
         }
 
         // ---- Lookup: lowest matching index, 8 entries per clock. ----
@@ -247,16 +294,19 @@ impl<const N: usize> Logic for Cam<N> {
         match self.scan_state.q.val() {
             ScanState::Idle => {}
             ScanState::Scan => {
-                if !self.scan.q.val().any() {
-                    self.result_valid.next = true;
-                    self.scan_state.d.next = ScanState::Idle;
-                } else if self.low8.val().any() {
+                if self.low8.val().any() {
                     self.found_index.d.next = (self.group.q.val() << 3) | self.pe8.val();
                     self.scan_state.d.next = ScanState::Fetch;
+                } else if self.last_group.is_last.val() {
+                    self.scan_state.d.next = ScanState::Miss;
                 } else {
                     self.scan.d.next = self.scan.q.val() >> 8;
                     self.group.d.next = self.group.q.val() + 1;
                 }
+            }
+            ScanState::Miss => {
+                self.result_valid.next = true;
+                self.scan_state.d.next = ScanState::Idle;
             }
             ScanState::Fetch => {
                 self.scan_state.d.next = ScanState::Deliver;
@@ -360,7 +410,7 @@ impl<const N: usize> Logic for Cam<N> {
                 self.op.d.next = TableOp::WriteRead;
             }
             TableOp::WriteRead => {
-                if !self.key_valid.val() {
+                if !self.r_key_valid.q.val() {
                     self.key_hi.read_address.next = self.word.q.val();
                     self.key_lo.read_address.next = self.word.q.val();
                     self.op.d.next = TableOp::WriteWrite;
@@ -399,7 +449,7 @@ impl<const N: usize> Logic for Cam<N> {
                 self.op.d.next = TableOp::Done;
             }
             TableOp::ReadRead => {
-                if !self.key_valid.val() {
+                if !self.r_key_valid.q.val() {
                     self.key_hi.read_address.next = self.word.q.val();
                     self.key_lo.read_address.next = self.word.q.val();
                     self.op.d.next = TableOp::ReadCapture;
