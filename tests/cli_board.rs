@@ -148,6 +148,20 @@ fn load_writes_reads_back_and_reports_the_wire() {
 }
 
 #[test]
+fn load_json_reports_the_same_wire_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = write(dir.path(), "t.toml", TABLE);
+    let out = ok(&["load", s(&t), "--json", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["entries_written"], 3);
+    assert_eq!(v["capacity"], 16);
+    let bytes = v["bytes_sent"].as_u64().unwrap() + v["bytes_received"].as_u64().unwrap();
+    assert!(v["bytes_sent"].as_u64().unwrap() >= 16 * (21 + 7));
+    let ms = bytes as f64 * 10.0 / 4e6 * 1e3;
+    assert!((v["wire_ms"].as_f64().unwrap() - ms).abs() < 1e-6, "{v}");
+}
+
+#[test]
 fn load_of_64_entries_reports_its_figures() {
     let dir = tempfile::tempdir().unwrap();
     let n = 64;

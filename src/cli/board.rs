@@ -106,6 +106,9 @@ impl DeviceArgs {
 pub struct LoadArgs {
     /// The table file (TOML, `[[entry]]` tables).
     pub table: PathBuf,
+    /// Print the load report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub dev: DeviceArgs,
 }
@@ -184,7 +187,11 @@ pub fn run(c: BoardCmd) -> anyhow::Result<()> {
         BoardCmd::Load(a) => {
             let mut board = Board::connect(&a.dev)?;
             let report = board.load(&a.table)?;
-            println!("{}", report.summary(&a.table, board.baud));
+            if a.json {
+                println!("{}", report.json(&a.table, board.baud));
+            } else {
+                println!("{}", report.summary(&a.table, board.baud));
+            }
             Ok(())
         }
         BoardCmd::List(a) => {
@@ -294,6 +301,23 @@ impl LoadReport {
     pub fn wire_time(&self, baud: u32) -> Duration {
         let bytes = self.wire.bytes_sent + self.wire.bytes_received;
         Duration::from_nanos(bytes * 10 * 1_000_000_000 / baud.max(1) as u64)
+    }
+
+    pub fn json(&self, path: &Path, baud: u32) -> serde_json::Value {
+        serde_json::json!({
+            "table": path.display().to_string(),
+            "entries_written": self.entries,
+            "slots_cleared": self.cleared,
+            "capacity": self.capacity,
+            "elapsed_ms": self.elapsed.as_secs_f64() * 1e3,
+            "simulated_ms": self.simulated.map(|t| t.as_secs_f64() * 1e3),
+            "bytes_sent": self.wire.bytes_sent,
+            "bytes_received": self.wire.bytes_received,
+            "requests": self.wire.requests,
+            "retries": self.wire.retries,
+            "baud": baud,
+            "wire_ms": self.wire_time(baud).as_secs_f64() * 1e3,
+        })
     }
 
     pub fn summary(&self, path: &Path, baud: u32) -> String {
