@@ -28,8 +28,6 @@ pub enum ParseState {
     Frag,
     /// The TCP or UDP header.
     L4,
-    /// Decided: the rest of the frame passes as it is.
-    Skip,
 }
 
 /// Byte roles carried beside each byte to the rewriter.
@@ -81,6 +79,9 @@ pub struct Parser {
     pub class: Signal<Out, Bits<2>>,
 
     state: DFF<ParseState>,
+    /// The frame is decided (not followable, a fragment, or its L4 header done): the
+    /// rest passes. A flag beside the state keeps error exits out of the state logic.
+    skip: DFF<Bit>,
     /// Index of the byte within the current header.
     hi: DFF<Bits<12>>,
     tags: DFF<Bits<2>>,
@@ -121,7 +122,7 @@ impl Logic for Parser {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, hi, tags, dir, etype_hi, hold, hdr_last, hdr_m4, hdr_end_m1, ext_end, hi_small, remaining, nh, ext_count,
+            self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last, hdr_m4, hdr_end_m1, ext_end, hi_small, remaining, nh, ext_count,
             tcp, dgram_ok, cls
         );
         // Defaults: no key, no role, nothing happens.
@@ -169,281 +170,284 @@ impl Logic for Parser {
                     self.remaining.d.next = self.remaining.q.val() - 1;
                 }
             }
-            match self.state.q.val() {
-                ParseState::Eth => {
-                    if self.hi6.val() == 0 {
-                        self.dir.d.next = self.direction.val();
-                        self.frame_dir.next = self.direction.val();
-                    }
-                    if self.hi6.val() == 12 {
-                        self.etype_hi.d.next = self.data.val();
-                    }
-                    if self.hi6.val() == 13 {
-                        self.hi.d.next = 0.into();
-                        self.hi_small.d.next = true;
-                        if self.etype_vlan.val() {
-                            self.state.d.next = ParseState::Tag;
-                            self.tags.d.next = self.tags.q.val() + 1;
-                        } else if self.etype_ip4.val() {
-                            self.state.d.next = ParseState::Ip4;
-                        } else if self.etype_ip6.val() {
-                            self.state.d.next = ParseState::Ip6;
-                        } else {
-                            self.state.d.next = ParseState::Skip;
-                        }
-                    }
-                }
-                ParseState::Tag => {
-                    if self.hi6.val() == 2 {
-                        self.etype_hi.d.next = self.data.val();
-                    }
-                    if self.hi6.val() == 3 {
-                        self.hi.d.next = 0.into();
-                        self.hi_small.d.next = true;
-                        if self.etype_vlan.val() & (self.tags.q.val() == 1) {
-                            self.tags.d.next = self.tags.q.val() + 1;
-                        } else if self.etype_ip4.val() {
-                            self.state.d.next = ParseState::Ip4;
-                        } else if self.etype_ip6.val() {
-                            self.state.d.next = ParseState::Ip6;
-                        } else {
-                            self.state.d.next = ParseState::Skip;
-                        }
-                    }
-                }
-                ParseState::Ip4 => {
-                    match self.hi6.val().index() {
-                        0 => {
-                            if (self.data.val().get_bits::<4>(4) != 4)
-                                | (self.data.val().get_bits::<4>(0) < 5)
-                            {
-                                self.state.d.next = ParseState::Skip;
-                            }
-                            self.hdr_last.d.next =
-                                (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 1;
-                            self.hdr_m4.d.next =
-                                (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 4;
-                        }
-                        2 => {
-                            self.hold.d.next = self.data.val();
-                        }
-                        3 => {
-                            // Datagram bytes after this one; checked against the header next byte.
-                            self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
-                                | bit_cast::<18, 8>(self.data.val()))
-                                - 4;
-                        }
-                        4 => {
-                            // total length must cover the header (compared from registers:
-                            // remaining = total length − 4, hdr_m4 = 4·IHL − 4)
-                            // (bit 17 set: total length < 4 wrapped the subtraction)
-                            if self.remaining.q.val().get_bit(17)
-                                | (self.remaining.q.val() < bit_cast::<18, 12>(self.hdr_m4.q.val()))
-                            {
-                                self.state.d.next = ParseState::Skip;
-                            }
-                        }
-                        6 => {
-                            self.hold.d.next = self.data.val() & 0x1F;
-                        }
-                        7 => {
-                            if self.hold.q.val().any() | self.data.val().any() {
-                                self.cls.d.next = 1.into();
-                                self.fragment_now.next = true;
-                                self.state.d.next = ParseState::Skip;
-                            }
-                        }
-                        9 => {
-                            self.tcp.d.next = self.data.val() == 6;
-                            if (self.data.val() != 6) & (self.data.val() != 17) {
-                                self.state.d.next = ParseState::Skip;
-                            }
-                        }
-                        _ => {}
-                    }
-                    // Address bytes: source 12..16 (outgoing), destination 16..20 (incoming).
-                    if self.dir.q.val() {
-                        if (self.hi6.val() >= 12) & (self.hi6.val() < 16) {
-                            self.key_valid.next = true;
-                            self.key_pos.next = self.hi.q.val().get_bits::<5>(0);
-                        }
-                    } else if (self.hi6.val() >= 16) & (self.hi6.val() < 20) {
-                        self.key_valid.next = true;
-                        self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 4;
-                    }
-                    self.key_ipv4.next = true;
-                    self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 12))
-                        | (!self.dir.q.val() & (self.hi6.val() == 16));
-                    if (self.hi6.val() == self.hdr_last.q.val().get_bits::<6>(0)) & (self.hi6.val() >= 19) {
-                        self.hi.d.next = 0.into();
-                        self.hi_small.d.next = true;
-                        self.state.d.next = ParseState::L4;
-                    }
-                }
-                ParseState::Ip6 => {
-                    match self.hi6.val().index() {
-                        0 => {
-                            if self.data.val().get_bits::<4>(4) != 6 {
-                                self.state.d.next = ParseState::Skip;
-                            }
-                        }
-                        4 => {
-                            self.hold.d.next = self.data.val();
-                        }
-                        5 => {
-                            self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
-                                | bit_cast::<18, 8>(self.data.val()))
-                                + 34;
-                        }
-                        6 => {
-                            self.nh.d.next = self.data.val();
-                        }
-                        _ => {}
-                    }
-                    // Address bytes: source 8..24 (outgoing), destination 24..40 (incoming).
-                    if self.dir.q.val() {
-                        if (self.hi6.val() >= 8) & (self.hi6.val() < 24) {
-                            self.key_valid.next = true;
-                            self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 8;
-                        }
-                    } else if (self.hi6.val() >= 24) & (self.hi6.val() < 40) {
-                        self.key_valid.next = true;
-                        self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 24;
-                    }
-                    self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 8))
-                        | (!self.dir.q.val() & (self.hi6.val() == 24));
-                    if self.hi6.val() == 39 {
-                        self.hi.d.next = 0.into();
-                        self.hi_small.d.next = true;
-                        self.ext_count.d.next = 1.into();
-                        if self.nh_ext.val() {
-                            self.state.d.next = ParseState::Ext;
-                        } else if self.nh_frag.val() {
-                            self.state.d.next = ParseState::Frag;
-                        } else if self.nh_tcp.val() | self.nh_udp.val() {
-                            self.tcp.d.next = self.nh_tcp.val();
-                            self.state.d.next = ParseState::L4;
-                        } else {
-                            self.state.d.next = ParseState::Skip;
-                        }
-                    }
-                }
-                ParseState::Ext => {
-                    if self.hi_small.q.val() & (self.hi6.val() == 0) {
-                        self.nh.d.next = self.data.val();
-                    }
-                    if self.hi_small.q.val() & (self.hi6.val() == 1) {
-                        // the header's last byte index less one: (len + 1)·8 − 2
-                        self.hdr_end_m1.d.next = (bit_cast::<12, 8>(self.data.val()) << 3) + 6;
-                    }
-                    if self.ext_end.q.val() {
-                        self.hi.d.next = 0.into();
-                        self.hi_small.d.next = true;
-                    }
-                }
-                ParseState::Frag => {
-                    if self.hi6.val() == 0 {
-                        self.nh.d.next = self.data.val();
-                    }
-                    if self.hi6.val() == 2 {
-                        self.hold.d.next = self.data.val();
-                    }
-                    if self.hi6.val() == 3 {
-                        // fragment offset = bits 15..3 of bytes 2..4
-                        if self.hold.q.val().any() | (self.data.val().get_bits::<5>(3)).any() {
-                            self.cls.d.next = 1.into();
-                            self.fragment_now.next = true;
-                            self.state.d.next = ParseState::Skip;
-                        }
-                    }
-                    if self.hi6.val() == 7 {
-                        self.hi.d.next = 0.into();
-                        self.hi_small.d.next = true;
-                    }
-                }
-                ParseState::L4 => {
-                    if self.hi6.val() == 0 {
-                        self.l4_start.next = true;
-                        // The datagram must hold the whole L4 header from here on.
-                        if self.tcp.q.val() {
-                            self.dgram_ok.d.next = self.remaining.q.val() >= 20;
-                        } else {
-                            self.dgram_ok.d.next = self.remaining.q.val() >= 8;
-                        }
-                    }
-                    // Ports: src 0..2 (outgoing key: assigned port), dst 2..4 (incoming key: shared port).
-                    if self.dir.q.val() {
+            // Once decided (`skip`), the rest of the frame passes as it is.
+            if !self.skip.q.val() {
+                match self.state.q.val() {
+                    ParseState::Eth => {
                         if self.hi6.val() == 0 {
-                            self.role.next = 1.into();
-                            self.key_valid.next = true;
-                            self.key_pos.next = 18.into();
+                            self.dir.d.next = self.direction.val();
+                            self.frame_dir.next = self.direction.val();
                         }
-                        if self.hi6.val() == 1 {
-                            self.role.next = 2.into();
-                            self.key_valid.next = true;
-                            self.key_pos.next = 19.into();
-                            self.key_last.next = true;
+                        if self.hi6.val() == 12 {
+                            self.etype_hi.d.next = self.data.val();
                         }
-                    } else {
+                        if self.hi6.val() == 13 {
+                            self.hi.d.next = 0.into();
+                            self.hi_small.d.next = true;
+                            if self.etype_vlan.val() {
+                                self.state.d.next = ParseState::Tag;
+                                self.tags.d.next = self.tags.q.val() + 1;
+                            } else if self.etype_ip4.val() {
+                                self.state.d.next = ParseState::Ip4;
+                            } else if self.etype_ip6.val() {
+                                self.state.d.next = ParseState::Ip6;
+                            } else {
+                                self.skip.d.next = true;
+                            }
+                        }
+                    }
+                    ParseState::Tag => {
                         if self.hi6.val() == 2 {
-                            self.role.next = 1.into();
-                            self.key_valid.next = true;
-                            self.key_pos.next = 16.into();
+                            self.etype_hi.d.next = self.data.val();
                         }
                         if self.hi6.val() == 3 {
-                            self.role.next = 2.into();
-                            self.key_valid.next = true;
-                            self.key_pos.next = 17.into();
-                            self.key_last.next = true;
+                            self.hi.d.next = 0.into();
+                            self.hi_small.d.next = true;
+                            if self.etype_vlan.val() & (self.tags.q.val() == 1) {
+                                self.tags.d.next = self.tags.q.val() + 1;
+                            } else if self.etype_ip4.val() {
+                                self.state.d.next = ParseState::Ip4;
+                            } else if self.etype_ip6.val() {
+                                self.state.d.next = ParseState::Ip6;
+                            } else {
+                                self.skip.d.next = true;
+                            }
                         }
                     }
-                    if self.tcp.q.val() {
-                        if self.hi6.val() == 16 {
-                            self.role.next = 3.into();
+                    ParseState::Ip4 => {
+                        match self.hi6.val().index() {
+                            0 => {
+                                if (self.data.val().get_bits::<4>(4) != 4)
+                                    | (self.data.val().get_bits::<4>(0) < 5)
+                                {
+                                    self.skip.d.next = true;
+                                }
+                                self.hdr_last.d.next =
+                                    (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 1;
+                                self.hdr_m4.d.next =
+                                    (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 4;
+                            }
+                            2 => {
+                                self.hold.d.next = self.data.val();
+                            }
+                            3 => {
+                                // Datagram bytes after this one; checked against the header next byte.
+                                self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
+                                    | bit_cast::<18, 8>(self.data.val()))
+                                    - 4;
+                            }
+                            4 => {
+                                // total length must cover the header (compared from registers:
+                                // remaining = total length − 4, hdr_m4 = 4·IHL − 4)
+                                // (bit 17 set: total length < 4 wrapped the subtraction)
+                                if self.remaining.q.val().get_bit(17)
+                                    | (self.remaining.q.val() < bit_cast::<18, 12>(self.hdr_m4.q.val()))
+                                {
+                                    self.skip.d.next = true;
+                                }
+                            }
+                            6 => {
+                                self.hold.d.next = self.data.val() & 0x1F;
+                            }
+                            7 => {
+                                if self.hold.q.val().any() | self.data.val().any() {
+                                    self.cls.d.next = 1.into();
+                                    self.fragment_now.next = true;
+                                    self.skip.d.next = true;
+                                }
+                            }
+                            9 => {
+                                self.tcp.d.next = self.data.val() == 6;
+                                if (self.data.val() != 6) & (self.data.val() != 17) {
+                                    self.skip.d.next = true;
+                                }
+                            }
+                            _ => {}
                         }
-                        if self.hi6.val() == 17 {
-                            self.role.next = 4.into();
+                        // Address bytes: source 12..16 (outgoing), destination 16..20 (incoming).
+                        if self.dir.q.val() {
+                            if (self.hi6.val() >= 12) & (self.hi6.val() < 16) {
+                                self.key_valid.next = true;
+                                self.key_pos.next = self.hi.q.val().get_bits::<5>(0);
+                            }
+                        } else if (self.hi6.val() >= 16) & (self.hi6.val() < 20) {
+                            self.key_valid.next = true;
+                            self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 4;
                         }
-                        if self.hi6.val() == 19 {
-                            self.complete_now.next = self.dgram_ok.q.val();
-                            self.l4_fail.next = !self.dgram_ok.q.val();
-                            self.state.d.next = ParseState::Skip;
+                        self.key_ipv4.next = true;
+                        self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 12))
+                            | (!self.dir.q.val() & (self.hi6.val() == 16));
+                        if (self.hi6.val() == self.hdr_last.q.val().get_bits::<6>(0)) & (self.hi6.val() >= 19) {
+                            self.hi.d.next = 0.into();
+                            self.hi_small.d.next = true;
+                            self.state.d.next = ParseState::L4;
                         }
-                    } else {
-                        if self.hi6.val() == 6 {
-                            self.role.next = 3.into();
+                    }
+                    ParseState::Ip6 => {
+                        match self.hi6.val().index() {
+                            0 => {
+                                if self.data.val().get_bits::<4>(4) != 6 {
+                                    self.skip.d.next = true;
+                                }
+                            }
+                            4 => {
+                                self.hold.d.next = self.data.val();
+                            }
+                            5 => {
+                                self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
+                                    | bit_cast::<18, 8>(self.data.val()))
+                                    + 34;
+                            }
+                            6 => {
+                                self.nh.d.next = self.data.val();
+                            }
+                            _ => {}
+                        }
+                        // Address bytes: source 8..24 (outgoing), destination 24..40 (incoming).
+                        if self.dir.q.val() {
+                            if (self.hi6.val() >= 8) & (self.hi6.val() < 24) {
+                                self.key_valid.next = true;
+                                self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 8;
+                            }
+                        } else if (self.hi6.val() >= 24) & (self.hi6.val() < 40) {
+                            self.key_valid.next = true;
+                            self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 24;
+                        }
+                        self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 8))
+                            | (!self.dir.q.val() & (self.hi6.val() == 24));
+                        if self.hi6.val() == 39 {
+                            self.hi.d.next = 0.into();
+                            self.hi_small.d.next = true;
+                            self.ext_count.d.next = 1.into();
+                            if self.nh_ext.val() {
+                                self.state.d.next = ParseState::Ext;
+                            } else if self.nh_frag.val() {
+                                self.state.d.next = ParseState::Frag;
+                            } else if self.nh_tcp.val() | self.nh_udp.val() {
+                                self.tcp.d.next = self.nh_tcp.val();
+                                self.state.d.next = ParseState::L4;
+                            } else {
+                                self.skip.d.next = true;
+                            }
+                        }
+                    }
+                    ParseState::Ext => {
+                        if self.hi_small.q.val() & (self.hi6.val() == 0) {
+                            self.nh.d.next = self.data.val();
+                        }
+                        if self.hi_small.q.val() & (self.hi6.val() == 1) {
+                            // the header's last byte index less one: (len + 1)·8 − 2
+                            self.hdr_end_m1.d.next = (bit_cast::<12, 8>(self.data.val()) << 3) + 6;
+                        }
+                        if self.ext_end.q.val() {
+                            self.hi.d.next = 0.into();
+                            self.hi_small.d.next = true;
+                        }
+                    }
+                    ParseState::Frag => {
+                        if self.hi6.val() == 0 {
+                            self.nh.d.next = self.data.val();
+                        }
+                        if self.hi6.val() == 2 {
+                            self.hold.d.next = self.data.val();
+                        }
+                        if self.hi6.val() == 3 {
+                            // fragment offset = bits 15..3 of bytes 2..4
+                            if self.hold.q.val().any() | (self.data.val().get_bits::<5>(3)).any() {
+                                self.cls.d.next = 1.into();
+                                self.fragment_now.next = true;
+                                self.skip.d.next = true;
+                            }
                         }
                         if self.hi6.val() == 7 {
-                            self.role.next = 4.into();
-                            self.complete_now.next = self.dgram_ok.q.val();
-                            self.l4_fail.next = !self.dgram_ok.q.val();
-                            self.state.d.next = ParseState::Skip;
+                            self.hi.d.next = 0.into();
+                            self.hi_small.d.next = true;
                         }
                     }
-                    if self.complete_now.val() {
-                        self.l4_complete.next = true;
-                        self.cls.d.next = 2.into();
+                    ParseState::L4 => {
+                        if self.hi6.val() == 0 {
+                            self.l4_start.next = true;
+                            // The datagram must hold the whole L4 header from here on.
+                            if self.tcp.q.val() {
+                                self.dgram_ok.d.next = self.remaining.q.val() >= 20;
+                            } else {
+                                self.dgram_ok.d.next = self.remaining.q.val() >= 8;
+                            }
+                        }
+                        // Ports: src 0..2 (outgoing key: assigned port), dst 2..4 (incoming key: shared port).
+                        if self.dir.q.val() {
+                            if self.hi6.val() == 0 {
+                                self.role.next = 1.into();
+                                self.key_valid.next = true;
+                                self.key_pos.next = 18.into();
+                            }
+                            if self.hi6.val() == 1 {
+                                self.role.next = 2.into();
+                                self.key_valid.next = true;
+                                self.key_pos.next = 19.into();
+                                self.key_last.next = true;
+                            }
+                        } else {
+                            if self.hi6.val() == 2 {
+                                self.role.next = 1.into();
+                                self.key_valid.next = true;
+                                self.key_pos.next = 16.into();
+                            }
+                            if self.hi6.val() == 3 {
+                                self.role.next = 2.into();
+                                self.key_valid.next = true;
+                                self.key_pos.next = 17.into();
+                                self.key_last.next = true;
+                            }
+                        }
+                        if self.tcp.q.val() {
+                            if self.hi6.val() == 16 {
+                                self.role.next = 3.into();
+                            }
+                            if self.hi6.val() == 17 {
+                                self.role.next = 4.into();
+                            }
+                            if self.hi6.val() == 19 {
+                                self.complete_now.next = self.dgram_ok.q.val();
+                                self.l4_fail.next = !self.dgram_ok.q.val();
+                                self.skip.d.next = true;
+                            }
+                        } else {
+                            if self.hi6.val() == 6 {
+                                self.role.next = 3.into();
+                            }
+                            if self.hi6.val() == 7 {
+                                self.role.next = 4.into();
+                                self.complete_now.next = self.dgram_ok.q.val();
+                                self.l4_fail.next = !self.dgram_ok.q.val();
+                                self.skip.d.next = true;
+                            }
+                        }
+                        if self.complete_now.val() {
+                            self.l4_complete.next = true;
+                            self.cls.d.next = 2.into();
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
-            }
-            // End of an IPv6 extension or fragment header: follow the chain (≤ 4 headers).
-            if ((self.state.q.val() == ParseState::Ext) & self.ext_end.q.val())
-                | ((self.state.q.val() == ParseState::Frag) & (self.hi6.val() == 7))
-            {
-                if (self.nh_ext.val() | self.nh_frag.val()) & (self.ext_count.q.val() == 4) {
-                    self.state.d.next = ParseState::Skip;
-                } else if self.nh_ext.val() {
-                    self.ext_count.d.next = self.ext_count.q.val() + 1;
-                    self.state.d.next = ParseState::Ext;
-                } else if self.nh_frag.val() {
-                    self.ext_count.d.next = self.ext_count.q.val() + 1;
-                    self.state.d.next = ParseState::Frag;
-                } else if self.nh_tcp.val() | self.nh_udp.val() {
-                    self.tcp.d.next = self.nh_tcp.val();
-                    self.state.d.next = ParseState::L4;
-                } else {
-                    self.state.d.next = ParseState::Skip;
+                // End of an IPv6 extension or fragment header: follow the chain (≤ 4 headers).
+                if ((self.state.q.val() == ParseState::Ext) & self.ext_end.q.val())
+                    | ((self.state.q.val() == ParseState::Frag) & (self.hi6.val() == 7))
+                {
+                    if (self.nh_ext.val() | self.nh_frag.val()) & (self.ext_count.q.val() == 4) {
+                        self.skip.d.next = true;
+                    } else if self.nh_ext.val() {
+                        self.ext_count.d.next = self.ext_count.q.val() + 1;
+                        self.state.d.next = ParseState::Ext;
+                    } else if self.nh_frag.val() {
+                        self.ext_count.d.next = self.ext_count.q.val() + 1;
+                        self.state.d.next = ParseState::Frag;
+                    } else if self.nh_tcp.val() | self.nh_udp.val() {
+                        self.tcp.d.next = self.nh_tcp.val();
+                        self.state.d.next = ParseState::L4;
+                    } else {
+                        self.skip.d.next = true;
+                    }
                 }
             }
             // A frame's last byte: report its class and start over.
@@ -456,10 +460,11 @@ impl Logic for Parser {
                 self.class.next = 2.into();
             }
             if self.last.val() {
-                if (self.state.q.val() == ParseState::L4) & !self.complete_now.val() {
+                if (self.state.q.val() == ParseState::L4) & !self.skip.q.val() & !self.complete_now.val() {
                     self.l4_fail.next = true;
                 }
                 self.state.d.next = ParseState::Eth;
+                self.skip.d.next = false;
                 self.hi.d.next = 0.into();
                 self.hi_small.d.next = true;
                 self.tags.d.next = 0.into();
@@ -471,6 +476,7 @@ impl Logic for Parser {
         }
         if self.reset.val() {
             self.state.d.next = ParseState::Eth;
+            self.skip.d.next = false;
             self.hi.d.next = 0.into();
             self.hi_small.d.next = true;
             self.tags.d.next = 0.into();
