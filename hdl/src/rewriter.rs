@@ -53,6 +53,14 @@ pub struct Rewriter {
     pub count_index: Signal<Out, Bits<8>>,
     pub count_udp_zero: Signal<Out, Bit>,
 
+    // The parser's events, registered.
+    h_strobe: DFF<Bit>,
+    h_data: DFF<Bits<8>>,
+    h_role: DFF<Bits<3>>,
+    h_l4_start: DFF<Bit>,
+    h_l4_udp: DFF<Bit>,
+    h_l4_complete: DFF<Bit>,
+    h_l4_fail: DFF<Bit>,
     // Frame context.
     complete: DFF<Bit>,
     failed: DFF<Bit>,
@@ -95,37 +103,47 @@ impl Logic for Rewriter {
     fn update(&mut self) {
         dff_setup!(
             self, clock, complete, failed, looked_up, hit, index, new_port, old_port, old_cks, udp,
-            sum1, fold1, sum2, fold2, settled, o_valid, o_data, o_last, c_count, c_class, c_hit, c_index, c_udp_zero
+            sum1, fold1, sum2, fold2, settled, o_valid, o_data, o_last, c_count, c_class, c_hit, c_index, c_udp_zero, h_strobe, h_data, h_role, h_l4_start, h_l4_udp,
+            h_l4_complete, h_l4_fail
         );
-        // ---- Context, written from the head of the pipeline. ----
-        if self.strobe.val() {
-            if self.l4_start.val() {
+        // ---- Context, written from the head of the pipeline (its events registered
+        // first: the parser's decode and the context's enables never share a clock;
+        // a byte takes longer than that to reach the queue's head). ----
+        self.h_strobe.d.next = self.strobe.val();
+        self.h_data.d.next = self.data.val();
+        self.h_role.d.next = self.role.val();
+        self.h_l4_start.d.next = self.l4_start.val();
+        self.h_l4_udp.d.next = self.l4_udp.val();
+        self.h_l4_complete.d.next = self.l4_complete.val();
+        self.h_l4_fail.d.next = self.l4_fail.val();
+        if self.h_strobe.q.val() {
+            if self.h_l4_start.q.val() {
                 self.complete.d.next = false;
                 self.failed.d.next = false;
                 self.looked_up.d.next = false;
                 self.hit.d.next = false;
-                self.udp.d.next = self.l4_udp.val();
+                self.udp.d.next = self.h_l4_udp.q.val();
             }
-            if self.role.val() == 1 {
-                self.old_port.d.next = (bit_cast::<16, 8>(self.data.val()) << 8)
+            if self.h_role.q.val() == 1 {
+                self.old_port.d.next = (bit_cast::<16, 8>(self.h_data.q.val()) << 8)
                     | (self.old_port.q.val() & 0xFF);
             }
-            if self.role.val() == 2 {
+            if self.h_role.q.val() == 2 {
                 self.old_port.d.next =
-                    (self.old_port.q.val() & 0xFF00) | bit_cast::<16, 8>(self.data.val());
+                    (self.old_port.q.val() & 0xFF00) | bit_cast::<16, 8>(self.h_data.q.val());
             }
-            if self.role.val() == 3 {
-                self.old_cks.d.next = (bit_cast::<16, 8>(self.data.val()) << 8)
+            if self.h_role.q.val() == 3 {
+                self.old_cks.d.next = (bit_cast::<16, 8>(self.h_data.q.val()) << 8)
                     | (self.old_cks.q.val() & 0xFF);
             }
-            if self.role.val() == 4 {
+            if self.h_role.q.val() == 4 {
                 self.old_cks.d.next =
-                    (self.old_cks.q.val() & 0xFF00) | bit_cast::<16, 8>(self.data.val());
+                    (self.old_cks.q.val() & 0xFF00) | bit_cast::<16, 8>(self.h_data.q.val());
             }
-            if self.l4_complete.val() {
+            if self.h_l4_complete.q.val() {
                 self.complete.d.next = true;
             }
-            if self.l4_fail.val() {
+            if self.h_l4_fail.q.val() {
                 self.failed.d.next = true;
             }
         }
@@ -165,7 +183,7 @@ impl Logic for Rewriter {
                 self.settled.d.next = self.settled.q.val() + 1;
             }
         }
-        if self.strobe.val() & self.l4_start.val() {
+        if self.h_strobe.q.val() & self.h_l4_start.q.val() {
             self.settled.d.next = 0.into();
         }
         self.cks_ready.next = self.resolved.val() & (self.settled.q.val() == 4);
