@@ -1,10 +1,8 @@
 //! End-to-end tests of the board: the host's `Client` and codec against `CuBoard` (or
 //! its control block + pipeline) in the cycle simulator, through `SimBoard`.
 //!
-//! What the placeholder pipeline can show is tested unconditionally: framing, errors,
-//! resynchronization, table writes being acknowledged, injected frames coming back
-//! unchanged when no entry matches. Two tests need the real pipeline and say so in
-//! their names: see `PIPELINE-DEPENDENT` below.
+//! Framing, errors, resynchronization, table write/read-back, and injected frames
+//! compared with the reference model.
 
 use portshare_host::protocol::{self as proto, Client, Deframed, Reply, Request, SlipDecoder};
 use portshare_host::transport::Transport;
@@ -159,8 +157,7 @@ fn corpus_frames(limit: usize) -> Vec<Vec<u8>> {
     frames
 }
 
-/// With an empty table nothing matches, so every frame must come back byte for byte —
-/// with the placeholder pipeline and with the real one alike.
+/// With an empty table nothing matches, so every frame must come back byte for byte.
 #[test]
 fn injected_frames_come_back_unchanged_with_an_empty_table() {
     let mut c = Client::new(SimBoard::new(64, SimWire::Bytes).unwrap());
