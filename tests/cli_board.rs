@@ -56,6 +56,26 @@ fn ok(args: &[&str]) -> String {
     text(&o.stdout)
 }
 
+/// The simulated board every test here uses: 16 slots, byte-level wiring.
+const SIM: [&str; 6] = [
+    "--device",
+    "sim",
+    "--sim-wire",
+    "bytes",
+    "--sim-capacity",
+    "16",
+];
+
+/// `ok` against the simulated board.
+fn sim_ok(args: &[&str]) -> String {
+    ok(&[args, &SIM[..]].concat())
+}
+
+/// `fails` against the simulated board.
+fn sim_fails(args: &[&str]) -> String {
+    fails(&[args, &SIM[..]].concat())
+}
+
 /// Runs and requires failure; returns stderr.
 fn fails(args: &[&str]) -> String {
     let o = portshare(args);
@@ -99,15 +119,7 @@ fn number_before(text: &str, word: &str) -> u64 {
 
 /// The simulated board's capacity, as `list` reports it ("… 0 of N slots used").
 fn sim_capacity() -> usize {
-    let out = ok(&[
-        "list",
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-    ]);
+    let out = sim_ok(&["list"]);
     number_before(&out, "slots used") as usize
 }
 
@@ -115,16 +127,7 @@ fn sim_capacity() -> usize {
 fn load_writes_reads_back_and_reports_the_wire() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&[
-        "load",
-        s(&t),
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-    ]);
+    let out = sim_ok(&["load", s(&t)]);
     assert!(out.contains("3 entries written"), "{out}");
     assert!(out.contains("read back and match"), "{out}");
     let capacity = number_before(&out, "slots read back");
@@ -151,8 +154,9 @@ fn load_writes_reads_back_and_reports_the_wire() {
 fn load_json_reports_the_same_wire_figures() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&["load", s(&t), "--json", "--device", "sim", "--sim-wire", "bytes", "--sim-capacity", "16"]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let out = sim_ok(&["load", s(&t), "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["entries_written"], 3);
     assert_eq!(v["capacity"], 16);
     let bytes = v["bytes_sent"].as_u64().unwrap() + v["bytes_received"].as_u64().unwrap();
@@ -219,16 +223,7 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
         "[[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 8080\n\n\
          [[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 8081\nprotocol = \"tcp\"\n",
     );
-    let e = fails(&[
-        "load",
-        s(&dup),
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-    ]);
+    let e = sim_fails(&["load", s(&dup)]);
     assert!(
         e.contains("dup.toml") && e.contains("entry 2") && e.contains("shared_port"),
         "{e}"
@@ -239,16 +234,7 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
         "unknown.toml",
         "[[entry]]\naddress = \"192.0.2.1\"\nshared_port = 80\nassigned_port = 81\nport = 3\n",
     );
-    let e = fails(&[
-        "load",
-        s(&unknown),
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-    ]);
+    let e = sim_fails(&["load", s(&unknown)]);
     assert!(e.contains("unknown.toml") && e.contains("port"), "{e}");
 
     // One more entry than the board holds: the error says how many it holds.
@@ -262,31 +248,13 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
         );
     }
     let big = write(dir.path(), "big.toml", &body);
-    let e = fails(&[
-        "load",
-        s(&big),
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-    ]);
+    let e = sim_fails(&["load", s(&big)]);
     assert!(
         e.contains(&capacity.to_string()) && e.contains("big.toml"),
         "{e}"
     );
 
-    let e = fails(&[
-        "load",
-        s(&dir.path().join("missing.toml")),
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-    ]);
+    let e = sim_fails(&["load", s(&dir.path().join("missing.toml"))]);
     assert!(e.contains("missing.toml"), "{e}");
 }
 
@@ -294,17 +262,7 @@ fn load_refuses_bad_tables_naming_file_entry_and_field() {
 fn list_shows_what_the_table_says() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&[
-        "list",
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-        "--table",
-        s(&t),
-    ]);
+    let out = sim_ok(&["list", "--table", s(&t)]);
     let table = Table::parse(TABLE, &t, 64).unwrap();
     assert!(
         out.contains(&format!("{} of", table.entries.len())),
@@ -330,18 +288,7 @@ fn list_shows_what_the_table_says() {
 fn stats_json_has_every_reason_and_entry() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&[
-        "stats",
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-        "--table",
-        s(&t),
-        "--json",
-    ]);
+    let out = sim_ok(&["stats", "--table", s(&t), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     for r in [
         "rewritten",
@@ -359,17 +306,7 @@ fn stats_json_has_every_reason_and_entry() {
     assert_eq!(entries[1]["assigned_port"], 5353);
     assert!(entries.iter().all(|e| e["hits"] == 0));
     // Text form too.
-    let out = ok(&[
-        "stats",
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-        "--table",
-        s(&t),
-    ]);
+    let out = sim_ok(&["stats", "--table", s(&t)]);
     assert!(
         out.contains("rewritten 0") && out.contains("udp_zero_checksum 0") && out.contains("9443"),
         "{out}"
@@ -380,18 +317,7 @@ fn stats_json_has_every_reason_and_entry() {
 fn clear_empties_the_board() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.toml", TABLE);
-    let out = ok(&[
-        "clear",
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-        "--table",
-        s(&t),
-        "--counters",
-    ]);
+    let out = sim_ok(&["clear", "--table", s(&t), "--counters"]);
     assert!(out.contains("3 entries removed"), "{out}");
     assert!(out.contains("counters zeroed"), "{out}");
 }
@@ -493,20 +419,7 @@ fn inject_rewrites_what_matches_and_nothing_else() {
     let input = dir.path().join("in.pcap");
     let output = dir.path().join("out.pcap");
     write_pcap(&input, &incoming);
-    let out = ok(&[
-        "inject",
-        s(&input),
-        "-o",
-        s(&output),
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
-        "--table",
-        s(&t),
-    ]);
+    let out = sim_ok(&["inject", s(&input), "-o", s(&output), "--table", s(&t)]);
     assert!(
         out.contains("5 frames incoming") && out.contains("3 changed"),
         "{out}"
@@ -544,19 +457,13 @@ fn inject_rewrites_what_matches_and_nothing_else() {
         ), // unchanged
     ];
     write_pcap(&input, &outgoing);
-    let out = ok(&[
+    let out = sim_ok(&[
         "inject",
         s(&input),
         "-o",
         s(&output),
         "--direction",
         "outgoing",
-        "--device",
-        "sim",
-        "--sim-wire",
-        "bytes",
-        "--sim-capacity",
-        "16",
         "--table",
         s(&t),
     ]);
@@ -607,19 +514,13 @@ fn inject_matches_the_reference_model_on_real_captures() {
             .unwrap();
             let t = write(dir.path(), "flows.toml", &table.to_toml());
             let output = dir.path().join("out.pcap");
-            let out = ok(&[
+            let out = sim_ok(&[
                 "inject",
                 s(&input),
                 "-o",
                 s(&output),
                 "--direction",
                 &direction.to_string(),
-                "--device",
-                "sim",
-                "--sim-wire",
-                "bytes",
-                "--sim-capacity",
-                "16",
                 "--table",
                 s(&t),
             ]);
@@ -690,7 +591,15 @@ fn usb_errors_say_what_was_looked_for() {
 
 #[test]
 fn simulated_uart_rates_must_divide_the_board_clock() {
-    let e = fails(&["list", "--device", "sim", "--sim-wire", "pins", "--baud", "3000000"]);
+    let e = fails(&[
+        "list",
+        "--device",
+        "sim",
+        "--sim-wire",
+        "pins",
+        "--baud",
+        "3000000",
+    ]);
     assert!(e.contains("3000000") && e.contains("100 MHz"), "{e}");
     let e = fails(&["list", "--device", "sim", "--sim-capacity", "32"]);
     assert!(e.contains("32"), "{e}");

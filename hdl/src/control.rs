@@ -895,22 +895,11 @@ mod tests {
     use super::*;
     use portshare_host::protocol as proto;
     use portshare_host::protocol::{Deframed, Reply, Request, SlipDecoder};
+    use crate::pipeline::{bits_to_record, record_to_bits};
     use portshare_host::{Direction, Slot, RECORD_LEN};
     use std::collections::VecDeque;
 
     const CAP: usize = 4;
-
-    fn rec_to_bits(r: &[u8; RECORD_LEN]) -> Bits<168> {
-        r.iter().fold(Bits::<168>::default(), |acc, &b| (acc << 8) | Bits::<168>::from(b as u64))
-    }
-
-    fn bits_to_rec(b: Bits<168>) -> [u8; RECORD_LEN] {
-        let mut r = [0u8; RECORD_LEN];
-        for (i, x) in r.iter_mut().enumerate() {
-            *x = (b >> (8 * (20 - i) as u64)).get_bits::<8>(0).index() as u8;
-        }
-        r
-    }
 
     /// A behavioural stand-in for the pipeline's management port and stream, written
     /// in plain Rust (simulation only): a register file of `CAP` records, hit and
@@ -991,12 +980,12 @@ mod tests {
                         }
                         _ => panic!("unknown management op {op}"),
                     }
-                    self.mgmt_rdata.next = rec_to_bits(&rdata);
+                    self.mgmt_rdata.next = record_to_bits(&rdata);
                 }
             } else if self.mgmt_start.val() {
                 let op = self.mgmt_op.val().index() as u64;
                 let i = self.mgmt_index.val().index();
-                self._op = (op, i, bits_to_rec(self.mgmt_wdata.val()));
+                self._op = (op, i, bits_to_record(self.mgmt_wdata.val()));
                 self._ops_accepted += 1;
                 self._busy_left = if op == MGMT_WRITE_ENTRY { 40 } else { 3 + (i as u32 % 3) };
             }

@@ -19,7 +19,7 @@ pub struct Counters {
     pub clock: Signal<In, Clock>,
     /// A frame's last byte left this clock.
     pub count: Signal<In, Bit>,
-    /// Its class (parser CLASS_*), whether it hit an entry, which, and whether that
+    /// Its class (parser codes: 0 unparsed, 1 fragment, 2 looked up), whether it hit an entry, which, and whether that
     /// rewrite kept a zero UDP checksum.
     pub class: Signal<In, Bits<2>>,
     pub hit: Signal<In, Bit>,

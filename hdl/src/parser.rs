@@ -11,6 +11,11 @@
 //! Key positions (the CAM's byte slots): 0..16 the address (IPv4 uses 12..16, the
 //! `::ffff:a.b.c.d` tail), 16..18 the shared port (incoming dst port), 18..20 the
 //! assigned port (outgoing src port).
+//!
+//! Codes (literals in the logic: `#[hdl_gen]` cannot read Rust constants):
+//! `role` 0 none, 1 port high byte, 2 port low byte, 3 checksum high, 4 checksum low;
+//! `class` 0 unparsed, 1 non-first fragment, 2 a TCP/UDP header lies wholly inside frame
+//! and datagram (the frame was looked up).
 
 use rust_hdl::prelude::*;
 
@@ -29,19 +34,6 @@ pub enum ParseState {
     /// The TCP or UDP header.
     L4,
 }
-
-/// Byte roles carried beside each byte to the rewriter.
-pub const ROLE_NONE: u64 = 0;
-pub const ROLE_PORT_HI: u64 = 1;
-pub const ROLE_PORT_LO: u64 = 2;
-pub const ROLE_CKS_HI: u64 = 3;
-pub const ROLE_CKS_LO: u64 = 4;
-
-/// Frame classes, valid with the last byte.
-pub const CLASS_UNPARSED: u64 = 0;
-pub const CLASS_FRAGMENT: u64 = 1;
-/// A TCP/UDP header lies wholly inside frame and datagram: the frame was looked up.
-pub const CLASS_L4: u64 = 2;
 
 #[derive(LogicBlock, Default)]
 pub struct Parser {
@@ -65,7 +57,7 @@ pub struct Parser {
     pub key_tcp: Signal<Out, Bit>,
     /// The frame's direction (as sampled with its first byte).
     pub frame_dir: Signal<Out, Bit>,
-    /// Role of this byte for the rewriter (ROLE_*).
+    /// Role of this byte for the rewriter (codes in the module doc).
     pub role: Signal<Out, Bits<3>>,
     /// First byte of the L4 header (the rewriter starts a new frame context).
     pub l4_start: Signal<Out, Bit>,
@@ -75,7 +67,7 @@ pub struct Parser {
     pub l4_complete: Signal<Out, Bit>,
     /// The L4 header will not complete (cut off, or beyond the datagram): no rewrite.
     pub l4_fail: Signal<Out, Bit>,
-    /// The frame's class (CLASS_*), valid with the last byte.
+    /// The frame's class (codes in the module doc), valid with the last byte.
     pub class: Signal<Out, Bits<2>>,
 
     state: DFF<ParseState>,

@@ -19,8 +19,8 @@ use crate::rewriter::Rewriter;
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::SynchronousFIFO;
 
-/// Management operations (`mgmt_op`), accepted on a clock edge with `mgmt_start && !mgmt_busy`.
-pub const MGMT_NOP: u64 = 0;
+/// Management operations (`mgmt_op`; 0 does nothing), accepted on a clock edge with
+/// `mgmt_start && !mgmt_busy`.
 /// Replace entry `mgmt_index` with the record in `mgmt_wdata` (atomic w.r.t. lookups).
 pub const MGMT_WRITE_ENTRY: u64 = 1;
 /// Read entry `mgmt_index` into `mgmt_rdata` (record layout).
@@ -43,11 +43,30 @@ pub const REASON_COUNT: usize = 5;
 
 /// Width of an entry record on the management port (21 bytes, big-endian packed).
 pub const RECORD_BITS: usize = 168;
+pub const RECORD_BYTES: usize = RECORD_BITS / 8;
 
-/// Bytes the queue between parser and rewriter holds. Must stay below 34 (the
-/// shortest Ethernet + IPv4 header) for the rewriter's single frame context, and at
-/// least 20 (a TCP header) so a waiting port byte never blocks its own resolution.
-pub const QUEUE_DEPTH: usize = 32;
+/// A record's bytes as the management port carries them: byte 0 in bits 167..160.
+pub fn record_to_bits(r: &[u8; RECORD_BYTES]) -> Bits<RECORD_BITS> {
+    r.iter().fold(Bits::<RECORD_BITS>::default(), |acc, &b| (acc << 8) | Bits::<RECORD_BITS>::from(b as u64))
+}
+
+/// The inverse of [`record_to_bits`].
+pub fn bits_to_record(b: Bits<RECORD_BITS>) -> [u8; RECORD_BYTES] {
+    let mut r = [0u8; RECORD_BYTES];
+    for (i, byte) in r.iter_mut().enumerate() {
+        *byte = u64::from(b.get_bits::<8>((RECORD_BYTES - 1 - i) * 8)) as u8;
+    }
+    r
+}
+
+/// Address bits of the queue between parser and rewriter, and the bytes it holds. The
+/// depth must stay below 34 (the shortest Ethernet + IPv4 header) for the rewriter's
+/// single frame context, and at least 20 (a TCP header) so a waiting port byte never
+/// blocks its own resolution.
+const QUEUE_ADDR_BITS: usize = 5;
+const QUEUE_ADDR_BITS_P1: usize = QUEUE_ADDR_BITS + 1;
+pub const QUEUE_DEPTH: usize = 1 << QUEUE_ADDR_BITS;
+const _: () = assert!(QUEUE_DEPTH >= 20 && QUEUE_DEPTH < 34);
 
 #[derive(LogicBlock, Default)]
 pub struct Pipeline<const N: usize> {
@@ -68,23 +87,25 @@ pub struct Pipeline<const N: usize> {
     pub mgmt_op: Signal<In, Bits<3>>,
     pub mgmt_start: Signal<In, Bit>,
     pub mgmt_index: Signal<In, Bits<8>>,
-    pub mgmt_wdata: Signal<In, Bits<168>>,
+    pub mgmt_wdata: Signal<In, Bits<RECORD_BITS>>,
     /// High from the clock after an accepted start until the op completes.
     pub mgmt_busy: Signal<Out, Bit>,
     /// One-clock pulse when an op completes; `mgmt_rdata` is valid from then on.
     pub mgmt_done: Signal<Out, Bit>,
-    pub mgmt_rdata: Signal<Out, Bits<168>>,
+    pub mgmt_rdata: Signal<Out, Bits<RECORD_BITS>>,
     /// One-clock pulse per frame rewritten (for an activity LED).
     pub rewrite_pulse: Signal<Out, Bit>,
 
     parser: Parser,
     cam: Cam<N>,
-    queue: SynchronousFIFO<Bits<16>, 5, 6, 1>,
+    queue: SynchronousFIFO<Bits<{ crate::rewriter::QUEUE_BITS }>, QUEUE_ADDR_BITS, QUEUE_ADDR_BITS_P1, 1>,
     rewriter: Rewriter,
     counters: Counters,
     strobe: Signal<Local, Bit>,
     queue_word: Signal<Local, Bits<16>>,
-    queue_flags: Signal<Local, Bits<16>>,
+    queue_last: Signal<Local, Bits<16>>,
+    queue_port: Signal<Local, Bits<16>>,
+    queue_cks: Signal<Local, Bits<16>>,
     idle: Signal<Local, Bit>,
     cam_op: Signal<Local, Bit>,
     last_op_cam: DFF<Bit>,
@@ -143,23 +164,20 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.queue_word.next = (bit_cast::<16, 2>(self.parser.class.val()) << 12)
             | (bit_cast::<16, 3>(self.parser.role.val()) << 9)
             | bit_cast::<16, 8>(self.s_data.q.val());
-        self.queue_flags.next = 0.into();
+        self.queue_last.next = 0.into();
         if self.s_last.q.val() {
-            self.queue_flags.next = 0x100.into();
+            self.queue_last.next = 0x100.into();
         }
+        self.queue_port.next = 0.into();
         if (self.parser.role.val() == 1) | (self.parser.role.val() == 2) {
-            self.queue_flags.next = 0x4000.into();
+            self.queue_port.next = 0x4000.into();
         }
+        self.queue_cks.next = 0.into();
         if (self.parser.role.val() == 3) | (self.parser.role.val() == 4) {
-            self.queue_flags.next = 0x8000.into();
+            self.queue_cks.next = 0x8000.into();
         }
-        if self.s_last.q.val() & ((self.parser.role.val() == 3) | (self.parser.role.val() == 4)) {
-            self.queue_flags.next = 0x8100.into();
-        }
-        if self.s_last.q.val() & ((self.parser.role.val() == 1) | (self.parser.role.val() == 2)) {
-            self.queue_flags.next = 0x4100.into();
-        }
-        self.queue.data_in.next = self.queue_word.val() | self.queue_flags.val();
+        self.queue.data_in.next =
+            self.queue_word.val() | self.queue_last.val() | self.queue_port.val() | self.queue_cks.val();
 
         self.rewriter.reset.next = self.reset.val();
         self.rewriter.strobe.next = self.strobe.val();
@@ -230,5 +248,10 @@ mod tests {
             std::fs::write(p, &v).unwrap();
         }
         yosys_validate("pipeline", &v).unwrap();
+    }
+
+    #[test]
+    fn management_record_is_the_hosts_entry_record() {
+        assert_eq!(RECORD_BITS, portshare_host::RECORD_LEN * 8);
     }
 }

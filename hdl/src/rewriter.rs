@@ -38,7 +38,7 @@ pub struct Rewriter {
     pub result_index: Signal<In, Bits<8>>,
     pub result_port: Signal<In, Bits<16>>,
     // The queue's head.
-    pub q_data: Signal<In, Bits<16>>,
+    pub q_data: Signal<In, Bits<QUEUE_BITS>>,
     pub q_empty: Signal<In, Bit>,
     pub q_pop: Signal<Out, Bit>,
     // Stream out.

@@ -9,48 +9,18 @@ use serde::Serialize;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
-/// An Ethernet II + IPv4 + TCP frame of exactly `len` bytes (≥ 54), correct checksums.
+/// An Ethernet II + IPv4 + TCP frame of exactly `len` bytes (≥ 54), checksums correct.
 pub fn tcp4_frame(len: usize, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
     assert!(len >= 54, "a TCP/IPv4 frame needs 54 bytes");
-    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
-    let total = (len - 14) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0];
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip.extend(src.octets());
-    ip.extend(dst.octets());
-    let hc = !ones_sum(&ip);
-    ip[10..12].copy_from_slice(&hc.to_be_bytes());
-    let mut tcp = vec![0u8; 20];
-    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&dport.to_be_bytes());
-    tcp[12] = 0x50;
-    tcp[13] = 0x18;
-    tcp[14] = 0x10;
     let payload: Vec<u8> = (0..len - 54).map(|i| i as u8).collect();
-    let mut pseudo = vec![];
-    pseudo.extend(src.octets());
-    pseudo.extend(dst.octets());
-    pseudo.extend([0, 6]);
-    pseudo.extend(((20 + payload.len()) as u16).to_be_bytes());
-    pseudo.extend(&tcp);
-    pseudo.extend(&payload);
-    let c = !ones_sum(&pseudo);
-    tcp[16..18].copy_from_slice(&c.to_be_bytes());
-    f.extend(ip);
-    f.extend(tcp);
-    f.extend(payload);
+    let builder = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src.octets(), dst.octets(), 64)
+        .tcp(sport, dport, 0, 4096)
+        .psh()
+        .ack(0);
+    let mut f = Vec::with_capacity(len);
+    builder.write(&mut f, &payload).expect("writing to a Vec cannot fail");
     f
-}
-
-fn ones_sum(b: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in b.chunks(2) {
-        s += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
-    }
-    while s > 0xFFFF {
-        s = (s & 0xFFFF) + (s >> 16);
-    }
-    s as u16
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -111,10 +81,12 @@ mod tests {
         assert_eq!(f.len(), 60);
         let p = crate::model::parse(&f);
         assert!(matches!(p, crate::model::Parse::Parsed(_)), "{p:?}");
-        // checksum verifies: the one's-complement sum over the pseudo-header and segment is 0xFFFF
-        let mut pseudo = vec![1, 2, 3, 4, 5, 6, 7, 8, 0, 6, 0, 26];
-        pseudo.extend(&f[34..60]);
-        assert_eq!(ones_sum(&pseudo), 0xFFFF);
+        // the checksum verifies by full recomputation
+        let h = etherparse::PacketHeaders::from_ethernet_slice(&f).unwrap();
+        let (Some(etherparse::NetHeaders::Ipv4(ip, _)), Some(etherparse::TransportHeader::Tcp(t))) = (h.net, h.transport) else {
+            panic!("not TCP/IPv4")
+        };
+        assert_eq!(t.calc_checksum_ipv4(&ip, h.payload.slice()).unwrap(), t.checksum);
     }
 
     #[test]

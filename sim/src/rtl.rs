@@ -97,22 +97,6 @@ pub struct StreamResult {
     pub mgmt_replies: Vec<[u8; RECORD_LEN]>,
 }
 
-fn record_to_bits(r: &[u8; RECORD_LEN]) -> Bits<168> {
-    let mut b: Bits<168> = 0.into();
-    for byte in r {
-        b = (b << 8) | bit_cast::<168, 8>((*byte as u64).into());
-    }
-    b
-}
-
-fn bits_to_record(b: Bits<168>) -> [u8; RECORD_LEN] {
-    let mut r = [0u8; RECORD_LEN];
-    for (i, byte) in r.iter_mut().enumerate() {
-        *byte = u64::from(b.get_bits::<8>((RECORD_LEN - 1 - i) * 8)) as u8;
-    }
-    r
-}
-
 /// A pipeline of capacity N in the cycle simulator.
 pub struct Harness<const N: usize> {
     uut: Pipeline<N>,
@@ -236,6 +220,17 @@ impl<const N: usize> Harness<N> {
     /// Empty frames cannot be carried by the stream (a beat needs a byte) and are
     /// returned empty without entering the pipeline.
     pub fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult {
+        self.stream_with_progress(frames, traffic, &mut |_| {})
+    }
+
+    /// [`Harness::stream`], calling `progress` with the number of frames out so far
+    /// each time a frame leaves.
+    pub fn stream_with_progress(
+        &mut self,
+        frames: &[(&[u8], Direction)],
+        traffic: &Traffic,
+        progress: &mut dyn FnMut(usize),
+    ) -> StreamResult {
         let mut rng = StdRng::seed_from_u64(traffic.seed);
         let start = self.clocks;
         let mut out = StreamResult { latency_min: u64::MAX, ..Default::default() };
@@ -307,6 +302,7 @@ impl<const N: usize> Harness<N> {
                 if self.uut.out_last.val() {
                     out.frames.push(std::mem::take(&mut current));
                     got += 1;
+                    progress(got);
                 }
                 moved = true;
             }
@@ -337,6 +333,12 @@ pub trait Engine {
     fn capacity(&self) -> usize;
     fn load(&mut self, slots: &[Slot]);
     fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult;
+    fn stream_with_progress(
+        &mut self,
+        frames: &[(&[u8], Direction)],
+        traffic: &Traffic,
+        progress: &mut dyn FnMut(usize),
+    ) -> StreamResult;
     fn read_counters(&mut self) -> Counters;
     fn mgmt(&mut self, op: &MgmtOp) -> [u8; RECORD_LEN];
     fn trace_to(&mut self, path: &std::path::Path) -> anyhow::Result<()>;
@@ -352,6 +354,14 @@ impl<const N: usize> Engine for Harness<N> {
     }
     fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult {
         Harness::stream(self, frames, traffic)
+    }
+    fn stream_with_progress(
+        &mut self,
+        frames: &[(&[u8], Direction)],
+        traffic: &Traffic,
+        progress: &mut dyn FnMut(usize),
+    ) -> StreamResult {
+        Harness::stream_with_progress(self, frames, traffic, progress)
     }
     fn read_counters(&mut self) -> Counters {
         Harness::read_counters(self)
@@ -397,25 +407,15 @@ pub fn run(
     if let Some(p) = &opts.vcd {
         e.trace_to(p)?;
     }
+    let batch: Vec<(&[u8], Direction)> = frames.iter().map(|f| (f.as_slice(), direction)).collect();
+    let r = e.stream_with_progress(&batch, &Traffic::default(), progress);
     let mut result = RtlResult {
-        frames: Vec::with_capacity(frames.len()),
+        frames: r.frames,
         counters: Counters::default(),
-        clocks: 0,
-        bytes_in: 0,
-        latency_clocks: 0,
+        clocks: r.clocks,
+        bytes_in: r.bytes_in,
+        latency_clocks: r.latency_max,
     };
-    // Stream in chunks so progress can be reported; frames stay back to back within
-    // a chunk, and the pipeline drains between chunks.
-    const CHUNK: usize = 256;
-    for chunk in frames.chunks(CHUNK) {
-        let batch: Vec<(&[u8], Direction)> = chunk.iter().map(|f| (f.as_slice(), direction)).collect();
-        let r = e.stream(&batch, &Traffic::default());
-        result.clocks += r.clocks;
-        result.bytes_in += r.bytes_in;
-        result.latency_clocks = result.latency_clocks.max(r.latency_max);
-        result.frames.extend(r.frames);
-        progress(result.frames.len());
-    }
     result.counters = e.read_counters();
     Ok(result)
 }

@@ -195,8 +195,6 @@ impl Gen {
             for _ in 0..n_ext {
                 exts.push(*[0u8, 43, 60, 44].choose(r).unwrap());
             }
-            let chain_len: usize = 0; // filled below
-            let _ = chain_len;
             let mut chain = vec![];
             let mut next_hdrs = exts.clone();
             next_hdrs.push(proto);
