@@ -98,6 +98,7 @@ pub enum TableOp {
     ReadAccum,
     ReadResult,
     ReadResultCapture,
+    Clear,
     Done,
 }
 
@@ -161,6 +162,8 @@ pub struct Cam<const N: usize> {
     found_now: Signal<Local, Bit>,
 
     op: DFF<TableOp>,
+    /// In Done (set as the op moves there).
+    done: DFF<Bit>,
     entry: DFF<Bits<8>>,
     entry_bit: OneHot<N>,
     /// `1 << entry`, registered at the op's start.
@@ -174,10 +177,11 @@ pub struct Cam<const N: usize> {
     word: DFF<Bits<9>>,
     nib_hi: DFF<Bits<4>>,
     nib_lo: DFF<Bits<4>>,
-    /// Read-back: whether the entry's bit was set in the word just read (registered,
-    /// so the 64-bit reduction and the nibble logic sit in different clocks).
-    bit_hi: DFF<Bit>,
-    bit_lo: DFF<Bit>,
+    /// Read-back: the RAM word masked to the entry, registered (the AND's LUTs carry
+    /// these flip-flops for free) so the OR-reduction starts from flip-flops, not from
+    /// the block RAM's slow read port.
+    masked_hi: DFF<Bits<N>>,
+    masked_lo: DFF<Bits<N>>,
     nib_hi_now: Signal<Local, Bits<4>>,
     nib_lo_now: Signal<Local, Bits<4>>,
     f_valid: Signal<Local, Bits<4>>,
@@ -204,7 +208,7 @@ impl<const N: usize> Logic for Cam<N> {
         dff_setup!(
             self, clock, r_key_valid, r_key_first, r_key_ipv4, r_key_last, r_key_tcp, r_key_dir,
             r_addr_hi, r_addr_lo, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
-            scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo, bit_hi, bit_lo
+            scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo, masked_hi, masked_lo, done
         );
         self.key_hi.read_clock.next = self.clock.val();
         self.key_hi.write_clock.next = self.clock.val();
@@ -294,14 +298,15 @@ impl<const N: usize> Logic for Cam<N> {
         match self.scan_state.q.val() {
             ScanState::Idle => {}
             ScanState::Scan => {
+                // Shift on every Scan clock (what is left once found or missed is never
+                // read): the 64 flip-flops' enable stays off the match logic.
+                self.scan.d.next = self.scan.q.val() >> 8;
+                self.group.d.next = self.group.q.val() + 1;
                 if self.low8.val().any() {
                     self.found_index.d.next = (self.group.q.val() << 3) | self.pe8.val();
                     self.scan_state.d.next = ScanState::Fetch;
                 } else if self.last_group.is_last.val() {
                     self.scan_state.d.next = ScanState::Miss;
-                } else {
-                    self.scan.d.next = self.scan.q.val() >> 8;
-                    self.group.d.next = self.group.q.val() + 1;
                 }
             }
             ScanState::Miss => {
@@ -330,7 +335,9 @@ impl<const N: usize> Logic for Cam<N> {
 
         // ---- Management: whole-entry writes, read-back, clear. ----
         self.mgmt_busy.next = self.op.q.val() != TableOp::Idle;
-        self.mgmt_done.next = false;
+        // `done` is set with the move to Done: `mgmt_done` comes from a flip-flop.
+        self.mgmt_done.next = self.done.q.val();
+        self.done.d.next = false;
         self.mgmt_rdata.next = (bit_cast::<168, 4>(self.flags.q.val()) << 160)
             | (bit_cast::<168, 128>(self.key_sr.q.val().get_bits::<128>(0)) << 32)
             | bit_cast::<168, 32>(self.ports.q.val());
@@ -352,11 +359,11 @@ impl<const N: usize> Logic for Cam<N> {
         self.result.write_address.next = self.entry.q.val();
         self.result.write_data.next = self.ports.q.val();
         self.nib_hi_now.next = self.nib_hi.q.val();
-        if self.bit_hi.q.val() {
+        if self.masked_hi.q.val().any() {
             self.nib_hi_now.next = self.word.q.val().get_bits::<4>(0);
         }
         self.nib_lo_now.next = self.nib_lo.q.val();
-        if self.bit_lo.q.val() {
+        if self.masked_lo.q.val().any() {
             self.nib_lo_now.next = self.word.q.val().get_bits::<4>(0);
         }
         self.f_valid.next = 0.into();
@@ -377,14 +384,16 @@ impl<const N: usize> Logic for Cam<N> {
         }
         match self.op.q.val() {
             TableOp::Idle => {
+                // Operands load every idle clock; only the state depends on the start
+                // (keeps the port's accept off these 200 flip-flops' enables).
+                self.entry.d.next = self.mgmt_index.val();
+                self.key_sr.d.next = self.mgmt_wdata.val().get_bits::<160>(0);
+                self.flags.d.next = self.mgmt_wdata.val().get_bits::<4>(160);
+                self.ports.d.next = self.mgmt_wdata.val().get_bits::<32>(0);
+                self.word.d.next = 0.into();
+                self.nib_hi.d.next = 0.into();
+                self.nib_lo.d.next = 0.into();
                 if self.mgmt_start.val() {
-                    self.entry.d.next = self.mgmt_index.val();
-                    self.key_sr.d.next = self.mgmt_wdata.val().get_bits::<160>(0);
-                    self.flags.d.next = self.mgmt_wdata.val().get_bits::<4>(160);
-                    self.ports.d.next = self.mgmt_wdata.val().get_bits::<32>(0);
-                    self.word.d.next = 0.into();
-                    self.nib_hi.d.next = 0.into();
-                    self.nib_lo.d.next = 0.into();
                     if self.mgmt_op.val() == 1 {
                         self.op.d.next = TableOp::WriteDecode;
                     }
@@ -392,10 +401,14 @@ impl<const N: usize> Logic for Cam<N> {
                         self.op.d.next = TableOp::ReadDecode;
                     }
                     if self.mgmt_op.val() == 3 {
-                        self.valid.d.next = 0.into();
-                        self.op.d.next = TableOp::Done;
+                        self.op.d.next = TableOp::Clear;
                     }
                 }
+            }
+            TableOp::Clear => {
+                self.valid.d.next = 0.into();
+                self.op.d.next = TableOp::Done;
+                self.done.d.next = true;
             }
             TableOp::WriteDecode => {
                 self.onehot.d.next = self.entry_bit.onehot.val();
@@ -447,6 +460,7 @@ impl<const N: usize> Logic for Cam<N> {
                     self.valid.d.next = self.valid.q.val() | self.onehot.q.val();
                 }
                 self.op.d.next = TableOp::Done;
+                self.done.d.next = true;
             }
             TableOp::ReadRead => {
                 if !self.r_key_valid.q.val() {
@@ -456,8 +470,8 @@ impl<const N: usize> Logic for Cam<N> {
                 }
             }
             TableOp::ReadCapture => {
-                self.bit_hi.d.next = (self.key_hi.read_data.val() & self.onehot.q.val()).any();
-                self.bit_lo.d.next = (self.key_lo.read_data.val() & self.onehot.q.val()).any();
+                self.masked_hi.d.next = self.key_hi.read_data.val() & self.onehot.q.val();
+                self.masked_lo.d.next = self.key_lo.read_data.val() & self.onehot.q.val();
                 self.op.d.next = TableOp::ReadAccum;
             }
             TableOp::ReadAccum => {
@@ -486,9 +500,9 @@ impl<const N: usize> Logic for Cam<N> {
                     self.f_valid.val() | self.f_tcp.val() | self.f_udp.val() | self.f_ipv4.val();
                 self.ports.d.next = self.result.read_data.val();
                 self.op.d.next = TableOp::Done;
+                self.done.d.next = true;
             }
             TableOp::Done => {
-                self.mgmt_done.next = true;
                 self.op.d.next = TableOp::Idle;
             }
             _ => {}

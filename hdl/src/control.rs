@@ -5,14 +5,15 @@
 //!
 //! Receive side (always running): SLIP deframing (`END` = 0xC0, `ESC` = 0xDB), a byte-
 //! serial CRC-16 over the unescaped body, the command/sequence/argument bytes into
-//! registers, bytes 3..24 shifted into a 168-bit record register (WRITE_ENTRY's record),
-//! and bytes 3.. into a 2048-byte block RAM (INJECT's frame). A packet is only stored
+//! registers, and bytes 3.. into a 2048-byte block RAM (WRITE_ENTRY's record, INJECT's
+//! frame). A packet is only stored
 //! when the executor could take it as it began (idle, or sending a reply that uses
 //! neither buffer); otherwise it is answered BUSY afterwards. Bytes are expected at
 //! UART pace (at least 4 clocks apart; a UART delivers one per 10 bit times).
 //!
 //! Executor: checks framing, length, CRC, command, length for the command and range in
-//! that order (nothing is touched unless all pass), runs the management op, then
+//! that order (nothing is touched unless all pass), runs the management op (WRITE_ENTRY
+//! first shifts its record out of the RAM into the record register), then
 //! streams the reply — `END, status, command, seq, payload, CRC, END` — through a SLIP
 //! escaper into the UART transmitter. READ_COUNTERS reads each counter over the
 //! management port just before its four bytes go out; INJECT feeds the frame from the
@@ -67,6 +68,8 @@ pub fn default_build_id() -> u32 {
 pub enum ExecState {
     Idle,
     Check,
+    /// WRITE_ENTRY: shift the record's 21 bytes from the RAM into `record`.
+    LoadRecord,
     MgmtIssue,
     MgmtWait,
     ReplyStart,
@@ -160,7 +163,6 @@ pub struct Control<const N: usize> {
     rx_esc: DFF<Bit>,
     rx_bad: DFF<Bit>,
     rx_accepting: DFF<Bit>,
-    in_record: DFF<Bit>,
     in_buffer: DFF<Bit>,
     req_cmd: DFF<Bits<8>>,
     req_seq: DFF<Bits<8>>,
@@ -172,6 +174,22 @@ pub struct Control<const N: usize> {
     req_crc_ok: DFF<Bit>,
     req_framing: DFF<Bit>,
     pending_busy: DFF<Bit>,
+    /// Check's predicates on the request registers, registered.
+    len_is_4: DFF<Bit>,
+    len_is_5: DFF<Bit>,
+    len_is_6: DFF<Bit>,
+    len_is_26: DFF<Bit>,
+    len_short: DFF<Bit>,
+    len_bad_inject: DFF<Bit>,
+    arg_over: DFF<Bit>,
+    arg_over_1: DFF<Bit>,
+    is_info: DFF<Bit>,
+    is_write: DFF<Bit>,
+    is_read: DFF<Bit>,
+    is_clear: DFF<Bit>,
+    is_counters: DFF<Bit>,
+    is_reset: DFF<Bit>,
+    is_inject: DFF<Bit>,
     record: DFF<Bits<168>>,
     rx_crc: Crc16,
     ram: RAM<Bits<8>, 11>,
@@ -193,8 +211,25 @@ pub struct Control<const N: usize> {
     status: DFF<Bits<8>>,
     reply_cmd: DFF<Bits<8>>,
     reply_seq: DFF<Bits<8>>,
+    /// `status` is OK, and what the reply carries (INFO/READ: the record; counters;
+    /// an injected frame): flags kept beside `status`/`reply_cmd` instead of compares.
+    st_ok: DFF<Bit>,
+    reply_shift: DFF<Bit>,
+    reply_counters: DFF<Bit>,
+    reply_inject: DFF<Bit>,
     op: DFF<Bits<3>>,
     index: DFF<Bits<8>>,
+    /// The management request being offered (`mgmt_start`) and its index.
+    issue: DFF<Bit>,
+    load_info: DFF<Bit>,
+    /// Record-register selects (see where `record` is written).
+    loading: DFF<Bit>,
+    shift_pending: DFF<Bit>,
+    wait_entry: DFF<Bit>,
+    wait_count: DFF<Bit>,
+    issue_index: DFF<Bits<8>>,
+    count_op: Signal<Local, Bits<3>>,
+    count_index: Signal<Local, Bits<8>>,
     shift_left: DFF<Bits<5>>,
     counter_i: DFF<Bits<9>>,
     /// Frame bytes not yet fed to the pipeline, and registered flags derived from it.
@@ -293,7 +328,6 @@ impl<const N: usize> Control<N> {
             rx_esc: Default::default(),
             rx_bad: Default::default(),
             rx_accepting: Default::default(),
-            in_record: Default::default(),
             in_buffer: Default::default(),
             req_cmd: Default::default(),
             req_seq: Default::default(),
@@ -305,6 +339,21 @@ impl<const N: usize> Control<N> {
             req_crc_ok: Default::default(),
             req_framing: Default::default(),
             pending_busy: Default::default(),
+            len_is_4: Default::default(),
+            len_is_5: Default::default(),
+            len_is_6: Default::default(),
+            len_is_26: Default::default(),
+            len_short: Default::default(),
+            len_bad_inject: Default::default(),
+            arg_over: Default::default(),
+            arg_over_1: Default::default(),
+            is_info: Default::default(),
+            is_write: Default::default(),
+            is_read: Default::default(),
+            is_clear: Default::default(),
+            is_counters: Default::default(),
+            is_reset: Default::default(),
+            is_inject: Default::default(),
             record: Default::default(),
             rx_crc: Default::default(),
             ram: Default::default(),
@@ -324,10 +373,23 @@ impl<const N: usize> Control<N> {
             status: Default::default(),
             reply_cmd: Default::default(),
             reply_seq: Default::default(),
+            st_ok: Default::default(),
+            reply_shift: Default::default(),
+            reply_counters: Default::default(),
+            reply_inject: Default::default(),
             op: Default::default(),
             index: Default::default(),
             shift_left: Default::default(),
             counter_i: Default::default(),
+            issue: Default::default(),
+            load_info: Default::default(),
+            loading: Default::default(),
+            shift_pending: Default::default(),
+            wait_entry: Default::default(),
+            wait_count: Default::default(),
+            issue_index: Default::default(),
+            count_op: Default::default(),
+            count_index: Default::default(),
             feed_left: Default::default(),
             feeding: Default::default(),
             feed_last: Default::default(),
@@ -366,9 +428,9 @@ impl<const N: usize> Logic for Control<N> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
-            req_len, req_crc_ok, req_framing, pending_busy, record, state, status, reply_cmd, reply_seq, op, index,
-            shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
-            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r, in_record, in_buffer
+            req_len, req_crc_ok, req_framing, pending_busy, len_is_4, len_is_5, len_is_6, len_is_26, len_short, len_bad_inject, arg_over, arg_over_1, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, op, index,
+            shift_left, counter_i, issue, load_info, loading, shift_pending, wait_entry, wait_count, issue_index, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
+            txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r, in_buffer
         );
         clock!(self, clock, rx_crc, tx_crc);
         self.ram.read_clock.next = self.clock.val();
@@ -400,7 +462,7 @@ impl<const N: usize> Logic for Control<N> {
                 self.out_byte.next = self.reply_seq.q.val();
             }
             ExecState::Shift => {
-                self.out_req.next = true;
+                self.out_req.next = !self.shift_pending.q.val();
                 self.out_crc.next = true;
                 self.out_byte.next = self.record.q.val().get_bits::<8>(160);
             }
@@ -468,9 +530,12 @@ impl<const N: usize> Logic for Control<N> {
         self.tx_crc.data.next = self.ob_data.q.val();
 
         // ---------------- Executor: management port, pipeline stream, transitions ----------------
-        self.mgmt_start.next = false;
+        // The management request comes straight from registers (`issue`, `op`,
+        // `issue_index`), loaded on entering MgmtIssue/CountIssue: the port's accept
+        // (`start && !busy`) then spans no decode logic of ours.
+        self.mgmt_start.next = self.issue.q.val();
         self.mgmt_op.next = self.op.q.val();
-        self.mgmt_index.next = self.index.q.val();
+        self.mgmt_index.next = self.issue_index.q.val();
         self.mgmt_wdata.next = self.record.q.val();
         self.pl_valid.next = false;
         self.pl_last.next = false;
@@ -485,14 +550,51 @@ impl<const N: usize> Logic for Control<N> {
         self.inject_pulse.next = false;
         self.watchdog.d.next = 0.into();
         self.wd_expired.next = self.watchdog.q.val().all();
+        // The next READ_COUNTERS step: reason counters first, then hits per entry.
+        self.count_op.next = self.c_op_hits.val();
+        self.count_index.next = bit_cast::<8, 9>(self.counter_i.q.val() - self.c_reason_count.val());
         if self.counter_i.q.val() < self.c_reason_count.val() {
-            // Used by CountIssue/CountWait only; computed here to keep one driver.
-            self.mgmt_index.next = bit_cast::<8, 9>(self.counter_i.q.val());
-        } else {
-            self.mgmt_index.next = bit_cast::<8, 9>(self.counter_i.q.val() - self.c_reason_count.val());
+            self.count_op.next = self.c_op_reason.val();
+            self.count_index.next = bit_cast::<8, 9>(self.counter_i.q.val());
         }
-        if (self.state.q.val() != ExecState::CountIssue) & (self.state.q.val() != ExecState::CountWait) {
-            self.mgmt_index.next = self.index.q.val();
+
+        // Check's predicates, registered from the request registers (stable from the
+        // clock `req_ready` rises, one clock before Check): Check then decides from
+        // flip-flops alone.
+        self.len_is_4.d.next = self.req_len.q.val() == 4;
+        self.len_is_5.d.next = self.req_len.q.val() == 5;
+        self.len_is_6.d.next = self.req_len.q.val() == 6;
+        self.len_is_26.d.next = self.req_len.q.val() == 26;
+        self.len_short.d.next = self.req_len.q.val() < 4;
+        self.len_bad_inject.d.next = (self.req_len.q.val() < 6) | (self.req_len.q.val() > 2053);
+        self.arg_over.d.next = self.req_arg.q.val() > self.c_last_index.val();
+        self.arg_over_1.d.next = self.req_arg.q.val() > 1;
+        self.is_info.d.next = self.req_cmd.q.val() == self.c_cmd_info.val();
+        self.is_write.d.next = self.req_cmd.q.val() == self.c_cmd_write.val();
+        self.is_read.d.next = self.req_cmd.q.val() == self.c_cmd_read.val();
+        self.is_clear.d.next = self.req_cmd.q.val() == self.c_cmd_clear.val();
+        self.is_counters.d.next = self.req_cmd.q.val() == self.c_cmd_counters.val();
+        self.is_reset.d.next = self.req_cmd.q.val() == self.c_cmd_reset.val();
+        self.is_inject.d.next = self.req_cmd.q.val() == self.c_cmd_inject.val();
+
+        // The record register, written in one place with every select a flip-flop
+        // (or `mgmt_done`), since each select fans out to 168 bits: a shift (LoadRecord
+        // every clock; Shift the clock after a byte leaves), a management reply, or
+        // INFO's payload (the clock after Check). Shifting takes in RAM bytes in both
+        // cases; in a reply they never reach the top byte within its 21 shifts.
+        self.load_info.d.next = false;
+        self.shift_pending.d.next = false;
+        if self.loading.q.val() | self.shift_pending.q.val() {
+            self.record.d.next = (self.record.q.val() << 8) | bit_cast::<168, 8>(self.ram.read_data.val());
+        }
+        if self.wait_entry.q.val() & self.mgmt_done.val() {
+            self.record.d.next = self.mgmt_rdata.val();
+        }
+        if self.wait_count.q.val() & self.mgmt_done.val() {
+            self.record.d.next = self.mgmt_rdata.val() << 136;
+        }
+        if self.load_info.q.val() {
+            self.record.d.next = self.c_info.val();
         }
 
         match self.state.q.val() {
@@ -504,95 +606,132 @@ impl<const N: usize> Logic for Control<N> {
                 } else if self.pending_busy.q.val() {
                     self.pending_busy.d.next = false;
                     self.status.d.next = self.c_st_busy.val();
+                    self.st_ok.d.next = false;
                     self.reply_cmd.d.next = self.rej_cmd.q.val();
+                    self.reply_shift.d.next = false;
+                    self.reply_counters.d.next = false;
+                    self.reply_inject.d.next = false;
                     self.reply_seq.d.next = self.rej_seq.q.val();
                     self.state.d.next = ExecState::ReplyStart;
                 }
             }
             ExecState::Check => {
                 self.reply_cmd.d.next = self.req_cmd.q.val();
+                self.reply_shift.d.next = self.is_info.q.val() | self.is_read.q.val();
+                self.reply_counters.d.next = self.is_counters.q.val();
+                self.reply_inject.d.next = self.is_inject.q.val();
                 self.reply_seq.d.next = self.req_seq.q.val();
                 self.index.d.next = self.req_arg.q.val();
+                self.issue_index.d.next = self.req_arg.q.val();
                 self.feed_left.d.next = self.req_len.q.val() - 5;
                 self.feeding.d.next = true;
-                self.feed_last.d.next = self.req_len.q.val() == 6;
+                self.feed_last.d.next = self.len_is_6.q.val();
                 self.feed_ptr.d.next = 0.into();
                 self.counter_i.d.next = 0.into();
                 self.status.d.next = self.c_st_ok.val();
+                self.st_ok.d.next = true;
                 self.state.d.next = ExecState::ReplyStart;
                 if self.req_framing.q.val() {
                     self.status.d.next = self.c_st_framing.val();
-                } else if self.req_len.q.val() < 4 {
+                    self.st_ok.d.next = false;
+                } else if self.len_short.q.val() {
                     self.status.d.next = self.c_st_length.val();
+                    self.st_ok.d.next = false;
                 } else if !self.req_crc_ok.q.val() {
                     self.status.d.next = self.c_st_crc.val();
-                } else if self.req_cmd.q.val() == self.c_cmd_info.val() {
-                    if self.req_len.q.val() != 4 {
+                    self.st_ok.d.next = false;
+                } else if self.is_info.q.val() {
+                    if !self.len_is_4.q.val() {
                         self.status.d.next = self.c_st_length.val();
+                        self.st_ok.d.next = false;
                     } else {
-                        self.record.d.next = self.c_info.val();
+                        self.load_info.d.next = true;
                         self.shift_left.d.next = 9.into();
                     }
-                } else if self.req_cmd.q.val() == self.c_cmd_write.val() {
-                    if self.req_len.q.val() != 26 {
+                } else if self.is_write.q.val() {
+                    if !self.len_is_26.q.val() {
                         self.status.d.next = self.c_st_length.val();
-                    } else if self.req_arg.q.val() > self.c_last_index.val() {
+                        self.st_ok.d.next = false;
+                    } else if self.arg_over.q.val() {
                         self.status.d.next = self.c_st_range.val();
+                        self.st_ok.d.next = false;
                     } else {
                         self.op.d.next = self.c_op_write.val();
-                        self.state.d.next = ExecState::MgmtIssue;
+                        self.shift_left.d.next = 21.into();
+                        self.loading.d.next = true;
+                        self.state.d.next = ExecState::LoadRecord;
                     }
-                } else if self.req_cmd.q.val() == self.c_cmd_read.val() {
-                    if self.req_len.q.val() != 5 {
+                } else if self.is_read.q.val() {
+                    if !self.len_is_5.q.val() {
                         self.status.d.next = self.c_st_length.val();
-                    } else if self.req_arg.q.val() > self.c_last_index.val() {
+                        self.st_ok.d.next = false;
+                    } else if self.arg_over.q.val() {
                         self.status.d.next = self.c_st_range.val();
+                        self.st_ok.d.next = false;
                     } else {
                         self.op.d.next = self.c_op_read.val();
+                        self.issue.d.next = true;
                         self.state.d.next = ExecState::MgmtIssue;
                     }
-                } else if self.req_cmd.q.val() == self.c_cmd_clear.val() {
-                    if self.req_len.q.val() != 4 {
+                } else if self.is_clear.q.val() {
+                    if !self.len_is_4.q.val() {
                         self.status.d.next = self.c_st_length.val();
+                        self.st_ok.d.next = false;
                     } else {
                         self.op.d.next = self.c_op_clear.val();
+                        self.issue.d.next = true;
                         self.state.d.next = ExecState::MgmtIssue;
                     }
-                } else if self.req_cmd.q.val() == self.c_cmd_counters.val() {
-                    if self.req_len.q.val() != 4 {
+                } else if self.is_counters.q.val() {
+                    if !self.len_is_4.q.val() {
                         self.status.d.next = self.c_st_length.val();
+                        self.st_ok.d.next = false;
                     }
-                } else if self.req_cmd.q.val() == self.c_cmd_reset.val() {
-                    if self.req_len.q.val() != 4 {
+                } else if self.is_reset.q.val() {
+                    if !self.len_is_4.q.val() {
                         self.status.d.next = self.c_st_length.val();
+                        self.st_ok.d.next = false;
                     } else {
                         self.op.d.next = self.c_op_reset.val();
+                        self.issue.d.next = true;
                         self.state.d.next = ExecState::MgmtIssue;
                     }
-                } else if self.req_cmd.q.val() == self.c_cmd_inject.val() {
-                    if (self.req_len.q.val() < 6) | (self.req_len.q.val() > 2053) {
+                } else if self.is_inject.q.val() {
+                    if self.len_bad_inject.q.val() {
                         self.status.d.next = self.c_st_length.val();
-                    } else if self.req_arg.q.val() > 1 {
+                        self.st_ok.d.next = false;
+                    } else if self.arg_over_1.q.val() {
                         self.status.d.next = self.c_st_range.val();
+                        self.st_ok.d.next = false;
                     }
                 } else {
                     self.status.d.next = self.c_st_command.val();
+                    self.st_ok.d.next = false;
+                }
+            }
+            ExecState::LoadRecord => {
+                // `read_data` holds RAM[feed_ptr] (address 0 was read in Check).
+                self.ram.read_address.next = bit_cast::<11, 12>(self.feed_ptr.q.val() + 1);
+                self.feed_ptr.d.next = self.feed_ptr.q.val() + 1;
+                self.shift_left.d.next = self.shift_left.q.val() - 1;
+                if self.shift_left.q.val() == 1 {
+                    self.loading.d.next = false;
+                    self.issue.d.next = true;
+                    self.state.d.next = ExecState::MgmtIssue;
                 }
             }
             ExecState::MgmtIssue => {
-                self.mgmt_start.next = true;
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if !self.mgmt_busy.val() {
-                    if self.mgmt_done.val() {
-                        // A port that completes within the accepting clock.
-                        self.record.d.next = self.mgmt_rdata.val();
-                        self.shift_left.d.next = 21.into();
-                        self.state.d.next = ExecState::ReplyStart;
-                    } else {
-                        self.state.d.next = ExecState::MgmtWait;
-                    }
+                    self.issue.d.next = false;
+                    // Accepted. The port never completes in the accepting clock, so
+                    // `record` loads only from MgmtWait (keeps `mgmt_busy` off its path).
+                    self.wait_entry.d.next = true;
+                    self.state.d.next = ExecState::MgmtWait;
                 } else if self.wd_expired.val() {
+                    self.issue.d.next = false;
                     self.status.d.next = self.c_st_timeout.val();
+                    self.st_ok.d.next = false;
                     self.pl_reset.d.next = true;
                     self.state.d.next = ExecState::ReplyStart;
                 }
@@ -600,18 +739,20 @@ impl<const N: usize> Logic for Control<N> {
             ExecState::MgmtWait => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if self.mgmt_done.val() {
-                    self.record.d.next = self.mgmt_rdata.val();
+                    self.wait_entry.d.next = false;
                     self.shift_left.d.next = 21.into();
                     self.state.d.next = ExecState::ReplyStart;
                 } else if self.wd_expired.val() {
+                    self.wait_entry.d.next = false;
                     self.status.d.next = self.c_st_timeout.val();
+                    self.st_ok.d.next = false;
                     self.pl_reset.d.next = true;
                     self.state.d.next = ExecState::ReplyStart;
                 }
             }
             ExecState::ReplyStart => {
                 if self.out_accept.val() {
-                    self.error_pulse.next = self.status.q.val() != self.c_st_ok.val();
+                    self.error_pulse.next = !self.st_ok.q.val();
                     self.state.d.next = ExecState::Status;
                 }
             }
@@ -628,14 +769,15 @@ impl<const N: usize> Logic for Control<N> {
             ExecState::Seq => {
                 if self.out_accept.val() {
                     self.state.d.next = ExecState::CrcHi;
-                    if self.status.q.val() == self.c_st_ok.val() {
-                        if (self.reply_cmd.q.val() == self.c_cmd_info.val())
-                            | (self.reply_cmd.q.val() == self.c_cmd_read.val())
-                        {
+                    if self.st_ok.q.val() {
+                        if self.reply_shift.q.val() {
                             self.state.d.next = ExecState::Shift;
-                        } else if self.reply_cmd.q.val() == self.c_cmd_counters.val() {
+                        } else if self.reply_counters.q.val() {
+                            self.issue.d.next = true;
+                            self.op.d.next = self.count_op.val();
+                            self.issue_index.d.next = self.count_index.val();
                             self.state.d.next = ExecState::CountIssue;
-                        } else if self.reply_cmd.q.val() == self.c_cmd_inject.val() {
+                        } else if self.reply_inject.q.val() {
                             self.state.d.next = ExecState::Inject;
                         }
                     }
@@ -643,51 +785,42 @@ impl<const N: usize> Logic for Control<N> {
             }
             ExecState::Shift => {
                 if self.out_accept.val() {
-                    self.record.d.next = self.record.q.val() << 8;
+                    self.shift_pending.d.next = true;
                     self.shift_left.d.next = self.shift_left.q.val() - 1;
                     if self.shift_left.q.val() == 1 {
                         self.state.d.next = ExecState::CrcHi;
-                        if (self.reply_cmd.q.val() == self.c_cmd_counters.val())
+                        if self.reply_counters.q.val()
                             & (self.counter_i.q.val() != self.c_counter_total.val())
                         {
+                            self.issue.d.next = true;
+                            self.op.d.next = self.count_op.val();
+                            self.issue_index.d.next = self.count_index.val();
                             self.state.d.next = ExecState::CountIssue;
                         }
                     }
                 }
             }
             ExecState::CountIssue => {
-                self.mgmt_start.next = true;
-                self.mgmt_op.next = self.c_op_hits.val();
-                if self.counter_i.q.val() < self.c_reason_count.val() {
-                    self.mgmt_op.next = self.c_op_reason.val();
-                }
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if !self.mgmt_busy.val() {
-                    if self.mgmt_done.val() {
-                        self.record.d.next = self.mgmt_rdata.val() << 136;
-                        self.shift_left.d.next = 4.into();
-                        self.counter_i.d.next = self.counter_i.q.val() + 1;
-                        self.state.d.next = ExecState::Shift;
-                    } else {
-                        self.state.d.next = ExecState::CountWait;
-                    }
+                    self.issue.d.next = false;
+                    self.wait_count.d.next = true;
+                    self.state.d.next = ExecState::CountWait;
                 } else if self.wd_expired.val() {
+                    self.issue.d.next = false;
                     self.pl_reset.d.next = true;
                     self.state.d.next = ExecState::CrcHi;
                 }
             }
             ExecState::CountWait => {
-                self.mgmt_op.next = self.c_op_hits.val();
-                if self.counter_i.q.val() < self.c_reason_count.val() {
-                    self.mgmt_op.next = self.c_op_reason.val();
-                }
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if self.mgmt_done.val() {
-                    self.record.d.next = self.mgmt_rdata.val() << 136;
+                    self.wait_count.d.next = false;
                     self.shift_left.d.next = 4.into();
                     self.counter_i.d.next = self.counter_i.q.val() + 1;
                     self.state.d.next = ExecState::Shift;
                 } else if self.wd_expired.val() {
+                    self.wait_count.d.next = false;
                     self.pl_reset.d.next = true;
                     self.state.d.next = ExecState::CrcHi;
                 }
@@ -742,11 +875,8 @@ impl<const N: usize> Logic for Control<N> {
         // while it sends a reply that needs neither the record register nor the RAM (an
         // error, or WRITE/CLEAR/RESET's empty OK): so a request right behind line
         // garbage is not turned away BUSY while the garbage gets its error reply.
-        self.reply_uses_buffers.next = (self.status.q.val() == self.c_st_ok.val())
-            & ((self.reply_cmd.q.val() == self.c_cmd_info.val())
-                | (self.reply_cmd.q.val() == self.c_cmd_read.val())
-                | (self.reply_cmd.q.val() == self.c_cmd_counters.val())
-                | (self.reply_cmd.q.val() == self.c_cmd_inject.val()));
+        self.reply_uses_buffers.next = self.st_ok.q.val()
+            & (self.reply_shift.q.val() | self.reply_counters.q.val() | self.reply_inject.q.val());
         self.exec_free.next = self.state.q.val() == ExecState::Idle;
         if (self.state.q.val() == ExecState::ReplyStart)
             | (self.state.q.val() == ExecState::Status)
@@ -811,21 +941,21 @@ impl<const N: usize> Logic for Control<N> {
             if self.rx_len.q.val() != 0xFFF {
                 self.rx_len.d.next = self.rx_len.q.val() + 1;
             }
-            // Position flags kept beside the length (equality tests instead of range
-            // compares on the receive path): bytes 3..24 are the record, 3..2051 the
-            // frame buffer.
+            // A position flag kept beside the length (equality tests instead of range
+            // compares on the receive path): bytes 3..2051 go to the buffer.
             if self.rx_len.q.val() == 2 {
-                self.in_record.d.next = true;
                 self.in_buffer.d.next = true;
-            }
-            if self.rx_len.q.val() == 23 {
-                self.in_record.d.next = false;
             }
             if self.rx_len.q.val() == 2050 {
                 self.in_buffer.d.next = false;
             }
             if self.rx_len.q.val() == 0 {
                 self.rx_accepting.d.next = self.exec_idle_r.q.val();
+            }
+            // Past the header (`in_buffer` implies `rx_len` >= 3) accepting is just
+            // `rx_accepting`: kept off `acc_now`'s length compare for timing.
+            if self.rx_accepting.q.val() & self.in_buffer.q.val() {
+                self.ram.write_enable.next = true;
             }
             if self.acc_now.val() {
                 if self.rx_len.q.val() == 0 {
@@ -837,12 +967,6 @@ impl<const N: usize> Logic for Control<N> {
                 }
                 if self.rx_len.q.val() == 2 {
                     self.req_arg.d.next = self.db.q.val();
-                }
-                if self.in_record.q.val() {
-                    self.record.d.next = (self.record.q.val() << 8) | bit_cast::<168, 8>(self.db.q.val());
-                }
-                if self.in_buffer.q.val() {
-                    self.ram.write_enable.next = true;
                 }
             } else {
                 if self.rx_len.q.val() == 0 {
@@ -856,7 +980,6 @@ impl<const N: usize> Logic for Control<N> {
         }
         if self.de.q.val() {
             self.rx_len.d.next = 0.into();
-            self.in_record.d.next = false;
             self.in_buffer.d.next = false;
             if self.rx_len.q.val() != 0 {
                 if self.rx_accepting.q.val() {
@@ -872,8 +995,13 @@ impl<const N: usize> Logic for Control<N> {
 
         if self.reset.val() {
             self.state.d.next = ExecState::Idle;
+            self.issue.d.next = false;
+            self.loading.d.next = false;
+            self.wait_entry.d.next = false;
+            self.wait_count.d.next = false;
+            self.shift_pending.d.next = false;
+            self.load_info.d.next = false;
             self.rx_len.d.next = 0.into();
-            self.in_record.d.next = false;
             self.in_buffer.d.next = false;
             self.rx_esc.d.next = false;
             self.rx_bad.d.next = false;

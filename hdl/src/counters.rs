@@ -10,6 +10,8 @@ pub enum CounterOp {
     ReadHits,
     ReadHitsCapture,
     ReadReason,
+    /// Zero the reason counters, then sweep the hit counters (`Reset`).
+    ResetReasons,
     Reset,
     Done,
 }
@@ -43,6 +45,8 @@ pub struct Counters {
     inc_index: DFF<Bits<8>>,
     inc_now: Signal<Local, Bit>,
     op: DFF<CounterOp>,
+    /// In Done (set as the op moves there).
+    done: DFF<Bit>,
     sel: DFF<Bits<8>>,
     sweep: DFF<Bits<9>>,
     value: DFF<Bits<32>>,
@@ -61,7 +65,7 @@ impl Logic for Counters {
     fn update(&mut self) {
         dff_setup!(
             self, clock, rewritten, no_match, fragment, unparsed, udp_zero_checksum, inc_pending,
-            inc_index, op, sel, sweep, value
+            inc_index, op, sel, sweep, value, done
         );
         self.hits.read_clock.next = self.clock.val();
         self.hits.write_clock.next = self.clock.val();
@@ -100,26 +104,33 @@ impl Logic for Counters {
         }
 
         self.mgmt_busy.next = self.op.q.val() != CounterOp::Idle;
-        self.mgmt_done.next = false;
+        // `done` is set with the move to Done: `mgmt_done` comes from a flip-flop.
+        self.mgmt_done.next = self.done.q.val();
+        self.done.d.next = false;
         self.mgmt_value.next = self.value.q.val();
         match self.op.q.val() {
             CounterOp::Idle => {
+                // Operands load every idle clock; only the state depends on the start
+                // (keeps the port's accept off these registers' enables).
+                self.sel.d.next = self.mgmt_index.val();
+                self.sweep.d.next = 0.into();
                 if self.mgmt_start.val() {
-                    self.sel.d.next = self.mgmt_index.val();
-                    self.sweep.d.next = 0.into();
                     if self.mgmt_op.val() == 4 {
                         self.op.d.next = CounterOp::ReadHits;
                     } else if self.mgmt_op.val() == 5 {
                         self.op.d.next = CounterOp::ReadReason;
                     } else {
-                        self.rewritten.d.next = 0.into();
-                        self.no_match.d.next = 0.into();
-                        self.fragment.d.next = 0.into();
-                        self.unparsed.d.next = 0.into();
-                        self.udp_zero_checksum.d.next = 0.into();
-                        self.op.d.next = CounterOp::Reset;
+                        self.op.d.next = CounterOp::ResetReasons;
                     }
                 }
+            }
+            CounterOp::ResetReasons => {
+                self.rewritten.d.next = 0.into();
+                self.no_match.d.next = 0.into();
+                self.fragment.d.next = 0.into();
+                self.unparsed.d.next = 0.into();
+                self.udp_zero_checksum.d.next = 0.into();
+                self.op.d.next = CounterOp::Reset;
             }
             CounterOp::ReadReason => {
                 self.value.d.next = 0.into();
@@ -142,6 +153,7 @@ impl Logic for Counters {
                     _ => {}
                 }
                 self.op.d.next = CounterOp::Done;
+                self.done.d.next = true;
             }
             CounterOp::ReadHits => {
                 if !self.inc_now.val() {
@@ -151,6 +163,7 @@ impl Logic for Counters {
             CounterOp::ReadHitsCapture => {
                 self.value.d.next = self.hits.read_data.val();
                 self.op.d.next = CounterOp::Done;
+                self.done.d.next = true;
             }
             CounterOp::Reset => {
                 if !self.inc_pending.q.val() {
@@ -160,11 +173,11 @@ impl Logic for Counters {
                     self.sweep.d.next = self.sweep.q.val() + 1;
                     if self.sweep.q.val() == 255 {
                         self.op.d.next = CounterOp::Done;
+                        self.done.d.next = true;
                     }
                 }
             }
             CounterOp::Done => {
-                self.mgmt_done.next = true;
                 self.op.d.next = CounterOp::Idle;
             }
             _ => {}

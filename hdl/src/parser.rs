@@ -35,7 +35,7 @@ pub enum ParseState {
     L4,
 }
 
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct Parser {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -80,15 +80,17 @@ pub struct Parser {
     dir: DFF<Bit>,
     etype_hi: DFF<Bits<8>>,
     hold: DFF<Bits<8>>,
-    /// Last byte index of the IPv4 header (4·IHL − 1).
-    hdr_last: DFF<Bits<12>>,
+    /// The IPv4 header's last byte index less one (4·IHL − 2), and whether the next
+    /// byte is that last byte (registered, like `ext_end`).
+    hdr_last_m1: DFF<Bits<6>>,
+    ip4_end: DFF<Bit>,
     hdr_m4: DFF<Bits<12>>,
     /// An extension header's last byte index less one, and whether the next byte is
     /// that last byte (registered, so no 12-bit compare sits in the state logic).
     hdr_end_m1: DFF<Bits<12>>,
     ext_end: DFF<Bit>,
-    /// `hi` < 64: the 6-bit compares below are exact.
-    hi_small: DFF<Bit>,
+    /// One-hot `hi` while it is below 64 (zero after): position tests are single bits.
+    pos: DFFWithInit<Bits<64>>,
     hi6: Signal<Local, Bits<6>>,
     /// Datagram bytes from the next byte on (IPv4 total length / IPv6 40 + payload).
     remaining: DFF<Bits<18>>,
@@ -110,11 +112,67 @@ pub struct Parser {
     fragment_now: Signal<Local, Bit>,
 }
 
+impl Default for Parser {
+    /// `pos` starts at byte 0 without a reset pulse, as `hi` does.
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            data: Default::default(),
+            strobe: Default::default(),
+            last: Default::default(),
+            direction: Default::default(),
+            key_valid: Default::default(),
+            key_pos: Default::default(),
+            key_first: Default::default(),
+            key_ipv4: Default::default(),
+            key_last: Default::default(),
+            key_tcp: Default::default(),
+            frame_dir: Default::default(),
+            role: Default::default(),
+            l4_start: Default::default(),
+            l4_udp: Default::default(),
+            l4_complete: Default::default(),
+            l4_fail: Default::default(),
+            class: Default::default(),
+            state: Default::default(),
+            skip: Default::default(),
+            hi: Default::default(),
+            tags: Default::default(),
+            dir: Default::default(),
+            etype_hi: Default::default(),
+            hold: Default::default(),
+            hdr_last_m1: Default::default(),
+            ip4_end: Default::default(),
+            hdr_m4: Default::default(),
+            hdr_end_m1: Default::default(),
+            ext_end: Default::default(),
+            pos: DFFWithInit::new(1.into()),
+            hi6: Default::default(),
+            remaining: Default::default(),
+            nh: Default::default(),
+            ext_count: Default::default(),
+            tcp: Default::default(),
+            dgram_ok: Default::default(),
+            cls: Default::default(),
+            etype_vlan: Default::default(),
+            etype_ip4: Default::default(),
+            etype_ip6: Default::default(),
+            nh_ext: Default::default(),
+            nh_frag: Default::default(),
+            nh_tcp: Default::default(),
+            nh_udp: Default::default(),
+            complete_now: Default::default(),
+            fragment_now: Default::default(),
+        }
+    }
+}
+
 impl Logic for Parser {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last, hdr_m4, hdr_end_m1, ext_end, hi_small, remaining, nh, ext_count,
+            self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last_m1, ip4_end, hdr_m4, hdr_end_m1, ext_end, pos, remaining, nh, ext_count,
             tcp, dgram_ok, cls
         );
         // Defaults: no key, no role, nothing happens.
@@ -146,12 +204,14 @@ impl Logic for Parser {
         self.hi6.next = self.hi.q.val().get_bits::<6>(0);
         if self.strobe.val() {
             self.hi.d.next = self.hi.q.val() + 1;
-            if self.hi6.val() == 63 {
-                self.hi_small.d.next = false;
-            }
+            self.pos.d.next = self.pos.q.val() << 1;
             self.ext_end.d.next = (self.state.q.val() == ParseState::Ext)
                 & (self.hi.q.val() == self.hdr_end_m1.q.val())
-                & !(self.hi_small.q.val() & (self.hi6.val() < 2));
+                & !(self.pos.q.val().get_bit(0) | self.pos.q.val().get_bit(1));
+            // Next byte ends the IPv4 header (index 4·IHL − 1, at least 19).
+            self.ip4_end.d.next = (self.state.q.val() == ParseState::Ip4)
+                & (self.hi6.val() == self.hdr_last_m1.q.val())
+                & (self.hi6.val() >= 18);
             // Bytes of the IP header and its extensions count down the datagram.
             if (self.state.q.val() == ParseState::Ip4)
                 | (self.state.q.val() == ParseState::Ip6)
@@ -166,16 +226,16 @@ impl Logic for Parser {
             if !self.skip.q.val() {
                 match self.state.q.val() {
                     ParseState::Eth => {
-                        if self.hi6.val() == 0 {
+                        if self.pos.q.val().get_bit(0) {
                             self.dir.d.next = self.direction.val();
                             self.frame_dir.next = self.direction.val();
                         }
-                        if self.hi6.val() == 12 {
+                        if self.pos.q.val().get_bit(12) {
                             self.etype_hi.d.next = self.data.val();
                         }
-                        if self.hi6.val() == 13 {
+                        if self.pos.q.val().get_bit(13) {
                             self.hi.d.next = 0.into();
-                            self.hi_small.d.next = true;
+                            self.pos.d.next = 1.into();
                             if self.etype_vlan.val() {
                                 self.state.d.next = ParseState::Tag;
                                 self.tags.d.next = self.tags.q.val() + 1;
@@ -189,12 +249,12 @@ impl Logic for Parser {
                         }
                     }
                     ParseState::Tag => {
-                        if self.hi6.val() == 2 {
+                        if self.pos.q.val().get_bit(2) {
                             self.etype_hi.d.next = self.data.val();
                         }
-                        if self.hi6.val() == 3 {
+                        if self.pos.q.val().get_bit(3) {
                             self.hi.d.next = 0.into();
-                            self.hi_small.d.next = true;
+                            self.pos.d.next = 1.into();
                             if self.etype_vlan.val() & (self.tags.q.val() == 1) {
                                 self.tags.d.next = self.tags.q.val() + 1;
                             } else if self.etype_ip4.val() {
@@ -207,109 +267,103 @@ impl Logic for Parser {
                         }
                     }
                     ParseState::Ip4 => {
-                        match self.hi6.val().index() {
-                            0 => {
-                                if (self.data.val().get_bits::<4>(4) != 4)
-                                    | (self.data.val().get_bits::<4>(0) < 5)
-                                {
-                                    self.skip.d.next = true;
-                                }
-                                self.hdr_last.d.next =
-                                    (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 1;
-                                self.hdr_m4.d.next =
-                                    (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 4;
+                        if self.pos.q.val().get_bit(0) {
+                            if (self.data.val().get_bits::<4>(4) != 4)
+                                | (self.data.val().get_bits::<4>(0) < 5)
+                            {
+                                self.skip.d.next = true;
                             }
-                            2 => {
-                                self.hold.d.next = self.data.val();
+                            self.hdr_last_m1.d.next =
+                                (bit_cast::<6, 4>(self.data.val().get_bits::<4>(0)) << 2) - 2;
+                            self.hdr_m4.d.next =
+                                (bit_cast::<12, 4>(self.data.val().get_bits::<4>(0)) << 2) - 4;
+                        }
+                        if self.pos.q.val().get_bit(2) {
+                            self.hold.d.next = self.data.val();
+                        }
+                        if self.pos.q.val().get_bit(3) {
+                            // Datagram bytes after this one; checked against the header next byte.
+                            self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
+                                | bit_cast::<18, 8>(self.data.val()))
+                                - 4;
+                        }
+                        if self.pos.q.val().get_bit(4) {
+                            // total length must cover the header (compared from registers:
+                            // remaining = total length − 4, hdr_m4 = 4·IHL − 4)
+                            // (bit 17 set: total length < 4 wrapped the subtraction)
+                            if self.remaining.q.val().get_bit(17)
+                                | (self.remaining.q.val() < bit_cast::<18, 12>(self.hdr_m4.q.val()))
+                            {
+                                self.skip.d.next = true;
                             }
-                            3 => {
-                                // Datagram bytes after this one; checked against the header next byte.
-                                self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
-                                    | bit_cast::<18, 8>(self.data.val()))
-                                    - 4;
+                        }
+                        if self.pos.q.val().get_bit(6) {
+                            self.hold.d.next = self.data.val() & 0x1F;
+                        }
+                        if self.pos.q.val().get_bit(7) {
+                            if self.hold.q.val().any() | self.data.val().any() {
+                                self.cls.d.next = 1.into();
+                                self.fragment_now.next = true;
+                                self.skip.d.next = true;
                             }
-                            4 => {
-                                // total length must cover the header (compared from registers:
-                                // remaining = total length − 4, hdr_m4 = 4·IHL − 4)
-                                // (bit 17 set: total length < 4 wrapped the subtraction)
-                                if self.remaining.q.val().get_bit(17)
-                                    | (self.remaining.q.val() < bit_cast::<18, 12>(self.hdr_m4.q.val()))
-                                {
-                                    self.skip.d.next = true;
-                                }
+                        }
+                        if self.pos.q.val().get_bit(9) {
+                            self.tcp.d.next = self.data.val() == 6;
+                            if (self.data.val() != 6) & (self.data.val() != 17) {
+                                self.skip.d.next = true;
                             }
-                            6 => {
-                                self.hold.d.next = self.data.val() & 0x1F;
-                            }
-                            7 => {
-                                if self.hold.q.val().any() | self.data.val().any() {
-                                    self.cls.d.next = 1.into();
-                                    self.fragment_now.next = true;
-                                    self.skip.d.next = true;
-                                }
-                            }
-                            9 => {
-                                self.tcp.d.next = self.data.val() == 6;
-                                if (self.data.val() != 6) & (self.data.val() != 17) {
-                                    self.skip.d.next = true;
-                                }
-                            }
-                            _ => {}
                         }
                         // Address bytes: source 12..16 (outgoing), destination 16..20 (incoming).
                         if self.dir.q.val() {
-                            if (self.hi6.val() >= 12) & (self.hi6.val() < 16) {
+                            if self.pos.q.val().get_bits::<4>(12).any() {
                                 self.key_valid.next = true;
                                 self.key_pos.next = self.hi.q.val().get_bits::<5>(0);
                             }
-                        } else if (self.hi6.val() >= 16) & (self.hi6.val() < 20) {
+                        } else if self.pos.q.val().get_bits::<4>(16).any() {
                             self.key_valid.next = true;
                             self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 4;
                         }
                         self.key_ipv4.next = true;
-                        self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 12))
-                            | (!self.dir.q.val() & (self.hi6.val() == 16));
-                        if (self.hi6.val() == self.hdr_last.q.val().get_bits::<6>(0)) & (self.hi6.val() >= 19) {
+                        self.key_first.next = (self.dir.q.val() & (self.pos.q.val().get_bit(12)))
+                            | (!self.dir.q.val() & (self.pos.q.val().get_bit(16)));
+                        if self.ip4_end.q.val() {
                             self.hi.d.next = 0.into();
-                            self.hi_small.d.next = true;
+                            self.pos.d.next = 1.into();
                             self.state.d.next = ParseState::L4;
                         }
                     }
                     ParseState::Ip6 => {
-                        match self.hi6.val().index() {
-                            0 => {
-                                if self.data.val().get_bits::<4>(4) != 6 {
-                                    self.skip.d.next = true;
-                                }
+                        if self.pos.q.val().get_bit(0) {
+                            if self.data.val().get_bits::<4>(4) != 6 {
+                                self.skip.d.next = true;
                             }
-                            4 => {
-                                self.hold.d.next = self.data.val();
-                            }
-                            5 => {
-                                self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
-                                    | bit_cast::<18, 8>(self.data.val()))
-                                    + 34;
-                            }
-                            6 => {
-                                self.nh.d.next = self.data.val();
-                            }
-                            _ => {}
+                        }
+                        if self.pos.q.val().get_bit(4) {
+                            self.hold.d.next = self.data.val();
+                        }
+                        if self.pos.q.val().get_bit(5) {
+                            self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
+                                | bit_cast::<18, 8>(self.data.val()))
+                                + 34;
+                        }
+                        if self.pos.q.val().get_bit(6) {
+                            self.nh.d.next = self.data.val();
                         }
                         // Address bytes: source 8..24 (outgoing), destination 24..40 (incoming).
                         if self.dir.q.val() {
-                            if (self.hi6.val() >= 8) & (self.hi6.val() < 24) {
+                            if self.pos.q.val().get_bits::<16>(8).any() {
                                 self.key_valid.next = true;
                                 self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 8;
                             }
-                        } else if (self.hi6.val() >= 24) & (self.hi6.val() < 40) {
+                        } else if self.pos.q.val().get_bits::<16>(24).any() {
                             self.key_valid.next = true;
                             self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 24;
                         }
-                        self.key_first.next = (self.dir.q.val() & (self.hi6.val() == 8))
-                            | (!self.dir.q.val() & (self.hi6.val() == 24));
-                        if self.hi6.val() == 39 {
+                        self.key_first.next = (self.dir.q.val() & (self.pos.q.val().get_bit(8)))
+                            | (!self.dir.q.val() & (self.pos.q.val().get_bit(24)));
+                        if self.pos.q.val().get_bit(39) {
                             self.hi.d.next = 0.into();
-                            self.hi_small.d.next = true;
+                            self.pos.d.next = 1.into();
                             self.ext_count.d.next = 1.into();
                             if self.nh_ext.val() {
                                 self.state.d.next = ParseState::Ext;
@@ -324,26 +378,26 @@ impl Logic for Parser {
                         }
                     }
                     ParseState::Ext => {
-                        if self.hi_small.q.val() & (self.hi6.val() == 0) {
+                        if self.pos.q.val().get_bit(0) {
                             self.nh.d.next = self.data.val();
                         }
-                        if self.hi_small.q.val() & (self.hi6.val() == 1) {
+                        if self.pos.q.val().get_bit(1) {
                             // the header's last byte index less one: (len + 1)·8 − 2
                             self.hdr_end_m1.d.next = (bit_cast::<12, 8>(self.data.val()) << 3) + 6;
                         }
                         if self.ext_end.q.val() {
                             self.hi.d.next = 0.into();
-                            self.hi_small.d.next = true;
+                            self.pos.d.next = 1.into();
                         }
                     }
                     ParseState::Frag => {
-                        if self.hi6.val() == 0 {
+                        if self.pos.q.val().get_bit(0) {
                             self.nh.d.next = self.data.val();
                         }
-                        if self.hi6.val() == 2 {
+                        if self.pos.q.val().get_bit(2) {
                             self.hold.d.next = self.data.val();
                         }
-                        if self.hi6.val() == 3 {
+                        if self.pos.q.val().get_bit(3) {
                             // fragment offset = bits 15..3 of bytes 2..4
                             if self.hold.q.val().any() | (self.data.val().get_bits::<5>(3)).any() {
                                 self.cls.d.next = 1.into();
@@ -351,13 +405,13 @@ impl Logic for Parser {
                                 self.skip.d.next = true;
                             }
                         }
-                        if self.hi6.val() == 7 {
+                        if self.pos.q.val().get_bit(7) {
                             self.hi.d.next = 0.into();
-                            self.hi_small.d.next = true;
+                            self.pos.d.next = 1.into();
                         }
                     }
                     ParseState::L4 => {
-                        if self.hi6.val() == 0 {
+                        if self.pos.q.val().get_bit(0) {
                             self.l4_start.next = true;
                             // The datagram must hold the whole L4 header from here on.
                             if self.tcp.q.val() {
@@ -368,24 +422,24 @@ impl Logic for Parser {
                         }
                         // Ports: src 0..2 (outgoing key: assigned port), dst 2..4 (incoming key: shared port).
                         if self.dir.q.val() {
-                            if self.hi6.val() == 0 {
+                            if self.pos.q.val().get_bit(0) {
                                 self.role.next = 1.into();
                                 self.key_valid.next = true;
                                 self.key_pos.next = 18.into();
                             }
-                            if self.hi6.val() == 1 {
+                            if self.pos.q.val().get_bit(1) {
                                 self.role.next = 2.into();
                                 self.key_valid.next = true;
                                 self.key_pos.next = 19.into();
                                 self.key_last.next = true;
                             }
                         } else {
-                            if self.hi6.val() == 2 {
+                            if self.pos.q.val().get_bit(2) {
                                 self.role.next = 1.into();
                                 self.key_valid.next = true;
                                 self.key_pos.next = 16.into();
                             }
-                            if self.hi6.val() == 3 {
+                            if self.pos.q.val().get_bit(3) {
                                 self.role.next = 2.into();
                                 self.key_valid.next = true;
                                 self.key_pos.next = 17.into();
@@ -393,22 +447,22 @@ impl Logic for Parser {
                             }
                         }
                         if self.tcp.q.val() {
-                            if self.hi6.val() == 16 {
+                            if self.pos.q.val().get_bit(16) {
                                 self.role.next = 3.into();
                             }
-                            if self.hi6.val() == 17 {
+                            if self.pos.q.val().get_bit(17) {
                                 self.role.next = 4.into();
                             }
-                            if self.hi6.val() == 19 {
+                            if self.pos.q.val().get_bit(19) {
                                 self.complete_now.next = self.dgram_ok.q.val();
                                 self.l4_fail.next = !self.dgram_ok.q.val();
                                 self.skip.d.next = true;
                             }
                         } else {
-                            if self.hi6.val() == 6 {
+                            if self.pos.q.val().get_bit(6) {
                                 self.role.next = 3.into();
                             }
-                            if self.hi6.val() == 7 {
+                            if self.pos.q.val().get_bit(7) {
                                 self.role.next = 4.into();
                                 self.complete_now.next = self.dgram_ok.q.val();
                                 self.l4_fail.next = !self.dgram_ok.q.val();
@@ -424,7 +478,7 @@ impl Logic for Parser {
                 }
                 // End of an IPv6 extension or fragment header: follow the chain (≤ 4 headers).
                 if ((self.state.q.val() == ParseState::Ext) & self.ext_end.q.val())
-                    | ((self.state.q.val() == ParseState::Frag) & (self.hi6.val() == 7))
+                    | ((self.state.q.val() == ParseState::Frag) & (self.pos.q.val().get_bit(7)))
                 {
                     if (self.nh_ext.val() | self.nh_frag.val()) & (self.ext_count.q.val() == 4) {
                         self.skip.d.next = true;
@@ -458,7 +512,7 @@ impl Logic for Parser {
                 self.state.d.next = ParseState::Eth;
                 self.skip.d.next = false;
                 self.hi.d.next = 0.into();
-                self.hi_small.d.next = true;
+                self.pos.d.next = 1.into();
                 self.tags.d.next = 0.into();
                 self.cls.d.next = 0.into();
                 self.ext_count.d.next = 0.into();
@@ -470,7 +524,7 @@ impl Logic for Parser {
             self.state.d.next = ParseState::Eth;
             self.skip.d.next = false;
             self.hi.d.next = 0.into();
-            self.hi_small.d.next = true;
+            self.pos.d.next = 1.into();
             self.tags.d.next = 0.into();
             self.cls.d.next = 0.into();
             self.ext_count.d.next = 0.into();

@@ -67,6 +67,8 @@ const QUEUE_ADDR_BITS: usize = 5;
 const QUEUE_ADDR_BITS_P1: usize = QUEUE_ADDR_BITS + 1;
 pub const QUEUE_DEPTH: usize = 1 << QUEUE_ADDR_BITS;
 const _: () = assert!(QUEUE_DEPTH >= 20 && QUEUE_DEPTH < 34);
+// `queue_full` reads bit 5 of the fill count.
+const _: () = assert!(QUEUE_ADDR_BITS == 5);
 
 #[derive(LogicBlock, Default)]
 pub struct Pipeline<const N: usize> {
@@ -90,7 +92,8 @@ pub struct Pipeline<const N: usize> {
     pub mgmt_wdata: Signal<In, Bits<RECORD_BITS>>,
     /// High from the clock after an accepted start until the op completes.
     pub mgmt_busy: Signal<Out, Bit>,
-    /// One-clock pulse when an op completes; `mgmt_rdata` is valid from then on.
+    /// One-clock pulse when an op completes (never in the clock that accepts it);
+    /// `mgmt_rdata` is valid in that clock only (idle blocks reload their operands).
     pub mgmt_done: Signal<Out, Bit>,
     pub mgmt_rdata: Signal<Out, Bits<RECORD_BITS>>,
     /// One-clock pulse per frame rewritten (for an activity LED).
@@ -110,6 +113,10 @@ pub struct Pipeline<const N: usize> {
     cam_op: Signal<Local, Bit>,
     last_op_cam: DFF<Bit>,
     s_valid: DFF<Bit>,
+    /// Words in the queue, and whether that is all it holds.
+    queued: DFF<Bits<{ QUEUE_ADDR_BITS_P1 }>>,
+    queued_next: Signal<Local, Bits<{ QUEUE_ADDR_BITS_P1 }>>,
+    queue_full: DFF<Bit>,
     s_data: DFF<Bits<8>>,
     s_last: DFF<Bit>,
     s_dir: DFF<Bit>,
@@ -126,12 +133,26 @@ impl<const N: usize> Logic for Pipeline<N> {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, parser, cam, queue, rewriter, counters);
-        dff_setup!(self, clock, last_op_cam, s_valid, s_data, s_last, s_dir);
+        dff_setup!(self, clock, last_op_cam, queued, queue_full, s_valid, s_data, s_last, s_dir);
 
         // Input register: the parser and queue see a registered byte, and `in_ready`
         // depends on registers only (no combinational path through the pipeline).
-        self.strobe.next = self.s_valid.q.val() & !self.queue.full.val();
-        self.in_ready.next = !self.s_valid.q.val() | !self.queue.full.val();
+        self.strobe.next = self.s_valid.q.val() & !self.queue_full.q.val();
+        self.in_ready.next = !self.s_valid.q.val() | !self.queue_full.q.val();
+        // The queue's fill, counted here so `strobe` (which fans out to the parser,
+        // the CAM and the queue) comes from two flip-flops, not the FIFO's compare.
+        self.queued_next.next = self.queued.q.val();
+        if self.strobe.val() & !self.rewriter.q_pop.val() {
+            self.queued_next.next = self.queued.q.val() + 1;
+        }
+        // (A pop is only counted against a non-zero count: the simulator's first
+        // edge can see `q_pop` before the FIFO's `empty` has settled.)
+        if !self.strobe.val() & self.rewriter.q_pop.val() & self.queued.q.val().any() {
+            self.queued_next.next = self.queued.q.val() - 1;
+        }
+        self.queued.d.next = self.queued_next.val();
+        // Full is the count's top bit (a literal: `#[hdl_gen]` cannot read constants).
+        self.queue_full.d.next = self.queued_next.val().get_bit(5);
         if self.in_valid.val() & self.in_ready.val() {
             self.s_valid.d.next = true;
             self.s_data.d.next = self.in_data.val();
