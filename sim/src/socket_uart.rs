@@ -111,7 +111,8 @@ impl FaultyReplies {
                     }
                     _ => out.extend(slip_encode(&body)),
                 },
-                ReplyFault::None | ReplyFault::Silent => unreachable!("handled above"),
+                // Returned early above; a packet would pass unchanged.
+                ReplyFault::None | ReplyFault::Silent => out.extend(slip_encode(&body)),
             }
         }
         out
