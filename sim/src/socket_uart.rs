@@ -129,7 +129,7 @@ pub struct ServeReport {
 /// Serves `board` on `stream` until the peer closes it: bytes from the peer go into
 /// the board's receiver, the board's replies (after `fault`) go back.
 pub fn serve(stream: UnixStream, board: &mut SimBoard, fault: ReplyFault) -> Result<ServeReport> {
-    let (from_peer, to_peer) = split(stream)?;
+    let SocketThreads { from_peer, to_peer } = split(stream)?;
     let mut replies = FaultyReplies::new(fault);
     let mut report = ServeReport::default();
     let mut out = Vec::new();
@@ -169,9 +169,16 @@ pub fn serve(stream: UnixStream, board: &mut SimBoard, fault: ReplyFault) -> Res
     }
 }
 
-/// Reads `stream` on one thread and writes it on another; the channel of bytes read
-/// ends when the peer closes, and the writer ends when its sender is dropped.
-fn split(stream: UnixStream) -> Result<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>)> {
+/// The two directions of the socket, each served by its own thread.
+struct SocketThreads {
+    /// Bytes the peer sent; disconnects when the peer closes.
+    from_peer: mpsc::Receiver<Vec<u8>>,
+    /// Bytes for the peer; the writer thread ends when this is dropped.
+    to_peer: mpsc::Sender<Vec<u8>>,
+}
+
+/// Reads `stream` on one thread and writes it on another.
+fn split(stream: UnixStream) -> Result<SocketThreads> {
     let (in_tx, in_rx) = mpsc::channel();
     let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>();
     let mut reader = stream.try_clone().context("cloning the socket for its reader thread")?;
@@ -191,7 +198,7 @@ fn split(stream: UnixStream) -> Result<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<Ve
             }
         }
     });
-    Ok((in_rx, out_tx))
+    Ok(SocketThreads { from_peer: in_rx, to_peer: out_tx })
 }
 
 #[cfg(test)]
