@@ -22,6 +22,8 @@ enum Cmd {
     Build(cli::build::BuildArgs),
     #[command(flatten)]
     Board(cli::board::BoardCmd),
+    /// Put a simulated board's UART on a unix socket (the far end of QEMU's emulated FTDI chip).
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() {
@@ -31,6 +33,7 @@ fn main() {
         Cmd::Bench(a) => cli::bench::run(a),
         Cmd::Build(a) => cli::build::run(a),
         Cmd::Board(c) => cli::board::run(c),
+        Cmd::Serve(a) => cli::serve::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -299,6 +299,11 @@ impl SimBoard {
         Duration::from_nanos(self.clocks * CLOCK_NS)
     }
 
+    /// True while bytes given to `send` have not all reached the board's receiver.
+    pub fn input_pending(&self) -> bool {
+        self.target.sending()
+    }
+
     /// Runs `n` clocks; bytes the board sends meanwhile are dropped.
     pub fn run_clocks(&mut self, n: u64) {
         for _ in 0..n {

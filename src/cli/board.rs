@@ -77,7 +77,16 @@ pub struct DeviceArgs {
     /// UART at `--baud` (true wire timing, about ten times slower to simulate).
     #[arg(long, default_value = "bytes", value_parser = parse_sim_wire)]
     pub sim_wire: SimWire,
+    /// How long to wait for each reply before sending the request again (3 retries),
+    /// in ms; long replies get their time on the wire on top. Raise it for a slow far
+    /// end, e.g. a simulated board behind QEMU's emulated chip.
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: u64,
 }
+
+/// The client's base reply timeout: far above the board's reply time at 4 Mbaud
+/// (tens of µs) plus USB latency, and short enough that a dead board is reported quickly.
+pub const DEFAULT_TIMEOUT_MS: u64 = 200;
 
 fn parse_sim_wire(s: &str) -> Result<SimWire, String> {
     match s {
@@ -98,7 +107,23 @@ impl DeviceArgs {
             latency_ms: ftdi::DEFAULT_LATENCY_MS,
             sim_capacity: capacity,
             sim_wire: wire,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
         }
+    }
+
+    /// The simulated board these arguments describe (`--device sim`).
+    pub fn sim_board(&self) -> anyhow::Result<SimBoard> {
+        // The board's UART divides its 100 MHz clock: only exact divisors are rates.
+        let wire = match self.sim_wire {
+            SimWire::UartPins if self.baud != ftdi::DEFAULT_BAUD => {
+                if self.baud == 0 || 100_000_000 % self.baud != 0 {
+                    bail!("the simulated board's UART divides 100 MHz; {} baud is not an exact divisor", self.baud);
+                }
+                SimWire::UartPinsAt((100_000_000 / self.baud) as _)
+            }
+            w => w,
+        };
+        SimBoard::new(self.sim_capacity, wire)
     }
 }
 
@@ -455,29 +480,17 @@ impl Board {
                 let baud = t.baud();
                 (AnyTransport::Usb(t), baud)
             }
-            DeviceSpec::Sim => {
-                // The board's UART divides its 100 MHz clock: only exact divisors are rates.
-                let wire = match dev.sim_wire {
-                    SimWire::UartPins if dev.baud != ftdi::DEFAULT_BAUD => {
-                        if dev.baud == 0 || 100_000_000 % dev.baud != 0 {
-                            bail!("the simulated board's UART divides 100 MHz; {} baud is not an exact divisor", dev.baud);
-                        }
-                        SimWire::UartPinsAt((100_000_000 / dev.baud) as _)
-                    }
-                    w => w,
-                };
-                (
-                    AnyTransport::Sim(SimBoard::new(dev.sim_capacity, wire)?),
-                    dev.baud,
-                )
-            }
+            DeviceSpec::Sim => (AnyTransport::Sim(dev.sim_board()?), dev.baud),
         };
-        Board::over(transport, baud)
+        Board::over(transport, baud, Duration::from_millis(dev.timeout_ms))
     }
 
-    pub fn over(transport: AnyTransport, baud: u32) -> anyhow::Result<Board> {
+    /// `timeout`: the client's base wait for a reply (long replies get their wire time on top).
+    pub fn over(transport: AnyTransport, baud: u32, timeout: Duration) -> anyhow::Result<Board> {
         let describe = transport.describe();
-        let mut client = Client::new(transport).with_baud(baud as u64);
+        let mut client = Client::new(transport)
+            .with_baud(baud as u64)
+            .with_timeout(timeout);
         let info = client
             .info()
             .with_context(|| format!("asking {describe} what it is (INFO)"))?;

@@ -2,4 +2,5 @@
 pub mod bench;
 pub mod board;
 pub mod build;
+pub mod serve;
 pub mod sim;
