@@ -11,10 +11,10 @@ fn portshare(args: &[&str]) -> std::process::Output {
         .expect("run portshare")
 }
 
-/// The clock this test holds the 64-entry board to. The goal is the Cu's 100 MHz; the
-/// design reaches 80–88 MHz today (README, "Open"), so the test pins the level reached
-/// with margin and fails if a change slows the design below it.
-const TARGET_MHZ: &str = "75";
+/// The clock this test holds the 64-entry board to: the Cu's 100 MHz oscillator, at
+/// nextpnr's default seed (what `portshare build` uses). Measured 104.8 MHz there and
+/// 100.3–105.4 over seeds 1–4 (README), so a change that slows a path fails here.
+const TARGET_MHZ: &str = "100";
 
 #[test]
 fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
@@ -26,8 +26,6 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
         "64",
         "--out",
         out,
-        "--seed",
-        "1",
         "--freq",
         TARGET_MHZ,
         "--json",

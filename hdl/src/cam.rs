@@ -164,6 +164,7 @@ pub struct Cam<const N: usize> {
     op: DFF<TableOp>,
     /// In Done (set as the op moves there).
     done: DFF<Bit>,
+    busy: DFF<Bit>,
     entry: DFF<Bits<8>>,
     entry_bit: OneHot<N>,
     /// `1 << entry`, registered at the op's start.
@@ -208,7 +209,7 @@ impl<const N: usize> Logic for Cam<N> {
         dff_setup!(
             self, clock, r_key_valid, r_key_first, r_key_ipv4, r_key_last, r_key_tcp, r_key_dir,
             r_addr_hi, r_addr_lo, valid, ipv4, tcp, udp, acc, pending, finishing, lk_tcp, lk_dir, scan,
-            scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo, masked_hi, masked_lo, done
+            scan_state, group, found_index, op, entry, onehot, key_sr, flags, ports, word, nib_hi, nib_lo, masked_hi, masked_lo, done, busy
         );
         self.key_hi.read_clock.next = self.clock.val();
         self.key_hi.write_clock.next = self.clock.val();
@@ -334,7 +335,8 @@ impl<const N: usize> Logic for Cam<N> {
         }
 
         // ---- Management: whole-entry writes, read-back, clear. ----
-        self.mgmt_busy.next = self.op.q.val() != TableOp::Idle;
+        // `busy` mirrors `op != Idle` in a flip-flop (the port's accept reads it).
+        self.mgmt_busy.next = self.busy.q.val();
         // `done` is set with the move to Done: `mgmt_done` comes from a flip-flop.
         self.mgmt_done.next = self.done.q.val();
         self.done.d.next = false;
@@ -396,12 +398,15 @@ impl<const N: usize> Logic for Cam<N> {
                 if self.mgmt_start.val() {
                     if self.mgmt_op.val() == 1 {
                         self.op.d.next = TableOp::WriteDecode;
+                        self.busy.d.next = true;
                     }
                     if self.mgmt_op.val() == 2 {
                         self.op.d.next = TableOp::ReadDecode;
+                        self.busy.d.next = true;
                     }
                     if self.mgmt_op.val() == 3 {
                         self.op.d.next = TableOp::Clear;
+                        self.busy.d.next = true;
                     }
                 }
             }
@@ -504,6 +509,7 @@ impl<const N: usize> Logic for Cam<N> {
             }
             TableOp::Done => {
                 self.op.d.next = TableOp::Idle;
+                self.busy.d.next = false;
             }
             _ => {}
         }

@@ -47,6 +47,7 @@ pub struct Counters {
     op: DFF<CounterOp>,
     /// In Done (set as the op moves there).
     done: DFF<Bit>,
+    busy: DFF<Bit>,
     sel: DFF<Bits<8>>,
     sweep: DFF<Bits<9>>,
     value: DFF<Bits<32>>,
@@ -65,7 +66,7 @@ impl Logic for Counters {
     fn update(&mut self) {
         dff_setup!(
             self, clock, rewritten, no_match, fragment, unparsed, udp_zero_checksum, inc_pending,
-            inc_index, op, sel, sweep, value, done
+            inc_index, op, sel, sweep, value, done, busy
         );
         self.hits.read_clock.next = self.clock.val();
         self.hits.write_clock.next = self.clock.val();
@@ -103,7 +104,8 @@ impl Logic for Counters {
             self.hits.write_enable.next = true;
         }
 
-        self.mgmt_busy.next = self.op.q.val() != CounterOp::Idle;
+        // `busy` mirrors `op != Idle` in a flip-flop (the port's accept reads it).
+        self.mgmt_busy.next = self.busy.q.val();
         // `done` is set with the move to Done: `mgmt_done` comes from a flip-flop.
         self.mgmt_done.next = self.done.q.val();
         self.done.d.next = false;
@@ -117,10 +119,13 @@ impl Logic for Counters {
                 if self.mgmt_start.val() {
                     if self.mgmt_op.val() == 4 {
                         self.op.d.next = CounterOp::ReadHits;
+                        self.busy.d.next = true;
                     } else if self.mgmt_op.val() == 5 {
                         self.op.d.next = CounterOp::ReadReason;
+                        self.busy.d.next = true;
                     } else {
                         self.op.d.next = CounterOp::ResetReasons;
+                        self.busy.d.next = true;
                     }
                 }
             }
@@ -179,6 +184,7 @@ impl Logic for Counters {
             }
             CounterOp::Done => {
                 self.op.d.next = CounterOp::Idle;
+                self.busy.d.next = false;
             }
             _ => {}
         }

@@ -117,6 +117,7 @@ pub struct Pipeline<const N: usize> {
     queued: DFF<Bits<{ QUEUE_ADDR_BITS_P1 }>>,
     queued_next: Signal<Local, Bits<{ QUEUE_ADDR_BITS_P1 }>>,
     queue_full: DFF<Bit>,
+    popped: DFF<Bit>,
     s_data: DFF<Bits<8>>,
     s_last: DFF<Bit>,
     s_dir: DFF<Bit>,
@@ -133,7 +134,7 @@ impl<const N: usize> Logic for Pipeline<N> {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, parser, cam, queue, rewriter, counters);
-        dff_setup!(self, clock, last_op_cam, queued, queue_full, s_valid, s_data, s_last, s_dir);
+        dff_setup!(self, clock, last_op_cam, queued, queue_full, popped, s_valid, s_data, s_last, s_dir);
 
         // Input register: the parser and queue see a registered byte, and `in_ready`
         // depends on registers only (no combinational path through the pipeline).
@@ -141,13 +142,16 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.in_ready.next = !self.s_valid.q.val() | !self.queue_full.q.val();
         // The queue's fill, counted here so `strobe` (which fans out to the parser,
         // the CAM and the queue) comes from two flip-flops, not the FIFO's compare.
+        // Pops count a clock late (`popped`, off the queue RAM's read path), so the
+        // count may run one high for a clock: full is never missed, only early.
+        self.popped.d.next = self.rewriter.q_pop.val();
         self.queued_next.next = self.queued.q.val();
-        if self.strobe.val() & !self.rewriter.q_pop.val() {
+        if self.strobe.val() & !self.popped.q.val() {
             self.queued_next.next = self.queued.q.val() + 1;
         }
         // (A pop is only counted against a non-zero count: the simulator's first
         // edge can see `q_pop` before the FIFO's `empty` has settled.)
-        if !self.strobe.val() & self.rewriter.q_pop.val() & self.queued.q.val().any() {
+        if !self.strobe.val() & self.popped.q.val() & self.queued.q.val().any() {
             self.queued_next.next = self.queued.q.val() - 1;
         }
         self.queued.d.next = self.queued_next.val();
