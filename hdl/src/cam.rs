@@ -139,8 +139,11 @@ pub struct Cam<const N: usize> {
     r_addr_lo: DFF<Bits<9>>,
     key_hi: RAM<Bits<N>, 9>,
     key_lo: RAM<Bits<N>, 9>,
-    /// Per entry: shared port (bits 31..16), assigned port (15..0).
-    result: RAM<Bits<32>, 8>,
+    /// Per entry: the record's flags (bits 35..32: IPv4, UDP, TCP, valid-as-written),
+    /// shared port (31..16), assigned port (15..0). Read-back takes the protocol and
+    /// family flags from here instead of reducing the per-entry registers (one more
+    /// block RAM for ~130 fewer LUTs); `valid` must come from its register (CLEAR).
+    result: RAM<Bits<36>, 8>,
     valid: DFF<Bits<N>>,
     ipv4: DFF<Bits<N>>,
     tcp: DFF<Bits<N>>,
@@ -186,9 +189,7 @@ pub struct Cam<const N: usize> {
     nib_hi_now: Signal<Local, Bits<4>>,
     nib_lo_now: Signal<Local, Bits<4>>,
     f_valid: Signal<Local, Bits<4>>,
-    f_tcp: Signal<Local, Bits<4>>,
-    f_udp: Signal<Local, Bits<4>>,
-    f_ipv4: Signal<Local, Bits<4>>,
+    f_stored: Signal<Local, Bits<4>>,
 }
 
 impl<const N: usize> Cam<N> {
@@ -359,7 +360,7 @@ impl<const N: usize> Logic for Cam<N> {
         }
         self.result.write_enable.next = false;
         self.result.write_address.next = self.entry.q.val();
-        self.result.write_data.next = self.ports.q.val();
+        self.result.write_data.next = (bit_cast::<36, 4>(self.flags.q.val()) << 32) | bit_cast::<36, 32>(self.ports.q.val());
         self.nib_hi_now.next = self.nib_hi.q.val();
         if self.masked_hi.q.val().any() {
             self.nib_hi_now.next = self.word.q.val().get_bits::<4>(0);
@@ -372,18 +373,7 @@ impl<const N: usize> Logic for Cam<N> {
         if (self.valid.q.val() & self.onehot.q.val()).any() {
             self.f_valid.next = 1.into();
         }
-        self.f_tcp.next = 0.into();
-        if (self.tcp.q.val() & self.onehot.q.val()).any() {
-            self.f_tcp.next = 2.into();
-        }
-        self.f_udp.next = 0.into();
-        if (self.udp.q.val() & self.onehot.q.val()).any() {
-            self.f_udp.next = 4.into();
-        }
-        self.f_ipv4.next = 0.into();
-        if (self.ipv4.q.val() & self.onehot.q.val()).any() {
-            self.f_ipv4.next = 8.into();
-        }
+        self.f_stored.next = self.result.read_data.val().get_bits::<4>(32) & 0xE;
         match self.op.q.val() {
             TableOp::Idle => {
                 // Operands load every idle clock; only the state depends on the start
@@ -501,9 +491,8 @@ impl<const N: usize> Logic for Cam<N> {
                 }
             }
             TableOp::ReadResultCapture => {
-                self.flags.d.next =
-                    self.f_valid.val() | self.f_tcp.val() | self.f_udp.val() | self.f_ipv4.val();
-                self.ports.d.next = self.result.read_data.val();
+                self.flags.d.next = self.f_valid.val() | self.f_stored.val();
+                self.ports.d.next = self.result.read_data.val().get_bits::<32>(0);
                 self.op.d.next = TableOp::Done;
                 self.done.d.next = true;
             }
