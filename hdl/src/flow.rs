@@ -43,6 +43,9 @@ pub struct FlowOptions {
     pub freq_mhz: f64,
     /// Placement seed (`--seed`); nextpnr's default when `None`.
     pub seed: Option<u64>,
+    /// When timing is missed at `seed`, place again with seeds 1..=`seed_sweep` (those
+    /// not tried yet) until one meets it; the bitstream is the best placement's.
+    pub seed_sweep: u64,
     /// Pin constraints. `None` = generated from the block's pin locations
     /// (`Signal::add_location`), as rust-hdl's icestorm PCF generator does.
     pub pcf: Option<String>,
@@ -55,6 +58,7 @@ impl FlowOptions {
             top_name: "top".to_string(),
             freq_mhz,
             seed: None,
+            seed_sweep: 0,
             pcf: None,
         }
     }
@@ -102,6 +106,21 @@ pub struct ClockTiming {
     pub target_mhz: f64,
 }
 
+/// One nextpnr placement: its seed and the worst clock's Fmax.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Placement {
+    pub seed: Option<u64>,
+    pub fmax_mhz: Option<f64>,
+    pub timing_met: bool,
+}
+
+/// The seeds to place with, in order: `first`, then 1..=`sweep` without `first`.
+pub fn seed_order(first: Option<u64>, sweep: u64) -> Vec<Option<u64>> {
+    let mut seeds = vec![first];
+    seeds.extend((1..=sweep).map(Some).filter(|s| *s != first));
+    seeds
+}
+
 /// Wall-clock seconds of each step (reported, never asserted).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StepSeconds {
@@ -130,7 +149,10 @@ pub struct Report {
     pub brams_used: u64,
     pub brams_total: u64,
     pub ios_used: u64,
+    /// The seed of the placement in the bitstream (`None`: nextpnr's default).
     pub seed: Option<u64>,
+    /// Every placement tried, in order (more than one after a seed sweep).
+    pub placements: Vec<Placement>,
     pub bitstream: PathBuf,
     pub bitstream_bytes: u64,
     /// The Verilog that was synthesized (co-simulate this text, with the top renamed
@@ -192,6 +214,20 @@ impl Report {
                 )
             }
             None => s += "timing: no clock domain in the design\n",
+        }
+        if self.placements.len() > 1 {
+            let tried: Vec<String> = self
+                .placements
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {:.1} MHz",
+                        p.seed.map_or("default".to_string(), |s| format!("seed {s}")),
+                        p.fmax_mhz.unwrap_or(0.0)
+                    )
+                })
+                .collect();
+            s += &format!("placements tried: {} (kept the best)\n", tried.join(", "));
         }
         s += &format!(
             "logic cells {}/{} ({:.1}%), flip-flops {}, block RAMs {}/{} ({:.1}%), IOs {}\n",
@@ -278,7 +314,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     check_yosys_log(&dir.join("yosys.log"))?;
 
     let freq = format!("{}", opts.freq_mhz);
-    let mut args: Vec<String> = [
+    let base_args: Vec<String> = [
         "--hx8k",
         "--package",
         "cb132",
@@ -298,13 +334,54 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     .iter()
     .map(|s| s.to_string())
     .collect();
-    if let Some(seed) = opts.seed {
-        args.extend(["--seed".to_string(), seed.to_string()]);
+    // Place (and, while timing is missed, place again with the next seed). The best
+    // placement's files are kept aside so the last attempt cannot overwrite them.
+    let report_path = dir.join("nextpnr-report.json");
+    let kept = |name: &str| dir.join(format!("best-{name}"));
+    let placed_files = [asc.clone(), "nextpnr-report.json".to_string(), "nextpnr.log".to_string()];
+    let mut placements: Vec<Placement> = Vec::new();
+    let mut best: Option<usize> = None;
+    for seed in seed_order(opts.seed, opts.seed_sweep) {
+        if let Some(last) = placements.last() {
+            eprintln!(
+                "[build] timing missed at seed {} ({:.1} MHz); placing again with seed {}",
+                last.seed.map_or("default".to_string(), |s| s.to_string()),
+                last.fmax_mhz.unwrap_or(0.0),
+                seed.map_or("default".to_string(), |s| s.to_string())
+            );
+        }
+        let mut args = base_args.clone();
+        if let Some(seed) = seed {
+            args.extend(["--seed".to_string(), seed.to_string()]);
+        }
+        seconds.nextpnr += run_tool("nextpnr-ice40", &args, dir, "nextpnr.log")?;
+        let (clocks, _) = parse_nextpnr_report(&read_json(&report_path)?, &report_path)?;
+        let placement = Placement {
+            seed,
+            fmax_mhz: clocks.iter().map(|c| c.fmax_mhz).reduce(f64::min),
+            timing_met: clocks.iter().all(|c| c.fmax_mhz >= c.target_mhz),
+        };
+        let better = best.map_or(true, |b| placement.fmax_mhz > placements[b].fmax_mhz);
+        let met = placement.timing_met;
+        placements.push(placement);
+        if better {
+            best = Some(placements.len() - 1);
+            for f in &placed_files {
+                copy(&dir.join(f), &kept(f))?;
+            }
+        }
+        if met {
+            break;
+        }
     }
-    seconds.nextpnr = run_tool("nextpnr-ice40", &args, dir, "nextpnr.log")?;
+    let chosen = best.map(|b| placements[b].clone()).expect("at least one placement");
+    for f in &placed_files {
+        let from = kept(f);
+        fs::rename(&from, dir.join(f)).map_err(|source| FlowError::Io { path: from, source })?;
+    }
     seconds.icepack = run_tool("icepack", &[asc.clone(), bin.clone()], dir, "icepack.log")?;
 
-    let pnr = read_json(&dir.join("nextpnr-report.json"))?;
+    let pnr = read_json(&report_path)?;
     let net = read_json(&dir.join(&netlist))?;
     let bitstream = dir.join(&bin);
     let bitstream_bytes = fs::metadata(&bitstream)
@@ -313,7 +390,6 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
             source,
         })?
         .len();
-    let report_path = dir.join("nextpnr-report.json");
     let (clocks, util) = parse_nextpnr_report(&pnr, &report_path)?;
     let used = |k: &str| util.get(k).map(|u| u.0).unwrap_or(0);
     let total = |k: &str| util.get(k).map(|u| u.1).unwrap_or(0);
@@ -343,7 +419,8 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         brams_used: used("ICESTORM_RAM"),
         brams_total: total("ICESTORM_RAM"),
         ios_used: used("SB_IO"),
-        seed: opts.seed,
+        seed: chosen.seed,
+        placements,
         bitstream,
         bitstream_bytes,
         verilog: dir.join(&v_name),
@@ -380,6 +457,10 @@ fn catch_panic<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, FlowEr
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "rust-hdl panicked".into()),
     })
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), FlowError> {
+    fs::copy(from, to).map(|_| ()).map_err(|source| FlowError::Io { path: from.to_path_buf(), source })
 }
 
 fn write(path: &Path, text: &str) -> Result<(), FlowError> {
@@ -756,6 +837,14 @@ mod tests {
     }
 
     #[test]
+    fn seed_sweep_tries_the_given_seed_first_and_each_seed_once() {
+        assert_eq!(seed_order(None, 0), vec![None]);
+        assert_eq!(seed_order(None, 2), vec![None, Some(1), Some(2)]);
+        assert_eq!(seed_order(Some(2), 3), vec![Some(2), Some(1), Some(3)]);
+        assert_eq!(seed_order(Some(9), 1), vec![Some(9), Some(1)]);
+    }
+
+    #[test]
     fn module_ranges_follow_module_endmodule() {
         let v = "module a(x);\n input x;\nendmodule\n\nmodule top$b(y);\nendmodule\n";
         assert_eq!(
@@ -856,6 +945,30 @@ mod tests {
             log.contains("FAIL at 1000.00 MHz"),
             "nextpnr itself saw the miss"
         );
+    }
+
+    #[test]
+    fn a_missed_target_sweeps_seeds_and_keeps_the_best_placement() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = FlowOptions::new(dir.path(), 1000.0);
+        opts.seed_sweep = 2;
+        let r = build(&mut Blinky::default(), &opts).expect("flow");
+        let seeds: Vec<_> = r.placements.iter().map(|p| p.seed).collect();
+        assert_eq!(seeds, vec![None, Some(1), Some(2)], "never met, so every seed is tried");
+        let best = r.placements.iter().filter_map(|p| p.fmax_mhz).fold(0.0, f64::max);
+        assert_eq!(r.fmax_mhz, Some(best), "the report (and bitstream) are the best placement's");
+        let chosen = r.placements.iter().find(|p| p.fmax_mhz == Some(best)).unwrap();
+        assert_eq!(r.seed, chosen.seed);
+        assert!(r.summary().contains("placements tried"));
+        for f in fs::read_dir(dir.path()).unwrap().flatten() {
+            assert!(!f.file_name().to_string_lossy().starts_with("best-"), "{:?} left behind", f.path());
+        }
+        // A target that is met stops at the first placement.
+        let mut easy = FlowOptions::new(dir.path().join("easy"), 10.0);
+        easy.seed_sweep = 3;
+        let r = build(&mut Blinky::default(), &easy).expect("flow");
+        assert_eq!(r.placements.len(), 1);
+        assert!(r.timing_met);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct BuildArgs {
     /// nextpnr placement seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// If timing is missed, place again with seeds 1..=N until it is met (0: never);
+    /// the bitstream is the best placement's.
+    #[arg(long, default_value_t = 4)]
+    pub seeds: u64,
     /// Print the report as one JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -58,6 +62,7 @@ pub fn run(a: BuildArgs) -> anyhow::Result<()> {
     let mut opts = FlowOptions::new(&out, a.freq);
     opts.top_name = "portshare_cu".into();
     opts.seed = a.seed;
+    opts.seed_sweep = a.seeds;
     eprintln!(
         "[build] Alchitry Cu, {} entries, {} MHz, into {}",
         a.entries,
@@ -112,6 +117,7 @@ mod tests {
             brams_total: 32,
             ios_used: 1,
             seed: None,
+            placements: vec![],
             bitstream: "x.bin".into(),
             bitstream_bytes: 135_100,
             verilog: "x.v".into(),
