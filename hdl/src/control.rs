@@ -228,6 +228,7 @@ pub struct Control<const N: usize> {
     wait_entry: DFF<Bit>,
     wait_count: DFF<Bit>,
     issue_index: DFF<Bits<8>>,
+    count_next: Signal<Local, Bit>,
     count_op: Signal<Local, Bits<3>>,
     count_index: Signal<Local, Bits<8>>,
     shift_left: DFF<Bits<5>>,
@@ -388,6 +389,7 @@ impl<const N: usize> Control<N> {
             wait_entry: Default::default(),
             wait_count: Default::default(),
             issue_index: Default::default(),
+            count_next: Default::default(),
             count_op: Default::default(),
             count_index: Default::default(),
             feed_left: Default::default(),
@@ -551,6 +553,7 @@ impl<const N: usize> Logic for Control<N> {
         self.watchdog.d.next = 0.into();
         self.wd_expired.next = self.watchdog.q.val().all();
         // The next READ_COUNTERS step: reason counters first, then hits per entry.
+        self.count_next.next = false;
         self.count_op.next = self.c_op_hits.val();
         self.count_index.next = bit_cast::<8, 9>(self.counter_i.q.val() - self.c_reason_count.val());
         if self.counter_i.q.val() < self.c_reason_count.val() {
@@ -773,10 +776,7 @@ impl<const N: usize> Logic for Control<N> {
                         if self.reply_shift.q.val() {
                             self.state.d.next = ExecState::Shift;
                         } else if self.reply_counters.q.val() {
-                            self.issue.d.next = true;
-                            self.op.d.next = self.count_op.val();
-                            self.issue_index.d.next = self.count_index.val();
-                            self.state.d.next = ExecState::CountIssue;
+                            self.count_next.next = true;
                         } else if self.reply_inject.q.val() {
                             self.state.d.next = ExecState::Inject;
                         }
@@ -792,10 +792,7 @@ impl<const N: usize> Logic for Control<N> {
                         if self.reply_counters.q.val()
                             & (self.counter_i.q.val() != self.c_counter_total.val())
                         {
-                            self.issue.d.next = true;
-                            self.op.d.next = self.count_op.val();
-                            self.issue_index.d.next = self.count_index.val();
-                            self.state.d.next = ExecState::CountIssue;
+                            self.count_next.next = true;
                         }
                     }
                 }
@@ -868,6 +865,14 @@ impl<const N: usize> Logic for Control<N> {
                     self.state.d.next = ExecState::Idle;
                 }
             }
+        }
+
+        // The next counter of a READ_COUNTERS reply (from Seq, then after each one's bytes).
+        if self.count_next.val() {
+            self.issue.d.next = true;
+            self.op.d.next = self.count_op.val();
+            self.issue_index.d.next = self.count_index.val();
+            self.state.d.next = ExecState::CountIssue;
         }
 
         // ---------------- Receive side: SLIP deframer, CRC, header, record, RAM ----------------

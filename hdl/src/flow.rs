@@ -334,14 +334,17 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     .iter()
     .map(|s| s.to_string())
     .collect();
-    // Place (and, while timing is missed, place again with the next seed). The best
-    // placement's files are kept aside so the last attempt cannot overwrite them.
+    // Place (and, while timing is missed, place again with the next seed). Before a
+    // further attempt overwrites them, the best placement's files are set aside; they
+    // come back only if that placement stays the best.
     let report_path = dir.join("nextpnr-report.json");
     let kept = |name: &str| dir.join(format!("best-{name}"));
     let placed_files = [asc.clone(), "nextpnr-report.json".to_string(), "nextpnr.log".to_string()];
+    let seeds = seed_order(opts.seed, opts.seed_sweep);
     let mut placements: Vec<Placement> = Vec::new();
-    let mut best: Option<usize> = None;
-    for seed in seed_order(opts.seed, opts.seed_sweep) {
+    let mut best = 0;
+    let mut kept_best: Option<usize> = None;
+    for (i, seed) in seeds.iter().copied().enumerate() {
         if let Some(last) = placements.last() {
             eprintln!(
                 "[build] timing missed at seed {} ({:.1} MHz); placing again with seed {}",
@@ -361,24 +364,35 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
             fmax_mhz: clocks.iter().map(|c| c.fmax_mhz).reduce(f64::min),
             timing_met: clocks.iter().all(|c| c.fmax_mhz >= c.target_mhz),
         };
-        let better = best.map_or(true, |b| placement.fmax_mhz > placements[b].fmax_mhz);
+        if placement.fmax_mhz > placements.get(best).and_then(|p| p.fmax_mhz) {
+            best = i;
+        }
         let met = placement.timing_met;
         placements.push(placement);
-        if better {
-            best = Some(placements.len() - 1);
+        if met || i + 1 == seeds.len() {
+            break;
+        }
+        if best == i {
             for f in &placed_files {
                 copy(&dir.join(f), &kept(f))?;
             }
-        }
-        if met {
-            break;
+            kept_best = Some(i);
         }
     }
-    let chosen = best.map(|b| placements[b].clone()).expect("at least one placement");
-    for f in &placed_files {
-        let from = kept(f);
-        fs::rename(&from, dir.join(f)).map_err(|source| FlowError::Io { path: from, source })?;
+    if best != placements.len() - 1 {
+        // An earlier placement was better than the last: its files go back in place.
+        debug_assert_eq!(kept_best, Some(best));
+        for f in &placed_files {
+            let from = kept(f);
+            fs::rename(&from, dir.join(f)).map_err(|source| FlowError::Io { path: from, source })?;
+        }
+    } else if kept_best.is_some() {
+        for f in &placed_files {
+            let path = kept(f);
+            fs::remove_file(&path).map_err(|source| FlowError::Io { path, source })?;
+        }
     }
+    let chosen = placements[best].clone();
     seconds.icepack = run_tool("icepack", &[asc.clone(), bin.clone()], dir, "icepack.log")?;
 
     let pnr = read_json(&report_path)?;
