@@ -91,7 +91,7 @@ impl<const N: usize> CuBoard<N> {
             uart_rx: UartRx::new(clocks_per_bit),
             uart_tx: UartTx::new(clocks_per_bit),
             control: Control::new(build_id),
-            pipeline: Pipeline::new(),
+            pipeline: Pipeline::default(),
             reset_sync1: Default::default(),
             reset_sync2: Default::default(),
             power_on: Default::default(),

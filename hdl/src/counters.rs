@@ -2,6 +2,7 @@
 //! table entry (block RAM, incremented read-modify-write). Counting happens as a
 //! frame's last byte leaves, when its outcome is final.
 
+use crate::ram::BlockRam;
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
@@ -40,7 +41,7 @@ pub struct Counters {
     fragment: DFF<Bits<32>>,
     unparsed: DFF<Bits<32>>,
     udp_zero_checksum: DFF<Bits<32>>,
-    hits: RAM<Bits<32>, 8>,
+    hits: BlockRam<32, 8>,
     inc_pending: DFF<Bit>,
     inc_index: DFF<Bits<8>>,
     inc_now: Signal<Local, Bit>,
@@ -53,14 +54,6 @@ pub struct Counters {
     value: DFF<Bits<32>>,
 }
 
-impl Counters {
-    pub fn new() -> Self {
-        let mut c = Self::default();
-        c.hits = RAM::new((0..256u64).map(|i| (i.into(), 0.into())).collect());
-        c
-    }
-}
-
 impl Logic for Counters {
     #[hdl_gen]
     fn update(&mut self) {
@@ -68,8 +61,7 @@ impl Logic for Counters {
             self, clock, rewritten, no_match, fragment, unparsed, udp_zero_checksum, inc_pending,
             inc_index, op, sel, sweep, value, done, busy
         );
-        self.hits.read_clock.next = self.clock.val();
-        self.hits.write_clock.next = self.clock.val();
+        clock!(self, clock, hits);
 
         // Reasons.
         if self.count.val() {
@@ -161,7 +153,9 @@ impl Logic for Counters {
                 self.done.d.next = true;
             }
             CounterOp::ReadHits => {
-                if !self.inc_now.val() {
+                // Read when no increment reads or writes: the hits RAM's collisions
+                // don't care (see ram.rs).
+                if !self.inc_now.val() & !self.inc_pending.q.val() {
                     self.op.d.next = CounterOp::ReadHitsCapture;
                 }
             }
@@ -171,7 +165,7 @@ impl Logic for Counters {
                 self.done.d.next = true;
             }
             CounterOp::Reset => {
-                if !self.inc_pending.q.val() {
+                if !self.inc_pending.q.val() & !self.inc_now.val() {
                     self.hits.write_enable.next = true;
                     self.hits.write_address.next = self.sweep.q.val().get_bits::<8>(0);
                     self.hits.write_data.next = 0.into();
@@ -187,6 +181,169 @@ impl Logic for Counters {
                 self.busy.d.next = false;
             }
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, REASON_COUNT};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A frame's outcome as the pipeline reports it when its last byte leaves.
+    #[derive(Clone, Copy)]
+    struct Event {
+        class: u8,
+        hit: bool,
+        index: usize,
+        udp_zero: bool,
+    }
+
+    struct Bench {
+        c: Counters,
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let mut c = Counters::default();
+            c.connect_all();
+            let mut b = Self { c };
+            b.quiet();
+            b
+        }
+
+        fn quiet(&mut self) {
+            self.c.count.next = false;
+            self.c.mgmt_start.next = false;
+        }
+
+        fn event(&mut self, e: Event) {
+            self.c.count.next = true;
+            self.c.class.next = (e.class as u64).into();
+            self.c.hit.next = e.hit;
+            self.c.index.next = (e.index as u64).into();
+            self.c.udp_zero.next = e.udp_zero;
+        }
+
+        fn start(&mut self, op: u64, index: usize) {
+            self.c.mgmt_op.next = op.into();
+            self.c.mgmt_index.next = (index as u64).into();
+            self.c.mgmt_start.next = true;
+        }
+
+        /// One clock; inputs as set now are sampled at its rising edge. Returns the
+        /// value if an op completed in this clock.
+        fn tick(&mut self) -> Option<u64> {
+            self.c.clock.next = false.into();
+            assert!(simulate(&mut self.c, 100));
+            let done = self.c.mgmt_done.val().then(|| u64::from(self.c.mgmt_value.val()));
+            self.c.clock.next = true.into();
+            assert!(simulate(&mut self.c, 100));
+            self.quiet();
+            done
+        }
+
+        fn op(&mut self, op: u64, index: usize) -> u64 {
+            while self.c.mgmt_busy.val() {
+                self.tick();
+            }
+            self.start(op, index);
+            (0..1000).find_map(|_| self.tick()).expect("op finishes")
+        }
+    }
+
+    /// The reasons a frame adds to (REASON_* order) and the entry whose hits it adds to.
+    fn tally(e: &Event, reasons: &mut [u64; REASON_COUNT], hits: &mut [u64; 256]) {
+        match (e.class, e.hit) {
+            (2, true) => {
+                reasons[0] += 1;
+                hits[e.index] += 1;
+                if e.udp_zero {
+                    reasons[4] += 1;
+                }
+            }
+            (2, false) => reasons[1] += 1,
+            (1, _) => reasons[2] += 1,
+            _ => reasons[3] += 1,
+        }
+    }
+
+    #[test]
+    fn counts_every_reason_and_hit_like_the_tally_while_reads_overlap() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut b = Bench::new();
+        let (mut reasons, mut hits) = ([0u64; REASON_COUNT], [0u64; 256]);
+        let mut next_hit_ok = 0u64;
+        let mut read_while_counting = 0;
+        for clock in 0..40_000u64 {
+            // Unparsed and missed frames may end on consecutive clocks; hits at least
+            // 42 clocks apart (the shortest frame that can hit).
+            if rng.gen_bool(0.3) {
+                let class = rng.gen_range(0..3u8);
+                let hit = class == 2 && clock >= next_hit_ok && rng.gen_bool(0.5);
+                let e = Event { class, hit, index: rng.gen_range(0..8), udp_zero: rng.gen_bool(0.3) };
+                if hit {
+                    next_hit_ok = clock + 42;
+                }
+                tally(&e, &mut reasons, &mut hits);
+                b.event(e);
+            }
+            // Reads of hits start at random clocks too (including a hit's own clock).
+            if !b.c.mgmt_busy.val() && rng.gen_bool(0.05) {
+                b.start(MGMT_READ_HITS, rng.gen_range(0..8));
+                read_while_counting += 1;
+            }
+            b.tick();
+        }
+        for _ in 0..4 {
+            b.tick();
+        }
+        for (i, &want) in hits.iter().enumerate().take(8) {
+            assert_eq!(b.op(MGMT_READ_HITS, i), want, "hits of entry {i}");
+        }
+        for (r, &want) in reasons.iter().enumerate() {
+            assert_eq!(b.op(MGMT_READ_REASON, r), want, "reason {r}");
+        }
+        assert!(reasons.iter().all(|&n| n > 40) && read_while_counting > 300, "{reasons:?}, {read_while_counting} reads");
+    }
+
+    /// The hits RAM's collisions are don't care (`ram.rs`): a read of an entry whose
+    /// increment is being written in that clock must wait for it.
+    #[test]
+    fn reading_hits_as_they_are_incremented_sees_the_new_count() {
+        let mut b = Bench::new();
+        for n in 1..=3u64 {
+            // The hit's read is in this clock, its write in the clock the read op
+            // starts reading.
+            b.event(Event { class: 2, hit: true, index: 5, udp_zero: false });
+            b.start(MGMT_READ_HITS, 5);
+            assert_eq!((0..100).find_map(|_| b.tick()), Some(n));
+            for _ in 0..50 {
+                b.tick();
+            }
+        }
+    }
+
+    /// A reset sweeping past an entry as it is incremented leaves 0 or 1, never a
+    /// collision's garbage.
+    #[test]
+    fn reset_racing_an_increment_leaves_zero_or_one() {
+        for delay in 0..12 {
+            let mut b = Bench::new();
+            b.event(Event { class: 2, hit: true, index: 4, udp_zero: false });
+            b.tick();
+            b.start(MGMT_RESET_COUNTERS, 0);
+            for _ in 0..delay {
+                b.tick();
+            }
+            b.event(Event { class: 2, hit: true, index: 4, udp_zero: false });
+            for _ in 0..400 {
+                b.tick();
+            }
+            let n = b.op(MGMT_READ_HITS, 4);
+            assert!(n <= 1, "delay {delay}: {n}");
         }
     }
 }

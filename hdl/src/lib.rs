@@ -12,5 +12,6 @@ pub mod crc16;
 pub mod flow;
 pub mod parser;
 pub mod pipeline;
+pub mod ram;
 pub mod rewriter;
 pub mod uart;

@@ -9,8 +9,10 @@
 //! hop-by-hop / routing / destination-options / fragment headers).
 //!
 //! Key positions (the CAM's byte slots): 0..16 the address (IPv4 uses 12..16, the
-//! `::ffff:a.b.c.d` tail), 16..18 the shared port (incoming dst port), 18..20 the
-//! assigned port (outgoing src port).
+//! `::ffff:a.b.c.d` tail), 16 the shared port's high byte (incoming dst port), 18 the
+//! assigned port's high byte (outgoing src port). The port's low byte, the final key
+//! byte, also names the frame's kind: position 20 + 2·IPv4 + TCP (incoming) or 24 +
+//! 2·IPv4 + TCP (outgoing), so the CAM matches family and protocol as key bytes.
 //!
 //! Codes (literals in the logic: `#[hdl_gen]` cannot read Rust constants):
 //! `role` 0 none, 1 port high byte, 2 port low byte, 3 checksum high, 4 checksum low;
@@ -49,12 +51,10 @@ pub struct Parser {
     /// This byte is a key byte at `key_pos`.
     pub key_valid: Signal<Out, Bit>,
     pub key_pos: Signal<Out, Bits<5>>,
-    /// First key byte of the frame (start a new match), and its address family.
+    /// First key byte of the frame (start a new match).
     pub key_first: Signal<Out, Bit>,
-    pub key_ipv4: Signal<Out, Bit>,
-    /// Final key byte of the frame; `key_tcp` is the L4 protocol then.
+    /// Final key byte of the frame (its position names the frame's kind).
     pub key_last: Signal<Out, Bit>,
-    pub key_tcp: Signal<Out, Bit>,
     /// The frame's direction (as sampled with its first byte).
     pub frame_dir: Signal<Out, Bit>,
     /// Role of this byte for the rewriter (codes in the module doc).
@@ -97,6 +97,8 @@ pub struct Parser {
     nh: DFF<Bits<8>>,
     ext_count: DFF<Bits<3>>,
     tcp: DFF<Bit>,
+    /// The frame is IPv4 (set in the IPv4 header, cleared in the IPv6 one).
+    v4: DFF<Bit>,
     dgram_ok: DFF<Bit>,
     cls: DFF<Bits<2>>,
 
@@ -110,6 +112,8 @@ pub struct Parser {
     nh_udp: Signal<Local, Bit>,
     complete_now: Signal<Local, Bit>,
     fragment_now: Signal<Local, Bit>,
+    /// 2·IPv4 + TCP: the final key byte's position offset.
+    kind: Signal<Local, Bits<5>>,
 }
 
 impl Default for Parser {
@@ -125,9 +129,7 @@ impl Default for Parser {
             key_valid: Default::default(),
             key_pos: Default::default(),
             key_first: Default::default(),
-            key_ipv4: Default::default(),
             key_last: Default::default(),
-            key_tcp: Default::default(),
             frame_dir: Default::default(),
             role: Default::default(),
             l4_start: Default::default(),
@@ -153,6 +155,7 @@ impl Default for Parser {
             nh: Default::default(),
             ext_count: Default::default(),
             tcp: Default::default(),
+            v4: Default::default(),
             dgram_ok: Default::default(),
             cls: Default::default(),
             etype_vlan: Default::default(),
@@ -164,6 +167,7 @@ impl Default for Parser {
             nh_udp: Default::default(),
             complete_now: Default::default(),
             fragment_now: Default::default(),
+            kind: Default::default(),
         }
     }
 }
@@ -173,15 +177,21 @@ impl Logic for Parser {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last_m1, ip4_end, hdr_m4, hdr_end_m1, ext_end, pos, remaining, nh, ext_count,
-            tcp, dgram_ok, cls
+            tcp, v4, dgram_ok, cls
         );
         // Defaults: no key, no role, nothing happens.
+        self.kind.next = 0.into();
+        if self.v4.q.val() & self.tcp.q.val() {
+            self.kind.next = 3.into();
+        } else if self.v4.q.val() {
+            self.kind.next = 2.into();
+        } else if self.tcp.q.val() {
+            self.kind.next = 1.into();
+        }
         self.key_valid.next = false;
         self.key_pos.next = 0.into();
         self.key_first.next = false;
-        self.key_ipv4.next = false;
         self.key_last.next = false;
-        self.key_tcp.next = self.tcp.q.val();
         self.frame_dir.next = self.dir.q.val();
         self.role.next = 0.into();
         self.l4_start.next = false;
@@ -323,7 +333,7 @@ impl Logic for Parser {
                             self.key_valid.next = true;
                             self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 4;
                         }
-                        self.key_ipv4.next = true;
+                        self.v4.d.next = true;
                         self.key_first.next = (self.dir.q.val() & (self.pos.q.val().get_bit(12)))
                             | (!self.dir.q.val() & (self.pos.q.val().get_bit(16)));
                         if self.ip4_end.q.val() {
@@ -359,6 +369,7 @@ impl Logic for Parser {
                             self.key_valid.next = true;
                             self.key_pos.next = self.hi.q.val().get_bits::<5>(0) - 24;
                         }
+                        self.v4.d.next = false;
                         self.key_first.next = (self.dir.q.val() & (self.pos.q.val().get_bit(8)))
                             | (!self.dir.q.val() & (self.pos.q.val().get_bit(24)));
                         if self.pos.q.val().get_bit(39) {
@@ -430,7 +441,7 @@ impl Logic for Parser {
                             if self.pos.q.val().get_bit(1) {
                                 self.role.next = 2.into();
                                 self.key_valid.next = true;
-                                self.key_pos.next = 19.into();
+                                self.key_pos.next = self.kind.val() | 24;
                                 self.key_last.next = true;
                             }
                         } else {
@@ -442,7 +453,7 @@ impl Logic for Parser {
                             if self.pos.q.val().get_bit(3) {
                                 self.role.next = 2.into();
                                 self.key_valid.next = true;
-                                self.key_pos.next = 17.into();
+                                self.key_pos.next = self.kind.val() | 20;
                                 self.key_last.next = true;
                             }
                         }

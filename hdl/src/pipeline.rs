@@ -123,13 +123,6 @@ pub struct Pipeline<const N: usize> {
     s_dir: DFF<Bit>,
 }
 
-impl<const N: usize> Pipeline<N> {
-    /// The pipeline with its block RAMs zeroed in the generated Verilog as well.
-    pub fn new() -> Self {
-        Self { cam: Cam::new(), counters: Counters::new(), ..Default::default() }
-    }
-}
-
 impl<const N: usize> Logic for Pipeline<N> {
     #[hdl_gen]
     fn update(&mut self) {
@@ -179,9 +172,7 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.cam.key_pos.next = self.parser.key_pos.val();
         self.cam.key_byte.next = self.s_data.q.val();
         self.cam.key_first.next = self.parser.key_first.val();
-        self.cam.key_ipv4.next = self.parser.key_ipv4.val();
         self.cam.key_last.next = self.parser.key_last.val();
-        self.cam.key_tcp.next = self.parser.key_tcp.val();
         self.cam.key_dir.next = self.parser.frame_dir.val();
 
         self.queue.write.next = self.strobe.val();
@@ -266,7 +257,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("portshare-yosys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::env::set_var("TMPDIR", &dir);
-        let mut uut = Pipeline::<16>::new();
+        let mut uut = Pipeline::<16>::default();
         uut.connect_all();
         let v = generate_verilog(&uut);
         if let Ok(p) = std::env::var("PORTSHARE_DUMP_VERILOG") {

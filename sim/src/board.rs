@@ -213,7 +213,7 @@ impl<const N: usize> ByteTarget<N> {
             clock: Default::default(),
             reset: Default::default(),
             control: Control::default(),
-            pipeline: portshare_hdl::pipeline::Pipeline::new(),
+            pipeline: portshare_hdl::pipeline::Pipeline::default(),
         };
         uut.connect_all();
         uut.reset.next = true;

@@ -763,7 +763,7 @@ mod tests {
     #[test]
     fn pipeline_agrees_on_random_stimulus() {
         use portshare_hdl::pipeline::Pipeline;
-        let mut uut = Pipeline::<16>::new();
+        let mut uut = Pipeline::<16>::default();
         uut.connect_all();
         let mut rec = Recorder::new(&uut).unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(16);

@@ -113,7 +113,7 @@ impl<const N: usize> Default for Harness<N> {
 
 impl<const N: usize> Harness<N> {
     pub fn new() -> Self {
-        let mut uut = Pipeline::<N>::new();
+        let mut uut = Pipeline::<N>::default();
         uut.connect_all();
         check_all(&uut).expect("pipeline passes rust-hdl's checks");
         uut.out_ready.next = true;
@@ -140,7 +140,7 @@ impl<const N: usize> Harness<N> {
         let rec = self.recorder.as_ref().expect("call record() before streaming");
         // Verilog from a fresh pipeline: rust-hdl writes a RAM's *current* simulated
         // contents as its `initial` block, so the simulated one would start pre-filled.
-        let mut fresh = Pipeline::<N>::new();
+        let mut fresh = Pipeline::<N>::default();
         fresh.connect_all();
         rec.run_icarus(&generate_verilog(&fresh), work_dir)
     }

@@ -47,7 +47,7 @@ fn pipeline_verilog_matches_rust_hdl_on_real_frames() {
 fn counters_verilog_matches_rust_hdl() {
     use portshare_hdl::counters::Counters;
     use rust_hdl::prelude::*;
-    let mut uut = Counters::new();
+    let mut uut = Counters::default();
     uut.connect_all();
     let mut rec = portshare_sim::icarus::Recorder::new(&uut).unwrap();
     for t in 0..400u64 {
@@ -63,7 +63,7 @@ fn counters_verilog_matches_rust_hdl() {
     }
     // Verilog from a fresh block: rust-hdl writes a RAM's current simulated contents
     // as its `initial` values.
-    let mut fresh = Counters::new();
+    let mut fresh = Counters::default();
     fresh.connect_all();
     let work = tempfile::tempdir().unwrap();
     rec.run_icarus(&generate_verilog(&fresh), work.path()).unwrap_or_else(|e| panic!("{e}"));
