@@ -47,6 +47,11 @@ pub struct Parser {
     pub last: Signal<In, Bit>,
     /// 0 incoming, 1 outgoing; sampled with a frame's first byte.
     pub direction: Signal<In, Bit>,
+    /// The byte entering the pipeline's input register (`data` from the next clock on)
+    /// and that register's load: the byte's predicates are decoded on the way in, so
+    /// the decisions on `data` start from flip-flops.
+    pub next_data: Signal<In, Bits<8>>,
+    pub next_load: Signal<In, Bit>,
 
     /// This byte is a key byte at `key_pos`.
     pub key_valid: Signal<Out, Bit>,
@@ -85,6 +90,8 @@ pub struct Parser {
     hdr_last_m1: DFF<Bits<6>>,
     ip4_end: DFF<Bit>,
     hdr_m4: DFF<Bits<12>>,
+    /// The IPv4 total length is shorter than the header (decided at byte 4).
+    len_short: DFF<Bit>,
     /// An extension header's last byte index less one, and whether the next byte is
     /// that last byte (registered, so no 12-bit compare sits in the state logic).
     hdr_end_m1: DFF<Bits<12>>,
@@ -102,6 +109,17 @@ pub struct Parser {
     dgram_ok: DFF<Bit>,
     cls: DFF<Bits<2>>,
 
+    /// Predicates of `data`, registered beside it: 0x00, 0xA8, 0xDD, 6 (TCP), 17 (UDP),
+    /// an IPv4 version/IHL byte (4, IHL ≥ 5), an IPv6 version nibble (6), and a
+    /// fragment offset's high bits in an IPv6 fragment header (bits 7..3).
+    d_zero: DFF<Bit>,
+    d_a8: DFF<Bit>,
+    d_dd: DFF<Bit>,
+    d_tcp: DFF<Bit>,
+    d_udp: DFF<Bit>,
+    d_v4_ok: DFF<Bit>,
+    d_v6: DFF<Bit>,
+    d_off_hi: DFF<Bit>,
     // Per-byte decode of the EtherType and next-header values.
     etype_vlan: Signal<Local, Bit>,
     etype_ip4: Signal<Local, Bit>,
@@ -126,6 +144,16 @@ impl Default for Parser {
             strobe: Default::default(),
             last: Default::default(),
             direction: Default::default(),
+            next_data: Default::default(),
+            next_load: Default::default(),
+            d_zero: Default::default(),
+            d_a8: Default::default(),
+            d_dd: Default::default(),
+            d_tcp: Default::default(),
+            d_udp: Default::default(),
+            d_v4_ok: Default::default(),
+            d_v6: Default::default(),
+            d_off_hi: Default::default(),
             key_valid: Default::default(),
             key_pos: Default::default(),
             key_first: Default::default(),
@@ -147,6 +175,7 @@ impl Default for Parser {
             hdr_last_m1: Default::default(),
             ip4_end: Default::default(),
             hdr_m4: Default::default(),
+            len_short: Default::default(),
             hdr_end_m1: Default::default(),
             ext_end: Default::default(),
             pos: DFFWithInit::new(1.into()),
@@ -176,9 +205,19 @@ impl Logic for Parser {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last_m1, ip4_end, hdr_m4, hdr_end_m1, ext_end, pos, remaining, nh, ext_count,
-            tcp, v4, dgram_ok, cls
+            self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last_m1, ip4_end, hdr_m4, len_short, hdr_end_m1, ext_end, pos, remaining, nh, ext_count,
+            tcp, v4, dgram_ok, cls, d_zero, d_a8, d_dd, d_tcp, d_udp, d_v4_ok, d_v6, d_off_hi
         );
+        if self.next_load.val() {
+            self.d_zero.d.next = self.next_data.val() == 0x00;
+            self.d_a8.d.next = self.next_data.val() == 0xA8;
+            self.d_dd.d.next = self.next_data.val() == 0xDD;
+            self.d_tcp.d.next = self.next_data.val() == 6;
+            self.d_udp.d.next = self.next_data.val() == 17;
+            self.d_v4_ok.d.next = (self.next_data.val().get_bits::<4>(4) == 4) & (self.next_data.val().get_bits::<4>(0) >= 5);
+            self.d_v6.d.next = self.next_data.val().get_bits::<4>(4) == 6;
+            self.d_off_hi.d.next = self.next_data.val().get_bits::<5>(3).any();
+        }
         // Defaults: no key, no role, nothing happens.
         self.kind.next = 0.into();
         if self.v4.q.val() & self.tcp.q.val() {
@@ -201,11 +240,11 @@ impl Logic for Parser {
         self.complete_now.next = false;
         self.fragment_now.next = false;
 
-        self.etype_vlan.next = ((self.etype_hi.q.val() == 0x81) & (self.data.val() == 0x00))
-            | ((self.etype_hi.q.val() == 0x88) & (self.data.val() == 0xA8))
-            | ((self.etype_hi.q.val() == 0x91) & (self.data.val() == 0x00));
-        self.etype_ip4.next = (self.etype_hi.q.val() == 0x08) & (self.data.val() == 0x00);
-        self.etype_ip6.next = (self.etype_hi.q.val() == 0x86) & (self.data.val() == 0xDD);
+        self.etype_vlan.next = ((self.etype_hi.q.val() == 0x81) & self.d_zero.q.val())
+            | ((self.etype_hi.q.val() == 0x88) & self.d_a8.q.val())
+            | ((self.etype_hi.q.val() == 0x91) & self.d_zero.q.val());
+        self.etype_ip4.next = (self.etype_hi.q.val() == 0x08) & self.d_zero.q.val();
+        self.etype_ip6.next = (self.etype_hi.q.val() == 0x86) & self.d_dd.q.val();
         self.nh_ext.next = (self.nh.q.val() == 0) | (self.nh.q.val() == 43) | (self.nh.q.val() == 60);
         self.nh_frag.next = self.nh.q.val() == 44;
         self.nh_tcp.next = self.nh.q.val() == 6;
@@ -278,9 +317,7 @@ impl Logic for Parser {
                     }
                     ParseState::Ip4 => {
                         if self.pos.q.val().get_bit(0) {
-                            if (self.data.val().get_bits::<4>(4) != 4)
-                                | (self.data.val().get_bits::<4>(0) < 5)
-                            {
+                            if !self.d_v4_ok.q.val() {
                                 self.skip.d.next = true;
                             }
                             self.hdr_last_m1.d.next =
@@ -300,26 +337,28 @@ impl Logic for Parser {
                         if self.pos.q.val().get_bit(4) {
                             // total length must cover the header (compared from registers:
                             // remaining = total length − 4, hdr_m4 = 4·IHL − 4)
-                            // (bit 17 set: total length < 4 wrapped the subtraction)
-                            if self.remaining.q.val().get_bit(17)
-                                | (self.remaining.q.val() < bit_cast::<18, 12>(self.hdr_m4.q.val()))
-                            {
-                                self.skip.d.next = true;
-                            }
+                            // (bit 17 set: total length < 4 wrapped the subtraction);
+                            // registered, and acted on at the next byte (the compare's
+                            // carry chain stays out of the skip logic).
+                            self.len_short.d.next = self.remaining.q.val().get_bit(17)
+                                | (self.remaining.q.val() < bit_cast::<18, 12>(self.hdr_m4.q.val()));
+                        }
+                        if self.pos.q.val().get_bit(5) & self.len_short.q.val() {
+                            self.skip.d.next = true;
                         }
                         if self.pos.q.val().get_bit(6) {
                             self.hold.d.next = self.data.val() & 0x1F;
                         }
                         if self.pos.q.val().get_bit(7) {
-                            if self.hold.q.val().any() | self.data.val().any() {
+                            if self.hold.q.val().any() | !self.d_zero.q.val() {
                                 self.cls.d.next = 1.into();
                                 self.fragment_now.next = true;
                                 self.skip.d.next = true;
                             }
                         }
                         if self.pos.q.val().get_bit(9) {
-                            self.tcp.d.next = self.data.val() == 6;
-                            if (self.data.val() != 6) & (self.data.val() != 17) {
+                            self.tcp.d.next = self.d_tcp.q.val();
+                            if !self.d_tcp.q.val() & !self.d_udp.q.val() {
                                 self.skip.d.next = true;
                             }
                         }
@@ -344,7 +383,7 @@ impl Logic for Parser {
                     }
                     ParseState::Ip6 => {
                         if self.pos.q.val().get_bit(0) {
-                            if self.data.val().get_bits::<4>(4) != 6 {
+                            if !self.d_v6.q.val() {
                                 self.skip.d.next = true;
                             }
                         }
@@ -410,7 +449,7 @@ impl Logic for Parser {
                         }
                         if self.pos.q.val().get_bit(3) {
                             // fragment offset = bits 15..3 of bytes 2..4
-                            if self.hold.q.val().any() | (self.data.val().get_bits::<5>(3)).any() {
+                            if self.hold.q.val().any() | self.d_off_hi.q.val() {
                                 self.cls.d.next = 1.into();
                                 self.fragment_now.next = true;
                                 self.skip.d.next = true;

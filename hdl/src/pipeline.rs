@@ -167,6 +167,8 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.parser.strobe.next = self.strobe.val();
         self.parser.last.next = self.s_last.q.val();
         self.parser.direction.next = self.s_dir.q.val();
+        self.parser.next_data.next = self.in_data.val();
+        self.parser.next_load.next = self.in_valid.val() & self.in_ready.val();
 
         self.cam.key_valid.next = self.parser.key_valid.val();
         self.cam.key_pos.next = self.parser.key_pos.val();
