@@ -8,7 +8,9 @@
 //! registers, and bytes 3.. into a 2048-byte block RAM (WRITE_ENTRY's record, INJECT's
 //! frame). A packet is only stored
 //! when the executor could take it as it began (idle, or sending a reply that uses
-//! neither buffer); otherwise it is answered BUSY afterwards. Bytes are expected at
+//! neither buffer); otherwise it is answered BUSY afterwards. So the executor never
+//! uses a RAM read while the receive side writes, and the RAM is a `BlockRam`
+//! (collisions don't care). Bytes are expected at
 //! UART pace (at least 4 clocks apart; a UART delivers one per 10 bit times).
 //!
 //! Executor: checks framing, length, CRC, command, length for the command and range in
@@ -23,6 +25,7 @@
 //! reply (the host sees the short length) once it has, and pulses `pipeline_reset`.
 
 use crate::crc16::Crc16;
+use crate::ram::BlockRam;
 use crate::pipeline::{
     MGMT_CLEAR_TABLE, MGMT_READ_ENTRY, MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, MGMT_WRITE_ENTRY,
     REASON_COUNT,
@@ -54,7 +57,7 @@ pub const STATUS_BUSY: u8 = 0x05;
 pub const STATUS_BAD_FRAMING: u8 = 0x06;
 pub const STATUS_TIMEOUT: u8 = 0x07;
 
-/// The frame buffer: `RAM<Bits<8>, 11>`.
+/// The frame buffer: `BlockRam<8, 11>`.
 pub const MAX_FRAME_LEN: usize = 2048;
 
 /// Build id reported by INFO unless the build stamps its own: the crate version as
@@ -192,7 +195,7 @@ pub struct Control<const N: usize> {
     is_inject: DFF<Bit>,
     record: DFF<Bits<168>>,
     rx_crc: Crc16,
-    ram: RAM<Bits<8>, 11>,
+    ram: BlockRam<8, 11>,
     rx_byte: Signal<Local, Bits<8>>,
     rx_byte_valid: Signal<Local, Bit>,
     rx_end: Signal<Local, Bit>,
@@ -435,8 +438,7 @@ impl<const N: usize> Logic for Control<N> {
             txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r, in_buffer
         );
         clock!(self, clock, rx_crc, tx_crc);
-        self.ram.read_clock.next = self.clock.val();
-        self.ram.write_clock.next = self.clock.val();
+        self.ram.clock.next = self.clock.val();
 
         // ---------------- Executor: what goes out in each state ----------------
         self.out_req.next = false;
