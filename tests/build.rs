@@ -47,7 +47,7 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
     );
     assert_eq!(lcs_total, 7680, "iCE40HX8K");
     assert!(lcs > 200 && lcs <= lcs_total, "LCs {lcs}");
-    // The goal: at most half the part's logic cells (measured 3 633, 47.3 %).
+    // The goal: at most half the part's logic cells (measured 3 605, 46.9 %).
     assert!(lcs * 2 <= lcs_total, "LCs {lcs} of {lcs_total}: over half the part");
     assert!(r["brams_used"].as_u64().unwrap() <= r["brams_total"].as_u64().unwrap());
     assert!(r["ffs_used"].as_u64().unwrap() > 100);
