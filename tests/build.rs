@@ -41,6 +41,9 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
     assert_eq!(r["timing_met"], true);
     assert!(r["fmax_mhz"].as_f64().unwrap() >= target);
     assert_eq!(r["target_mhz"].as_f64(), Some(target));
+    // The critical path named in the report is the one that sets Fmax.
+    let cp_ns = r["critical_path"]["total_ns"].as_f64().expect("critical path");
+    assert!((1000.0 / cp_ns - r["fmax_mhz"].as_f64().unwrap()).abs() < 0.1, "{}", r["critical_path"]);
     let (lcs, lcs_total) = (
         r["lcs_used"].as_u64().unwrap(),
         r["lcs_total"].as_u64().unwrap(),

@@ -106,6 +106,21 @@ pub struct ClockTiming {
     pub target_mhz: f64,
 }
 
+/// The slowest register-to-register path of the kept placement (nextpnr's report),
+/// which is what sets Fmax: `1000 / total_ns` MHz.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CriticalPath {
+    /// The clock edges it runs between (`posedge clk -> posedge clk`).
+    pub clocks: String,
+    /// Source and sink cells, as nextpnr names them (instance paths of the design).
+    pub from: String,
+    pub to: String,
+    pub total_ns: f64,
+    /// Clock-to-out, LUTs and carries, and setup; the rest is wire.
+    pub logic_ns: f64,
+    pub routing_ns: f64,
+}
+
 /// One nextpnr placement: its seed and the worst clock's Fmax.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Placement {
@@ -153,6 +168,8 @@ pub struct Report {
     pub seed: Option<u64>,
     /// Every placement tried, in order (more than one after a seed sweep).
     pub placements: Vec<Placement>,
+    /// `None` for a design without register-to-register paths.
+    pub critical_path: Option<CriticalPath>,
     pub bitstream: PathBuf,
     pub bitstream_bytes: u64,
     /// The Verilog that was synthesized (co-simulate this text, with the top renamed
@@ -228,6 +245,12 @@ impl Report {
                 })
                 .collect();
             s += &format!("placements tried: {} (kept the best)\n", tried.join(", "));
+        }
+        if let Some(p) = &self.critical_path {
+            s += &format!(
+                "critical path: {:.2} ns ({:.2} logic, {:.2} wire), {} -> {}\n",
+                p.total_ns, p.logic_ns, p.routing_ns, p.from, p.to
+            );
         }
         s += &format!(
             "logic cells {}/{} ({:.1}%), flip-flops {}, block RAMs {}/{} ({:.1}%), IOs {}\n",
@@ -405,6 +428,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         })?
         .len();
     let (clocks, util) = parse_nextpnr_report(&pnr, &report_path)?;
+    let critical_path = critical_path(&pnr);
     let used = |k: &str| util.get(k).map(|u| u.0).unwrap_or(0);
     let total = |k: &str| util.get(k).map(|u| u.1).unwrap_or(0);
     let modules =
@@ -435,6 +459,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         ios_used: used("SB_IO"),
         seed: chosen.seed,
         placements,
+        critical_path,
         bitstream,
         bitstream_bytes,
         verilog: dir.join(&v_name),
@@ -634,6 +659,40 @@ fn parse_nextpnr_report(
         return Err(bad("no ICESTORM_LC utilisation".into()));
     }
     Ok((clocks, out))
+}
+
+/// The longest clocked path in `nextpnr --report`'s `critical_paths` (entries
+/// `{"from": edge, "to": edge, "path": [{"type", "delay", "to": {"cell"}}…]}`; paths
+/// from or to `<async>` I/O are skipped).
+fn critical_path(v: &serde_json::Value) -> Option<CriticalPath> {
+    let paths = v.get("critical_paths")?.as_array()?;
+    paths
+        .iter()
+        .filter_map(|p| {
+            let (from, to) = (p.get("from")?.as_str()?, p.get("to")?.as_str()?);
+            if from.contains("<async>") || to.contains("<async>") {
+                return None;
+            }
+            let steps = p.get("path")?.as_array()?;
+            let cell = |step: &serde_json::Value| step.get("to")?.get("cell")?.as_str().map(str::to_string);
+            let (mut logic_ns, mut routing_ns) = (0.0, 0.0);
+            for step in steps {
+                let delay = step.get("delay")?.as_f64()?;
+                match step.get("type")?.as_str()? {
+                    "routing" => routing_ns += delay,
+                    _ => logic_ns += delay,
+                }
+            }
+            Some(CriticalPath {
+                clocks: format!("{from} -> {to}"),
+                from: cell(steps.first()?)?,
+                to: cell(steps.last()?)?,
+                total_ns: logic_ns + routing_ns,
+                logic_ns,
+                routing_ns,
+            })
+        })
+        .max_by(|a, b| a.total_ns.total_cmp(&b.total_ns))
 }
 
 /// Line ranges (1-based, inclusive) of each `module … endmodule` in `verilog`.
@@ -902,6 +961,12 @@ mod tests {
             r.clocks
         );
         assert_eq!(r.clocks[0].target_mhz, 100.0);
+        // The critical path sets Fmax (nextpnr: 1000 / its delay) and runs through the
+        // divider's counter.
+        let cp = r.critical_path.as_ref().expect("a clocked path");
+        assert!((1000.0 / cp.total_ns - r.fmax_mhz.unwrap()).abs() < 0.1, "{cp:?}");
+        assert!(cp.from.starts_with("divider") && cp.to.starts_with("divider"), "{cp:?}");
+        assert!(cp.logic_ns > 0.0 && cp.routing_ns > 0.0, "{cp:?}");
         // An HX8K image is 135100 bytes whatever the design (icepack pads the CRAM).
         assert_eq!(r.bitstream_bytes, 135_100);
         for log in ["yosys.log", "nextpnr.log", "icepack.log"] {

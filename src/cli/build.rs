@@ -118,6 +118,7 @@ mod tests {
             ios_used: 1,
             seed: None,
             placements: vec![],
+            critical_path: None,
             bitstream: "x.bin".into(),
             bitstream_bytes: 135_100,
             verilog: "x.v".into(),
