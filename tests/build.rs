@@ -11,9 +11,9 @@ fn portshare(args: &[&str]) -> std::process::Output {
         .expect("run portshare")
 }
 
-/// The clock this test holds the 64-entry board to: the Cu's 100 MHz oscillator, at
-/// nextpnr's default seed (what `portshare build` uses; deterministic). Measured 111.2
-/// MHz there (README), so a change that slows a path fails here.
+/// The clock this test holds the 64-entry board to: the Cu's 100 MHz oscillator, as
+/// `portshare build` reaches it (nextpnr's default seed, deterministic; then seeds 1–4
+/// if that misses). Measured 102.2 MHz at the default seed (README).
 const TARGET_MHZ: &str = "100";
 
 #[test]
@@ -50,7 +50,7 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
     );
     assert_eq!(lcs_total, 7680, "iCE40HX8K");
     assert!(lcs > 200 && lcs <= lcs_total, "LCs {lcs}");
-    // The goal: at most half the part's logic cells (measured 3 605, 46.9 %).
+    // The goal: at most half the part's logic cells (measured 3 586, 46.7 %).
     assert!(lcs * 2 <= lcs_total, "LCs {lcs} of {lcs_total}: over half the part");
     assert!(r["brams_used"].as_u64().unwrap() <= r["brams_total"].as_u64().unwrap());
     assert!(r["ffs_used"].as_u64().unwrap() > 100);

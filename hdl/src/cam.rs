@@ -498,31 +498,10 @@ impl<const N: usize> Logic for Cam<N> {
 mod tests {
     use super::*;
     use crate::pipeline::{record_to_bits, MGMT_READ_ENTRY, MGMT_WRITE_ENTRY, RECORD_BYTES};
+    // Entries are the host's `Slot`s, written as its records.
+    use portshare_host::Slot as Entry;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-
-    /// An entry as the management port carries it (see `pipeline::record_to_bits`).
-    #[derive(Clone, Copy, Default)]
-    struct Entry {
-        valid: bool,
-        tcp: bool,
-        udp: bool,
-        ipv4: bool,
-        addr: [u8; 16],
-        shared: u16,
-        assigned: u16,
-    }
-
-    impl Entry {
-        fn record(&self) -> [u8; RECORD_BYTES] {
-            let mut r = [0u8; RECORD_BYTES];
-            r[0] = self.valid as u8 | (self.tcp as u8) << 1 | (self.udp as u8) << 2 | (self.ipv4 as u8) << 3;
-            r[1..17].copy_from_slice(&self.addr);
-            r[17..19].copy_from_slice(&self.shared.to_be_bytes());
-            r[19..21].copy_from_slice(&self.assigned.to_be_bytes());
-            r
-        }
-    }
 
     /// A lookup: the frame's family, protocol, direction and (address, port) key.
     #[derive(Clone, Copy)]
@@ -553,9 +532,9 @@ mod tests {
                 let hit = e.valid
                     && e.ipv4 == self.ipv4
                     && (if self.tcp { e.tcp } else { e.udp })
-                    && e.addr[addr_from..] == self.addr[addr_from..]
-                    && self.port == if self.outgoing { e.assigned } else { e.shared };
-                hit.then(|| (i, if self.outgoing { e.shared } else { e.assigned }))
+                    && e.address[addr_from..] == self.addr[addr_from..]
+                    && self.port == if self.outgoing { e.assigned_port } else { e.shared_port };
+                hit.then(|| (i, if self.outgoing { e.shared_port } else { e.assigned_port }))
             })
         }
     }
@@ -631,7 +610,7 @@ mod tests {
         }
 
         fn write(&mut self, index: usize, e: &Entry) {
-            self.start(MGMT_WRITE_ENTRY, index, e.record());
+            self.start(MGMT_WRITE_ENTRY, index, e.to_record());
             self.finish();
         }
 
@@ -656,9 +635,9 @@ mod tests {
             tcp,
             udp: !tcp || rng.gen_bool(0.3),
             ipv4: rng.gen_bool(0.5),
-            addr: addrs[rng.gen_range(0..addrs.len())],
-            shared: [80, 443][rng.gen_range(0..2)],
-            assigned: rng.gen_range(1024..1040),
+            address: addrs[rng.gen_range(0..addrs.len())],
+            shared_port: [80, 443][rng.gen_range(0..2)],
+            assigned_port: rng.gen_range(1024..1040),
         }
     }
 
@@ -684,8 +663,8 @@ mod tests {
                     ipv4: if rng.gen_bool(0.9) { e.ipv4 } else { !e.ipv4 },
                     tcp: rng.gen_bool(0.5),
                     outgoing,
-                    addr: if rng.gen_bool(0.9) { e.addr } else { addrs[rng.gen_range(0..addrs.len())] },
-                    port: if outgoing { e.assigned } else { e.shared },
+                    addr: if rng.gen_bool(0.9) { e.address } else { addrs[rng.gen_range(0..addrs.len())] },
+                    port: if outgoing { e.assigned_port } else { e.shared_port },
                 };
                 let want = key.expect(&table);
                 let got = b.lookup(&key);
@@ -717,7 +696,7 @@ mod tests {
         }
         for (i, e) in table.iter().enumerate() {
             b.start(MGMT_READ_ENTRY, i, [0; RECORD_BYTES]);
-            assert_eq!(b.finish(), record_to_bits(&e.record()), "entry {i}");
+            assert_eq!(b.finish(), record_to_bits(&e.to_record()), "entry {i}");
         }
     }
 
@@ -728,18 +707,18 @@ mod tests {
     #[test]
     fn key_byte_reading_the_word_being_written_still_matches() {
         let mut b = Bench::<8>::new();
-        let kept = Entry { valid: true, tcp: true, addr: [0x35; 16], shared: 0x3536, assigned: 0x3738, ..Default::default() };
+        let kept = Entry { valid: true, tcp: true, address: [0x35; 16], shared_port: 0x3536, assigned_port: 0x3738, ..Default::default() };
         b.write(0, &kept);
-        let key = Key { ipv4: false, tcp: true, outgoing: false, addr: kept.addr, port: kept.shared };
+        let key = Key { ipv4: false, tcp: true, outgoing: false, addr: kept.address, port: kept.shared_port };
         let bytes = key.bytes();
-        let replacement = Entry { valid: true, udp: true, addr: [0x77; 16], shared: 1, assigned: 2, ..Default::default() };
+        let replacement = Entry { valid: true, udp: true, address: [0x77; 16], shared_port: 1, assigned_port: 2, ..Default::default() };
         let mut collisions = 0;
         for (at, &(pos, byte)) in bytes.iter().enumerate() {
             for nibble in [byte >> 4, byte & 0xF] {
                 // Word (position, nibble) is read-modified-written by every entry write.
                 let target = (pos as u64) << 4 | nibble as u64;
                 let before = b.results.len();
-                b.start(MGMT_WRITE_ENTRY, 5, replacement.record());
+                b.start(MGMT_WRITE_ENTRY, 5, replacement.to_record());
                 // The key's earlier bytes (the write makes no progress while they read).
                 for i in 0..at {
                     b.key_byte(&key, i);
@@ -764,7 +743,7 @@ mod tests {
                 for _ in 0..16 {
                     b.tick();
                 }
-                assert_eq!(b.results[before..], [(true, 0, kept.assigned)], "key byte {at}, word {target}");
+                assert_eq!(b.results[before..], [(true, 0, kept.assigned_port)], "key byte {at}, word {target}");
             }
         }
         assert_eq!(collisions, 2 * bytes.len());

@@ -221,16 +221,17 @@ pub struct Control<const N: usize> {
     reply_counters: DFF<Bit>,
     reply_inject: DFF<Bit>,
     op: DFF<Bits<3>>,
-    index: DFF<Bits<8>>,
-    /// The management request being offered (`mgmt_start`) and its index.
+    /// The management request being offered (`mgmt_start`) and its index: the
+    /// request's argument (an entry; INJECT's direction in bit 0), or the counter a
+    /// READ_COUNTERS step reads.
     issue: DFF<Bit>,
+    issue_index: DFF<Bits<8>>,
     load_info: DFF<Bit>,
     /// Record-register selects (see where `record` is written).
     loading: DFF<Bit>,
     shift_pending: DFF<Bit>,
     wait_entry: DFF<Bit>,
     wait_count: DFF<Bit>,
-    issue_index: DFF<Bits<8>>,
     count_next: Signal<Local, Bit>,
     count_op: Signal<Local, Bits<3>>,
     count_index: Signal<Local, Bits<8>>,
@@ -382,7 +383,6 @@ impl<const N: usize> Control<N> {
             reply_counters: Default::default(),
             reply_inject: Default::default(),
             op: Default::default(),
-            index: Default::default(),
             shift_left: Default::default(),
             counter_i: Default::default(),
             issue: Default::default(),
@@ -433,7 +433,7 @@ impl<const N: usize> Logic for Control<N> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, rx_len, rx_esc, rx_bad, rx_accepting, req_cmd, req_seq, req_arg, rej_cmd, rej_seq, req_ready,
-            req_len, req_crc_ok, req_framing, pending_busy, len_is_4, len_is_5, len_is_6, len_is_26, len_short, len_bad_inject, arg_over, arg_over_1, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, op, index,
+            req_len, req_crc_ok, req_framing, pending_busy, len_is_4, len_is_5, len_is_6, len_is_26, len_short, len_bad_inject, arg_over, arg_over_1, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, op,
             shift_left, counter_i, issue, load_info, loading, shift_pending, wait_entry, wait_count, issue_index, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset, esc_pending, esc_second,
             txh_valid, txh_data, ob_valid, ob_data, ob_raw, ob_crc, dv, db, de, de_bad, exec_idle_r, in_buffer
         );
@@ -544,7 +544,7 @@ impl<const N: usize> Logic for Control<N> {
         self.pl_valid.next = false;
         self.pl_last.next = false;
         self.pl_data.next = self.ram.read_data.val();
-        self.pl_direction.next = self.index.q.val().get_bit(0);
+        self.pl_direction.next = self.issue_index.q.val().get_bit(0);
         self.po_ready.next = false;
         self.pl_accept.next = false;
         self.ram.read_address.next = 0.into();
@@ -626,7 +626,6 @@ impl<const N: usize> Logic for Control<N> {
                 self.reply_counters.d.next = self.is_counters.q.val();
                 self.reply_inject.d.next = self.is_inject.q.val();
                 self.reply_seq.d.next = self.req_seq.q.val();
-                self.index.d.next = self.req_arg.q.val();
                 self.issue_index.d.next = self.req_arg.q.val();
                 self.feed_left.d.next = self.req_len.q.val() - 5;
                 self.feeding.d.next = true;

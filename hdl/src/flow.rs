@@ -129,6 +129,17 @@ pub struct Placement {
     pub timing_met: bool,
 }
 
+impl Placement {
+    /// The placement at `seed` whose report gave `clocks`.
+    fn of(seed: Option<u64>, clocks: &[ClockTiming]) -> Placement {
+        Placement {
+            seed,
+            fmax_mhz: clocks.iter().map(|c| c.fmax_mhz).reduce(f64::min),
+            timing_met: clocks.iter().all(|c| c.fmax_mhz >= c.target_mhz),
+        }
+    }
+}
+
 /// The seeds to place with, in order: `first`, then 1..=`sweep` without `first`.
 pub fn seed_order(first: Option<u64>, sweep: u64) -> Vec<Option<u64>> {
     let mut seeds = vec![first];
@@ -382,11 +393,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         }
         seconds.nextpnr += run_tool("nextpnr-ice40", &args, dir, "nextpnr.log")?;
         let (clocks, _) = parse_nextpnr_report(&read_json(&report_path)?, &report_path)?;
-        let placement = Placement {
-            seed,
-            fmax_mhz: clocks.iter().map(|c| c.fmax_mhz).reduce(f64::min),
-            timing_met: clocks.iter().all(|c| c.fmax_mhz >= c.target_mhz),
-        };
+        let placement = Placement::of(seed, &clocks);
         if placement.fmax_mhz > placements.get(best).and_then(|p| p.fmax_mhz) {
             best = i;
         }
@@ -442,14 +449,12 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         .filter(|(t, _)| t.starts_with("SB_DFF"))
         .map(|(_, n)| n)
         .sum();
-    let fmax_mhz = clocks.iter().map(|c| c.fmax_mhz).reduce(f64::min);
-    let timing_met = clocks.iter().all(|c| c.fmax_mhz >= c.target_mhz);
     Ok(Report {
         top: top.to_string(),
         device: DEVICE.to_string(),
-        fmax_mhz,
+        fmax_mhz: chosen.fmax_mhz,
         target_mhz: opts.freq_mhz,
-        timing_met,
+        timing_met: chosen.timing_met,
         clocks,
         lcs_used: used("ICESTORM_LC"),
         lcs_total: total("ICESTORM_LC"),

@@ -285,16 +285,6 @@ impl Logic for Parser {
                         if self.pos.q.val().get_bit(13) {
                             self.hi.d.next = 0.into();
                             self.pos.d.next = 1.into();
-                            if self.etype_vlan.val() {
-                                self.state.d.next = ParseState::Tag;
-                                self.tags.d.next = self.tags.q.val() + 1;
-                            } else if self.etype_ip4.val() {
-                                self.state.d.next = ParseState::Ip4;
-                            } else if self.etype_ip6.val() {
-                                self.state.d.next = ParseState::Ip6;
-                            } else {
-                                self.skip.d.next = true;
-                            }
                         }
                     }
                     ParseState::Tag => {
@@ -304,15 +294,6 @@ impl Logic for Parser {
                         if self.pos.q.val().get_bit(3) {
                             self.hi.d.next = 0.into();
                             self.pos.d.next = 1.into();
-                            if self.etype_vlan.val() & (self.tags.q.val() == 1) {
-                                self.tags.d.next = self.tags.q.val() + 1;
-                            } else if self.etype_ip4.val() {
-                                self.state.d.next = ParseState::Ip4;
-                            } else if self.etype_ip6.val() {
-                                self.state.d.next = ParseState::Ip6;
-                            } else {
-                                self.skip.d.next = true;
-                            }
                         }
                     }
                     ParseState::Ip4 => {
@@ -414,17 +395,6 @@ impl Logic for Parser {
                         if self.pos.q.val().get_bit(39) {
                             self.hi.d.next = 0.into();
                             self.pos.d.next = 1.into();
-                            self.ext_count.d.next = 1.into();
-                            if self.nh_ext.val() {
-                                self.state.d.next = ParseState::Ext;
-                            } else if self.nh_frag.val() {
-                                self.state.d.next = ParseState::Frag;
-                            } else if self.nh_tcp.val() | self.nh_udp.val() {
-                                self.tcp.d.next = self.nh_tcp.val();
-                                self.state.d.next = ParseState::L4;
-                            } else {
-                                self.skip.d.next = true;
-                            }
                         }
                     }
                     ParseState::Ext => {
@@ -526,8 +496,26 @@ impl Logic for Parser {
                     }
                     _ => {}
                 }
-                // End of an IPv6 extension or fragment header: follow the chain (≤ 4 headers).
-                if ((self.state.q.val() == ParseState::Ext) & self.ext_end.q.val())
+                // The EtherType's second byte (of the Ethernet header or a VLAN tag): the
+                // next header. (`tags` is 0 in Eth: a third tag is not followed.)
+                if ((self.state.q.val() == ParseState::Eth) & self.pos.q.val().get_bit(13))
+                    | ((self.state.q.val() == ParseState::Tag) & self.pos.q.val().get_bit(3))
+                {
+                    if self.etype_vlan.val() & (self.tags.q.val() != 2) {
+                        self.state.d.next = ParseState::Tag;
+                        self.tags.d.next = self.tags.q.val() + 1;
+                    } else if self.etype_ip4.val() {
+                        self.state.d.next = ParseState::Ip4;
+                    } else if self.etype_ip6.val() {
+                        self.state.d.next = ParseState::Ip6;
+                    } else {
+                        self.skip.d.next = true;
+                    }
+                }
+                // End of the IPv6 header or of an extension or fragment header: follow
+                // the chain (≤ 4 extension headers; `ext_count` is 0 in Ip6).
+                if ((self.state.q.val() == ParseState::Ip6) & self.pos.q.val().get_bit(39))
+                    | ((self.state.q.val() == ParseState::Ext) & self.ext_end.q.val())
                     | ((self.state.q.val() == ParseState::Frag) & (self.pos.q.val().get_bit(7)))
                 {
                     if (self.nh_ext.val() | self.nh_frag.val()) & (self.ext_count.q.val() == 4) {

@@ -113,7 +113,7 @@ pub struct Pipeline<const N: usize> {
     cam_op: Signal<Local, Bit>,
     last_op_cam: DFF<Bit>,
     s_valid: DFF<Bit>,
-    /// Words in the queue, and whether that is all it holds.
+    /// Words in the queue (counted beside the FIFO) and whether it is full.
     queued: DFF<Bits<{ QUEUE_ADDR_BITS_P1 }>>,
     queued_next: Signal<Local, Bits<{ QUEUE_ADDR_BITS_P1 }>>,
     queue_full: DFF<Bit>,

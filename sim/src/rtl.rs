@@ -138,8 +138,9 @@ impl<const N: usize> Harness<N> {
     /// every output on every clock with what the Rust simulation produced.
     pub fn cosimulate(&self, work_dir: &std::path::Path) -> Result<crate::icarus::CosimReport, crate::icarus::CosimError> {
         let rec = self.recorder.as_ref().expect("call record() before streaming");
-        // Verilog from a fresh pipeline: rust-hdl writes a RAM's *current* simulated
-        // contents as its `initial` block, so the simulated one would start pre-filled.
+        // Verilog from a fresh pipeline: rust-hdl writes its `RAM`'s (the queue's)
+        // *current* simulated contents as its `initial` block, so the simulated one
+        // would start pre-filled. (`BlockRam`s always start zeroed.)
         let mut fresh = Pipeline::<N>::default();
         fresh.connect_all();
         rec.run_icarus(&generate_verilog(&fresh), work_dir)
@@ -332,7 +333,9 @@ impl<const N: usize> Harness<N> {
 pub trait Engine {
     fn capacity(&self) -> usize;
     fn load(&mut self, slots: &[Slot]);
-    fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult;
+    fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult {
+        self.stream_with_progress(frames, traffic, &mut |_| {})
+    }
     fn stream_with_progress(
         &mut self,
         frames: &[(&[u8], Direction)],
@@ -351,9 +354,6 @@ impl<const N: usize> Engine for Harness<N> {
     }
     fn load(&mut self, slots: &[Slot]) {
         Harness::load(self, slots)
-    }
-    fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult {
-        Harness::stream(self, frames, traffic)
     }
     fn stream_with_progress(
         &mut self,
