@@ -476,19 +476,6 @@ fn inject_rewrites_what_matches_and_nothing_else() {
 
 #[test]
 fn inject_matches_the_reference_model_on_real_captures() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/tcpdump");
-    if !shared.is_dir() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "corpus missing at {}",
-            shared.display()
-        );
-        eprintln!(
-            "corpus not found at {}; skipped outside CI",
-            shared.display()
-        );
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let capacity = sim_capacity();
     // Small captures with TCP and UDP over IPv4 and IPv6 (the simulated board runs the
@@ -499,7 +486,7 @@ fn inject_matches_the_reference_model_on_real_captures() {
         "RADIUS.pcap",
         "bfd-raw-auth-simple.pcap",
     ] {
-        let input = shared.join(name);
+        let input = portshare_sim::corpus::capture(name);
         let capture = portshare_sim::pcap::Capture::read(&input).unwrap();
         let frames = capture.frames();
         for direction in [Direction::Incoming, Direction::Outgoing] {

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod board;
+pub mod corpus;
 pub mod flows;
 pub mod icarus;
 pub mod model;

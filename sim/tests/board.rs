@@ -9,7 +9,6 @@ use portshare_host::transport::Transport;
 use portshare_host::{Direction, Slot};
 use portshare_sim::board::{SimBoard, SimWire};
 use rand::{Rng, SeedableRng};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Sends raw wire bytes, collects every reply until the board has been quiet for 20 µs.
@@ -128,15 +127,7 @@ fn uart_pins_at_2_mbaud() {
 
 /// Ethernet frames from the shared capture corpus (DESIGN.md: fail, not skip, in CI).
 fn corpus_frames(limit: usize) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump");
-    let dir = if dir.exists() { dir } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/tcpdump") };
-    if !dir.exists() {
-        assert!(std::env::var("CI").is_err(), "corpus not found at {}", dir.display());
-        eprintln!("corpus not found; using generated frames only");
-        return Vec::new();
-    }
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    names.sort();
+    let names = portshare_sim::corpus::pcaps();
     let mut frames = Vec::new();
     for path in names.iter().filter(|p| p.extension().map_or(false, |e| e == "pcap")) {
         let Ok(mut reader) = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()) else { continue };

@@ -9,7 +9,7 @@ use std::path::Path;
 
 #[test]
 fn pipeline_verilog_matches_rust_hdl_on_real_frames() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump");
+    let dir = portshare_sim::corpus::tcpdump_dir();
     let mut frames = vec![];
     for name in ["dns_udp_2.pcap", "ssh.pcap", "afs.pcap", "ipv6-srh-ext-header.pcap", "802.1ad_QinQ.pcap", "dns_tcp.pcap"] {
         let p = dir.join(name);

@@ -6,22 +6,11 @@ use portshare_host::{Direction, Slot};
 use portshare_sim::model::{self, Counters, Outcome};
 use portshare_sim::rtl::{Harness, MgmtOp, Traffic};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
-use std::path::{Path, PathBuf};
-
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump")
-}
+use std::path::Path;
 
 fn corpus_frames() -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {} not found: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
-        .collect();
-    files.sort();
     let mut frames = vec![];
-    for f in files {
+    for f in portshare_sim::corpus::pcaps() {
         let cap = portshare_sim::pcap::Capture::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         for (i, fr) in cap.frames().into_iter().enumerate() {

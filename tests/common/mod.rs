@@ -2,27 +2,10 @@
 //! independent full L4 checksum (one's-complement sum over pseudo-header + L4 bytes).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 
-/// The tcpdump corpus. Missing it fails the test in CI and everywhere else too — a
-/// corpus test that silently skips proves nothing.
-pub fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/tcpdump");
-    assert!(dir.is_dir(), "corpus not found at {} (shared/ must sit beside the clone)", dir.display());
-    dir
-}
 
-/// Every classic pcap in the corpus, sorted by name.
-pub fn corpus_pcaps() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
-        .collect();
-    v.sort();
-    assert!(v.len() > 200, "expected the ~230 corpus captures, found {}", v.len());
-    v
-}
+#[allow(unused_imports)]
+pub use portshare_sim::corpus::{capture as corpus_capture, pcaps as corpus_pcaps};
 
 /// One's-complement sum of big-endian 16-bit words (odd byte padded with 0), folded.
 pub fn ones_sum(mut acc: u32, bytes: &[u8]) -> u32 {
