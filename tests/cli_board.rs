@@ -554,7 +554,7 @@ fn demo_runs_a_whole_session() {
     ] {
         assert!(out.contains(section), "{section} missing:\n{out}");
     }
-    assert!(out.contains("all frames came back as DESIGN.md"), "{out}");
+    assert!(out.contains("all frames came back as docs/semantics.md"), "{out}");
     assert!(!out.contains("WRONG"), "{out}");
     // The stats at the end count what was injected: 9 frames rewritten by the demo table.
     assert!(out.contains("rewritten 9,"), "{out}");

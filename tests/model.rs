@@ -1,4 +1,4 @@
-//! The reference model against DESIGN.md §3 rule by rule (hand-built frames), against
+//! The reference model against docs/semantics.md §3 rule by rule (hand-built frames), against
 //! etherparse (its builder, its parser and its checksum) on random frames, and over the
 //! whole tcpdump corpus with a table built from the corpus's own flows.
 
@@ -756,7 +756,7 @@ mod corpus {
 
     /// Where etherparse finds TCP or UDP (not a fragment), the model must find the same
     /// ports — except in IPv6 jumbograms (payload length 0, RFC 2675, the "BIG TCP"
-    /// captures), which DESIGN.md §3 leaves unparsed: the L4 header is outside the
+    /// captures), which docs/semantics.md §3 leaves unparsed: the L4 header is outside the
     /// 40 + payload-length datagram.
     #[test]
     fn model_parses_what_etherparse_parses_in_the_corpus() {

@@ -217,7 +217,7 @@ mod tests {
         }
         let checked_in = std::fs::read_to_string(pcf_path()).expect("constraints/alchitry-cu.pcf (PORTSHARE_WRITE_PCF=1 writes it)");
         assert_eq!(checked_in, generated);
-        // Independent of N, and with the pads DESIGN.md §5 gives.
+        // Independent of N, and with the Alchitry Cu's pads (README, "Pins").
         let mut big = CuBoard::<128>::new();
         big.connect_all();
         assert_eq!(generate_pcf(&big), generated);

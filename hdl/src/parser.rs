@@ -4,7 +4,7 @@
 //! frame classifies. It never stalls: one byte per clock, decisions from registered
 //! state plus the byte itself.
 //!
-//! Semantics: DESIGN.md §3, exactly as `portshare_sim::model` implements them
+//! Semantics: docs/semantics.md §3, exactly as `portshare_sim::model` implements them
 //! (Ethernet II, up to two VLAN tags, IPv4 with any IHL, IPv6 with up to four
 //! hop-by-hop / routing / destination-options / fragment headers).
 //!

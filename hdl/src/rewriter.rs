@@ -4,7 +4,7 @@
 //! frame context (old port, old checksum, lookup result, whether the L4 header is
 //! complete) written by the parser and the CAM from the frame's L4 header on, and
 //! holds a port byte at the queue's head until that context is resolved: the whole L4
-//! header has arrived (DESIGN.md §3 — a header cut off by the frame's end passes
+//! header has arrived (docs/semantics.md §3 — a header cut off by the frame's end passes
 //! unchanged, so the ports cannot leave before byte L4+19 of a TCP frame is in) and the
 //! lookup is done. One context suffices: the queue holds at most 32 bytes and no frame
 //! reaches its L4 header in fewer than 34, so when a frame starts its context the

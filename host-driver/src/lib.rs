@@ -12,7 +12,7 @@ pub mod usb;
 
 pub use record::{Slot, RECORD_LEN};
 
-/// Which way a frame crosses the unit (DESIGN.md §1).
+/// Which way a frame crosses the unit (docs/semantics.md §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {

@@ -1,4 +1,4 @@
-//! The port-sharing table file (DESIGN.md §2): TOML with one `[[entry]]` per entry →
+//! The port-sharing table file (docs/semantics.md §2): TOML with one `[[entry]]` per entry →
 //! validated entries → the hardware's `Slot`s.
 //!
 //! Two passes: toml (via serde) turns the text into a document, then each entry's

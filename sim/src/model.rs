@@ -1,4 +1,4 @@
-//! The reference model: DESIGN.md §1–3 in plain Rust, byte offsets and all. It is the
+//! The reference model: docs/semantics.md §1–3 in plain Rust, byte offsets and all. It is the
 //! oracle the RTL is tested against byte for byte and the engine behind
 //! `portshare sim --engine model`, so it follows the written rules literally (the order
 //! of the checks decides Fragment versus Unparsed) rather than any packet library.
@@ -136,7 +136,7 @@ impl Bytes<'_> {
     }
 }
 
-/// Parses the headers of an Ethernet II frame following DESIGN.md §3, in the order the
+/// Parses the headers of an Ethernet II frame following docs/semantics.md §3, in the order the
 /// rules are written (the order decides whether a truncated later fragment is a
 /// Fragment or Unparsed). Parsing does not depend on the direction; only the lookup does.
 pub fn parse(frame: &[u8]) -> Parse {

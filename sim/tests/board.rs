@@ -125,7 +125,7 @@ fn uart_pins_at_2_mbaud() {
     assert_eq!(c.stats().retries, 0);
 }
 
-/// Ethernet frames from the shared capture corpus (DESIGN.md: fail, not skip, in CI).
+/// Ethernet frames from the corpus that ships in the repository (a missing one fails).
 fn corpus_frames(limit: usize) -> Vec<Vec<u8>> {
     let names = portshare_sim::corpus::pcaps();
     let mut frames = Vec::new();

@@ -1,7 +1,7 @@
 //! `portshare demo`: a whole session against a simulated board — load a table, list
 //! it, run a set of frames through the pipeline both ways, read the counters — printed
 //! as it goes. Every frame carries what should come out of it (worked out here from
-//! DESIGN.md §1–3, not from the pipeline), and the demo fails if the board disagrees,
+//! docs/semantics.md §1–3, not from the pipeline), and the demo fails if the board disagrees,
 //! so it doubles as a smoke test of the whole host side.
 
 use std::net::IpAddr;
@@ -467,9 +467,9 @@ fn session(pcap: Option<&std::path::Path>, dev: DeviceArgs) -> anyhow::Result<()
         );
     }
     if failures > 0 {
-        bail!("{failures} frame(s) came back other than DESIGN.md says they should");
+        bail!("{failures} frame(s) came back other than docs/semantics.md says they should");
     }
-    println!("\nall frames came back as DESIGN.md §1-3 say they should");
+    println!("\nall frames came back as docs/semantics.md §1-3 say they should");
     Ok(())
 }
 
