@@ -34,16 +34,18 @@ pub const MGMT_READ_REASON: u64 = 5;
 /// Zero every hit and reason counter.
 pub const MGMT_RESET_COUNTERS: u64 = 6;
 
-pub const REASON_REWRITTEN: u64 = 0;
-pub const REASON_NO_MATCH: u64 = 1;
-pub const REASON_FRAGMENT: u64 = 2;
-pub const REASON_UNPARSED: u64 = 3;
-pub const REASON_UDP_ZERO_CHECKSUM: u64 = 4;
-pub const REASON_COUNT: usize = 5;
+// Reason indexes (the counters' order, READ_COUNTERS' order) and the record's width:
+// one copy, shared with the host.
+use portshare_spec::reasons;
+pub const REASON_REWRITTEN: u64 = reasons::REWRITTEN as u64;
+pub const REASON_NO_MATCH: u64 = reasons::NO_MATCH as u64;
+pub const REASON_FRAGMENT: u64 = reasons::FRAGMENT as u64;
+pub const REASON_UNPARSED: u64 = reasons::UNPARSED as u64;
+pub const REASON_UDP_ZERO_CHECKSUM: u64 = reasons::UDP_ZERO_CHECKSUM as u64;
+pub const REASON_COUNT: usize = reasons::COUNT;
 
-/// Width of an entry record on the management port (21 bytes, big-endian packed).
-pub const RECORD_BITS: usize = 168;
-pub const RECORD_BYTES: usize = RECORD_BITS / 8;
+/// Width of an entry record on the management port (big-endian packed).
+pub use portshare_spec::record::{RECORD_BITS, RECORD_LEN as RECORD_BYTES};
 
 /// A record's bytes as the management port carries them: byte 0 in bits 167..160.
 pub fn record_to_bits(r: &[u8; RECORD_BYTES]) -> Bits<RECORD_BITS> {
@@ -268,8 +270,20 @@ mod tests {
         yosys_validate("pipeline", &v).unwrap();
     }
 
+    /// The management port's packing (record byte 0 in the top bits) and its inverse,
+    /// on the host's own records.
     #[test]
-    fn management_record_is_the_hosts_entry_record() {
-        assert_eq!(RECORD_BITS, portshare_host::RECORD_LEN * 8);
+    fn records_pack_big_endian_and_round_trip() {
+        let slot = portshare_host::Slot::new("2001:db8::c0:db".parse().unwrap(), true, false, 0xC0DB, 0x01BB);
+        let r = slot.to_record();
+        let b = record_to_bits(&r);
+        for (i, &byte) in r.iter().enumerate() {
+            let at = RECORD_BITS - 8 * (i + 1);
+            assert_eq!(u64::from(b.get_bits::<8>(at)), byte as u64, "record byte {i} at bits {}..{at}", at + 8);
+        }
+        assert_eq!(bits_to_record(b), r);
+        let mut all = [0u8; RECORD_BYTES];
+        all.iter_mut().enumerate().for_each(|(i, v)| *v = 0xFF - i as u8);
+        assert_eq!(bits_to_record(record_to_bits(&all)), all);
     }
 }

@@ -92,38 +92,10 @@ use crate::transport::Transport;
 use crate::{Direction, Slot, RECORD_LEN};
 use std::time::Duration;
 
-/// Bump on any change to this file's wire format. The hardware's copy is
-/// `portshare_hdl::control::PROTOCOL_VERSION`; a test checks they agree.
-pub const PROTOCOL_VERSION: u8 = 1;
-
-pub const SLIP_END: u8 = 0xC0;
-pub const SLIP_ESC: u8 = 0xDB;
-pub const SLIP_ESC_END: u8 = 0xDC;
-pub const SLIP_ESC_ESC: u8 = 0xDD;
-
-pub const CMD_INFO: u8 = 0x01;
-pub const CMD_WRITE_ENTRY: u8 = 0x02;
-pub const CMD_READ_ENTRY: u8 = 0x03;
-pub const CMD_CLEAR_TABLE: u8 = 0x04;
-pub const CMD_READ_COUNTERS: u8 = 0x05;
-pub const CMD_RESET_COUNTERS: u8 = 0x06;
-pub const CMD_INJECT: u8 = 0x07;
-
-pub const STATUS_OK: u8 = 0x00;
-pub const STATUS_BAD_CRC: u8 = 0x01;
-pub const STATUS_BAD_LENGTH: u8 = 0x02;
-pub const STATUS_UNKNOWN_COMMAND: u8 = 0x03;
-pub const STATUS_OUT_OF_RANGE: u8 = 0x04;
-pub const STATUS_BUSY: u8 = 0x05;
-pub const STATUS_BAD_FRAMING: u8 = 0x06;
-pub const STATUS_TIMEOUT: u8 = 0x07;
-
-/// Largest frame INJECT carries (the board's 2048-byte frame buffer).
-pub const MAX_FRAME_LEN: usize = 2048;
+// The codes and sizes live in `portshare-spec`, shared with the hardware (one copy).
+pub use portshare_spec::protocol::*;
 /// Reason counters in a READ_COUNTERS reply, in this order.
-pub const REASON_NAMES: [&str; 5] = ["rewritten", "no_match", "fragment", "unparsed", "udp_zero_checksum"];
-/// Length of the INFO reply payload.
-pub const INFO_LEN: usize = 9;
+pub use portshare_spec::reasons::NAMES as REASON_NAMES;
 
 /// CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, MSB first, no final xor).
 pub fn crc16(bytes: &[u8]) -> u16 {
@@ -321,7 +293,7 @@ impl Request {
         match self {
             Request::Info => Some(INFO_LEN),
             Request::ReadEntry { .. } => Some(RECORD_LEN),
-            Request::ReadCounters => Some(4 * (REASON_NAMES.len() + capacity)),
+            Request::ReadCounters => Some(COUNTER_LEN * (REASON_NAMES.len() + capacity)),
             Request::Inject { .. } => None,
             _ => Some(0),
         }
@@ -451,17 +423,18 @@ pub struct BoardCounters {
 
 impl BoardCounters {
     pub fn from_payload(p: &[u8]) -> Option<BoardCounters> {
-        if p.len() % 4 != 0 || p.len() < 4 * REASON_NAMES.len() {
+        if p.len() % COUNTER_LEN != 0 || p.len() < COUNTER_LEN * REASON_NAMES.len() {
             return None;
         }
-        let w: Vec<u32> = p.chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+        use portshare_spec::reasons as r;
+        let w: Vec<u32> = p.chunks(COUNTER_LEN).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
         Some(BoardCounters {
-            rewritten: w[0],
-            no_match: w[1],
-            fragment: w[2],
-            unparsed: w[3],
-            udp_zero_checksum: w[4],
-            hits: w[5..].to_vec(),
+            rewritten: w[r::REWRITTEN],
+            no_match: w[r::NO_MATCH],
+            fragment: w[r::FRAGMENT],
+            unparsed: w[r::UNPARSED],
+            udp_zero_checksum: w[r::UDP_ZERO_CHECKSUM],
+            hits: w[r::COUNT..].to_vec(),
         })
     }
     pub fn to_payload(&self) -> Vec<u8> {
@@ -702,7 +675,7 @@ impl<T: Transport> Client<T> {
     /// Reads every counter; `capacity` (from `info`) is checked against the reply.
     pub fn read_counters(&mut self, capacity: usize) -> Result<BoardCounters, ClientError> {
         let p = self.request(&Request::ReadCounters)?;
-        let want = 4 * (REASON_NAMES.len() + capacity);
+        let want = COUNTER_LEN * (REASON_NAMES.len() + capacity);
         if p.len() != want {
             return Err(ClientError::BadPayload { command: "READ_COUNTERS", why: format!("{} bytes, expected {want}", p.len()) });
         }

@@ -11,12 +11,10 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-pub const RECORD_LEN: usize = 21;
-
-pub const FLAG_VALID: u8 = 1 << 0;
-pub const FLAG_TCP: u8 = 1 << 1;
-pub const FLAG_UDP: u8 = 1 << 2;
-pub const FLAG_IPV4: u8 = 1 << 3;
+pub use portshare_spec::record::{
+    ADDRESS_AT, ADDRESS_LEN, ASSIGNED_PORT_AT, FLAGS_AT, FLAG_IPV4, FLAG_TCP, FLAG_UDP, FLAG_VALID, RECORD_LEN,
+    SHARED_PORT_AT,
+};
 
 /// One CAM slot as the hardware holds it. An empty slot is `Slot::default()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -52,28 +50,30 @@ impl Slot {
 
     pub fn to_record(&self) -> [u8; RECORD_LEN] {
         let mut r = [0u8; RECORD_LEN];
-        r[0] = (self.valid as u8 * FLAG_VALID)
+        r[FLAGS_AT] = (self.valid as u8 * FLAG_VALID)
             | (self.tcp as u8 * FLAG_TCP)
             | (self.udp as u8 * FLAG_UDP)
             | (self.ipv4 as u8 * FLAG_IPV4);
-        r[1..17].copy_from_slice(&self.address);
-        r[17..19].copy_from_slice(&self.shared_port.to_be_bytes());
-        r[19..21].copy_from_slice(&self.assigned_port.to_be_bytes());
+        r[ADDRESS_AT..ADDRESS_AT + ADDRESS_LEN].copy_from_slice(&self.address);
+        r[SHARED_PORT_AT..SHARED_PORT_AT + 2].copy_from_slice(&self.shared_port.to_be_bytes());
+        r[ASSIGNED_PORT_AT..ASSIGNED_PORT_AT + 2].copy_from_slice(&self.assigned_port.to_be_bytes());
         r
     }
 
     /// Decodes a record; bits 4..8 of the flags byte are reserved and ignored.
     pub fn from_record(r: &[u8; RECORD_LEN]) -> Slot {
-        let mut address = [0u8; 16];
-        address.copy_from_slice(&r[1..17]);
+        let mut address = [0u8; ADDRESS_LEN];
+        address.copy_from_slice(&r[ADDRESS_AT..ADDRESS_AT + ADDRESS_LEN]);
+        let flags = r[FLAGS_AT];
+        let port = |at: usize| u16::from_be_bytes([r[at], r[at + 1]]);
         Slot {
-            valid: r[0] & FLAG_VALID != 0,
-            tcp: r[0] & FLAG_TCP != 0,
-            udp: r[0] & FLAG_UDP != 0,
-            ipv4: r[0] & FLAG_IPV4 != 0,
+            valid: flags & FLAG_VALID != 0,
+            tcp: flags & FLAG_TCP != 0,
+            udp: flags & FLAG_UDP != 0,
+            ipv4: flags & FLAG_IPV4 != 0,
             address,
-            shared_port: u16::from_be_bytes([r[17], r[18]]),
-            assigned_port: u16::from_be_bytes([r[19], r[20]]),
+            shared_port: port(SHARED_PORT_AT),
+            assigned_port: port(ASSIGNED_PORT_AT),
         }
     }
 }
