@@ -2,7 +2,6 @@
 //! its output checked frame by frame against the reference model with pcap-file, and
 //! its errors for bad input.
 
-mod common;
 
 use portshare_host::table::Table;
 use portshare_host::Direction;
@@ -73,7 +72,7 @@ fn assert_json_counts(j: &serde_json::Value, c: &Counters, frames: usize, entrie
 #[test]
 fn sim_model_on_a_corpus_capture_with_a_flows_table() {
     let dir = tempfile::tempdir().unwrap();
-    let input = common::corpus_capture("afs.pcap");
+    let input = portshare_sim::corpus::capture("afs.pcap");
     let (out, table_file) = (dir.path().join("out.pcap"), dir.path().join("flows.toml"));
     for direction in ["incoming", "outgoing"] {
         let o = portshare(&[
@@ -106,7 +105,7 @@ fn sim_model_with_an_empty_table_copies_the_capture_byte_for_byte() {
     std::fs::write(&table, "# no entries\n").unwrap();
     // A capture with FCS bits in its link-type field and one with VLANs.
     for name in ["heapoverflow-tcp_print.pcap", "802.1ad_QinQ.pcap", "afs.pcap"] {
-        let input = common::corpus_capture(name);
+        let input = portshare_sim::corpus::capture(name);
         let out = dir.path().join("out.pcap");
         let o = portshare(&["sim", "--engine", "model", "--table", s(&table), s(&input), "-o", s(&out), "--json"]);
         let j = json(&o);
@@ -187,7 +186,7 @@ fn sim_refuses_a_bad_table_naming_file_entry_and_field() {
          [[entry]]\nname = \"beta.example\"\naddress = \"192.0.2.2\"\nshared_port = 70000\nassigned_port = 9443\n",
     )
     .unwrap();
-    let input = common::corpus_capture("ssh.pcap");
+    let input = portshare_sim::corpus::capture("ssh.pcap");
     let out = dir.path().join("out.pcap");
     let o = portshare(&["sim", "--engine", "model", "--table", s(&table), s(&input), "-o", s(&out)]);
     assert!(!o.status.success());
@@ -230,7 +229,7 @@ fn sim_refuses_missing_files_bad_options_and_overwriting_its_input() {
     let o = portshare(&["sim", "--engine", "model", "--table", s(&example_table()), s(&missing), "-o", s(&out)]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("missing.pcap"), "{}", stderr(&o));
-    let input = common::corpus_capture("ssh.pcap");
+    let input = portshare_sim::corpus::capture("ssh.pcap");
     let o = portshare(&["sim", "--engine", "model", "--table", "/nonexistent/t.toml", s(&input), "-o", s(&out)]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("/nonexistent/t.toml"), "{}", stderr(&o));
@@ -262,7 +261,7 @@ fn sim_refuses_missing_files_bad_options_and_overwriting_its_input() {
 #[test]
 fn sim_rtl_matches_the_model_on_a_corpus_capture() {
     let dir = tempfile::tempdir().unwrap();
-    let input = common::corpus_capture("ssh.pcap");
+    let input = portshare_sim::corpus::capture("ssh.pcap");
     let out = dir.path().join("out.pcap");
     let table_file = dir.path().join("flows.toml");
     let o = portshare(&["sim", "--flows", "4", "--save-table", s(&table_file), s(&input), "-o", s(&out), "--json"]);

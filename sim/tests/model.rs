@@ -761,7 +761,7 @@ mod corpus {
     #[test]
     fn model_parses_what_etherparse_parses_in_the_corpus() {
         let (mut agreed, mut jumbograms) = (0, 0);
-        for path in common::corpus_pcaps() {
+        for path in portshare_sim::corpus::pcaps() {
             for (i, r) in Capture::read(&path).unwrap().records.iter().enumerate() {
                 let Ok(p) = etherparse::SlicedPacket::from_ethernet(&r.data) else { continue };
                 let ports = match &p.transport {
@@ -786,7 +786,7 @@ mod corpus {
 
     #[test]
     fn every_corpus_frame_comes_out_and_only_rewrites_change_bytes() {
-        let captures: Vec<Capture> = common::corpus_pcaps().iter().map(|p| Capture::read(p).unwrap()).collect();
+        let captures: Vec<Capture> = portshare_sim::corpus::pcaps().iter().map(|p| Capture::read(p).unwrap()).collect();
         let frames: Vec<&[u8]> = captures.iter().flat_map(|c| c.records.iter().map(|r| &r.data[..])).collect();
         // Why frames are left alone (a record for the report; the reasons are the model's).
         let mut reasons = std::collections::BTreeMap::new();
@@ -852,7 +852,7 @@ mod corpus {
 fn every_corpus_capture_reads_and_writes_back_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("copy.pcap");
-    for path in common::corpus_pcaps() {
+    for path in portshare_sim::corpus::pcaps() {
         let c = portshare_sim::pcap::Capture::read(&path).unwrap();
         c.with_frames(c.frames()).unwrap().write(&out).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&out).unwrap(), "{}", path.display());

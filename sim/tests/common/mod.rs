@@ -1,11 +1,6 @@
-//! Helpers shared by the root package's tests: the corpus, hand-built frames and an
-//! independent full L4 checksum (one's-complement sum over pseudo-header + L4 bytes).
+//! Helpers for sim's tests: hand-built frames and an independent full L4 checksum
+//! (one's-complement sum over pseudo-header + L4 bytes), written apart from the model.
 #![allow(dead_code)]
-
-
-
-#[allow(unused_imports)]
-pub use portshare_sim::corpus::{capture as corpus_capture, pcaps as corpus_pcaps};
 
 /// One's-complement sum of big-endian 16-bit words (odd byte padded with 0), folded.
 pub fn ones_sum(mut acc: u32, bytes: &[u8]) -> u32 {
