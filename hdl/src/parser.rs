@@ -18,6 +18,9 @@
 //! `role` 0 none, 1 port high byte, 2 port low byte, 3 checksum high, 4 checksum low;
 //! `class` 0 unparsed, 1 non-first fragment, 2 a TCP/UDP header lies wholly inside frame
 //! and datagram (the frame was looked up).
+//!
+//! Test bench: `sim/tests/parser.rs` (beside the reference model it checks against:
+//! every byte's key/role/L4 events and every frame's class, corpus and mangled frames).
 
 use rust_hdl::prelude::*;
 
