@@ -53,12 +53,13 @@ pub fn library(capacity: usize) -> anyhow::Result<Arc<Library>> {
         128 => design::<128>()?,
         n => anyhow::bail!("the design is built for 16, 64 or 128 entries, not {n}"),
     };
-    Library::get(&d).context(
-        "the verilator engine compiles the pipeline's Verilog with Verilator 5.006 and g++ \
-         (Debian packages `verilator` and `g++`, which scripts/setup installs); \
-         `--engine rtl` runs rust-hdl's own simulator instead and needs neither",
-    )
+    Library::get(&d).context(NEEDS)
 }
+
+/// What every verilator-engine error adds: what it needs and the fallback.
+pub const NEEDS: &str = "the verilator engine compiles the design's Verilog with Verilator 5.006 and g++ \
+     (Debian packages `verilator` and `g++`, which scripts/setup installs); \
+     `--engine rtl` runs rust-hdl's own simulator instead and needs neither";
 
 /// A record's bytes as the management port's 32-bit words, least significant first
 /// (byte 0 is bits 167..160, as `record_to_bits` lays it out).

@@ -121,6 +121,7 @@ mod tests {
             seed: None,
             placements: vec![],
             critical_path: None,
+            icetime: None,
             bitstream: "x.bin".into(),
             bitstream_bytes: 135_100,
             verilog: "x.v".into(),

@@ -14,7 +14,7 @@ use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
 use rust_hdl::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use crate::runner::{run_logged, ToolError, ICEPACK, NEXTPNR, YOSYS};
+use crate::runner::{run, run_logged, ToolError, ICEPACK, ICETIME, NEXTPNR, YOSYS};
 use std::fs;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -110,6 +110,22 @@ pub fn seed_order(first: Option<u64>, sweep: u64) -> Vec<Option<u64>> {
     seeds
 }
 
+/// icestorm's own timing estimate of the placed design (`icetime`'s topological
+/// analysis of the `.asc`), beside nextpnr's: an independent second opinion.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct IcetimeEstimate {
+    pub path_ns: f64,
+    pub fmax_mhz: f64,
+}
+
+/// "Total path delay: 5.58 ns (179.07 MHz)" from icetime's report.
+pub fn parse_icetime(report: &str) -> Option<IcetimeEstimate> {
+    let line = report.lines().rev().find(|l| l.starts_with("Total path delay:"))?;
+    let rest = line.strip_prefix("Total path delay:")?.trim();
+    let (ns, mhz) = rest.split_once(" ns (")?;
+    Some(IcetimeEstimate { path_ns: ns.trim().parse().ok()?, fmax_mhz: mhz.trim_end_matches(" MHz)").trim().parse().ok()? })
+}
+
 /// Wall-clock seconds of each step (reported, never asserted).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StepSeconds {
@@ -117,6 +133,7 @@ pub struct StepSeconds {
     pub yosys: f64,
     pub nextpnr: f64,
     pub icepack: f64,
+    pub icetime: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -144,6 +161,8 @@ pub struct Report {
     pub placements: Vec<Placement>,
     /// `None` for a design without register-to-register paths.
     pub critical_path: Option<CriticalPath>,
+    /// icetime's estimate of the same placement.
+    pub icetime: Option<IcetimeEstimate>,
     pub bitstream: PathBuf,
     pub bitstream_bytes: u64,
     /// The Verilog that was synthesized (co-simulate this text, with the top renamed
@@ -220,6 +239,9 @@ impl Report {
                 .collect();
             s += &format!("placements tried: {} (kept the best)\n", tried.join(", "));
         }
+        if let Some(t) = &self.icetime {
+            s += &format!("icetime estimate: {:.2} MHz ({:.2} ns path), beside nextpnr's {:.2} MHz\n", t.fmax_mhz, t.path_ns, self.fmax_mhz.unwrap_or(0.0));
+        }
         if let Some(p) = &self.critical_path {
             s += &format!(
                 "critical path: {:.2} ns ({:.2} logic, {:.2} wire), {} -> {}\n",
@@ -253,12 +275,13 @@ impl Report {
             s += &format!("  {m}: {ff} / {ram} / {}\n", all - ff - ram);
         }
         s += &format!(
-            "bitstream: {} ({} bytes)\nseconds: yosys {:.1}, nextpnr {:.1}, icepack {:.1}\n",
+            "bitstream: {} ({} bytes)\nseconds: yosys {:.1}, nextpnr {:.1}, icepack {:.1}, icetime {:.1}\n",
             self.bitstream.display(),
             self.bitstream_bytes,
             self.seconds.yosys,
             self.seconds.nextpnr,
-            self.seconds.icepack
+            self.seconds.icepack,
+            self.seconds.icetime
         );
         s
     }
@@ -387,6 +410,11 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
     }
     let chosen = placements[best].clone();
     seconds.icepack = run_logged(ICEPACK, &[asc.clone(), bin.clone()], dir, "icepack.log")?;
+    let t = Instant::now();
+    let icetime_report = run(ICETIME, &["-d", "hx8k", "-P", "cb132", "-p", &pcf_name, "-t", &asc], dir)?;
+    seconds.icetime = t.elapsed().as_secs_f64();
+    write(&dir.join("icetime.log"), &icetime_report)?;
+    let icetime = parse_icetime(&icetime_report);
 
     let pnr = read_json(&report_path)?;
     let net = read_json(&dir.join(&netlist))?;
@@ -428,6 +456,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
         seed: chosen.seed,
         placements,
         critical_path,
+        icetime,
         bitstream,
         bitstream_bytes,
         verilog: dir.join(&v_name),
@@ -829,6 +858,13 @@ mod tests {
     }
 
     #[test]
+    fn icetimes_total_path_line_parses() {
+        let report = "     5.108 ns ..  5.367 ns c_SB_CARRY_CI_CO[25]\n\nTotal number of logic levels: 26\nTotal path delay: 5.58 ns (179.07 MHz)\n";
+        assert_eq!(parse_icetime(report), Some(IcetimeEstimate { path_ns: 5.58, fmax_mhz: 179.07 }));
+        assert_eq!(parse_icetime("no timing here"), None);
+    }
+
+    #[test]
     fn blinky_builds_meets_timing_and_keeps_its_counter() {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = FlowOptions::new(dir.path(), 100.0);
@@ -871,9 +907,14 @@ mod tests {
         assert!(cp.logic_ns > 0.0 && cp.routing_ns > 0.0, "{cp:?}");
         // An HX8K image is 135100 bytes whatever the design (icepack pads the CRAM).
         assert_eq!(r.bitstream_bytes, 135_100);
-        for log in ["yosys.log", "nextpnr.log", "icepack.log"] {
+        for log in ["yosys.log", "nextpnr.log", "icepack.log", "icetime.log"] {
             assert!(dir.path().join(log).exists(), "{log}");
         }
+        // icetime's estimate of the same placement: an independent analysis, so only
+        // roughly equal (it is more conservative than nextpnr on carry chains).
+        let it = r.icetime.as_ref().expect("icetime's estimate");
+        assert!((1000.0 / it.path_ns - it.fmax_mhz).abs() < 0.1, "{it:?}");
+        assert!(it.fmax_mhz > 50.0 && it.fmax_mhz < 2.0 * r.fmax_mhz.unwrap(), "{it:?} vs {:?}", r.fmax_mhz);
         // The nextpnr log agrees with the JSON report we parsed.
         let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
         let line = log
