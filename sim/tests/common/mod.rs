@@ -252,6 +252,21 @@ pub fn fits_whole_entries(
     changed: &[usize],
     got: &[u8],
 ) -> Option<model::Processed> {
+    whole_entry_outcomes(f, d, old, new, changed, got).into_iter().next()
+}
+
+/// Every distinct result of [`fits_whole_entries`]'s tables that gives `got`: more
+/// than one when two tables give the same bytes with different outcomes (an entry
+/// whose ports map to themselves, two entries with the same mapping).
+pub fn whole_entry_outcomes(
+    f: &[u8],
+    d: Direction,
+    old: &[Slot],
+    new: &[Slot],
+    changed: &[usize],
+    got: &[u8],
+) -> Vec<model::Processed> {
+    let mut found: Vec<model::Processed> = vec![];
     let n = old.len();
     let candidates: Vec<usize> = changed
         .iter()
@@ -276,11 +291,11 @@ pub fn fits_whole_entries(
             c /= 3;
         }
         let p = model::process_frame(f, d, &t);
-        if p.frame == got {
-            return Some(p);
+        if p.frame == got && !found.iter().any(|q| q.outcome == p.outcome) {
+            found.push(p);
         }
     }
-    None
+    found
 }
 
 /// The cycle-accurate engines, each with `slots` loaded: rust-hdl's simulator and the
