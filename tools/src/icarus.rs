@@ -385,6 +385,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verilog::parse_top_ports;
     use rand::{Rng, SeedableRng};
 
     /// Exercises narrow, combinational, registered and wide (168-bit, like the
