@@ -42,6 +42,9 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
     assert!(r["fmax_mhz"].as_f64().unwrap() >= target);
     assert_eq!(r["target_mhz"].as_f64(), Some(target));
     // The critical path named in the report is the one that sets Fmax.
+    // icestorm's icetime beside nextpnr's Fmax, in the JSON and the summary's fields.
+    let icetime = r["icetime"]["fmax_mhz"].as_f64().expect("icetime estimate");
+    assert!(icetime > 20.0 && icetime < 300.0, "{}", r["icetime"]);
     let cp_ns = r["critical_path"]["total_ns"].as_f64().expect("critical path");
     assert!((1000.0 / cp_ns - r["fmax_mhz"].as_f64().unwrap()).abs() < 0.1, "{}", r["critical_path"]);
     let (lcs, lcs_total) = (

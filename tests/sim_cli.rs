@@ -256,26 +256,53 @@ fn sim_refuses_missing_files_bad_options_and_overwriting_its_input() {
     assert!(stderr(&o).contains("cut.pcap: record 54"), "{}", stderr(&o));
 }
 
-/// Passes once the RTL engine exists: the default engine on a corpus capture must
-/// give exactly the model's frames and report its clock figures.
+/// The default engine (verilator) and the rtl engine on a corpus capture: exactly the
+/// model's frames, and the same clock figures from both (one design, two simulators).
 #[test]
-fn sim_rtl_matches_the_model_on_a_corpus_capture() {
+fn sim_verilator_and_rtl_match_the_model_on_a_corpus_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::corpus_capture("ssh.pcap");
+    let table_file = dir.path().join("flows.toml");
+    let mut figures = vec![];
+    for engine in [None, Some("rtl")] {
+        let out = dir.path().join(format!("out-{}.pcap", engine.unwrap_or("default")));
+        let mut args = vec!["sim", "--flows", "4", "--save-table", s(&table_file), s(&input), "-o", s(&out), "--json"];
+        if let Some(e) = engine {
+            args.extend(["--engine", e]);
+        }
+        let o = portshare(&args);
+        let j = json(&o);
+        assert_eq!(j["engine"], engine.unwrap_or("verilator"));
+        let table = Table::load(&table_file, 64).unwrap();
+        let c = check_against_model(&input, &out, &table, Direction::Incoming);
+        assert!(c.rewritten > 0);
+        assert_json_counts(&j, &c, 54, table.entries.len());
+        assert_eq!(j["model_mismatches"], 0);
+        let bytes: u64 = Capture::read(&input).unwrap().records.iter().map(|r| r.data.len() as u64).sum();
+        assert_eq!(j["bytes_in"], bytes);
+        assert!(j["clocks"].as_u64().unwrap() >= bytes);
+        assert!(j["latency_clocks"].as_u64().unwrap() > 0);
+        let bpc = j["bytes_per_clock"].as_f64().unwrap();
+        assert!(bpc > 0.0 && bpc <= 1.0, "{bpc}");
+        figures.push((j["clocks"].clone(), j["latency_clocks"].clone()));
+    }
+    assert_eq!(figures[0], figures[1], "verilator and rtl (clocks, latency)");
+}
+
+/// Without Verilator the verilator engine says what is missing, which Debian package
+/// has it, and that `--engine rtl` needs nothing.
+#[test]
+fn sim_without_verilator_names_the_package_and_the_rtl_fallback() {
     let dir = tempfile::tempdir().unwrap();
     let input = portshare_sim::corpus::capture("ssh.pcap");
     let out = dir.path().join("out.pcap");
-    let table_file = dir.path().join("flows.toml");
-    let o = portshare(&["sim", "--flows", "4", "--save-table", s(&table_file), s(&input), "-o", s(&out), "--json"]);
-    let j = json(&o);
-    assert_eq!(j["engine"], "rtl");
-    let table = Table::load(&table_file, 64).unwrap();
-    let c = check_against_model(&input, &out, &table, Direction::Incoming);
-    assert!(c.rewritten > 0);
-    assert_json_counts(&j, &c, 54, table.entries.len());
-    assert_eq!(j["model_mismatches"], 0);
-    let bytes: u64 = Capture::read(&input).unwrap().records.iter().map(|r| r.data.len() as u64).sum();
-    assert_eq!(j["bytes_in"], bytes);
-    assert!(j["clocks"].as_u64().unwrap() >= bytes);
-    assert!(j["latency_clocks"].as_u64().unwrap() > 0);
-    let bpc = j["bytes_per_clock"].as_f64().unwrap();
-    assert!(bpc > 0.0 && bpc <= 1.0, "{bpc}");
+    let o = Command::new(env!("CARGO_BIN_EXE_portshare"))
+        .args(["sim", "--flows", "4", s(&input), "-o", s(&out)])
+        .env("PATH", dir.path())
+        .env("PORTSHARE_VERILATOR_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("`verilator` is not installed") && e.contains("Debian package `verilator`") && e.contains("--engine rtl"), "{e}");
 }

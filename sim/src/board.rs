@@ -19,12 +19,14 @@
 //! `recv`'s timeout is simulated time (10 ns per clock). The loop is rust-hdl's direct
 //! `simulate()` per clock edge (the threaded `Simulation` is ~15× slower).
 
-use anyhow::{bail, Result};
+use crate::engine::EngineKind;
+use anyhow::{bail, Context as _, Result};
 use portshare_hdl::board::CuBoard;
 use portshare_hdl::control::Control;
 use portshare_hdl::pipeline::Pipeline;
 use portshare_hdl::uart::CLOCKS_PER_BIT_4MBAUD;
 use portshare_host::transport::Transport;
+use portshare_tools::verilator::{Design, Library, Model};
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -65,9 +67,8 @@ fn edge<B: Block>(uut: &mut B, set_clock: impl Fn(&mut B, bool)) {
 }
 
 /// Host side of the UART, in software: an 8N1 serializer into `usb_rx` and a
-/// mid-bit-sampling deserializer on `usb_tx`.
-struct PinTarget<const N: usize> {
-    uut: CuBoard<N>,
+/// mid-bit-sampling deserializer on `usb_tx`, one call each per clock.
+struct SoftUart {
     cpb: u64,
     queue: VecDeque<u8>,
     /// Line levels still to drive for the byte being sent (one entry per bit).
@@ -81,15 +82,9 @@ struct PinTarget<const N: usize> {
     framing_errors: u64,
 }
 
-impl<const N: usize> PinTarget<N> {
+impl SoftUart {
     fn new(cpb: u16) -> Self {
-        let mut uut = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
-        uut.connect_all();
-        uut.reset_n.next = true;
-        uut.usb_rx.next = true;
-        assert!(simulate(&mut uut, 200));
-        PinTarget {
-            uut,
+        SoftUart {
             cpb: cpb as u64,
             queue: VecDeque::new(),
             tx_bits: VecDeque::new(),
@@ -101,19 +96,13 @@ impl<const N: usize> PinTarget<N> {
             framing_errors: 0,
         }
     }
-}
-
-impl<const N: usize> Target for PinTarget<N> {
-    fn push(&mut self, bytes: &[u8]) {
-        self.queue.extend(bytes);
-    }
 
     fn sending(&self) -> bool {
         !self.queue.is_empty() || !self.tx_bits.is_empty()
     }
 
-    fn clock(&mut self) -> Option<u8> {
-        // Drive usb_rx: each bit for exactly `cpb` clocks.
+    /// The level to drive on `usb_rx` this clock: each bit for exactly `cpb` clocks.
+    fn line_out(&mut self) -> bool {
         if self.tx_clocks_left == 0 {
             self.tx_bits.pop_front();
             if self.tx_bits.is_empty() {
@@ -125,15 +114,12 @@ impl<const N: usize> Target for PinTarget<N> {
             }
             self.tx_clocks_left = self.cpb;
         }
-        let level = self.tx_bits.front().copied().unwrap_or(true);
-        if self.uut.usb_rx.val() != level {
-            self.uut.usb_rx.next = level;
-        }
         self.tx_clocks_left -= 1;
-        edge(&mut self.uut, |u, c| u.clock.next = c.into());
+        self.tx_bits.front().copied().unwrap_or(true)
+    }
 
-        // Sample usb_tx.
-        let line = self.uut.usb_tx.val();
+    /// Samples `usb_tx` after this clock; a byte when its stop bit is complete.
+    fn line_in(&mut self, line: bool) -> Option<u8> {
         if !self.rx_active {
             if !line {
                 self.rx_active = true;
@@ -164,40 +150,132 @@ impl<const N: usize> Target for PinTarget<N> {
     }
 }
 
-/// The control block and the pipeline, wired as on the board, without the UART.
-#[derive(LogicBlock)]
-struct ByteCore<const N: usize> {
-    clock: Signal<In, Clock>,
-    reset: Signal<In, Bit>,
+/// The whole board top in rust-hdl's simulator, its UART driven by a [`SoftUart`].
+struct PinTarget<const N: usize> {
+    uut: CuBoard<N>,
+    uart: SoftUart,
+}
+
+impl<const N: usize> PinTarget<N> {
+    fn new(cpb: u16) -> Self {
+        let mut uut = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
+        uut.connect_all();
+        uut.reset_n.next = true;
+        uut.usb_rx.next = true;
+        assert!(simulate(&mut uut, 200));
+        PinTarget { uut, uart: SoftUart::new(cpb) }
+    }
+}
+
+impl<const N: usize> Target for PinTarget<N> {
+    fn push(&mut self, bytes: &[u8]) {
+        self.uart.queue.extend(bytes);
+    }
+
+    fn sending(&self) -> bool {
+        self.uart.sending()
+    }
+
+    fn clock(&mut self) -> Option<u8> {
+        let level = self.uart.line_out();
+        if self.uut.usb_rx.val() != level {
+            self.uut.usb_rx.next = level;
+        }
+        edge(&mut self.uut, |u, c| u.clock.next = c.into());
+        self.uart.line_in(self.uut.usb_tx.val())
+    }
+}
+
+/// The whole board top's Verilog under Verilator, its UART driven by a [`SoftUart`].
+struct VerilatorPinTarget {
+    model: Model,
+    usb_rx: usize,
+    usb_tx: usize,
+    uart: SoftUart,
+}
+
+impl VerilatorPinTarget {
+    fn new<const N: usize>(cpb: u16) -> Result<Self> {
+        let mut fresh = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
+        let mut model = verilator_model(&mut fresh)?;
+        let port = |m: &Model, n: &str| m.port(n).expect("a board top port");
+        let (reset_n, usb_rx, usb_tx) = (port(&model, "reset_n"), port(&model, "usb_rx"), port(&model, "usb_tx"));
+        model.set_u64(reset_n, 1);
+        model.set_u64(usb_rx, 1);
+        model.eval();
+        Ok(VerilatorPinTarget { model, usb_rx, usb_tx, uart: SoftUart::new(cpb) })
+    }
+}
+
+impl Target for VerilatorPinTarget {
+    fn push(&mut self, bytes: &[u8]) {
+        self.uart.queue.extend(bytes);
+    }
+
+    fn sending(&self) -> bool {
+        self.uart.sending()
+    }
+
+    fn clock(&mut self) -> Option<u8> {
+        let level = self.uart.line_out();
+        self.model.set_u64(self.usb_rx, level as u64);
+        self.model.tick(1);
+        let line = self.model.get_u64(self.usb_tx) == 1;
+        self.uart.line_in(line)
+    }
+}
+
+/// A fresh block's Verilog compiled (or found in the cache) and instantiated.
+fn verilator_model<B: Block>(fresh: &mut B) -> Result<Model> {
+    let design = Design::of(fresh, None)?;
+    let lib = Library::get(&design).context(crate::verilator::NEEDS)?;
+    Ok(lib.instance())
+}
+
+/// The control block and the pipeline, wired as on the board, without the UART: the
+/// control block's byte ports are this block's ports.
+#[derive(LogicBlock, Default)]
+pub struct ByteCore<const N: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub rx_data: Signal<In, Bits<8>>,
+    pub rx_valid: Signal<In, Bit>,
+    pub tx_data: Signal<Out, Bits<8>>,
+    pub tx_valid: Signal<Out, Bit>,
+    pub tx_ready: Signal<In, Bit>,
     control: Control<N>,
     pipeline: Pipeline<N>,
 }
 
 impl<const N: usize> Logic for ByteCore<N> {
-    // Simulation-only glue (never turned into Verilog): the same connections as
-    // `CuBoard::update`.
+    // The same connections as `CuBoard::update` (with no UART to report errors).
+    #[hdl_gen]
     fn update(&mut self) {
-        let (c, p) = (&mut self.control, &mut self.pipeline);
-        c.clock.next = self.clock.val();
-        p.clock.next = self.clock.val();
-        c.reset.next = self.reset.val();
-        p.reset.next = self.reset.val() | c.pipeline_reset.val();
-        p.in_data.next = c.pl_data.val();
-        p.in_valid.next = c.pl_valid.val();
-        p.in_last.next = c.pl_last.val();
-        p.in_direction.next = c.pl_direction.val();
-        c.pl_ready.next = p.in_ready.val();
-        c.po_data.next = p.out_data.val();
-        c.po_valid.next = p.out_valid.val();
-        c.po_last.next = p.out_last.val();
-        p.out_ready.next = c.po_ready.val();
-        p.mgmt_op.next = c.mgmt_op.val();
-        p.mgmt_start.next = c.mgmt_start.val();
-        p.mgmt_index.next = c.mgmt_index.val();
-        p.mgmt_wdata.next = c.mgmt_wdata.val();
-        c.mgmt_busy.next = p.mgmt_busy.val();
-        c.mgmt_done.next = p.mgmt_done.val();
-        c.mgmt_rdata.next = p.mgmt_rdata.val();
+        clock!(self, clock, control, pipeline);
+        self.control.reset.next = self.reset.val();
+        self.control.rx_data.next = self.rx_data.val();
+        self.control.rx_valid.next = self.rx_valid.val();
+        self.control.rx_error.next = false;
+        self.tx_data.next = self.control.tx_data.val();
+        self.tx_valid.next = self.control.tx_valid.val();
+        self.control.tx_ready.next = self.tx_ready.val();
+        self.pipeline.reset.next = self.reset.val() | self.control.pipeline_reset.val();
+        self.pipeline.in_data.next = self.control.pl_data.val();
+        self.pipeline.in_valid.next = self.control.pl_valid.val();
+        self.pipeline.in_last.next = self.control.pl_last.val();
+        self.pipeline.in_direction.next = self.control.pl_direction.val();
+        self.control.pl_ready.next = self.pipeline.in_ready.val();
+        self.control.po_data.next = self.pipeline.out_data.val();
+        self.control.po_valid.next = self.pipeline.out_valid.val();
+        self.control.po_last.next = self.pipeline.out_last.val();
+        self.pipeline.out_ready.next = self.control.po_ready.val();
+        self.pipeline.mgmt_op.next = self.control.mgmt_op.val();
+        self.pipeline.mgmt_start.next = self.control.mgmt_start.val();
+        self.pipeline.mgmt_index.next = self.control.mgmt_index.val();
+        self.pipeline.mgmt_wdata.next = self.control.mgmt_wdata.val();
+        self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
+        self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
+        self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
     }
 }
 
@@ -209,19 +287,14 @@ struct ByteTarget<const N: usize> {
 
 impl<const N: usize> ByteTarget<N> {
     fn new() -> Self {
-        let mut uut = ByteCore::<N> {
-            clock: Default::default(),
-            reset: Default::default(),
-            control: Control::default(),
-            pipeline: portshare_hdl::pipeline::Pipeline::default(),
-        };
+        let mut uut = ByteCore::<N>::default();
         uut.connect_all();
         uut.reset.next = true;
         for _ in 0..4 {
             edge(&mut uut, |u, c| u.clock.next = c.into());
         }
         uut.reset.next = false;
-        uut.control.tx_ready.next = true;
+        uut.tx_ready.next = true;
         assert!(simulate(&mut uut, 200));
         ByteTarget { uut, queue: VecDeque::new(), clocks: 0 }
     }
@@ -241,14 +314,74 @@ impl<const N: usize> Target for ByteTarget<N> {
         // The control block's tx_valid/tx_data come from flip-flops, so the values
         // settled after the last edge are what it offers now; tx_ready is always high,
         // so that byte is taken at this edge.
-        let out = self.uut.control.tx_valid.val().then(|| self.uut.control.tx_data.val().index() as u8);
-        let c = &mut self.uut.control;
-        c.rx_valid.next = byte.is_some();
-        c.rx_data.next = (byte.unwrap_or(0) as u64).into();
+        let out = self.uut.tx_valid.val().then(|| self.uut.tx_data.val().index() as u8);
+        self.uut.rx_valid.next = byte.is_some();
+        self.uut.rx_data.next = (byte.unwrap_or(0) as u64).into();
         edge(&mut self.uut, |u, c| u.clock.next = c.into());
         self.clocks += 1;
         out
     }
+}
+
+/// [`ByteCore`]'s Verilog under Verilator, fed as [`ByteTarget`] feeds the block.
+struct VerilatorByteTarget {
+    model: Model,
+    rx_data: usize,
+    rx_valid: usize,
+    tx_data: usize,
+    tx_valid: usize,
+    queue: VecDeque<u8>,
+    clocks: u64,
+}
+
+impl VerilatorByteTarget {
+    fn new<const N: usize>() -> Result<Self> {
+        let mut model = verilator_model(&mut ByteCore::<N>::default())?;
+        let port = |m: &Model, n: &str| m.port(n).expect("a ByteCore port");
+        let (reset, tx_ready) = (port(&model, "reset"), port(&model, "tx_ready"));
+        let (rx_data, rx_valid, tx_data, tx_valid) =
+            (port(&model, "rx_data"), port(&model, "rx_valid"), port(&model, "tx_data"), port(&model, "tx_valid"));
+        model.set_u64(reset, 1);
+        model.tick(4);
+        model.set_u64(reset, 0);
+        model.set_u64(tx_ready, 1);
+        model.eval();
+        Ok(VerilatorByteTarget { model, rx_data, rx_valid, tx_data, tx_valid, queue: VecDeque::new(), clocks: 0 })
+    }
+}
+
+impl Target for VerilatorByteTarget {
+    fn push(&mut self, bytes: &[u8]) {
+        self.queue.extend(bytes);
+    }
+
+    fn sending(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    fn clock(&mut self) -> Option<u8> {
+        let byte = if self.clocks % BYTE_GAP_CLOCKS == 0 { self.queue.pop_front() } else { None };
+        let out = (self.model.get_u64(self.tx_valid) == 1).then(|| self.model.get_u64(self.tx_data) as u8);
+        self.model.set_u64(self.rx_valid, byte.is_some() as u64);
+        self.model.set_u64(self.rx_data, byte.unwrap_or(0) as u64);
+        self.model.tick(1);
+        self.clocks += 1;
+        out
+    }
+}
+
+fn target<const N: usize>(wire: SimWire, engine: EngineKind) -> Result<Box<dyn Target>> {
+    let cpb = match wire {
+        SimWire::UartPinsAt(cpb) => cpb,
+        _ => CLOCKS_PER_BIT_4MBAUD,
+    };
+    Ok(match (wire, engine) {
+        (_, EngineKind::Model) => bail!("the simulated board runs the hardware: engine verilator or rtl, not model"),
+        (SimWire::Bytes, EngineKind::Rtl) => Box::new(ByteTarget::<N>::new()),
+        (SimWire::Bytes, EngineKind::Verilator) => Box::new(VerilatorByteTarget::new::<N>()?),
+        (_, EngineKind::Rtl) => Box::new(PinTarget::<N>::new(cpb)),
+        (_, EngineKind::Verilator) => Box::new(VerilatorPinTarget::new::<N>(cpb)?),
+    })
 }
 
 /// The simulated board (see the module docs).
@@ -256,33 +389,38 @@ pub struct SimBoard {
     target: Box<dyn Target>,
     capacity: usize,
     wire: SimWire,
+    engine: EngineKind,
     clocks: u64,
 }
 
 impl SimBoard {
     /// A board with `capacity` entries (16, 64 or 128) carried over `wire`.
     pub fn new(capacity: usize, wire: SimWire) -> Result<SimBoard> {
+        Self::with_engine(capacity, wire, EngineKind::Rtl)
+    }
+
+    /// A board run by `engine`: `Rtl` (the blocks in rust-hdl's simulator) or
+    /// `Verilator` (their Verilog, compiled once and cached: ~100× faster).
+    pub fn with_engine(capacity: usize, wire: SimWire, engine: EngineKind) -> Result<SimBoard> {
         let wire = match wire {
             SimWire::UartPinsAt(CLOCKS_PER_BIT_4MBAUD) => SimWire::UartPins,
             SimWire::UartPinsAt(cpb) if cpb < 4 => bail!("a simulated UART needs at least 4 clocks per bit, not {cpb}"),
             w => w,
         };
-        let target: Box<dyn Target> = match (capacity, wire) {
-            (16, SimWire::UartPins) => Box::new(PinTarget::<16>::new(CLOCKS_PER_BIT_4MBAUD)),
-            (64, SimWire::UartPins) => Box::new(PinTarget::<64>::new(CLOCKS_PER_BIT_4MBAUD)),
-            (128, SimWire::UartPins) => Box::new(PinTarget::<128>::new(CLOCKS_PER_BIT_4MBAUD)),
-            (16, SimWire::UartPinsAt(cpb)) => Box::new(PinTarget::<16>::new(cpb)),
-            (64, SimWire::UartPinsAt(cpb)) => Box::new(PinTarget::<64>::new(cpb)),
-            (128, SimWire::UartPinsAt(cpb)) => Box::new(PinTarget::<128>::new(cpb)),
-            (16, SimWire::Bytes) => Box::new(ByteTarget::<16>::new()),
-            (64, SimWire::Bytes) => Box::new(ByteTarget::<64>::new()),
-            (128, SimWire::Bytes) => Box::new(ByteTarget::<128>::new()),
+        let target = match capacity {
+            16 => target::<16>(wire, engine)?,
+            64 => target::<64>(wire, engine)?,
+            128 => target::<128>(wire, engine)?,
             _ => bail!("the simulated board is built with {CAPACITIES:?} entries, not {capacity}"),
         };
-        let mut b = SimBoard { target, capacity, wire, clocks: 0 };
+        let mut b = SimBoard { target, capacity, wire, engine, clocks: 0 };
         // Let the power-on reset pass before anything is sent.
         b.run_clocks(32);
         Ok(b)
+    }
+
+    pub fn engine(&self) -> EngineKind {
+        self.engine
     }
 
     pub fn capacity(&self) -> usize {
@@ -349,11 +487,16 @@ impl Transport for SimBoard {
 
     fn describe(&self) -> String {
         match self.wire {
-            SimWire::UartPins => format!("simulated Alchitry Cu ({} entries, UART pins at 4 Mbaud)", self.capacity),
-            SimWire::UartPinsAt(cpb) => {
-                format!("simulated Alchitry Cu ({} entries, UART pins at {} baud)", self.capacity, 100_000_000 / cpb as u64)
+            SimWire::UartPins => format!("simulated Alchitry Cu ({} entries, UART pins at 4 Mbaud, {} engine)", self.capacity, self.engine),
+            SimWire::UartPinsAt(cpb) => format!(
+                "simulated Alchitry Cu ({} entries, UART pins at {} baud, {} engine)",
+                self.capacity,
+                100_000_000 / cpb as u64,
+                self.engine
+            ),
+            SimWire::Bytes => {
+                format!("simulated control block + pipeline ({} entries, byte-level fast path, {} engine)", self.capacity, self.engine)
             }
-            SimWire::Bytes => format!("simulated control block + pipeline ({} entries, byte-level fast path)", self.capacity),
         }
     }
 }
@@ -371,8 +514,11 @@ mod tests {
 
     #[test]
     fn info_over_both_wires_and_pin_timing_matches_4_mbaud() {
-        for wire in [SimWire::UartPins, SimWire::Bytes] {
-            let board = SimBoard::new(16, wire).unwrap();
+        for (wire, engine) in [SimWire::UartPins, SimWire::Bytes]
+            .into_iter()
+            .flat_map(|w| [EngineKind::Rtl, EngineKind::Verilator].map(|e| (w, e)))
+        {
+            let board = SimBoard::with_engine(16, wire, engine).unwrap();
             let mut c = Client::new(board);
             let start = c.transport().clocks();
             let info = c.info().unwrap();

@@ -7,10 +7,10 @@
 //! issued at given clocks (table writes while traffic flows), and measures throughput
 //! and per-byte latency. [`run`] is what `portshare sim --engine rtl` calls.
 
-use crate::model::Counters;
+pub use crate::engine::{Engine, EngineKind, MgmtOp, StreamResult, Traffic};
+use crate::engine::{with_empty_frames, Pattern, STALL_LIMIT};
 use portshare_hdl::pipeline::*;
-use portshare_host::{Direction, Slot, RECORD_LEN};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use portshare_host::{Direction, Slot};
 use rust_hdl::core::vcd_probe::VCDProbe;
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
@@ -35,74 +35,14 @@ impl Default for RtlOptions {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct RtlResult {
-    /// Output frames, in order.
-    pub frames: Vec<Vec<u8>>,
-    /// Counters read back from the hardware's counter registers.
-    pub counters: Counters,
-    pub clocks: u64,
-    pub bytes_in: u64,
-    /// Clocks from a byte entering to the same byte leaving, worst case over the run.
-    pub latency_clocks: u64,
-}
-
-/// Traffic shaping for [`Harness::stream`].
-#[derive(Clone, Debug, Default)]
-pub struct Traffic {
-    /// Probability that the source idles on a clock (input gaps).
-    pub input_gap: f64,
-    /// Probability that the sink refuses a byte on a clock (back-pressure).
-    pub backpressure: f64,
-    pub seed: u64,
-    /// Management operations issued once the stream reaches the given clock
-    /// (relative to the stream's start), in order.
-    pub mgmt: Vec<(u64, MgmtOp)>,
-}
-
-/// One management-port operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MgmtOp {
-    WriteEntry(u8, [u8; RECORD_LEN]),
-    ReadEntry(u8),
-    ClearTable,
-    ReadHits(u8),
-    ReadReason(u8),
-    ResetCounters,
-}
-
-impl MgmtOp {
-    fn encode(&self) -> (u64, u64, [u8; RECORD_LEN]) {
-        let zero = [0u8; RECORD_LEN];
-        match self {
-            MgmtOp::WriteEntry(i, r) => (MGMT_WRITE_ENTRY, *i as u64, *r),
-            MgmtOp::ReadEntry(i) => (MGMT_READ_ENTRY, *i as u64, zero),
-            MgmtOp::ClearTable => (MGMT_CLEAR_TABLE, 0, zero),
-            MgmtOp::ReadHits(i) => (MGMT_READ_HITS, *i as u64, zero),
-            MgmtOp::ReadReason(i) => (MGMT_READ_REASON, *i as u64, zero),
-            MgmtOp::ResetCounters => (MGMT_RESET_COUNTERS, 0, zero),
-        }
-    }
-}
-
-/// What a stream produced.
-#[derive(Clone, Debug, Default)]
-pub struct StreamResult {
-    pub frames: Vec<Vec<u8>>,
-    pub clocks: u64,
-    pub bytes_in: u64,
-    pub latency_min: u64,
-    pub latency_max: u64,
-    /// The replies (`mgmt_rdata` as record bytes) of the stream's management ops.
-    pub mgmt_replies: Vec<[u8; RECORD_LEN]>,
-}
+pub use crate::engine::RunResult as RtlResult;
 
 /// A pipeline of capacity N in the cycle simulator.
 pub struct Harness<const N: usize> {
     uut: Pipeline<N>,
     pub clocks: u64,
     vcd: Option<VCDProbe<BufWriter<File>>>,
-    recorder: Option<crate::icarus::Recorder>,
+    recorder: Option<portshare_tools::icarus::Recorder>,
 }
 
 impl<const N: usize> Default for Harness<N> {
@@ -131,12 +71,12 @@ impl<const N: usize> Harness<N> {
 
     /// Record every clock's ports from now on, for [`Harness::cosimulate`].
     pub fn record(&mut self) {
-        self.recorder = Some(crate::icarus::Recorder::new(&self.uut).expect("pipeline ports are plain bit vectors"));
+        self.recorder = Some(portshare_tools::icarus::Recorder::new(&self.uut).expect("pipeline ports are plain bit vectors"));
     }
 
     /// Replays the recorded clocks on the generated Verilog in Icarus and compares
     /// every output on every clock with what the Rust simulation produced.
-    pub fn cosimulate(&self, work_dir: &std::path::Path) -> Result<crate::icarus::CosimReport, crate::icarus::CosimError> {
+    pub fn cosimulate(&self, work_dir: &std::path::Path) -> Result<portshare_tools::icarus::CosimReport, portshare_tools::ToolError> {
         let rec = self.recorder.as_ref().expect("call record() before streaming");
         // Verilog from a fresh pipeline: rust-hdl writes its `RAM`'s (the queue's)
         // *current* simulated contents as its `initial` block, so the simulated one
@@ -171,59 +111,6 @@ impl<const N: usize> Harness<N> {
         self.clocks += 1;
     }
 
-    /// Runs one management op to completion on an otherwise idle pipeline.
-    pub fn mgmt(&mut self, op: &MgmtOp) -> [u8; RECORD_LEN] {
-        let mut t = Traffic::default();
-        t.mgmt.push((0, op.clone()));
-        self.stream(&[], &t).mgmt_replies[0]
-    }
-
-    pub fn write_slot(&mut self, index: usize, slot: &Slot) {
-        self.mgmt(&MgmtOp::WriteEntry(index as u8, slot.to_record()));
-    }
-
-    pub fn read_slot(&mut self, index: usize) -> Slot {
-        Slot::from_record(&self.mgmt(&MgmtOp::ReadEntry(index as u8)))
-    }
-
-    /// Writes `slots` to entries 0.. and empties the rest.
-    pub fn load(&mut self, slots: &[Slot]) {
-        assert!(slots.len() <= N, "{} slots for a {N}-entry table", slots.len());
-        for i in 0..N {
-            let s = slots.get(i).copied().unwrap_or_default();
-            self.write_slot(i, &s);
-        }
-    }
-
-    fn counter(reply: [u8; RECORD_LEN]) -> u64 {
-        u32::from_be_bytes([reply[17], reply[18], reply[19], reply[20]]) as u64
-    }
-
-    /// Reads every counter through the management port.
-    pub fn read_counters(&mut self) -> Counters {
-        let reason = |h: &mut Self, r: u64| Self::counter(h.mgmt(&MgmtOp::ReadReason(r as u8)));
-        let mut c = Counters {
-            rewritten: reason(self, REASON_REWRITTEN),
-            no_match: reason(self, REASON_NO_MATCH),
-            fragment: reason(self, REASON_FRAGMENT),
-            unparsed: reason(self, REASON_UNPARSED),
-            udp_zero_checksum: reason(self, REASON_UDP_ZERO_CHECKSUM),
-            hits: vec![],
-        };
-        for i in 0..N {
-            c.hits.push(Self::counter(self.mgmt(&MgmtOp::ReadHits(i as u8))));
-        }
-        c
-    }
-
-    /// Streams `frames` (each with its direction) through the pipeline and returns
-    /// what came out once every frame has left and every management op is done.
-    /// Empty frames cannot be carried by the stream (a beat needs a byte) and are
-    /// returned empty without entering the pipeline.
-    pub fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult {
-        self.stream_with_progress(frames, traffic, &mut |_| {})
-    }
-
     /// [`Harness::stream`], calling `progress` with the number of frames out so far
     /// each time a frame leaves.
     pub fn stream_with_progress(
@@ -232,7 +119,7 @@ impl<const N: usize> Harness<N> {
         traffic: &Traffic,
         progress: &mut dyn FnMut(usize),
     ) -> StreamResult {
-        let mut rng = StdRng::seed_from_u64(traffic.seed);
+        let mut pattern = Pattern::new(traffic);
         let start = self.clocks;
         let mut out = StreamResult { latency_min: u64::MAX, ..Default::default() };
         let expected = frames.iter().filter(|(f, _)| !f.is_empty()).count();
@@ -249,8 +136,9 @@ impl<const N: usize> Harness<N> {
                 fi += 1;
             }
             let now = self.clocks - start;
+            let (gap, stall) = pattern.next();
             // Source.
-            let offer = fi < frames.len() && !rng.gen_bool(traffic.input_gap);
+            let offer = fi < frames.len() && !gap;
             self.uut.in_valid.next = offer;
             if offer {
                 let (f, d) = frames[fi];
@@ -259,7 +147,7 @@ impl<const N: usize> Harness<N> {
                 self.uut.in_direction.next = d.bit();
             }
             // Sink.
-            let ready = !rng.gen_bool(traffic.backpressure);
+            let ready = !stall;
             self.uut.out_ready.next = ready;
             // Management.
             self.uut.mgmt_start.next = false;
@@ -285,7 +173,7 @@ impl<const N: usize> Harness<N> {
             }
             let mut moved = false;
             if offer && self.uut.in_ready.val() {
-                entered.push_back(self.clocks);
+                entered.push_back(self.clocks - start);
                 out.bytes_in += 1;
                 bi += 1;
                 if bi == frames[fi].0.len() {
@@ -297,7 +185,10 @@ impl<const N: usize> Harness<N> {
             if ready && self.uut.out_valid.val() {
                 current.push(u64::from(self.uut.out_data.val()) as u8);
                 let t_in = entered.pop_front().expect("a byte left that never entered");
-                let lat = self.clocks - t_in;
+                let lat = self.clocks - start - t_in;
+                if traffic.timing {
+                    out.byte_clocks.push((t_in, self.clocks - start));
+                }
                 out.latency_min = out.latency_min.min(lat);
                 out.latency_max = out.latency_max.max(lat);
                 if self.uut.out_last.val() {
@@ -313,14 +204,9 @@ impl<const N: usize> Harness<N> {
                 break;
             }
             stalled_for = if moved || op_in_flight { 0 } else { stalled_for + 1 };
-            assert!(stalled_for < 10_000, "pipeline stopped moving at clock {}", self.clocks);
+            assert!(stalled_for < STALL_LIMIT, "pipeline stopped moving at clock {}", self.clocks);
         }
-        // Put back the empty frames where they were.
-        let mut produced = std::mem::take(&mut out.frames).into_iter();
-        out.frames = frames
-            .iter()
-            .map(|(f, _)| if f.is_empty() { vec![] } else { produced.next().unwrap() })
-            .collect();
+        out.frames = with_empty_frames(frames, std::mem::take(&mut out.frames));
         out.clocks = self.clocks - start;
         if out.latency_min == u64::MAX {
             out.latency_min = 0;
@@ -329,31 +215,12 @@ impl<const N: usize> Harness<N> {
     }
 }
 
-/// Object-safe view of a harness of any capacity.
-pub trait Engine {
-    fn capacity(&self) -> usize;
-    fn load(&mut self, slots: &[Slot]);
-    fn stream(&mut self, frames: &[(&[u8], Direction)], traffic: &Traffic) -> StreamResult {
-        self.stream_with_progress(frames, traffic, &mut |_| {})
-    }
-    fn stream_with_progress(
-        &mut self,
-        frames: &[(&[u8], Direction)],
-        traffic: &Traffic,
-        progress: &mut dyn FnMut(usize),
-    ) -> StreamResult;
-    fn read_counters(&mut self) -> Counters;
-    fn mgmt(&mut self, op: &MgmtOp) -> [u8; RECORD_LEN];
-    fn trace_to(&mut self, path: &std::path::Path) -> anyhow::Result<()>;
-    fn clocks(&self) -> u64;
-}
-
 impl<const N: usize> Engine for Harness<N> {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Rtl
+    }
     fn capacity(&self) -> usize {
         N
-    }
-    fn load(&mut self, slots: &[Slot]) {
-        Harness::load(self, slots)
     }
     fn stream_with_progress(
         &mut self,
@@ -362,12 +229,6 @@ impl<const N: usize> Engine for Harness<N> {
         progress: &mut dyn FnMut(usize),
     ) -> StreamResult {
         Harness::stream_with_progress(self, frames, traffic, progress)
-    }
-    fn read_counters(&mut self) -> Counters {
-        Harness::read_counters(self)
-    }
-    fn mgmt(&mut self, op: &MgmtOp) -> [u8; RECORD_LEN] {
-        Harness::mgmt(self, op)
     }
     fn trace_to(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
         Harness::trace_to(self, path)
@@ -387,8 +248,7 @@ pub fn engine(capacity: usize) -> anyhow::Result<Box<dyn Engine>> {
     })
 }
 
-/// Loads `slots` into the design, streams `frames` back to back in `direction`, and
-/// collects the output. `progress` is called with the number of frames done so far.
+/// [`crate::engine::run`] on the rtl engine.
 pub fn run(
     slots: &[Slot],
     frames: &[Vec<u8>],
@@ -396,28 +256,7 @@ pub fn run(
     opts: &RtlOptions,
     progress: &mut dyn FnMut(usize),
 ) -> anyhow::Result<RtlResult> {
-    let mut e = engine(opts.capacity)?;
-    anyhow::ensure!(
-        slots.len() <= e.capacity(),
-        "the table has {} entries; the design holds {}",
-        slots.len(),
-        e.capacity()
-    );
-    e.load(slots);
-    if let Some(p) = &opts.vcd {
-        e.trace_to(p)?;
-    }
-    let batch: Vec<(&[u8], Direction)> = frames.iter().map(|f| (f.as_slice(), direction)).collect();
-    let r = e.stream_with_progress(&batch, &Traffic::default(), progress);
-    let mut result = RtlResult {
-        frames: r.frames,
-        counters: Counters::default(),
-        clocks: r.clocks,
-        bytes_in: r.bytes_in,
-        latency_clocks: r.latency_max,
-    };
-    result.counters = e.read_counters();
-    Ok(result)
+    crate::engine::run(EngineKind::Rtl, opts.capacity, opts.vcd.as_deref(), slots, frames, direction, progress)
 }
 
 #[cfg(test)]

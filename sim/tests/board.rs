@@ -1,5 +1,6 @@
 //! End-to-end tests of the board: the host's `Client` and codec against `CuBoard` (or
-//! its control block + pipeline) in the cycle simulator, through `SimBoard`.
+//! its control block + pipeline) in rust-hdl's cycle simulator or, for the bulk tests,
+//! their generated Verilog under Verilator, through `SimBoard`.
 //!
 //! Framing, errors, resynchronization, table write/read-back, and injected frames
 //! compared with the reference model.
@@ -8,6 +9,7 @@ use portshare_host::protocol::{self as proto, Client, Deframed, Reply, Request, 
 use portshare_host::transport::Transport;
 use portshare_host::{Direction, Slot};
 use portshare_sim::board::{SimBoard, SimWire};
+use portshare_sim::engine::EngineKind;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
@@ -87,7 +89,7 @@ fn uart_pins_info_errors_and_resynchronization() {
 
 #[test]
 fn uart_pins_loading_64_entries_and_its_wire_time() {
-    let mut c = Client::new(SimBoard::new(64, SimWire::UartPins).unwrap());
+    let mut c = Client::new(SimBoard::with_engine(64, SimWire::UartPins, EngineKind::Verilator).unwrap());
     c.clear_table().unwrap();
     let (clocks0, sent0, recv0) = (c.transport().clocks(), c.stats().bytes_sent, c.stats().bytes_received);
     let wall = Instant::now();
@@ -151,7 +153,7 @@ fn corpus_frames(limit: usize) -> Vec<Vec<u8>> {
 /// With an empty table nothing matches, so every frame must come back byte for byte.
 #[test]
 fn injected_frames_come_back_unchanged_with_an_empty_table() {
-    let mut c = Client::new(SimBoard::new(64, SimWire::Bytes).unwrap());
+    let mut c = Client::new(SimBoard::with_engine(64, SimWire::Bytes, EngineKind::Verilator).unwrap());
     c.clear_table().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut frames = corpus_frames(200);
@@ -199,7 +201,7 @@ fn inject_with_matching_entries_equals_model() {
 
 #[test]
 fn table_reads_back_what_was_written_and_clear_empties_it() {
-    let mut c = Client::new(SimBoard::new(64, SimWire::Bytes).unwrap());
+    let mut c = Client::new(SimBoard::with_engine(64, SimWire::Bytes, EngineKind::Verilator).unwrap());
     for i in 0..64 {
         c.write_entry(i as u8, &slot(i)).unwrap();
     }

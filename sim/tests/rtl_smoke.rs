@@ -3,6 +3,7 @@
 
 use etherparse::{PacketBuilder, PacketHeaders, TransportHeader};
 use portshare_host::{Direction, Slot};
+use portshare_sim::engine::Engine;
 use portshare_sim::rtl::{Harness, Traffic};
 
 fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {

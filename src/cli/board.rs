@@ -16,6 +16,7 @@ use portshare_host::transport::Transport;
 use portshare_host::usb::{self, UartSettings, UsbTransport};
 use portshare_host::{Direction, Slot};
 use portshare_sim::board::{SimBoard, SimWire};
+use portshare_sim::engine::EngineKind;
 use portshare_sim::pcap::Capture;
 
 mod demo;
@@ -77,6 +78,12 @@ pub struct DeviceArgs {
     /// UART at `--baud` (true wire timing, about ten times slower to simulate).
     #[arg(long, default_value = "bytes", value_parser = parse_sim_wire)]
     pub sim_wire: SimWire,
+    /// Simulated board only: `verilator` runs the board's generated Verilog under
+    /// Verilator (the fast default: a 64-entry load in well under a second; its library
+    /// is built once, about a minute, and cached), `rtl` the rust-hdl blocks in
+    /// rust-hdl's simulator (needs no tools, ~100× slower).
+    #[arg(long = "engine", default_value = "verilator", value_name = "verilator|rtl")]
+    pub sim_engine: EngineKind,
     /// How long to wait for each reply before sending the request again (3 retries),
     /// in ms; long replies get their time on the wire on top. Raise it for a slow far
     /// end, e.g. a simulated board behind QEMU's emulated chip.
@@ -107,6 +114,7 @@ impl DeviceArgs {
             latency_ms: ftdi::DEFAULT_LATENCY_MS,
             sim_capacity: capacity,
             sim_wire: wire,
+            sim_engine: EngineKind::Verilator,
             timeout_ms: DEFAULT_TIMEOUT_MS,
         }
     }
@@ -123,7 +131,7 @@ impl DeviceArgs {
             }
             w => w,
         };
-        SimBoard::new(self.sim_capacity, wire)
+        SimBoard::with_engine(self.sim_capacity, wire, self.sim_engine)
     }
 }
 

@@ -1,9 +1,10 @@
 //! `portshare build`: the Alchitry Cu board top → Verilog → yosys → nextpnr → icepack,
-//! through `portshare_hdl::flow`. Prints a summary (or `--json`, the flow's Report) on
+//! through `portshare_tools::flow`. Prints a summary (or `--json`, the flow's Report) on
 //! stdout, tool progress on stderr, and fails when timing is not met.
 
 use anyhow::{bail, Context};
-use portshare_hdl::flow::{FlowError, FlowOptions, Report};
+use portshare_tools::flow::{FlowOptions, Report};
+use portshare_tools::ToolError;
 use std::path::PathBuf;
 
 /// Table sizes the board top is built for.
@@ -40,11 +41,12 @@ fn parse_entries(s: &str) -> Result<usize, String> {
     }
 }
 
-type BuildFn = fn(&FlowOptions) -> Result<Report, FlowError>;
+type BuildFn = fn(&FlowOptions) -> Result<Report, ToolError>;
 
 /// The board top for `entries`.
 fn board_top(entries: usize) -> anyhow::Result<BuildFn> {
-    use portshare_hdl::{board::CuBoard, flow};
+    use portshare_hdl::board::CuBoard;
+    use portshare_tools::flow;
     Ok(match entries {
         16 => |o| flow::build(&mut CuBoard::<16>::new(), o),
         64 => |o| flow::build(&mut CuBoard::<64>::new(), o),
@@ -96,7 +98,7 @@ fn verdict(r: &Report) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portshare_hdl::flow::{self, ClockTiming, StepSeconds};
+    use portshare_tools::flow::{self, ClockTiming, StepSeconds};
 
     fn report(fmax: f64) -> Report {
         Report {
@@ -119,6 +121,7 @@ mod tests {
             seed: None,
             placements: vec![],
             critical_path: None,
+            icetime: None,
             bitstream: "x.bin".into(),
             bitstream_bytes: 135_100,
             verilog: "x.v".into(),

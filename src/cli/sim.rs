@@ -1,16 +1,16 @@
-//! `portshare sim`: run the frames of a pcap through the pipeline — the rust-hdl RTL in
-//! its cycle simulator (default) or the reference model — and write them to a new pcap
-//! with the same link type, order and timestamps. Only rewritten ports and checksums
-//! differ. With the RTL engine the model runs too, and any frame where the two differ
-//! is reported.
+//! `portshare sim`: run the frames of a pcap through the pipeline — its generated
+//! Verilog under Verilator (default), the rust-hdl blocks in rust-hdl's simulator, or
+//! the reference model — and write them to a new pcap with the same link type, order
+//! and timestamps. Only rewritten ports and checksums differ. With a cycle-accurate
+//! engine the model runs too, and any frame where the two differ is reported.
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use portshare_host::table::Table;
 use portshare_host::Direction;
-use portshare_sim::model::{self, Counters};
+use portshare_sim::model;
 use portshare_sim::pcap::Capture;
-use portshare_sim::rtl::{self, RtlOptions};
+use portshare_sim::engine::{self, EngineKind};
 use portshare_sim::flows;
 use serde_json::json;
 use std::io::IsTerminal;
@@ -18,23 +18,6 @@ use std::path::PathBuf;
 
 /// Table capacities the hardware is built for.
 pub const CAPACITIES: [usize; 3] = [16, 64, 128];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Engine {
-    /// The rust-hdl pipeline in its cycle simulator.
-    Rtl,
-    /// The software reference model.
-    Model,
-}
-
-impl Engine {
-    fn name(self) -> &'static str {
-        match self {
-            Engine::Rtl => "rtl",
-            Engine::Model => "model",
-        }
-    }
-}
 
 #[derive(clap::Args)]
 pub struct SimArgs {
@@ -52,8 +35,12 @@ pub struct SimArgs {
     /// incoming (match destination, write assigned_port) or outgoing (match source, write shared_port).
     #[arg(long, default_value = "incoming")]
     pub direction: Direction,
-    #[arg(long, value_enum, default_value = "rtl")]
-    pub engine: Engine,
+    /// verilator: the pipeline's generated Verilog under Verilator (millions of clocks
+    /// per second; its library is built once and cached, Debian package `verilator`);
+    /// rtl: the rust-hdl blocks in rust-hdl's simulator (~25 000 clocks/s, needs no
+    /// tools; the only one that writes --vcd); model: the reference model (no clocks).
+    #[arg(long, default_value = "verilator", value_name = "verilator|rtl|model")]
+    pub engine: EngineKind,
     /// Table capacity of the design: 16, 64 or 128.
     #[arg(long, default_value_t = 64, value_parser = parse_capacity)]
     pub capacity: usize,
@@ -92,7 +79,7 @@ fn progress_bar(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
-/// What the RTL run adds to the summary.
+/// What a cycle-accurate run adds to the summary.
 struct RtlFigures {
     clocks: u64,
     bytes_in: u64,
@@ -102,8 +89,8 @@ struct RtlFigures {
 }
 
 pub fn run(a: SimArgs) -> Result<()> {
-    if a.vcd.is_some() && a.engine != Engine::Rtl {
-        bail!("--vcd needs --engine rtl (the model has no waveform)");
+    if a.vcd.is_some() && a.engine != EngineKind::Rtl {
+        bail!("--vcd needs --engine rtl (the {} engine writes no waveform)", a.engine);
     }
     if same_file(&a.input, &a.output) {
         bail!("{}: the output would overwrite the input", a.output.display());
@@ -129,47 +116,28 @@ pub fn run(a: SimArgs) -> Result<()> {
     }
     let slots = table.slots();
 
-    let (out_frames, counters, rtl_figures) = match a.engine {
-        Engine::Model => {
-            let pb = progress_bar(frames.len(), "model");
-            let mut counters = Counters::new(a.capacity);
-            let mut out = Vec::with_capacity(frames.len());
-            for (i, f) in frames.iter().enumerate() {
-                let p = model::process_frame(f, a.direction, &slots);
-                counters.count(&p.outcome);
-                out.push(p.frame);
-                if i % 256 == 0 {
-                    pb.set_position(i as u64);
-                }
-            }
-            pb.finish_and_clear();
-            (out, counters, None)
-        }
-        Engine::Rtl => {
-            let pb = progress_bar(frames.len(), "rtl");
-            let opts = RtlOptions { capacity: a.capacity, vcd: a.vcd.clone() };
-            let result = rtl::run(&slots, &frames, a.direction, &opts, &mut |n| pb.set_position(n as u64))
-                .context("RTL simulation")?;
-            pb.finish_and_clear();
-            if result.frames.len() != frames.len() {
-                bail!("the RTL returned {} frames for {} in", result.frames.len(), frames.len());
-            }
-            let model_mismatches = frames
-                .iter()
-                .zip(&result.frames)
-                .enumerate()
-                .filter(|(_, (f, out))| model::process_frame(f, a.direction, &slots).frame != **out)
-                .map(|(i, _)| i)
-                .collect();
-            let figures = RtlFigures {
-                clocks: result.clocks,
-                bytes_in: result.bytes_in,
-                latency_clocks: result.latency_clocks,
-                model_mismatches,
-            };
-            (result.frames, result.counters, Some(figures))
-        }
-    };
+    let pb = progress_bar(frames.len(), a.engine.name());
+    let result = engine::run(a.engine, a.capacity, a.vcd.as_deref(), &slots, &frames, a.direction, &mut |n| {
+        pb.set_position(n as u64)
+    })
+    .with_context(|| format!("the {} engine", a.engine))?;
+    pb.finish_and_clear();
+    if result.frames.len() != frames.len() {
+        bail!("the {} engine returned {} frames for {} in", a.engine, result.frames.len(), frames.len());
+    }
+    let rtl_figures = (a.engine != EngineKind::Model).then(|| RtlFigures {
+        clocks: result.clocks,
+        bytes_in: result.bytes_in,
+        latency_clocks: result.latency_clocks,
+        model_mismatches: frames
+            .iter()
+            .zip(&result.frames)
+            .enumerate()
+            .filter(|(_, (f, out))| model::process_frame(f, a.direction, &slots).frame != **out)
+            .map(|(i, _)| i)
+            .collect(),
+    });
+    let (out_frames, counters) = (result.frames, result.counters);
 
     let out_capture = capture.with_frames(out_frames)?;
     out_capture.write(&a.output)?;
@@ -237,7 +205,8 @@ pub fn run(a: SimArgs) -> Result<()> {
         }
         if let Some(r) = &rtl_figures {
             println!(
-                "  rtl: {} clocks for {} bytes ({:.3} bytes/clock), latency {} clocks",
+                "  {}: {} clocks for {} bytes ({:.3} bytes/clock), latency {} clocks",
+                a.engine,
                 r.clocks,
                 r.bytes_in,
                 if r.clocks == 0 { 0.0 } else { r.bytes_in as f64 / r.clocks as f64 },
@@ -249,7 +218,8 @@ pub fn run(a: SimArgs) -> Result<()> {
         if !r.model_mismatches.is_empty() {
             let first: Vec<String> = r.model_mismatches.iter().take(10).map(|i| (i + 1).to_string()).collect();
             bail!(
-                "the RTL output differs from the reference model in {} frames (first: {})",
+                "the {} engine's output differs from the reference model in {} frames (first: {})",
+                a.engine,
                 r.model_mismatches.len(),
                 first.join(", ")
             );

@@ -7,7 +7,7 @@
 //! inputs in a generated testbench (`iverilog -g2005`, one `$readmemh` vector file per
 //! input, one line per clock), dumps every output every clock, and compares with what
 //! the Rust simulation produced. The first disagreement comes back as
-//! [`CosimError::Mismatch`] with the clock, the port and both values.
+//! [`ToolError::Mismatch`] with the clock, the port and both values.
 //!
 //! ```ignore
 //! let mut uut = Pipeline::<64>::default();
@@ -31,54 +31,14 @@
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::runner::{run, ToolError, IVERILOG, VVP};
+pub use crate::verilog::{PortDir, PortSpec};
+use crate::verilog::{block_ports, check_ports, for_each_top_port};
+use std::path::Path;
 use std::time::Instant;
 
 /// `simulate` iterations allowed for the logic to settle after a change.
 const SETTLE_ITERS: usize = 1000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CosimError {
-    #[error("port `{port}` cannot be co-simulated: {why}")]
-    UnsupportedPort { port: String, why: String },
-    #[error("the Rust block's ports and the Verilog `module top` disagree: {0}")]
-    PortsDiffer(String),
-    #[error(
-        "the rust-hdl simulation did not settle within {SETTLE_ITERS} iterations at clock {clock}"
-    )]
-    NotSettled { clock: usize },
-    #[error("input `{port}` was {value} (not 0/1) in the Rust simulation at clock {clock}")]
-    UndrivenInput {
-        port: String,
-        clock: usize,
-        value: String,
-    },
-    #[error("nothing to compare: {0}")]
-    Empty(&'static str),
-    #[error("cannot run `{tool}`: {source} (scripts/setup installs iverilog)")]
-    Spawn {
-        tool: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{tool} failed ({status}):\n{output}")]
-    Tool {
-        tool: &'static str,
-        status: String,
-        output: String,
-    },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Mismatch(Mismatch),
-    #[error("Icarus output {path}: {detail}")]
-    BadOutput { path: PathBuf, detail: String },
-}
 
 /// The first clock on which Icarus and rust-hdl disagree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,22 +62,6 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PortDir {
-    Input,
-    Output,
-}
-
-/// A top-level port, named as in the generated Verilog (`ns$name` inside an interface).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PortSpec {
-    pub name: String,
-    pub dir: PortDir,
-    pub width: usize,
-    /// A `Clock` input: driven by the testbench, not recorded.
-    pub is_clock: bool,
-}
-
 #[derive(Clone, Debug)]
 pub struct CosimReport {
     pub clocks: usize,
@@ -139,52 +83,6 @@ pub struct Recorder {
 
 fn words(width: usize) -> usize {
     width.div_ceil(64)
-}
-
-/// Visits the top scope's parameters (what becomes `module top`'s ports), in order.
-struct TopPorts<'a> {
-    depth: usize,
-    namespace: Vec<String>,
-    visit: &'a mut dyn FnMut(String, &dyn Atom),
-}
-
-impl Probe for TopPorts<'_> {
-    fn visit_start_scope(&mut self, _name: &str, _node: &dyn Block) {
-        self.depth += 1;
-    }
-    fn visit_start_namespace(&mut self, name: &str, _node: &dyn Block) {
-        if self.depth == 1 {
-            self.namespace.push(name.to_string());
-        }
-    }
-    fn visit_atom(&mut self, name: &str, signal: &dyn Atom) {
-        if self.depth == 1 && signal.kind().is_parameter() {
-            // rust-hdl flattens interface members as `ns$name` (same rule as its PCF writer).
-            let mut full = self.namespace.join("$");
-            if !full.is_empty() {
-                full.push('$');
-            }
-            full.push_str(name);
-            (self.visit)(full, signal);
-        }
-    }
-    fn visit_end_namespace(&mut self, _name: &str, _node: &dyn Block) {
-        if self.depth == 1 {
-            self.namespace.pop();
-        }
-    }
-    fn visit_end_scope(&mut self, _name: &str, _node: &dyn Block) {
-        self.depth -= 1;
-    }
-}
-
-fn for_each_top_port<B: Block>(uut: &B, mut f: impl FnMut(String, &dyn Atom)) {
-    let mut probe = TopPorts {
-        depth: 0,
-        namespace: vec![],
-        visit: &mut f,
-    };
-    uut.accept("top", &mut probe);
 }
 
 /// The atom's current value as bits, least significant first; `Err` names a non-0/1 bit.
@@ -227,42 +125,10 @@ fn to_hex(ws: &[u64], width: usize) -> String {
 
 impl Recorder {
     /// Reads the block's top-level ports (call `connect_all` first, as for simulation).
-    pub fn new<B: Block>(uut: &B) -> Result<Self, CosimError> {
-        let mut ports = Vec::new();
-        let mut bad = None;
-        for_each_top_port(uut, |name, atom| {
-            let d = atom.descriptor();
-            let dir = match atom.kind() {
-                AtomKind::InputParameter => PortDir::Input,
-                AtomKind::OutputParameter | AtomKind::OutputPassthrough => PortDir::Output,
-                _ => {
-                    bad.get_or_insert(CosimError::UnsupportedPort {
-                        port: name.clone(),
-                        why: "inout".into(),
-                    });
-                    return;
-                }
-            };
-            if !matches!(d.kind, TypeKind::Bits(_)) {
-                bad.get_or_insert(CosimError::UnsupportedPort {
-                    port: name.clone(),
-                    why: format!("type {} is not a plain bit vector", d.name),
-                });
-                return;
-            }
-            let is_clock = d.name == "clock";
-            ports.push(PortSpec {
-                name,
-                dir,
-                width: atom.bits(),
-                is_clock,
-            });
-        });
-        if let Some(e) = bad {
-            return Err(e);
-        }
+    pub fn new<B: Block>(uut: &B) -> Result<Self, ToolError> {
+        let ports = block_ports(uut)?;
         if !ports.iter().any(|p| p.dir == PortDir::Output) {
-            return Err(CosimError::Empty("the block has no outputs"));
+            return Err(ToolError::Empty("the block has no outputs"));
         }
         let samples = ports.iter().map(|_| Vec::new()).collect();
         Ok(Recorder {
@@ -285,9 +151,9 @@ impl Recorder {
     /// `.next` are only visible after `simulate`, RUST-HDL.md §5e), then reads. Call it
     /// once per clock, before the rising edge, if you clock the block yourself;
     /// [`Recorder::step`] does the whole clock.
-    pub fn sample<B: Block>(&mut self, uut: &mut B) -> Result<(), CosimError> {
+    pub fn sample<B: Block>(&mut self, uut: &mut B) -> Result<(), ToolError> {
         if !simulate(uut, SETTLE_ITERS) {
-            return Err(CosimError::NotSettled { clock: self.clocks });
+            return Err(ToolError::NotSettled { clock: self.clocks });
         }
         self.record(uut);
         Ok(())
@@ -324,13 +190,13 @@ impl Recorder {
         &mut self,
         uut: &mut B,
         clock: impl Fn(&mut B) -> &mut Signal<In, Clock>,
-    ) -> Result<(), CosimError> {
+    ) -> Result<(), ToolError> {
         let at = self.clocks;
         let settle = |u: &mut B| {
             if simulate(u, SETTLE_ITERS) {
                 Ok(())
             } else {
-                Err(CosimError::NotSettled { clock: at })
+                Err(ToolError::NotSettled { clock: at })
             }
         };
         self.sample(uut)?;
@@ -343,21 +209,21 @@ impl Recorder {
     /// Replays the recorded inputs against `verilog` (rust-hdl's `generate_verilog`
     /// text, top module `top`) in Icarus and compares every output on every clock.
     /// Files and logs stay in `work_dir`.
-    pub fn run_icarus(&self, verilog: &str, work_dir: &Path) -> Result<CosimReport, CosimError> {
+    pub fn run_icarus(&self, verilog: &str, work_dir: &Path) -> Result<CosimReport, ToolError> {
         if let Some((port, clock, value)) = &self.undriven {
-            return Err(CosimError::UndrivenInput {
+            return Err(ToolError::UndrivenInput {
                 port: port.clone(),
                 clock: *clock,
                 value: value.clone(),
             });
         }
         if self.clocks == 0 {
-            return Err(CosimError::Empty("no clocks were recorded"));
+            return Err(ToolError::Empty("no clocks were recorded"));
         }
         self.check_against_verilog(verilog)?;
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| CosimError::Io { path, source }
+            move |source| ToolError::Io { path, source }
         };
         fs::create_dir_all(work_dir).map_err(io(work_dir))?;
         let dut = work_dir.join("dut.v");
@@ -378,20 +244,10 @@ impl Recorder {
         fs::write(&tb, self.testbench()).map_err(io(&tb))?;
 
         let t = Instant::now();
-        run(
-            Command::new("iverilog")
-                .args(["-g2005", "-o", "cosim.vvp", "tb.v", "dut.v"])
-                .current_dir(work_dir),
-            "iverilog",
-        )?;
+        run(IVERILOG, &["-g2005", "-o", "cosim.vvp", "tb.v", "dut.v"], work_dir)?;
         let iverilog_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        run(
-            Command::new("vvp")
-                .args(["-n", "cosim.vvp"])
-                .current_dir(work_dir),
-            "vvp",
-        )?;
+        run(VVP, &["-n", "cosim.vvp"], work_dir)?;
         let vvp_seconds = t.elapsed().as_secs_f64();
 
         let out_path = work_dir.join("outputs.txt");
@@ -414,36 +270,8 @@ impl Recorder {
         })
     }
 
-    /// The Verilog's `module top` must declare exactly our ports, with our widths.
-    fn check_against_verilog(&self, verilog: &str) -> Result<(), CosimError> {
-        let declared = parse_top_ports(verilog).map_err(CosimError::PortsDiffer)?;
-        for p in &self.ports {
-            match declared.iter().find(|d| d.name == p.name) {
-                None => {
-                    return Err(CosimError::PortsDiffer(format!(
-                        "`{}` is not a port of module top",
-                        p.name
-                    )))
-                }
-                Some(d) if d.dir != p.dir || d.width != p.width => {
-                    return Err(CosimError::PortsDiffer(format!(
-                        "`{}`: Rust {:?} {} bits, Verilog {:?} {} bits",
-                        p.name, p.dir, p.width, d.dir, d.width
-                    )))
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(d) = declared
-            .iter()
-            .find(|d| !self.ports.iter().any(|p| p.name == d.name))
-        {
-            return Err(CosimError::PortsDiffer(format!(
-                "Verilog port `{}` is not in the Rust block",
-                d.name
-            )));
-        }
-        Ok(())
+    fn check_against_verilog(&self, verilog: &str) -> Result<(), ToolError> {
+        check_ports(&self.ports, verilog)
     }
 
     fn testbench(&self) -> String {
@@ -510,7 +338,7 @@ impl Recorder {
         s
     }
 
-    fn compare(&self, text: &str, path: &Path) -> Result<(), CosimError> {
+    fn compare(&self, text: &str, path: &Path) -> Result<(), ToolError> {
         let outs: Vec<(usize, &PortSpec)> = self
             .ports
             .iter()
@@ -519,7 +347,7 @@ impl Recorder {
             .collect();
         let lines: Vec<&str> = text.lines().collect();
         if lines.len() != self.clocks {
-            return Err(CosimError::BadOutput {
+            return Err(ToolError::BadOutput {
                 path: path.to_path_buf(),
                 detail: format!("{} lines for {} clocks", lines.len(), self.clocks),
             });
@@ -527,7 +355,7 @@ impl Recorder {
         for (clock, line) in lines.iter().enumerate() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             if fields.len() != outs.len() {
-                return Err(CosimError::BadOutput {
+                return Err(ToolError::BadOutput {
                     path: path.to_path_buf(),
                     detail: format!(
                         "line {}: {} fields for {} outputs",
@@ -541,7 +369,7 @@ impl Recorder {
                 let w = words(p.width);
                 let want = to_hex(&self.samples[*k][clock * w..(clock + 1) * w], p.width);
                 if !got.eq_ignore_ascii_case(&want) {
-                    return Err(CosimError::Mismatch(Mismatch {
+                    return Err(ToolError::Mismatch(Mismatch {
                         clock,
                         port: p.name.clone(),
                         rust: want,
@@ -554,91 +382,10 @@ impl Recorder {
     }
 }
 
-fn run(cmd: &mut Command, tool: &'static str) -> Result<(), CosimError> {
-    let out = cmd
-        .output()
-        .map_err(|source| CosimError::Spawn { tool, source })?;
-    if !out.status.success() {
-        let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
-        output += &String::from_utf8_lossy(&out.stderr);
-        return Err(CosimError::Tool {
-            tool,
-            status: out.status.to_string(),
-            output,
-        });
-    }
-    Ok(())
-}
-
-/// The ports of `module top(...)` as declared in rust-hdl's Verilog:
-/// `input wire [7:0] a;`, `output reg b;`, `output wire [167:0] c;`.
-pub fn parse_top_ports(verilog: &str) -> Result<Vec<PortSpec>, String> {
-    let start = verilog
-        .find("module top(")
-        .ok_or("no `module top(` in the Verilog")?;
-    let body = &verilog[start..];
-    let end = body
-        .find("endmodule")
-        .ok_or("`module top` has no endmodule")?;
-    let body = &body[..end];
-    let header_end = body
-        .find(';')
-        .ok_or("`module top(` header is not terminated")?;
-    let listed: Vec<&str> = body["module top(".len()..header_end]
-        .trim_end()
-        .trim_end_matches(')')
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut ports = Vec::new();
-    for line in body[header_end + 1..].lines() {
-        let mut toks = line
-            .trim()
-            .trim_end_matches(';')
-            .split_whitespace()
-            .peekable();
-        let dir = match toks.peek() {
-            Some(&"input") => PortDir::Input,
-            Some(&"output") => PortDir::Output,
-            Some(&"inout") => return Err(format!("inout port in `{}`", line.trim())),
-            _ => continue,
-        };
-        toks.next();
-        let mut width = 1;
-        let mut name = None;
-        for t in toks {
-            match t {
-                "wire" | "reg" | "signed" => {}
-                r if r.starts_with('[') => {
-                    let inner = r.trim_start_matches('[').trim_end_matches(']');
-                    let (hi, lo) = inner.split_once(':').ok_or_else(|| format!("range {r}"))?;
-                    let hi: usize = hi.parse().map_err(|_| format!("range {r}"))?;
-                    let lo: usize = lo.parse().map_err(|_| format!("range {r}"))?;
-                    width = hi.abs_diff(lo) + 1;
-                }
-                n => name = Some(n.to_string()),
-            }
-        }
-        let name = name.ok_or_else(|| format!("no name in `{}`", line.trim()))?;
-        ports.push(PortSpec {
-            name,
-            dir,
-            width,
-            is_clock: false,
-        });
-    }
-    if ports.len() != listed.len() || !ports.iter().all(|p| listed.contains(&p.name.as_str())) {
-        return Err(format!(
-            "port list {listed:?} does not match the declarations"
-        ));
-    }
-    Ok(ports)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verilog::parse_top_ports;
     use rand::{Rng, SeedableRng};
 
     /// Exercises narrow, combinational, registered and wide (168-bit, like the
@@ -758,39 +505,6 @@ mod tests {
         );
     }
 
-    /// The data-plane top, co-simulated on random stimulus (any stimulus is a fair
-    /// differential test: both simulators must agree on every output, every clock).
-    #[test]
-    fn pipeline_agrees_on_random_stimulus() {
-        use portshare_hdl::pipeline::Pipeline;
-        let mut uut = Pipeline::<16>::default();
-        uut.connect_all();
-        let mut rec = Recorder::new(&uut).unwrap();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(16);
-        for _ in 0..2000 {
-            uut.reset.next = rng.gen_bool(0.01);
-            uut.in_data.next = (rng.gen::<u8>() as u64).into();
-            uut.in_valid.next = rng.gen();
-            uut.in_last.next = rng.gen_bool(0.05);
-            uut.in_direction.next = rng.gen();
-            uut.out_ready.next = rng.gen_bool(0.8);
-            uut.mgmt_op.next = (rng.gen_range(0..8) as u64).into();
-            uut.mgmt_start.next = rng.gen_bool(0.05);
-            uut.mgmt_index.next = (rng.gen::<u8>() as u64).into();
-            let mut wdata: Bits<168> = 0.into();
-            for i in 0..168 {
-                wdata = wdata.replace_bit(i, rng.gen());
-            }
-            uut.mgmt_wdata.next = wdata;
-            rec.step(&mut uut, |u| &mut u.clock).unwrap();
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let r = rec
-            .run_icarus(&generate_verilog(&uut), dir.path())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((r.clocks, r.inputs, r.outputs), (2000, 11, 8));
-    }
-
     /// The lead's runner clocks the block itself and calls `sample` before each edge.
     #[test]
     fn manual_clocking_with_sample_agrees() {
@@ -837,7 +551,7 @@ mod tests {
         rec.samples[k][37 * 3 + 2] ^= 1 << 39;
         let dir = tempfile::tempdir().unwrap();
         match rec.run_icarus(&generate_verilog(&uut), dir.path()) {
-            Err(CosimError::Mismatch(m)) => {
+            Err(ToolError::Mismatch(m)) => {
                 assert_eq!((m.clock, m.port.as_str()), (37, "wide_out"));
                 assert_eq!(m.rust.len(), 42);
                 let (r, v) = (
@@ -901,7 +615,7 @@ mod tests {
         assert!(clock >= 200);
         let dir = tempfile::tempdir().unwrap();
         match rec.run_icarus(&generate_verilog(&uut), dir.path()) {
-            Err(CosimError::Mismatch(m)) => {
+            Err(ToolError::Mismatch(m)) => {
                 assert_eq!(
                     m,
                     Mismatch {
@@ -911,7 +625,7 @@ mod tests {
                         verilog: (v as u8).to_string()
                     }
                 );
-                assert!(CosimError::Mismatch(m)
+                assert!(ToolError::Mismatch(m)
                     .to_string()
                     .contains(&format!("clock {clock}")));
             }
@@ -929,11 +643,11 @@ mod tests {
             .replace("endmodule // top\n", "endmodule // top\nwire broken = ;\n");
         let dir = tempfile::tempdir().unwrap();
         match rec.run_icarus(&v, dir.path()) {
-            Err(CosimError::Tool {
+            Err(ToolError::Failed {
                 tool: "iverilog",
-                output,
+                tail,
                 ..
-            }) => assert!(output.contains("syntax error"), "{output}"),
+            }) => assert!(tail.contains("syntax error"), "{tail}"),
             other => panic!("expected an iverilog failure, got {other:?}"),
         }
     }
@@ -949,7 +663,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             rec.run_icarus(&generate_verilog(&m), dir.path()),
-            Err(CosimError::PortsDiffer(_))
+            Err(ToolError::PortsDiffer(_))
         ));
     }
 }

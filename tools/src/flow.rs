@@ -14,19 +14,15 @@ use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
 use rust_hdl::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use crate::runner::{run, run_logged, ToolError, ICEPACK, ICETIME, NEXTPNR, YOSYS};
+use std::fs;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The part on the Alchitry Cu.
 pub const DEVICE: &str = "iCE40HX8K-CB132";
-/// How often a running tool's latest log line is echoed to stderr.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-/// Lines of a failing tool's log carried in its error.
-const LOG_TAIL_LINES: usize = 15;
 /// Cells whose source location is not inside the design's Verilog (e.g. LUTs made by
 /// abc, which loses `src`) are counted under this name in [`Report::modules`].
 pub const UNATTRIBUTED: &str = "(unattributed)";
@@ -62,39 +58,6 @@ impl FlowOptions {
             pcf: None,
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    #[error("the design failed rust-hdl's connection check: {0}")]
-    Check(String),
-    #[error("generating {what} failed: {detail}")]
-    Generate { what: &'static str, detail: String },
-    #[error("cannot run `{tool}`: {source} (scripts/setup installs the iCE40 tools)")]
-    Spawn {
-        tool: &'static str,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{tool} failed ({status}); full log in {log}; its last lines:\n{tail}")]
-    Tool {
-        tool: &'static str,
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
-    /// yosys accepted the Verilog but logged a problem that makes the hardware differ
-    /// from the Rust simulation (the same checks as rust-hdl's `yosys_validate`).
-    #[error("yosys found design problems (full log in {log}):\n{lines}")]
-    Design { log: PathBuf, lines: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("reading {path}: {detail}")]
-    Parse { path: PathBuf, detail: String },
 }
 
 /// Achieved vs. wanted frequency of one clock domain, from nextpnr's report.
@@ -147,6 +110,22 @@ pub fn seed_order(first: Option<u64>, sweep: u64) -> Vec<Option<u64>> {
     seeds
 }
 
+/// icestorm's own timing estimate of the placed design (`icetime`'s topological
+/// analysis of the `.asc`), beside nextpnr's: an independent second opinion.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct IcetimeEstimate {
+    pub path_ns: f64,
+    pub fmax_mhz: f64,
+}
+
+/// "Total path delay: 5.58 ns (179.07 MHz)" from icetime's report.
+pub fn parse_icetime(report: &str) -> Option<IcetimeEstimate> {
+    let line = report.lines().rev().find(|l| l.starts_with("Total path delay:"))?;
+    let rest = line.strip_prefix("Total path delay:")?.trim();
+    let (ns, mhz) = rest.split_once(" ns (")?;
+    Some(IcetimeEstimate { path_ns: ns.trim().parse().ok()?, fmax_mhz: mhz.trim_end_matches(" MHz)").trim().parse().ok()? })
+}
+
 /// Wall-clock seconds of each step (reported, never asserted).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StepSeconds {
@@ -154,6 +133,7 @@ pub struct StepSeconds {
     pub yosys: f64,
     pub nextpnr: f64,
     pub icepack: f64,
+    pub icetime: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -181,6 +161,8 @@ pub struct Report {
     pub placements: Vec<Placement>,
     /// `None` for a design without register-to-register paths.
     pub critical_path: Option<CriticalPath>,
+    /// icetime's estimate of the same placement.
+    pub icetime: Option<IcetimeEstimate>,
     pub bitstream: PathBuf,
     pub bitstream_bytes: u64,
     /// The Verilog that was synthesized (co-simulate this text, with the top renamed
@@ -257,6 +239,9 @@ impl Report {
                 .collect();
             s += &format!("placements tried: {} (kept the best)\n", tried.join(", "));
         }
+        if let Some(t) = &self.icetime {
+            s += &format!("icetime estimate: {:.2} MHz ({:.2} ns path), beside nextpnr's {:.2} MHz\n", t.fmax_mhz, t.path_ns, self.fmax_mhz.unwrap_or(0.0));
+        }
         if let Some(p) = &self.critical_path {
             s += &format!(
                 "critical path: {:.2} ns ({:.2} logic, {:.2} wire), {} -> {}\n",
@@ -290,12 +275,13 @@ impl Report {
             s += &format!("  {m}: {ff} / {ram} / {}\n", all - ff - ram);
         }
         s += &format!(
-            "bitstream: {} ({} bytes)\nseconds: yosys {:.1}, nextpnr {:.1}, icepack {:.1}\n",
+            "bitstream: {} ({} bytes)\nseconds: yosys {:.1}, nextpnr {:.1}, icepack {:.1}, icetime {:.1}\n",
             self.bitstream.display(),
             self.bitstream_bytes,
             self.seconds.yosys,
             self.seconds.nextpnr,
-            self.seconds.icepack
+            self.seconds.icepack,
+            self.seconds.icetime
         );
         s
     }
@@ -304,9 +290,9 @@ impl Report {
 /// Builds `uut` into a bitstream and reports on it. Missing the target frequency is
 /// not an error (the bitstream is still written; see [`Report::timing_met`]); a tool
 /// failing is, and carries the tail of that tool's log.
-pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowError> {
+pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolError> {
     let dir = &opts.out_dir;
-    fs::create_dir_all(dir).map_err(|source| FlowError::Io {
+    fs::create_dir_all(dir).map_err(|source| ToolError::Io {
         path: dir.clone(),
         source,
     })?;
@@ -327,7 +313,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         let path = dir.join(stale);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(FlowError::Io { path, source: e })
+                return Err(ToolError::Io { path, source: e })
             }
             _ => {}
         }
@@ -344,7 +330,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         ..Default::default()
     };
 
-    seconds.yosys = run_tool("yosys", &["-s".into(), "synth.ys".into()], dir, "yosys.log")?;
+    seconds.yosys = run_logged(YOSYS, &["-s".into(), "synth.ys".into()], dir, "yosys.log")?;
     check_yosys_log(&dir.join("yosys.log"))?;
 
     let freq = format!("{}", opts.freq_mhz);
@@ -391,7 +377,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         if let Some(seed) = seed {
             args.extend(["--seed".to_string(), seed.to_string()]);
         }
-        seconds.nextpnr += run_tool("nextpnr-ice40", &args, dir, "nextpnr.log")?;
+        seconds.nextpnr += run_logged(NEXTPNR, &args, dir, "nextpnr.log")?;
         let (clocks, _) = parse_nextpnr_report(&read_json(&report_path)?, &report_path)?;
         let placement = Placement::of(seed, &clocks);
         if placement.fmax_mhz > placements.get(best).and_then(|p| p.fmax_mhz) {
@@ -414,22 +400,27 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         debug_assert_eq!(kept_best, Some(best));
         for f in &placed_files {
             let from = kept(f);
-            fs::rename(&from, dir.join(f)).map_err(|source| FlowError::Io { path: from, source })?;
+            fs::rename(&from, dir.join(f)).map_err(|source| ToolError::Io { path: from, source })?;
         }
     } else if kept_best.is_some() {
         for f in &placed_files {
             let path = kept(f);
-            fs::remove_file(&path).map_err(|source| FlowError::Io { path, source })?;
+            fs::remove_file(&path).map_err(|source| ToolError::Io { path, source })?;
         }
     }
     let chosen = placements[best].clone();
-    seconds.icepack = run_tool("icepack", &[asc.clone(), bin.clone()], dir, "icepack.log")?;
+    seconds.icepack = run_logged(ICEPACK, &[asc.clone(), bin.clone()], dir, "icepack.log")?;
+    let t = Instant::now();
+    let icetime_report = run(ICETIME, &["-d", "hx8k", "-P", "cb132", "-p", &pcf_name, "-t", &asc], dir)?;
+    seconds.icetime = t.elapsed().as_secs_f64();
+    write(&dir.join("icetime.log"), &icetime_report)?;
+    let icetime = parse_icetime(&icetime_report);
 
     let pnr = read_json(&report_path)?;
     let net = read_json(&dir.join(&netlist))?;
     let bitstream = dir.join(&bin);
     let bitstream_bytes = fs::metadata(&bitstream)
-        .map_err(|source| FlowError::Io {
+        .map_err(|source| ToolError::Io {
             path: bitstream.clone(),
             source,
         })?
@@ -439,7 +430,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
     let used = |k: &str| util.get(k).map(|u| u.0).unwrap_or(0);
     let total = |k: &str| util.get(k).map(|u| u.1).unwrap_or(0);
     let modules =
-        cells_by_module(&net, top, &v_name, &verilog).map_err(|detail| FlowError::Parse {
+        cells_by_module(&net, top, &v_name, &verilog).map_err(|detail| ToolError::Parse {
             path: dir.join(&netlist),
             detail,
         })?;
@@ -465,6 +456,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
         seed: chosen.seed,
         placements,
         critical_path,
+        icetime,
         bitstream,
         bitstream_bytes,
         verilog: dir.join(&v_name),
@@ -476,15 +468,15 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, FlowEr
 
 /// The block's Verilog with the top module named `top` (checked first, so rust-hdl's
 /// `generate_verilog` cannot panic on an unconnected design).
-pub fn top_verilog<B: Block>(uut: &mut B, top: &str) -> Result<String, FlowError> {
+pub fn top_verilog<B: Block>(uut: &mut B, top: &str) -> Result<String, ToolError> {
     uut.connect_all();
-    check_all(uut).map_err(|e| FlowError::Check(format!("{e:?}")))?;
+    check_all(uut).map_err(|e| ToolError::Check(format!("{e:?}")))?;
     let text = catch_panic("Verilog", || generate_verilog(uut))?;
     if top == "top" {
         return Ok(text);
     }
     if text.matches("module top(").count() != 1 {
-        return Err(FlowError::Generate {
+        return Err(ToolError::Generate {
             what: "Verilog",
             detail: "expected exactly one `module top(` to rename".into(),
         });
@@ -492,8 +484,8 @@ pub fn top_verilog<B: Block>(uut: &mut B, top: &str) -> Result<String, FlowError
     Ok(text.replace("module top(", &format!("module {top}(")))
 }
 
-fn catch_panic<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, FlowError> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|e| FlowError::Generate {
+fn catch_panic<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, ToolError> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|e| ToolError::Generate {
         what,
         detail: e
             .downcast_ref::<String>()
@@ -503,92 +495,26 @@ fn catch_panic<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T, FlowEr
     })
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), FlowError> {
-    fs::copy(from, to).map(|_| ()).map_err(|source| FlowError::Io { path: from.to_path_buf(), source })
+fn copy(from: &Path, to: &Path) -> Result<(), ToolError> {
+    fs::copy(from, to).map(|_| ()).map_err(|source| ToolError::Io { path: from.to_path_buf(), source })
 }
 
-fn write(path: &Path, text: &str) -> Result<(), FlowError> {
-    fs::write(path, text).map_err(|source| FlowError::Io {
+fn write(path: &Path, text: &str) -> Result<(), ToolError> {
+    fs::write(path, text).map_err(|source| ToolError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn read_json(path: &Path) -> Result<serde_json::Value, FlowError> {
-    let text = fs::read_to_string(path).map_err(|source| FlowError::Io {
+fn read_json(path: &Path) -> Result<serde_json::Value, ToolError> {
+    let text = fs::read_to_string(path).map_err(|source| ToolError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| FlowError::Parse {
+    serde_json::from_str(&text).map_err(|e| ToolError::Parse {
         path: path.to_path_buf(),
         detail: e.to_string(),
     })
-}
-
-/// Runs `tool` in `dir` with stdout and stderr going to `dir/log`; returns its seconds.
-fn run_tool(tool: &'static str, args: &[String], dir: &Path, log: &str) -> Result<f64, FlowError> {
-    let log_path = dir.join(log);
-    let file = File::create(&log_path).map_err(|source| FlowError::Io {
-        path: log_path.clone(),
-        source,
-    })?;
-    let file2 = file.try_clone().map_err(|source| FlowError::Io {
-        path: log_path.clone(),
-        source,
-    })?;
-    eprintln!(
-        "[flow] {tool} {} (log: {})",
-        args.join(" "),
-        log_path.display()
-    );
-    let t = Instant::now();
-    let mut child = Command::new(tool)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::from(file2))
-        .spawn()
-        .map_err(|source| FlowError::Spawn { tool, source })?;
-    // nextpnr can be quiet for minutes: say where it is every PROGRESS_EVERY.
-    let mut next_note = PROGRESS_EVERY;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(source) => return Err(FlowError::Spawn { tool, source }),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        if t.elapsed() >= next_note {
-            next_note += PROGRESS_EVERY;
-            let text = fs::read_to_string(&log_path).unwrap_or_default();
-            let last = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            eprintln!(
-                "[flow] {tool} running {:.0}s: {}",
-                t.elapsed().as_secs_f64(),
-                last.trim()
-            );
-        }
-    };
-    let secs = t.elapsed().as_secs_f64();
-    if !status.success() {
-        let text = fs::read_to_string(&log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-        eprintln!("[flow] {tool} FAILED after {secs:.1}s");
-        return Err(FlowError::Tool {
-            tool,
-            status: status.to_string(),
-            log: log_path,
-            tail,
-        });
-    }
-    eprintln!("[flow] {tool} done in {secs:.1}s");
-    Ok(secs)
 }
 
 /// yosys warnings that mean the netlist is not what the Rust simulation ran: an
@@ -601,8 +527,8 @@ const YOSYS_DESIGN_PROBLEMS: [&str; 4] = [
     "Re-definition of module",
 ];
 
-fn check_yosys_log(log: &Path) -> Result<(), FlowError> {
-    let text = fs::read_to_string(log).map_err(|source| FlowError::Io {
+fn check_yosys_log(log: &Path) -> Result<(), ToolError> {
+    let text = fs::read_to_string(log).map_err(|source| ToolError::Io {
         path: log.to_path_buf(),
         source,
     })?;
@@ -614,7 +540,7 @@ fn check_yosys_log(log: &Path) -> Result<(), FlowError> {
         return Ok(());
     }
     eprintln!("[flow] yosys log shows {} design problem(s)", lines.len());
-    Err(FlowError::Design {
+    Err(ToolError::Design {
         log: log.to_path_buf(),
         lines: lines.join("\n"),
     })
@@ -627,8 +553,8 @@ type Utilisation = BTreeMap<String, (u64, u64)>;
 fn parse_nextpnr_report(
     v: &serde_json::Value,
     path: &Path,
-) -> Result<(Vec<ClockTiming>, Utilisation), FlowError> {
-    let bad = |detail: String| FlowError::Parse {
+) -> Result<(Vec<ClockTiming>, Utilisation), ToolError> {
+    let bad = |detail: String| ToolError::Parse {
         path: path.to_path_buf(),
         detail,
     };
@@ -932,6 +858,13 @@ mod tests {
     }
 
     #[test]
+    fn icetimes_total_path_line_parses() {
+        let report = "     5.108 ns ..  5.367 ns c_SB_CARRY_CI_CO[25]\n\nTotal number of logic levels: 26\nTotal path delay: 5.58 ns (179.07 MHz)\n";
+        assert_eq!(parse_icetime(report), Some(IcetimeEstimate { path_ns: 5.58, fmax_mhz: 179.07 }));
+        assert_eq!(parse_icetime("no timing here"), None);
+    }
+
+    #[test]
     fn blinky_builds_meets_timing_and_keeps_its_counter() {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = FlowOptions::new(dir.path(), 100.0);
@@ -974,9 +907,14 @@ mod tests {
         assert!(cp.logic_ns > 0.0 && cp.routing_ns > 0.0, "{cp:?}");
         // An HX8K image is 135100 bytes whatever the design (icepack pads the CRAM).
         assert_eq!(r.bitstream_bytes, 135_100);
-        for log in ["yosys.log", "nextpnr.log", "icepack.log"] {
+        for log in ["yosys.log", "nextpnr.log", "icepack.log", "icetime.log"] {
             assert!(dir.path().join(log).exists(), "{log}");
         }
+        // icetime's estimate of the same placement: an independent analysis, so only
+        // roughly equal (it is more conservative than nextpnr on carry chains).
+        let it = r.icetime.as_ref().expect("icetime's estimate");
+        assert!((1000.0 / it.path_ns - it.fmax_mhz).abs() < 0.1, "{it:?}");
+        assert!(it.fmax_mhz > 50.0 && it.fmax_mhz < 2.0 * r.fmax_mhz.unwrap(), "{it:?} vs {:?}", r.fmax_mhz);
         // The nextpnr log agrees with the JSON report we parsed.
         let log = fs::read_to_string(dir.path().join("nextpnr.log")).unwrap();
         let line = log
@@ -1068,7 +1006,7 @@ mod tests {
         // As if an earlier run had succeeded here.
         fs::write(dir.path().join("top.bin"), b"old").unwrap();
         match build(&mut Blinky::default(), &opts) {
-            Err(FlowError::Tool { tool, tail, .. }) => {
+            Err(ToolError::Failed { tool, tail, .. }) => {
                 assert_eq!(tool, "nextpnr-ice40");
                 assert!(
                     tail.contains("package does not have a pin named 'Z99'"),
@@ -1095,7 +1033,7 @@ mod tests {
         opts.pcf = Some(pcf);
         match build(&mut Blinky::default(), &opts) {
             Err(
-                e @ FlowError::Tool {
+                e @ ToolError::Failed {
                     tool: "nextpnr-ice40",
                     ..
                 },
@@ -1142,7 +1080,7 @@ mod tests {
             &mut UsesRustConst::default(),
             &FlowOptions::new(dir.path(), 100.0),
         ) {
-            Err(e @ FlowError::Design { .. }) => {
+            Err(e @ ToolError::Design { .. }) => {
                 let msg = e.to_string();
                 assert!(
                     msg.contains("LIMIT") && msg.contains("implicitly declared"),
@@ -1189,7 +1127,7 @@ mod tests {
     fn latch_is_caught_in_the_yosys_log() {
         let dir = tempfile::tempdir().unwrap();
         match build(&mut Latchy::default(), &FlowOptions::new(dir.path(), 100.0)) {
-            Err(e @ FlowError::Design { .. }) => {
+            Err(e @ ToolError::Design { .. }) => {
                 assert!(e.to_string().contains("Latch inferred for"), "{e}");
             }
             other => panic!("expected a latch report, got {other:?}"),
@@ -1208,13 +1146,13 @@ mod tests {
             "read_verilog top.v\nsynth_ice40 -top nosuchtop -json top.json\n",
         )
         .unwrap();
-        match run_tool(
-            "yosys",
+        match run_logged(
+            YOSYS,
             &["-s".into(), "synth.ys".into()],
             dir.path(),
             "yosys.log",
         ) {
-            Err(e @ FlowError::Tool { tool: "yosys", .. }) => {
+            Err(e @ ToolError::Failed { tool: "yosys", .. }) => {
                 let msg = e.to_string();
                 assert!(msg.contains("ERROR") && msg.contains("nosuchtop"), "{msg}");
             }
@@ -1244,7 +1182,7 @@ mod tests {
             &mut Unconnected::default(),
             &FlowOptions::new(dir.path(), 100.0),
         ) {
-            Err(FlowError::Check(msg)) => assert!(msg.contains("clock"), "{msg}"),
+            Err(ToolError::Check(msg)) => assert!(msg.contains("clock"), "{msg}"),
             other => panic!("expected a check failure, got {other:?}"),
         }
     }

@@ -1,0 +1,18 @@
+//! portshare's tool drivers: everything that runs an outside program on a rust-hdl
+//! block's Verilog. Nothing here is portshare's hardware; `hdl` is hardware only.
+//!
+//! * [`runner`] — the one way a tool is started ([`runner::run`], [`runner::run_logged`])
+//!   and the one error type ([`ToolError`]): a missing tool names its Debian package.
+//! * [`verilog`] — a block's top-level ports, from the block and from its Verilog.
+//! * [`flow`] — yosys `synth_ice40` → nextpnr-ice40 → icepack (+ icetime) for the iCE40.
+//! * [`icarus`] — records a rust-hdl run and replays it on the Verilog in Icarus.
+//! * [`verilator`] — the Verilog compiled by Verilator into a shared library (cached),
+//!   driven through a small C ABI: the fast cycle-accurate engine.
+
+pub mod flow;
+pub mod icarus;
+pub mod runner;
+pub mod verilator;
+pub mod verilog;
+
+pub use runner::ToolError;
