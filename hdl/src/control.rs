@@ -57,8 +57,9 @@ pub const STATUS_BUSY: u8 = 0x05;
 pub const STATUS_BAD_FRAMING: u8 = 0x06;
 pub const STATUS_TIMEOUT: u8 = 0x07;
 
-/// The frame buffer: `BlockRam<8, 11>`.
-pub const MAX_FRAME_LEN: usize = 2048;
+/// The frame buffer: `BlockRam<8, FRAME_ADDR_BITS>`.
+pub const FRAME_ADDR_BITS: usize = 11;
+pub const MAX_FRAME_LEN: usize = 1 << FRAME_ADDR_BITS;
 
 /// Build id reported by INFO unless the build stamps its own: the crate version as
 /// 0x00MMmmpp.
@@ -195,7 +196,7 @@ pub struct Control<const N: usize> {
     is_inject: DFF<Bit>,
     record: DFF<Bits<168>>,
     rx_crc: Crc16,
-    ram: BlockRam<8, 11>,
+    ram: BlockRam<8, FRAME_ADDR_BITS>,
     rx_byte: Signal<Local, Bits<8>>,
     rx_byte_valid: Signal<Local, Bit>,
     rx_end: Signal<Local, Bit>,

@@ -13,5 +13,6 @@ pub mod flow;
 pub mod parser;
 pub mod pipeline;
 pub mod ram;
+pub mod resources;
 pub mod rewriter;
 pub mod uart;

@@ -32,7 +32,7 @@ pub enum BoardCmd {
     Stats(StatsArgs),
     /// Empty the board's table.
     Clear(ClearArgs),
-    /// Run the frames of a pcap through the board's pipeline; write what comes back.
+    /// Run the frames of a pcap or pcapng through the board's pipeline; write what comes back.
     Inject(InjectArgs),
     /// A whole session on a simulated board: load, list, inject frames, stats.
     Demo(DemoArgs),
@@ -176,9 +176,10 @@ pub struct ClearArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct InjectArgs {
-    /// Frames to send (pcap, Ethernet link type).
+    /// Frames to send (classic pcap or pcapng, Ethernet link type).
     pub input: PathBuf,
-    /// Where to write the frames the pipeline returns (pcap, same timestamps).
+    /// Where to write the frames the pipeline returns (the input's format, same
+    /// timestamps; pcapng keeps interfaces and options too).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Which way the frames cross the unit.
