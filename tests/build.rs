@@ -133,7 +133,7 @@ fn board_top_16_uses_the_block_rams_the_design_computes() {
 #[test]
 fn a_table_too_big_for_block_ram_is_refused_before_any_tool_runs() {
     let dir = tempfile::tempdir().unwrap();
-x, "--out", dir.path().to_str().unwrap()]);
+    let run = portshare(&["build", "--entries", "128", "--out", dir.path().to_str().unwrap()]);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     let need = block_rams(128);
