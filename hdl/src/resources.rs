@@ -35,9 +35,9 @@ impl Memory {
 pub fn memories(entries: usize) -> Vec<Memory> {
     let key = |name| Memory { name, words: 1 << cam::KEY_ADDR_BITS, bits: entries };
     vec![
-        key("CAM key RAM, high nibbles"),
-        key("CAM key RAM, low nibbles"),
-        Memory { name: "CAM result RAM", words: 1 << cam::RESULT_ADDR_BITS, bits: cam::RESULT_BITS },
+        key("CAM high-nibble keys"),
+        key("CAM low-nibble keys"),
+        Memory { name: "CAM results", words: 1 << cam::RESULT_ADDR_BITS, bits: cam::RESULT_BITS },
         Memory { name: "hit counters", words: 1 << counters::HITS_ADDR_BITS, bits: counters::HITS_BITS },
         Memory { name: "byte queue", words: 1 << pipeline::QUEUE_ADDR_BITS, bits: rewriter::QUEUE_BITS },
         Memory { name: "frame buffer", words: 1 << control::FRAME_ADDR_BITS, bits: 8 },
@@ -91,6 +91,6 @@ mod tests {
         let e = does_not_fit(128, &[16, 64, 128]).unwrap();
         assert!(e.starts_with("128 entries need 42 block RAMs ("), "{e}");
         assert!(e.ends_with("the HX8K has 32; 64 is the largest that fits"), "{e}");
-        assert!(e.contains("CAM key RAM, high nibbles 16"), "{e}");
+        assert!(e.contains("(CAM high-nibble keys 16, CAM low-nibble keys 16, CAM results 3, "), "{e}");
     }
 }

@@ -43,6 +43,6 @@ mod tests {
         }
         let line = serialize(&[0x00, 0xFF]);
         assert_eq!(line.len(), 20);
-        assert_eq!(line.count_ones(), 2 + 9);
+        assert_eq!(line.count_ones(), 1 + 9);
     }
 }
