@@ -143,17 +143,25 @@ pub fn serve(stream: UnixStream, board: &mut SimBoard, fault: ReplyFault) -> Res
                 Err(mpsc::RecvError) => return Ok(report),
             }
         }
+        let mut closed = false;
         loop {
             match from_peer.try_recv() {
                 Ok(bytes) => incoming.push(bytes),
                 Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => return Ok(report),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
             }
         }
         for bytes in &incoming {
             report.bytes_from_peer += bytes.len() as u64;
             board.send(bytes)?;
             idle_polls = 0;
+        }
+        // What came with the close still counts (and reaches the board).
+        if closed {
+            return Ok(report);
         }
         out.clear();
         if board.recv(&mut out, POLL)? > 0 {
