@@ -22,7 +22,8 @@ enum Cmd {
     Build(cli::build::BuildArgs),
     #[command(flatten)]
     Board(cli::board::BoardCmd),
-    /// Put a simulated board's UART on a unix socket (the far end of QEMU's emulated FTDI chip).
+    /// Put a simulated board's UART on a unix socket: for QEMU's emulated FTDI chip
+    /// (`--uart`), or kept alive for command after command (`--listen`).
     Serve(cli::serve::ServeArgs),
 }
 

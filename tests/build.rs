@@ -1,6 +1,7 @@
 //! End to end: `portshare build` on the real tools, for the 64-entry board top. Slow
 //! (yosys + nextpnr on the whole design: minutes on CI's 2 cores).
 
+use portshare_hdl::resources::{block_rams, HX8K_BLOCK_RAMS};
 use std::path::Path;
 use std::process::Command;
 
@@ -56,6 +57,9 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
     // The goal: at most half the part's logic cells (measured 3 586, 46.7 %).
     assert!(lcs * 2 <= lcs_total, "LCs {lcs} of {lcs_total}: over half the part");
     assert!(r["brams_used"].as_u64().unwrap() <= r["brams_total"].as_u64().unwrap());
+    // The count `portshare build` refuses impossible sizes with is nextpnr's.
+    assert_eq!(r["brams_used"].as_u64(), Some(block_rams(64) as u64));
+    assert_eq!(r["brams_total"].as_u64(), Some(HX8K_BLOCK_RAMS as u64));
     assert!(r["ffs_used"].as_u64().unwrap() > 100);
 
     let bin = Path::new(r["bitstream"].as_str().unwrap());
@@ -114,4 +118,34 @@ fn unsupported_table_size_is_refused_before_any_tool_runs() {
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "nothing written"
     );
+}
+
+/// The block-RAM count computed from the design's RAM sizes equals nextpnr's at 16
+/// entries too (one placement at a relaxed clock: only the resources matter here).
+#[test]
+fn board_top_16_uses_the_block_rams_the_design_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = portshare(&[
+        "build", "--entries", "16", "--out", dir.path().to_str().unwrap(), "--freq", "50", "--seeds", "0", "--json",
+    ]);
+    assert!(run.status.success(), "portshare build failed:\n{}", String::from_utf8_lossy(&run.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(r["brams_used"].as_u64(), Some(block_rams(16) as u64), "{r:#}");
+}
+
+#[test]
+fn a_table_too_big_for_block_ram_is_refused_before_any_tool_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = portshare(&["build", "--entries", "128", "--out", dir.path().to_str().unwrap()]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let need = block_rams(128);
+    assert!(need > HX8K_BLOCK_RAMS);
+    assert!(
+        stderr.contains(&format!("128 entries need {need} block RAMs"))
+            && stderr.contains("the HX8K has 32; 64 is the largest that fits"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("yosys"), "a tool ran: {stderr}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }

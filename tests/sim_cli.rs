@@ -6,7 +6,7 @@
 use portshare_host::table::Table;
 use portshare_host::Direction;
 use portshare_sim::model::{self, Counters};
-use portshare_sim::pcap::{self, Capture, Record};
+use portshare_sim::pcap::{self, Capture, Format, Record, Stamp};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -31,12 +31,13 @@ fn example_table() -> PathBuf {
 fn check_against_model(input: &Path, output: &Path, table: &Table, direction: Direction) -> Counters {
     let a = Capture::read(input).unwrap();
     let b = Capture::read(output).unwrap();
-    assert_eq!(a.header, b.header, "pcap header changed");
+    let (Format::Pcap(ha), Format::Pcap(hb)) = (&a.format, &b.format) else { panic!("not classic pcap") };
+    assert_eq!(ha, hb, "pcap header changed");
     assert_eq!(a.records.len(), b.records.len(), "frame count changed");
     let slots = table.slots();
     let mut counters = Counters::new(64);
     for (i, (ra, rb)) in a.records.iter().zip(&b.records).enumerate() {
-        assert_eq!((ra.ts_sec, ra.ts_frac, ra.orig_len), (rb.ts_sec, rb.ts_frac, rb.orig_len), "record {i}");
+        assert_eq!(ra.stamp, rb.stamp, "record {i}");
         let p = model::process_frame(&ra.data, direction, &slots);
         counters.count(&p.outcome);
         assert_eq!(p.frame, rb.data, "record {i} differs from the model");
@@ -143,9 +144,12 @@ fn example_capture(path: &Path) -> Vec<Vec<u8>> {
     let records = frames
         .iter()
         .enumerate()
-        .map(|(i, f)| Record { ts_sec: 1_700_000_000 + i as u32, ts_frac: 123_456, orig_len: f.len() as u32, data: f.clone() })
+        .map(|(i, f)| Record {
+            data: f.clone(),
+            stamp: Stamp::Pcap { ts_sec: 1_700_000_000 + i as u32, ts_frac: 123_456, orig_len: f.len() as u32 },
+        })
         .collect();
-    Capture { header: pcap::ethernet_header(), records }.write(path).unwrap();
+    Capture { format: Format::Pcap(pcap::ethernet_header()), records }.write(path).unwrap();
     frames
 }
 
@@ -210,9 +214,8 @@ fn sim_refuses_a_non_ethernet_capture() {
     let input = dir.path().join("raw-ip.pcap");
     let mut header = pcap::ethernet_header();
     header.datalink = pcap_file::DataLink::RAW;
-    Capture { header, records: vec![Record { ts_sec: 1, ts_frac: 0, orig_len: 20, data: vec![0x45; 20] }] }
-        .write(&input)
-        .unwrap();
+    let record = Record { data: vec![0x45; 20], stamp: Stamp::Pcap { ts_sec: 1, ts_frac: 0, orig_len: 20 } };
+    Capture { format: Format::Pcap(header), records: vec![record] }.write(&input).unwrap();
     let out = dir.path().join("out.pcap");
     let o = portshare(&["sim", "--engine", "model", "--table", s(&example_table()), s(&input), "-o", s(&out)]);
     assert!(!o.status.success());

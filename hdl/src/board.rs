@@ -274,14 +274,7 @@ mod tests {
 
     /// Serializes bytes 8N1 at `cpb` clocks per bit: one line level per clock.
     fn serialize(bytes: &[u8], cpb: usize) -> Vec<bool> {
-        let mut out = Vec::new();
-        for &b in bytes {
-            let bits = std::iter::once(false).chain((0..8).map(|i| (b >> i) & 1 == 1)).chain(std::iter::once(true));
-            for bit in bits {
-                out.extend(std::iter::repeat(bit).take(cpb));
-            }
-        }
-        out
+        portshare_host::uart8n1::serialize(bytes).iter().by_vals().flat_map(|bit| std::iter::repeat(bit).take(cpb)).collect()
     }
 
     /// Decodes an 8N1 line (one level per clock), sampling mid-bit.

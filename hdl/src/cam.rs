@@ -29,6 +29,12 @@
 //! byte reads, and the result word is written only while its entry cannot be found.
 
 use crate::ram::BlockRam;
+
+/// The key RAMs' address: (key position, nibble), 512 words of N match bits each.
+pub const KEY_ADDR_BITS: usize = 9;
+/// The result RAM: one word per entry (up to 256) of flags 35..32 and ports 31..0.
+pub const RESULT_BITS: usize = 36;
+pub const RESULT_ADDR_BITS: usize = 8;
 use rust_hdl::prelude::*;
 
 /// `1 << index` over N bits (zero when index ≥ N).
@@ -146,12 +152,12 @@ pub struct Cam<const N: usize> {
     r_key_dir: DFF<Bit>,
     r_addr_hi: DFF<Bits<9>>,
     r_addr_lo: DFF<Bits<9>>,
-    key_hi: BlockRam<N, 9>,
-    key_lo: BlockRam<N, 9>,
+    key_hi: BlockRam<N, KEY_ADDR_BITS>,
+    key_lo: BlockRam<N, KEY_ADDR_BITS>,
     /// Per entry: the record's flags (bits 35..32: IPv4, UDP, TCP, valid-as-written),
     /// shared port (31..16), assigned port (15..0). Read-back takes the protocol and
     /// family flags from here; `valid` must come from its register (CLEAR).
-    result: BlockRam<36, 8>,
+    result: BlockRam<RESULT_BITS, RESULT_ADDR_BITS>,
     valid: DFF<Bits<N>>,
 
     acc: DFF<Bits<N>>,

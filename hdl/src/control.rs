@@ -39,6 +39,9 @@ use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
 const COUNTER_BITS: usize = COUNTER_LEN * 8;
 /// Buffer positions: body bytes `BULK_AT..=BULK_LAST` go to the frame buffer.
 const BULK_LAST: usize = BULK_AT + MAX_FRAME_LEN - 1;
+/// The frame buffer: `BlockRam<8, FRAME_ADDR_BITS>`, exactly the largest INJECT frame.
+pub const FRAME_ADDR_BITS: usize = 11;
+const _: () = assert!(1 << FRAME_ADDR_BITS == MAX_FRAME_LEN);
 
 /// Build id reported by INFO unless the build stamps its own: the crate version as
 /// 0x00MMmmpp.
@@ -190,7 +193,7 @@ pub struct Control<const N: usize> {
     is_inject: DFF<Bit>,
     record: DFF<Bits<RECORD_BITS>>,
     rx_crc: Crc16,
-    ram: BlockRam<8, 11>,
+    ram: BlockRam<8, FRAME_ADDR_BITS>,
     rx_byte: Signal<Local, Bits<8>>,
     rx_byte_valid: Signal<Local, Bit>,
     rx_end: Signal<Local, Bit>,

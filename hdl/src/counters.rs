@@ -3,6 +3,10 @@
 //! frame's last byte leaves, when its outcome is final.
 
 use crate::ram::BlockRam;
+
+/// The per-entry hit counters' RAM: one 32-bit count per entry (up to 256).
+pub const HITS_BITS: usize = 32;
+pub const HITS_ADDR_BITS: usize = 8;
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
@@ -41,7 +45,7 @@ pub struct Counters {
     fragment: DFF<Bits<32>>,
     unparsed: DFF<Bits<32>>,
     udp_zero_checksum: DFF<Bits<32>>,
-    hits: BlockRam<32, 8>,
+    hits: BlockRam<HITS_BITS, HITS_ADDR_BITS>,
     inc_pending: DFF<Bit>,
     inc_index: DFF<Bits<8>>,
     inc_now: Signal<Local, Bit>,

@@ -12,5 +12,6 @@ pub mod crc16;
 pub mod parser;
 pub mod pipeline;
 pub mod ram;
+pub mod resources;
 pub mod rewriter;
 pub mod uart;

@@ -65,7 +65,7 @@ pub fn bits_to_record(b: Bits<RECORD_BITS>) -> [u8; RECORD_BYTES] {
 /// depth must stay below 34 (the shortest Ethernet + IPv4 header) for the rewriter's
 /// single frame context, and at least 20 (a TCP header) so a waiting port byte never
 /// blocks its own resolution.
-const QUEUE_ADDR_BITS: usize = 5;
+pub const QUEUE_ADDR_BITS: usize = 5;
 const QUEUE_ADDR_BITS_P1: usize = QUEUE_ADDR_BITS + 1;
 pub const QUEUE_DEPTH: usize = 1 << QUEUE_ADDR_BITS;
 const _: () = assert!(QUEUE_DEPTH >= 20 && QUEUE_DEPTH < 34);

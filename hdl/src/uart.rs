@@ -239,14 +239,14 @@ mod tests {
         (bytes, errors)
     }
 
-    /// An independent serializer: each frame bit lasts `period` clocks (real-valued,
-    /// to model a sender off frequency), then `gap_bits` bit times of idle line.
+    /// The host's serializer (`portshare_host::uart8n1`) on a line whose bits last
+    /// `period` clocks (real-valued, to model a sender off frequency), then `gap_bits`
+    /// bit times of idle line; `stop_bit: false` breaks every stop bit.
     fn serialize(bytes: &[u8], period: f64, stop_bit: bool, gap_bits: f64) -> Vec<bool> {
+        use portshare_host::uart8n1::{levels, FRAME_BITS};
         let mut segments = Vec::new();
         for &b in bytes {
-            segments.push((false, period));
-            segments.extend((0..8).map(|i| ((b >> i) & 1 == 1, period)));
-            segments.push((stop_bit, period));
+            segments.extend(levels(b).enumerate().map(|(i, l)| (if i == FRAME_BITS - 1 { stop_bit } else { l }, period)));
             segments.push((true, gap_bits * period));
         }
         let (mut out, mut end) = (Vec::new(), 0.0);

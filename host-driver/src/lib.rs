@@ -1,13 +1,16 @@
 //! portshare host side: the table file, the hardware entry record, the control
-//! protocol codec and the transports that carry it (USB via rusb, or a simulated board).
+//! protocol codec and the transports that carry it (USB via rusb, a unix socket to a
+//! served simulated board, or a simulated board in the same process).
 //!
 //! Depends on nothing else of ours; `sim/` and the `portshare` CLI build on it.
 
 pub mod ftdi;
 pub mod protocol;
 pub mod record;
+pub mod socket;
 pub mod table;
 pub mod transport;
+pub mod uart8n1;
 pub mod usb;
 
 pub use record::{Slot, RECORD_LEN};

@@ -66,8 +66,9 @@ fn edge<B: Block>(uut: &mut B, set_clock: impl Fn(&mut B, bool)) {
     assert!(simulate(uut, 200), "the design did not settle after a falling edge");
 }
 
-/// Host side of the UART, in software: an 8N1 serializer into `usb_rx` and a
-/// mid-bit-sampling deserializer on `usb_tx`, one call each per clock.
+/// Host side of the UART, in software: the host's 8N1 serializer
+/// (`portshare_host::uart8n1`) into `usb_rx` and a mid-bit-sampling deserializer on
+/// `usb_tx`, one call each per clock.
 struct SoftUart {
     cpb: u64,
     queue: VecDeque<u8>,
@@ -107,9 +108,7 @@ impl SoftUart {
             self.tx_bits.pop_front();
             if self.tx_bits.is_empty() {
                 if let Some(b) = self.queue.pop_front() {
-                    self.tx_bits.push_back(false);
-                    self.tx_bits.extend((0..8).map(|i| (b >> i) & 1 == 1));
-                    self.tx_bits.push_back(true);
+                    self.tx_bits.extend(portshare_host::uart8n1::levels(b));
                 }
             }
             self.tx_clocks_left = self.cpb;

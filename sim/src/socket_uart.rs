@@ -143,17 +143,25 @@ pub fn serve(stream: UnixStream, board: &mut SimBoard, fault: ReplyFault) -> Res
                 Err(mpsc::RecvError) => return Ok(report),
             }
         }
+        let mut closed = false;
         loop {
             match from_peer.try_recv() {
                 Ok(bytes) => incoming.push(bytes),
                 Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => return Ok(report),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
             }
         }
         for bytes in &incoming {
             report.bytes_from_peer += bytes.len() as u64;
             board.send(bytes)?;
             idle_polls = 0;
+        }
+        // What came with the close still counts (and reaches the board).
+        if closed {
+            return Ok(report);
         }
         out.clear();
         if board.recv(&mut out, POLL)? > 0 {
@@ -206,41 +214,18 @@ mod tests {
     use super::*;
     use crate::board::SimWire;
     use portshare_host::protocol::{Client, ClientError, PROTOCOL_VERSION};
+    use portshare_host::socket::SocketTransport;
     use portshare_host::Slot;
     use std::time::Instant;
 
-    /// The peer's side of the socket as a transport, as QEMU's chip would carry it.
-    struct SocketPeer(UnixStream);
-
-    impl Transport for SocketPeer {
-        fn send(&mut self, bytes: &[u8]) -> Result<()> {
-            Ok(self.0.write_all(bytes)?)
-        }
-        fn recv(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize> {
-            self.0.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-            let mut chunk = [0u8; 4096];
-            match self.0.read(&mut chunk) {
-                Ok(n) => {
-                    buf.extend_from_slice(&chunk[..n]);
-                    Ok(n)
-                }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(0),
-                Err(e) => Err(e.into()),
-            }
-        }
-        fn describe(&self) -> String {
-            "socket peer".into()
-        }
-    }
-
     /// A served board and a client on the other end of a socket pair.
-    fn served(fault: ReplyFault) -> (Client<SocketPeer>, thread::JoinHandle<ServeReport>) {
+    fn served(fault: ReplyFault) -> (Client<SocketTransport>, thread::JoinHandle<ServeReport>) {
         let (ours, theirs) = UnixStream::pair().unwrap();
         let server = thread::spawn(move || {
             let mut board = SimBoard::new(16, SimWire::Bytes).unwrap();
             serve(theirs, &mut board, fault).unwrap()
         });
-        let client = Client::new(SocketPeer(ours)).with_timeout(Duration::from_millis(2000)).with_retries(1);
+        let client = Client::new(SocketTransport::over(ours, std::path::Path::new("pair"))).with_timeout(Duration::from_millis(2000)).with_retries(1);
         (client, server)
     }
 

@@ -1,8 +1,10 @@
 //! Board commands: find boards on USB, load a table, read it back, read counters, clear
 //! it, and run frames through the board's pipeline — against the real Alchitry Cu
-//! (`--device usb…`, the FT2232H's channel B) or a simulated board that lives for one
-//! command (`--device sim`). Every command speaks the same control protocol through
-//! `portshare_host::protocol::Client`, whichever transport carries it.
+//! (`--device usb…`, the FT2232H's channel B), a simulated board that lives for one
+//! command (`--device sim`), or one that `portshare serve --device sim --listen
+//! unix:PATH` keeps alive between commands (`--device unix:PATH`). Every command speaks
+//! the same control protocol through `portshare_host::protocol::Client`, whichever
+//! transport carries it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use portshare_host::ftdi::{self, Usability, UsbSelector};
 use portshare_host::protocol::{BoardCounters, Client, ClientStats, DeviceInfo};
+use portshare_host::socket::{self, SocketTransport};
 use portshare_host::table::Table;
 use portshare_host::transport::Transport;
 use portshare_host::usb::{self, UartSettings, UsbTransport};
@@ -33,17 +36,22 @@ pub enum BoardCmd {
     Stats(StatsArgs),
     /// Empty the board's table.
     Clear(ClearArgs),
-    /// Run the frames of a pcap through the board's pipeline; write what comes back.
+    /// Run the frames of a pcap or pcapng through the board's pipeline; write what comes back.
     Inject(InjectArgs),
     /// A whole session on a simulated board: load, list, inject frames, stats.
     Demo(DemoArgs),
 }
 
-/// Which board: `usb` (the one board on USB), `usb:BUS:ADDR`, `usb:SERIAL`, or `sim`.
+/// Which board: `usb` (the one board on USB), `usb:BUS:ADDR`, `usb:SERIAL`, `sim`, or
+/// `unix:PATH`. `--device` is parsed here only (`FromStr`), for every command that
+/// talks to a board.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceSpec {
     Usb(UsbSelector),
+    /// A simulated board living for this command.
     Sim,
+    /// A board behind a unix socket: `portshare serve --device sim --listen unix:PATH`.
+    Unix(PathBuf),
 }
 
 impl std::str::FromStr for DeviceSpec {
@@ -52,16 +60,25 @@ impl std::str::FromStr for DeviceSpec {
         if s == "sim" {
             return Ok(DeviceSpec::Sim);
         }
-        s.parse::<UsbSelector>()
-            .map(DeviceSpec::Usb)
-            .map_err(|e| format!("{e}, or `sim` for a simulated board"))
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("`unix:` needs a path: unix:PATH".into());
+            }
+            return Ok(DeviceSpec::Unix(path.into()));
+        }
+        s.parse::<UsbSelector>().map(DeviceSpec::Usb).map_err(|e| {
+            format!("{e}, `sim` for a simulated board, or `unix:PATH` for one served by `portshare serve --listen`")
+        })
     }
 }
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct DeviceArgs {
     /// The board: `usb` (the only one plugged in), `usb:BUS:ADDR`, `usb:SERIAL`
-    /// (see `portshare devices`), or `sim` (a simulated board living for this command).
+    /// (see `portshare devices`); `sim`, a simulated board that lives for this one
+    /// command (its table is gone when the command ends); or `unix:PATH`, a simulated
+    /// board kept alive between commands by `portshare serve --device sim --listen
+    /// unix:PATH`.
     #[arg(long, default_value = "usb")]
     pub device: DeviceSpec,
     /// UART rate. The bitstream's UART runs at 4 Mbaud (25 clocks a bit at 100 MHz).
@@ -86,14 +103,19 @@ pub struct DeviceArgs {
     pub sim_engine: EngineKind,
     /// How long to wait for each reply before sending the request again (3 retries),
     /// in ms; long replies get their time on the wire on top. Raise it for a slow far
-    /// end, e.g. a simulated board behind QEMU's emulated chip.
-    #[arg(long, default_value_t = DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout_ms: u64,
+    /// end, e.g. a simulated board behind QEMU's emulated chip. [default: 200; on
+    /// `unix:PATH` 10000 and no retries: the socket loses nothing, and the served
+    /// board answers at simulation speed]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: Option<u64>,
 }
 
 /// The client's base reply timeout: far above the board's reply time at 4 Mbaud
 /// (tens of µs) plus USB latency, and short enough that a dead board is reported quickly.
 pub const DEFAULT_TIMEOUT_MS: u64 = 200;
+/// The same for a served board on a unix socket: a simulated board takes tens of ms of
+/// host time per short request and about a second for a 1500-byte INJECT.
+pub const SOCKET_TIMEOUT_MS: u64 = 10_000;
 
 fn parse_sim_wire(s: &str) -> Result<SimWire, String> {
     match s {
@@ -115,7 +137,7 @@ impl DeviceArgs {
             sim_capacity: capacity,
             sim_wire: wire,
             sim_engine: EngineKind::Verilator,
-            timeout_ms: DEFAULT_TIMEOUT_MS,
+            timeout_ms: None,
         }
     }
 
@@ -184,9 +206,10 @@ pub struct ClearArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct InjectArgs {
-    /// Frames to send (pcap, Ethernet link type).
+    /// Frames to send (classic pcap or pcapng, Ethernet link type).
     pub input: PathBuf,
-    /// Where to write the frames the pipeline returns (pcap, same timestamps).
+    /// Where to write the frames the pipeline returns (the input's format, same
+    /// timestamps; pcapng keeps interfaces and options too).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Which way the frames cross the unit.
@@ -279,10 +302,11 @@ pub fn run(c: BoardCmd) -> anyhow::Result<()> {
     }
 }
 
-/// Either transport, so one `Client` type serves both.
+/// Any transport, so one `Client` type serves them all.
 pub enum AnyTransport {
     Usb(UsbTransport),
     Sim(SimBoard),
+    Socket(SocketTransport),
 }
 
 impl Transport for AnyTransport {
@@ -290,18 +314,21 @@ impl Transport for AnyTransport {
         match self {
             AnyTransport::Usb(t) => t.send(bytes),
             AnyTransport::Sim(t) => t.send(bytes),
+            AnyTransport::Socket(t) => t.send(bytes),
         }
     }
     fn recv(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> anyhow::Result<usize> {
         match self {
             AnyTransport::Usb(t) => t.recv(buf, timeout),
             AnyTransport::Sim(t) => t.recv(buf, timeout),
+            AnyTransport::Socket(t) => t.recv(buf, timeout),
         }
     }
     fn describe(&self) -> String {
         match self {
             AnyTransport::Usb(t) => t.describe(),
             AnyTransport::Sim(t) => t.describe(),
+            AnyTransport::Socket(t) => t.describe(),
         }
     }
 }
@@ -476,6 +503,18 @@ pub fn protocol_name(s: &Slot) -> &'static str {
 impl Board {
     /// Opens the device and asks it what it is (INFO).
     pub fn connect(dev: &DeviceArgs) -> anyhow::Result<Board> {
+        if let DeviceSpec::Unix(path) = &dev.device {
+            let timeout = Duration::from_millis(dev.timeout_ms.unwrap_or(SOCKET_TIMEOUT_MS));
+            let transport = AnyTransport::Socket(SocketTransport::connect(path)?);
+            return Board::over(transport, dev.baud, timeout, 0).with_context(|| {
+                format!(
+                    "unix:{} did not answer as a portshare board (a served board takes one command at a time: is \
+                     another still connected?); {}",
+                    path.display(),
+                    socket::serve_hint(path)
+                )
+            });
+        }
         let (transport, baud) = match &dev.device {
             DeviceSpec::Usb(sel) => {
                 let t = UsbTransport::open(
@@ -489,16 +528,19 @@ impl Board {
                 (AnyTransport::Usb(t), baud)
             }
             DeviceSpec::Sim => (AnyTransport::Sim(dev.sim_board()?), dev.baud),
+            DeviceSpec::Unix(_) => unreachable!("connected above"),
         };
-        Board::over(transport, baud, Duration::from_millis(dev.timeout_ms))
+        Board::over(transport, baud, Duration::from_millis(dev.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)), 3)
     }
 
-    /// `timeout`: the client's base wait for a reply (long replies get their wire time on top).
-    pub fn over(transport: AnyTransport, baud: u32, timeout: Duration) -> anyhow::Result<Board> {
+    /// `timeout`: the client's base wait for a reply (long replies get their wire time
+    /// on top); `retries`: further attempts after it.
+    pub fn over(transport: AnyTransport, baud: u32, timeout: Duration, retries: u32) -> anyhow::Result<Board> {
         let describe = transport.describe();
         let mut client = Client::new(transport)
             .with_baud(baud as u64)
-            .with_timeout(timeout);
+            .with_timeout(timeout)
+            .with_retries(retries);
         let info = client
             .info()
             .with_context(|| format!("asking {describe} what it is (INFO)"))?;
@@ -532,7 +574,7 @@ impl Board {
     pub fn simulated_time(&mut self) -> Option<Duration> {
         match self.client.transport() {
             AnyTransport::Sim(b) => Some(b.elapsed()),
-            AnyTransport::Usb(_) => None,
+            AnyTransport::Usb(_) | AnyTransport::Socket(_) => None,
         }
     }
 
@@ -784,8 +826,10 @@ mod tests {
             "usb:FT66".parse::<DeviceSpec>(),
             Ok(DeviceSpec::Usb(UsbSelector::Serial("FT66".into())))
         );
+        assert_eq!("unix:/run/b.sock".parse::<DeviceSpec>(), Ok(DeviceSpec::Unix("/run/b.sock".into())));
+        assert!("unix:".parse::<DeviceSpec>().unwrap_err().contains("unix:PATH"));
         let e = "serial0".parse::<DeviceSpec>().unwrap_err();
-        assert!(e.contains("sim") && e.contains("usb:BUS:ADDR"), "{e}");
+        assert!(e.contains("sim") && e.contains("usb:BUS:ADDR") && e.contains("unix:PATH"), "{e}");
     }
 
     #[test]

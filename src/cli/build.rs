@@ -56,6 +56,11 @@ fn board_top(entries: usize) -> anyhow::Result<BuildFn> {
 }
 
 pub fn run(a: BuildArgs) -> anyhow::Result<()> {
+    // Block RAM is the one resource the table size decides: refuse what cannot fit
+    // before yosys runs (nextpnr would say so only after synthesis).
+    if let Some(why) = portshare_hdl::resources::does_not_fit(a.entries, &ENTRIES) {
+        bail!("{why}");
+    }
     let build = board_top(a.entries)?;
     let out = a
         .out

@@ -1,21 +1,36 @@
-//! `portshare serve`: put a simulated board's UART on a unix socket, as the far end of
-//! QEMU's emulated FTDI chip (`-chardev socket,path=…` + `-device usb-serial`), so the
-//! USB transport can run through a real Linux USB stack with no hardware
-//! (`tests/usb-qemu/run`). Serves one peer and exits when it closes the connection.
+//! `portshare serve`: put a simulated board's UART on a unix socket.
+//!
+//! * `--uart unix:PATH`: as the far end of QEMU's emulated FTDI chip (`-chardev
+//!   socket,path=…` + `-device usb-serial`), so the USB transport can run through a
+//!   real Linux USB stack with no hardware (`tests/usb-qemu/run`). Serves one peer and
+//!   exits when it closes the connection.
+//! * `--listen unix:PATH`: a board that remembers: one simulated board stays alive and
+//!   serves command after command (`--device unix:PATH` on load, list, stats, clear,
+//!   inject), one at a time: a command that connects while another is served waits
+//!   its turn (within its reply timeout, 10 s by default). Runs until killed.
 
 use anyhow::{bail, Context as _, Result};
-use portshare_sim::socket_uart::{self, ReplyFault};
 use portshare_host::transport::Transport as _;
-use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
+use portshare_sim::board::SimBoard;
+use portshare_sim::socket_uart::{self, ReplyFault};
+use std::os::unix::fs::FileTypeExt as _;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 
 use super::board::{DeviceArgs, DeviceSpec};
 
 #[derive(clap::Args, Debug)]
+#[group(id = "socket", required = true, multiple = false, args = ["uart", "listen"])]
 pub struct ServeArgs {
-    /// Where to listen: `unix:PATH` (a new unix socket; the file must not exist yet).
+    /// Serve one peer (QEMU's emulated FTDI chip) on `unix:PATH`, a new unix socket
+    /// (the file must not exist yet); exit when it closes.
     #[arg(long, value_name = "unix:PATH", value_parser = parse_uart)]
-    pub uart: PathBuf,
+    pub uart: Option<PathBuf>,
+    /// Keep the board alive on `unix:PATH` for any number of commands in turn
+    /// (`--device unix:PATH`), until killed. One is served at a time; the next waits
+    /// its turn. A leftover socket file nobody listens on is replaced.
+    #[arg(long, value_name = "unix:PATH", value_parser = parse_uart)]
+    pub listen: Option<PathBuf>,
     /// What to do to the replies, for testing a client's error paths: `none`,
     /// `silent` (read every request, never answer), `bad-crc` (corrupt every reply's
     /// CRC) or `version=N` (INFO replies claim control-protocol version N).
@@ -36,26 +51,74 @@ pub fn run(a: ServeArgs) -> Result<()> {
     if a.dev.device != DeviceSpec::Sim {
         bail!("serve puts a simulated board on the socket: use --device sim");
     }
-    if a.uart.exists() {
-        bail!("{}: already exists; serve creates the socket itself", a.uart.display());
+    if let Some(path) = &a.listen {
+        return listen(&a, path);
+    }
+    let uart = a.uart.as_ref().expect("clap requires --uart or --listen");
+    if uart.exists() {
+        bail!("{}: already exists; serve creates the socket itself", uart.display());
     }
     // The board first, so the socket exists only once it can answer.
     let mut board = a.dev.sim_board()?;
-    let listener = UnixListener::bind(&a.uart).with_context(|| format!("listening on {}", a.uart.display()))?;
-    eprintln!("serving {} on unix:{} (fault: {}); waiting for a peer", board.describe(), a.uart.display(), a.fault);
+    let listener = UnixListener::bind(uart).with_context(|| format!("listening on {}", uart.display()))?;
+    eprintln!("serving {} on unix:{} (fault: {}); waiting for a peer", board.describe(), uart.display(), a.fault);
     let served = listener
         .accept()
-        .with_context(|| format!("accepting on {}", a.uart.display()))
+        .with_context(|| format!("accepting on {}", uart.display()))
         .and_then(|(stream, _)| socket_uart::serve(stream, &mut board, a.fault));
     // The socket file is ours; leave nothing behind, whatever happened.
-    let _ = std::fs::remove_file(&a.uart);
+    let _ = std::fs::remove_file(uart);
     let report = served?;
     eprintln!(
         "peer closed unix:{}: {} bytes received, {} sent; {} clocks simulated",
-        a.uart.display(),
+        uart.display(),
         report.bytes_from_peer,
         report.bytes_to_peer,
         board.clocks()
     );
     Ok(())
+}
+
+/// `--listen`: one board, command after command.
+fn listen(a: &ServeArgs, path: &Path) -> Result<()> {
+    claim(path)?;
+    let mut board: SimBoard = a.dev.sim_board()?;
+    let listener = UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    eprintln!(
+        "serving {} on unix:{} (fault: {}) until killed; commands reach it with --device unix:{}",
+        board.describe(),
+        path.display(),
+        a.fault,
+        path.display()
+    );
+    // One command at a time: the next waits in the listen backlog (its request
+    // already sent) until the one before it closes its connection.
+    for (n, stream) in listener.incoming().enumerate() {
+        let stream = stream.with_context(|| format!("accepting on {}", path.display()))?;
+        match socket_uart::serve(stream, &mut board, a.fault) {
+            Ok(r) => eprintln!(
+                "connection {} closed: {} bytes received, {} sent; {} clocks simulated so far",
+                n + 1,
+                r.bytes_from_peer,
+                r.bytes_to_peer,
+                board.clocks()
+            ),
+            // One client's trouble ends its connection, not the board.
+            Err(e) => eprintln!("connection {}: {e:#}", n + 1),
+        }
+    }
+    unreachable!("incoming() never ends")
+}
+
+/// Makes `path` free for a new socket: absent, or a socket file nobody listens on any
+/// more (a server killed before it could remove it).
+fn claim(path: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    if !meta.file_type().is_socket() {
+        bail!("{}: already exists and is not a socket; serve creates the socket itself", path.display());
+    }
+    if UnixStream::connect(path).is_ok() {
+        bail!("{}: a server already listens there", path.display());
+    }
+    std::fs::remove_file(path).with_context(|| format!("removing the stale socket {}", path.display()))
 }

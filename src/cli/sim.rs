@@ -44,10 +44,10 @@ pub struct SimArgs {
     /// Table capacity of the design: 16, 64 or 128.
     #[arg(long, default_value_t = 64, value_parser = parse_capacity)]
     pub capacity: usize,
-    /// Input capture (classic pcap, Ethernet).
+    /// Input capture (classic pcap or pcapng, Ethernet).
     #[arg(value_name = "IN.pcap")]
     pub input: PathBuf,
-    /// Output capture.
+    /// Output capture, in the input's format (pcapng keeps interfaces, timestamps and options).
     #[arg(short = 'o', long = "output", value_name = "OUT.pcap")]
     pub output: PathBuf,
     /// Write a VCD waveform of the RTL run (slow; for small captures).

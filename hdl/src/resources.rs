@@ -1,0 +1,96 @@
+//! What a board top needs of the part before any tool runs: its block RAMs, counted from
+//! the same constants that size each RAM in the design, so `portshare build` can refuse
+//! a table size that cannot fit instead of letting nextpnr fail after synthesis.
+//! `tests/build.rs` checks the count against nextpnr's report, so it cannot drift.
+
+use crate::{cam, control, counters, pipeline, rewriter};
+
+/// Block RAMs on the iCE40HX8K (`SB_RAM40_4K`, 4 kbit each).
+pub const HX8K_BLOCK_RAMS: usize = 32;
+
+/// The shapes one `SB_RAM40_4K` takes: (words, bits per word).
+const BRAM_SHAPES: [(usize, usize); 4] = [(256, 16), (512, 8), (1024, 4), (2048, 2)];
+
+/// One memory of the design.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Memory {
+    pub name: &'static str,
+    pub words: usize,
+    pub bits: usize,
+}
+
+impl Memory {
+    /// Block RAMs it takes: the cheapest tiling by one of the RAM's shapes (what yosys's
+    /// memory mapping picks for these sizes).
+    pub fn block_rams(&self) -> usize {
+        BRAM_SHAPES
+            .iter()
+            .map(|&(words, bits)| self.words.div_ceil(words) * self.bits.div_ceil(bits))
+            .min()
+            .expect("shapes")
+    }
+}
+
+/// Every block RAM of the board top for a table of `entries`.
+pub fn memories(entries: usize) -> Vec<Memory> {
+    let key = |name| Memory { name, words: 1 << cam::KEY_ADDR_BITS, bits: entries };
+    vec![
+        key("CAM high-nibble keys"),
+        key("CAM low-nibble keys"),
+        Memory { name: "CAM results", words: 1 << cam::RESULT_ADDR_BITS, bits: cam::RESULT_BITS },
+        Memory { name: "hit counters", words: 1 << counters::HITS_ADDR_BITS, bits: counters::HITS_BITS },
+        Memory { name: "byte queue", words: 1 << pipeline::QUEUE_ADDR_BITS, bits: rewriter::QUEUE_BITS },
+        Memory { name: "frame buffer", words: 1 << control::FRAME_ADDR_BITS, bits: 8 },
+    ]
+}
+
+/// Block RAMs the board top needs for `entries`.
+pub fn block_rams(entries: usize) -> usize {
+    memories(entries).iter().map(Memory::block_rams).sum()
+}
+
+/// `None` when a table of `entries` fits the HX8K's block RAM, else why not, naming the
+/// largest of `sizes` that does fit.
+pub fn does_not_fit(entries: usize, sizes: &[usize]) -> Option<String> {
+    let need = block_rams(entries);
+    if need <= HX8K_BLOCK_RAMS {
+        return None;
+    }
+    let parts = memories(entries)
+        .iter()
+        .map(|m| format!("{} {}", m.name, m.block_rams()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let largest = sizes.iter().copied().filter(|&n| block_rams(n) <= HX8K_BLOCK_RAMS).max();
+    Some(format!(
+        "{entries} entries need {need} block RAMs ({parts}); the HX8K has {HX8K_BLOCK_RAMS}; {}",
+        match largest {
+            Some(n) => format!("{n} is the largest that fits"),
+            None => "no table size fits".into(),
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_tile_each_memory_as_the_part_allows() {
+        // 512 × 64: eight 512 × 8 RAMs; 256 × 36: three 256 × 16; 2048 × 8: four 2048 × 2.
+        assert_eq!(Memory { name: "", words: 512, bits: 64 }.block_rams(), 8);
+        assert_eq!(Memory { name: "", words: 256, bits: 36 }.block_rams(), 3);
+        assert_eq!(Memory { name: "", words: 2048, bits: 8 }.block_rams(), 4);
+        assert_eq!(Memory { name: "", words: 32, bits: 16 }.block_rams(), 1);
+        assert_eq!(Memory { name: "", words: 4096, bits: 1 }.block_rams(), 2);
+    }
+
+    #[test]
+    fn the_128_entry_table_is_refused_with_its_need_and_the_largest_that_fits() {
+        assert_eq!(does_not_fit(64, &[16, 64, 128]), None);
+        let e = does_not_fit(128, &[16, 64, 128]).unwrap();
+        assert!(e.starts_with("128 entries need 42 block RAMs ("), "{e}");
+        assert!(e.ends_with("the HX8K has 32; 64 is the largest that fits"), "{e}");
+        assert!(e.contains("(CAM high-nibble keys 16, CAM low-nibble keys 16, CAM results 3, "), "{e}");
+    }
+}
