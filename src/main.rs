@@ -2,6 +2,7 @@
 //! drive the board (or its simulation) over the control protocol.
 
 mod cli;
+mod live;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,10 @@ enum Cmd {
     Board(cli::board::BoardCmd),
     /// Put a simulated board's UART on a unix socket (the far end of QEMU's emulated FTDI chip).
     Serve(cli::serve::ServeArgs),
+    /// Put the unit live between two interfaces (AF_PACKET or TAP): real traffic through it.
+    Wire(cli::wire::WireArgs),
+    /// The table as a stateless nftables ruleset (print it, or load it with --apply).
+    Nft(cli::nft::NftArgs),
 }
 
 fn main() {
@@ -34,6 +39,8 @@ fn main() {
         Cmd::Build(a) => cli::build::run(a),
         Cmd::Board(c) => cli::board::run(c),
         Cmd::Serve(a) => cli::serve::run(a),
+        Cmd::Wire(a) => cli::wire::run(a),
+        Cmd::Nft(a) => cli::nft::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
