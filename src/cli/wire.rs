@@ -146,7 +146,9 @@ struct Report {
     server: Side,
     /// Frames read that did not come out of the other side, both ways.
     frames_not_passed: u64,
-    /// A simulated pipeline's clocks and its speed over the run.
+    /// Time spent passing frames through the unit.
+    unit_busy_s: f64,
+    /// A simulated pipeline's clocks, and clocks per second of `unit_busy_s`.
     #[serde(skip_serializing_if = "Option::is_none")]
     clocks: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,6 +204,8 @@ struct Wire {
     reloads_refused: u64,
     started: Instant,
     clocks_at_start: u64,
+    /// Time spent inside the unit (the simulator's speed is clocks over this).
+    busy: Duration,
 }
 
 const NETWORK: usize = 0;
@@ -272,7 +276,9 @@ impl Wire {
                     }
                 }
             }
+            let t = Instant::now();
             self.unit.pass(direction_from(from), frame)?;
+            self.busy += t.elapsed();
             self.write(to, frame)?;
         }
         Ok(())
@@ -373,7 +379,8 @@ impl Wire {
             network: n.side.clone(),
             server: s.side.clone(),
             clocks,
-            clocks_per_s: clocks.map(|c| c as f64 / elapsed.max(1e-9)),
+            unit_busy_s: self.busy.as_secs_f64(),
+            clocks_per_s: clocks.map(|c| c as f64 / self.busy.as_secs_f64().max(1e-9)),
         })
     }
 }
@@ -397,7 +404,7 @@ pub fn run(a: WireArgs) -> Result<()> {
     unit.load(&table).with_context(|| format!("loading {} into {}", a.table.display(), unit.describe()))?;
     let ends = [End::open(&a.network)?, End::open(&a.server)?];
     let clocks_at_start = unit.clocks().unwrap_or(0);
-    let mut w = Wire { unit, table, ends, reloads: 0, reloads_refused: 0, started: Instant::now(), clocks_at_start };
+    let mut w = Wire { unit, table, ends, reloads: 0, reloads_refused: 0, started: Instant::now(), clocks_at_start, busy: Duration::ZERO };
     // Frames dropped before the run started are not the run's.
     for e in &w.ends {
         e.port.kernel_drops();
@@ -514,7 +521,7 @@ fn summary(r: &Report) -> String {
         );
     }
     if let (Some(c), Some(cps)) = (r.clocks, r.clocks_per_s) {
-        let _ = writeln!(s, "  {c} clocks simulated, {cps:.0} clocks/s");
+        let _ = writeln!(s, "  {c} clocks simulated in {:.1} s: {cps:.0} clocks/s", r.unit_busy_s);
     }
     s
 }

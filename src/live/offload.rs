@@ -75,9 +75,13 @@ pub fn complete_checksum(frame: &mut [u8]) -> Result<(), Unfinishable> {
     Ok(())
 }
 
-/// The fix to name when offloads were left on.
+/// The fix to name when frames read from `interface` came unfinished: the offloads are
+/// on where they are sent from (for a veth, the peer of `interface`), not on it.
 pub fn fix_for(interface: &str) -> String {
-    format!("turn transmit offloads off on the sending side: `ethtool -K {interface} tx off` (for a veth, on the end in the other namespace; Debian package `ethtool`)")
+    format!(
+        "turn transmit offloads off on the interface that sends them (for a veth, the peer of {interface}): \
+         `ethtool -K IF tx off` (Debian package `ethtool`)"
+    )
 }
 
 #[cfg(test)]

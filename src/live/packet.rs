@@ -87,6 +87,8 @@ impl PacketPort {
         port.set_int(libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
         port.set_int(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
             .map_err(os_err("PACKET_IGNORE_OUTGOING (Linux 4.20 or later)".into()))?;
+        // Frames written go straight to the driver: the unit keeps its own order and pace.
+        port.set_int(libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1)?;
         if port.set_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER).is_err() {
             port.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, SOCKET_BUFFER)?;
         }
