@@ -288,17 +288,17 @@ assigned_port = 5353
     fn netdev_rules_forward_between_the_interfaces() {
         let s = ruleset(&table(), &Form::Netdev { network: "vbc".into(), server: "vbs".into() });
         assert!(s.starts_with("# portshare: t.toml (3 entries)"));
-        let net = s.find("hook ingress device \"vbc\"").unwrap();
-        let srv = s.find("hook ingress device \"vbs\"").unwrap();
+        let net = s.find("chain network {\n\t\ttype filter hook ingress device \"vbc\"").unwrap();
+        let srv = s.find("chain server {\n\t\ttype filter hook ingress device \"vbs\"").unwrap();
         let (incoming, outgoing) = (&s[net..srv], &s[srv..]);
         for l in incoming.lines().map(str::trim).filter(|l| l.starts_with("ip")) {
-            assert!(l.contains("dport set") && l.contains("fwd to \"vbs\""), "{l}");
+            assert!((l.contains("dport set") || l.contains("@th,16,16 set")) && l.contains("fwd to \"vbs\""), "{l}");
         }
         for l in outgoing.lines().map(str::trim).filter(|l| l.starts_with("ip")) {
-            assert!(l.contains("sport set") && l.contains("fwd to \"vbc\""), "{l}");
+            assert!((l.contains("sport set") || l.contains("@th,0,16 set")) && l.contains("fwd to \"vbc\""), "{l}");
         }
         // Everything the table does not name goes through unchanged, last.
-        let last = |c: &str| c.lines().map(str::trim).filter(|l| !l.is_empty() && *l != "}").last().unwrap().to_string();
+        let last = |c: &str| c.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('}')).last().unwrap().to_string();
         assert!(last(incoming).starts_with("counter fwd to \"vbs\""), "{incoming}");
         assert!(last(outgoing).starts_with("counter fwd to \"vbc\""), "{outgoing}");
         assert_eq!(rules(incoming).len(), 5);
