@@ -140,7 +140,9 @@ struct Report {
     elapsed_s: f64,
     reloads: u64,
     reloads_refused: u64,
-    reasons: Reasons,
+    /// Per reason, and `hits` per slot, as the unit keeps them.
+    counters: Counters,
+    /// The table's entries with their hits.
     entries: Vec<EntryReport>,
     network: Side,
     server: Side,
@@ -155,14 +157,6 @@ struct Report {
     clocks_per_s: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-struct Reasons {
-    rewritten: u64,
-    no_match: u64,
-    fragment: u64,
-    unparsed: u64,
-    udp_zero_checksum: u64,
-}
 
 /// Frames taken from one side before looking at the other (fairness, signal latency).
 const BATCH: usize = 64;
@@ -366,13 +360,7 @@ impl Wire {
             elapsed_s: elapsed,
             reloads: self.reloads,
             reloads_refused: self.reloads_refused,
-            reasons: Reasons {
-                rewritten: c.rewritten,
-                no_match: c.no_match,
-                fragment: c.fragment,
-                unparsed: c.unparsed,
-                udp_zero_checksum: c.udp_zero_checksum,
-            },
+            counters: c,
             entries,
             frames_not_passed: lost(&n.side, &s.side) + lost(&s.side, &n.side) + n.side.not_passed.kernel_dropped
                 + s.side.not_passed.kernel_dropped,
@@ -485,11 +473,11 @@ fn summary(r: &Report) -> String {
         "{} over {:.1} s: rewritten {}, no_match {}, fragment {}, unparsed {}, udp_zero_checksum {}; {} reloads ({} refused)\n",
         r.engine,
         r.elapsed_s,
-        r.reasons.rewritten,
-        r.reasons.no_match,
-        r.reasons.fragment,
-        r.reasons.unparsed,
-        r.reasons.udp_zero_checksum,
+        r.counters.rewritten,
+        r.counters.no_match,
+        r.counters.fragment,
+        r.counters.unparsed,
+        r.counters.udp_zero_checksum,
         r.reloads,
         r.reloads_refused
     );
