@@ -2,6 +2,7 @@
 //! drive the board (or its simulation) over the control protocol.
 
 mod cli;
+mod live;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,10 @@ enum Cmd {
     /// Put a simulated board's UART on a unix socket: for QEMU's emulated FTDI chip
     /// (`--uart`), or kept alive for command after command (`--listen`).
     Serve(cli::serve::ServeArgs),
+    /// Put the unit live between two interfaces (AF_PACKET or TAP): real traffic through it.
+    Wire(cli::wire::WireArgs),
+    /// The table as a stateless nftables ruleset (print it, or load it with --apply).
+    Nft(cli::nft::NftArgs),
 }
 
 fn main() {
@@ -35,6 +40,8 @@ fn main() {
         Cmd::Build(a) => cli::build::run(a),
         Cmd::Board(c) => cli::board::run(c),
         Cmd::Serve(a) => cli::serve::run(a),
+        Cmd::Wire(a) => cli::wire::run(a),
+        Cmd::Nft(a) => cli::nft::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -128,6 +128,11 @@ fn parse_sim_wire(s: &str) -> Result<SimWire, String> {
 }
 
 impl DeviceArgs {
+    /// `device` with every other setting at its default (`wire --device`).
+    pub fn new(device: DeviceSpec, sim_capacity: usize) -> DeviceArgs {
+        DeviceArgs { device, ..DeviceArgs::sim(sim_capacity, SimWire::Bytes) }
+    }
+
     /// A simulated board with `capacity` slots over `wire`.
     pub fn sim(capacity: usize, wire: SimWire) -> DeviceArgs {
         DeviceArgs {
