@@ -8,6 +8,7 @@ pub mod board;
 pub mod cam;
 pub mod control;
 pub mod counters;
+pub mod crc;
 pub mod crc16;
 pub mod flow;
 pub mod parser;
