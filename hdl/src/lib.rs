@@ -10,6 +10,7 @@ pub mod control;
 pub mod counters;
 pub mod crc;
 pub mod crc16;
+pub mod eth;
 pub mod flow;
 pub mod parser;
 pub mod pipeline;
