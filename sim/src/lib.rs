@@ -10,5 +10,6 @@ pub mod flows;
 pub mod icarus;
 pub mod model;
 pub mod pcap;
+pub mod phy;
 pub mod rtl;
 pub mod socket_uart;
