@@ -22,4 +22,6 @@ pub mod rmii_rx;
 pub mod rmii_tx;
 pub mod cdc_rx;
 pub mod cdc_tx;
+#[cfg(test)]
+mod fit;
 pub mod two_clocks;
