@@ -15,7 +15,9 @@
 //!   leaves with an FCS that can never check (the bad-ingress-FCS rule). Once a frame
 //!   has started, the transmitter needs a byte every 8 bit times; if none is valid it
 //!   ends the frame stomped (`underrun`) and drops the rest of it.
-//! * Crossing (`cdc`): the stream word is `RxWord`/`TxWord`-shaped bits, see there.
+//! * Crossings (`cdc_rx`, `cdc_tx`): REF_CLK-side ports are named `rx_*`/`tx_*` as the
+//!   receiver's outputs and the transmitter's inputs; `cdc_rx`'s core side is a stream
+//!   of receiver events (bytes, frame ends with their flags, false carriers).
 
 pub mod mdio;
 pub mod rmii_rx;
