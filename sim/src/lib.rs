@@ -10,6 +10,7 @@ pub mod engine;
 pub mod flows;
 pub mod model;
 pub mod pcap;
+pub mod phy;
 pub mod rtl;
 pub mod socket_uart;
 pub mod verilator;

@@ -1,0 +1,331 @@
+//! MDIO master (IEEE 802.3 clause 22), on the 100 MHz core clock: polls one PHY — the
+//! LAN8720 module strapped to address 1 — for its control (0, BMCR), status (1, BMSR)
+//! and vendor special control/status (31, the LAN8720's "PHY Special Control/Status"
+//! register) registers, then waits `interval` clocks and polls again, and tells the MACs
+//! link, speed and duplex.
+//!
+//! * MDC = core clock / (2 · `MDC_HALF`) = 2 MHz (period 500 ns, 250 ns high and low;
+//!   the standard asks for ≥ 400 ns and ≥ 160 ns). It runs only during a read.
+//! * The master changes MDIO on MDC's falling edge (250 ns of setup before the PHY
+//!   samples on the rising one) and samples the PHY's bits on the rising edge, through a
+//!   2-flip-flop synchronizer (MDIO comes from the PHY's clock domain): the PHY changes
+//!   them up to 300 ns after the previous rising edge, 500 ns earlier.
+//! * `mdio_oe` drives the line (`mdio_o`); released, the module's pull-up holds it high.
+//!   A PHY that does not pull the turnaround's second bit low is absent
+//!   (`phy_present` low, the registers read as what the line showed).
+//! * Results: `link` = BMSR bit 2 (which latches low: a link that dropped between two
+//!   polls shows down for one poll) and, when auto-negotiation is on (BMCR bit 12), the
+//!   vendor register's "autodone" (bit 12). `speed_10` / `full_duplex` come from the
+//!   vendor register's speed indication (bits 4:2: 001 10BASE-T, 010 100BASE-TX, bit 4
+//!   full duplex); 100 Mb/s unless it says 10. `updated` strobes when a poll completes.
+
+use rust_hdl::prelude::*;
+
+/// Core clocks per MDC half period: 2 MHz from 100 MHz.
+pub const MDC_HALF: u64 = 25;
+/// The module's SMI address (PHYAD0 pulled up).
+pub const PHY_ADDRESS: u64 = 1;
+/// Clocks between polls: 10 ms at 100 MHz.
+pub const POLL_INTERVAL: u64 = 1_000_000;
+/// The registers read, in order.
+pub const REG_BMCR: u64 = 0;
+pub const REG_BMSR: u64 = 1;
+pub const REG_SPECIAL: u64 = 31;
+
+#[derive(LogicBlock)]
+pub struct MdioMaster {
+    /// The 100 MHz core clock.
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub mdc: Signal<Out, Bit>,
+    pub mdio_o: Signal<Out, Bit>,
+    pub mdio_oe: Signal<Out, Bit>,
+    pub mdio_i: Signal<In, Bit>,
+    pub link: Signal<Out, Bit>,
+    pub speed_10: Signal<Out, Bit>,
+    pub full_duplex: Signal<Out, Bit>,
+    pub phy_present: Signal<Out, Bit>,
+    /// The registers as last read (for the control plane).
+    pub bmcr: Signal<Out, Bits<16>>,
+    pub bmsr: Signal<Out, Bits<16>>,
+    pub special: Signal<Out, Bits<16>>,
+    /// One clock when a poll has completed and the outputs above were updated.
+    pub updated: Signal<Out, Bit>,
+    sync1: DFFWithInit<Bit>,
+    sync2: DFFWithInit<Bit>,
+    active: DFF<Bit>,
+    div: DFF<Bits<5>>,
+    mdc_r: DFF<Bit>,
+    o_r: DFF<Bit>,
+    oe_r: DFF<Bit>,
+    /// The MDIO bit cell (0..=63: 32 preamble, ST, OP, PHYAD, REGAD, TA, 16 data).
+    cell: DFF<Bits<6>>,
+    cmd: DFF<Bits<14>>,
+    rd: DFF<Bits<16>>,
+    ta_ok: DFF<Bit>,
+    /// Which register this read is (0: BMCR, 1: BMSR, 2: special).
+    which: DFF<Bits<2>>,
+    wait: DFF<Bits<24>>,
+    bmcr_r: DFF<Bits<16>>,
+    bmsr_r: DFF<Bits<16>>,
+    special_r: DFF<Bits<16>>,
+    present_r: DFF<Bit>,
+    link_r: DFF<Bit>,
+    speed_10_r: DFF<Bit>,
+    duplex_r: DFF<Bit>,
+    updated_r: DFF<Bit>,
+    half_m1: Constant<Bits<5>>,
+    interval: Constant<Bits<24>>,
+    cmd_bmcr: Constant<Bits<14>>,
+    cmd_bmsr: Constant<Bits<14>>,
+    cmd_special: Constant<Bits<14>>,
+    event: Signal<Local, Bit>,
+}
+
+impl MdioMaster {
+    /// `interval`: core clocks between polls.
+    pub fn new(interval: u64) -> Self {
+        assert!(interval < 1 << 24);
+        // ST 01, OP 10 (read), PHYAD, REGAD; sent MSB first.
+        let cmd = |reg: u64| Constant::new((0b0110 << 10 | PHY_ADDRESS << 5 | reg).into());
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            mdc: Default::default(),
+            mdio_o: Default::default(),
+            mdio_oe: Default::default(),
+            mdio_i: Default::default(),
+            link: Default::default(),
+            speed_10: Default::default(),
+            full_duplex: Default::default(),
+            phy_present: Default::default(),
+            bmcr: Default::default(),
+            bmsr: Default::default(),
+            special: Default::default(),
+            updated: Default::default(),
+            sync1: DFFWithInit::new(true),
+            sync2: DFFWithInit::new(true),
+            active: Default::default(),
+            div: Default::default(),
+            mdc_r: Default::default(),
+            o_r: Default::default(),
+            oe_r: Default::default(),
+            cell: Default::default(),
+            cmd: Default::default(),
+            rd: Default::default(),
+            ta_ok: Default::default(),
+            which: Default::default(),
+            wait: Default::default(),
+            bmcr_r: Default::default(),
+            bmsr_r: Default::default(),
+            special_r: Default::default(),
+            present_r: Default::default(),
+            link_r: Default::default(),
+            speed_10_r: Default::default(),
+            duplex_r: Default::default(),
+            updated_r: Default::default(),
+            half_m1: Constant::new((MDC_HALF - 1).into()),
+            interval: Constant::new(interval.into()),
+            cmd_bmcr: cmd(REG_BMCR),
+            cmd_bmsr: cmd(REG_BMSR),
+            cmd_special: cmd(REG_SPECIAL),
+            event: Default::default(),
+        }
+    }
+}
+
+impl Default for MdioMaster {
+    fn default() -> Self {
+        Self::new(POLL_INTERVAL)
+    }
+}
+
+impl Logic for MdioMaster {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, sync1, sync2, active, div, mdc_r, o_r, oe_r, cell, cmd, rd, ta_ok, which, wait, bmcr_r, bmsr_r,
+            special_r, present_r, link_r, speed_10_r, duplex_r, updated_r
+        );
+        self.sync1.d.next = self.mdio_i.val();
+        self.sync2.d.next = self.sync1.q.val();
+        self.updated_r.d.next = false;
+        self.event.next = false;
+        if self.active.q.val() {
+            if self.div.q.val() == self.half_m1.val() {
+                self.div.d.next = 0.into();
+                self.event.next = true;
+            } else {
+                self.div.d.next = self.div.q.val() + 1;
+            }
+        }
+        if !self.active.q.val() {
+            if self.wait.q.val() != 0 {
+                self.wait.d.next = self.wait.q.val() - 1;
+            } else {
+                // Start a read: preamble.
+                self.active.d.next = true;
+                self.div.d.next = 0.into();
+                self.cell.d.next = 0.into();
+                self.mdc_r.d.next = false;
+                self.o_r.d.next = true;
+                self.oe_r.d.next = true;
+                self.ta_ok.d.next = false;
+                self.cmd.d.next = self.cmd_bmcr.val();
+                if self.which.q.val() == 1 {
+                    self.cmd.d.next = self.cmd_bmsr.val();
+                }
+                if self.which.q.val() == 2 {
+                    self.cmd.d.next = self.cmd_special.val();
+                }
+            }
+        } else if self.event.val() & !self.mdc_r.q.val() {
+            // Rising edge: the PHY samples our bit, we sample its.
+            self.mdc_r.d.next = true;
+            if self.cell.q.val() == 47 {
+                self.ta_ok.d.next = !self.sync2.q.val();
+            }
+            if self.cell.q.val() >= 48 {
+                self.rd.d.next = self.rd.q.val() << 1;
+                if self.sync2.q.val() {
+                    self.rd.d.next = (self.rd.q.val() << 1) | 1;
+                }
+            }
+        } else if self.event.val() {
+            // Falling edge: the next cell's bit.
+            self.mdc_r.d.next = false;
+            self.cell.d.next = self.cell.q.val() + 1;
+            if self.cell.q.val() >= 31 {
+                self.o_r.d.next = self.cmd.q.val().get_bit(13);
+                self.cmd.d.next = self.cmd.q.val() << 1;
+            }
+            if self.cell.q.val() >= 45 {
+                self.oe_r.d.next = false;
+            }
+            if self.cell.q.val() == 63 {
+                // The read is complete.
+                self.active.d.next = false;
+                self.oe_r.d.next = false;
+                self.which.d.next = self.which.q.val() + 1;
+                self.wait.d.next = 2.into();
+                if self.which.q.val() == 0 {
+                    self.bmcr_r.d.next = self.rd.q.val();
+                    self.present_r.d.next = self.ta_ok.q.val();
+                }
+                if self.which.q.val() == 1 {
+                    self.bmsr_r.d.next = self.rd.q.val();
+                    self.present_r.d.next = self.present_r.q.val() & self.ta_ok.q.val();
+                }
+                if self.which.q.val() == 2 {
+                    self.special_r.d.next = self.rd.q.val();
+                    self.which.d.next = 0.into();
+                    self.wait.d.next = self.interval.val();
+                    self.updated_r.d.next = true;
+                    self.link_r.d.next = self.present_r.q.val()
+                        & self.ta_ok.q.val()
+                        & self.bmsr_r.q.val().get_bit(2)
+                        & (!self.bmcr_r.q.val().get_bit(12) | self.rd.q.val().get_bit(12));
+                    self.speed_10_r.d.next = self.rd.q.val().get_bit(2) & !self.rd.q.val().get_bit(3);
+                    self.duplex_r.d.next = self.rd.q.val().get_bit(4);
+                    self.present_r.d.next = self.present_r.q.val() & self.ta_ok.q.val();
+                }
+            }
+        }
+        if self.reset.val() {
+            self.active.d.next = false;
+            self.oe_r.d.next = false;
+            self.mdc_r.d.next = false;
+            self.which.d.next = 0.into();
+            self.wait.d.next = 2.into();
+            self.link_r.d.next = false;
+        }
+        self.mdc.next = self.mdc_r.q.val();
+        self.mdio_o.next = self.o_r.q.val();
+        self.mdio_oe.next = self.oe_r.q.val();
+        self.link.next = self.link_r.q.val();
+        self.speed_10.next = self.speed_10_r.q.val();
+        self.full_duplex.next = self.duplex_r.q.val();
+        self.phy_present.next = self.present_r.q.val();
+        self.bmcr.next = self.bmcr_r.q.val();
+        self.bmsr.next = self.bmsr_r.q.val();
+        self.special.next = self.special_r.q.val();
+        self.updated.next = self.updated_r.q.val();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare clause-22 responder for this bench (the full model with timing checks is
+    /// portshare_sim::phy::mdio): decodes the master's bits on MDC's rising edges and
+    /// answers reads of address 1 from `regs`, changing its bit 3 clocks after a rising
+    /// edge. Returns (link, speed_10, full_duplex, phy_present, registers) at each `updated`.
+    fn poll(regs: &[(u8, u16)], present: bool, clocks: usize) -> Vec<(bool, bool, bool, bool, [u16; 3])> {
+        let mut uut = MdioMaster::new(5000);
+        uut.connect_all();
+        let (mut bits, mut drive): (Vec<bool>, Vec<bool>) = (Vec::new(), Vec::new());
+        let (mut mdc_prev, mut phy_line, mut since_rise) = (false, true, 0usize);
+        let mut out = Vec::new();
+        for _ in 0..clocks {
+            uut.mdio_i.next = if uut.mdio_oe.val() { uut.mdio_o.val() } else { phy_line };
+            uut.clock.next = true.into();
+            assert!(simulate(&mut uut, 100));
+            uut.clock.next = false.into();
+            assert!(simulate(&mut uut, 100));
+            let (mdc, o, oe) = (uut.mdc.val(), uut.mdio_o.val(), uut.mdio_oe.val());
+            since_rise += 1;
+            if mdc && !mdc_prev {
+                since_rise = 0;
+                bits.push(!oe || o);
+                let n = bits.len();
+                // 32 ones, then 01 10 PHYAD REGAD: answer from the next cell on.
+                if n >= 46 && bits[n - 46..n - 14].iter().all(|&b| b) && bits[n - 14..n - 10] == [false, true, true, false] {
+                    let field = |r: std::ops::Range<usize>| bits[r].iter().fold(0u8, |v, &b| v << 1 | b as u8);
+                    let (phy, reg) = (field(n - 10..n - 5), field(n - 5..n));
+                    let value = regs.iter().find(|r| r.0 == reg).map_or(0xFFFF, |r| r.1);
+                    // TA released then 0, 16 bits MSB first, released (popped from the back).
+                    let mut seq = vec![true, false];
+                    seq.extend((0..16).rev().map(|i| value >> i & 1 == 1));
+                    seq.push(true);
+                    drive = if phy == 1 && present { seq.into_iter().rev().collect() } else { vec![] };
+                }
+            }
+            if since_rise == 3 {
+                phy_line = drive.pop().unwrap_or(true);
+            }
+            mdc_prev = mdc;
+            if uut.updated.val() {
+                let r = |s: &Signal<Out, Bits<16>>| s.val().to_u64() as u16;
+                out.push((uut.link.val(), uut.speed_10.val(), uut.full_duplex.val(), uut.phy_present.val(), [r(&uut.bmcr), r(&uut.bmsr), r(&uut.special)]));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reads_link_speed_and_duplex_from_phy_1_and_polls_again() {
+        // 100BASE-TX full duplex, auto-negotiation done, link up.
+        let regs = [(0u8, 0x3100u16), (1, 0x782D), (31, 0x1058)];
+        let got = poll(&regs, true, 40_000);
+        assert!(got.len() >= 2, "two polls in 40 000 clocks: {got:?}");
+        assert!(got.iter().all(|g| *g == (true, false, true, true, [0x3100, 0x782D, 0x1058])), "{got:x?}");
+        // 10BASE-T half duplex, link up.
+        let got = poll(&[(0, 0x3100), (1, 0x782D), (31, 0x1044)], true, 20_000);
+        assert_eq!((got[0].0, got[0].1, got[0].2), (true, true, false));
+        // Link down (BMSR bit 2 clear); auto-negotiation not done.
+        let got = poll(&[(0, 0x3100), (1, 0x7809), (31, 0x0040)], true, 20_000);
+        assert_eq!((got[0].0, got[0].3), (false, true));
+        // No PHY answers.
+        let got = poll(&regs, false, 20_000);
+        assert_eq!((got[0].0, got[0].3), (false, false));
+    }
+
+    #[test]
+    fn generates_valid_verilog() {
+        let mut uut = MdioMaster::default();
+        uut.connect_all();
+        check_all(&uut).unwrap();
+        yosys_validate(&format!("portshare-hdl-{}-mdio", std::process::id()), &generate_verilog(&uut)).unwrap();
+    }
+}
