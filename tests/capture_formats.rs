@@ -5,7 +5,6 @@
 //! and through `portshare inject`: the frames must be the reference model's, and
 //! everything else the input's.
 
-mod common;
 
 use pcap_file::pcap::{PcapHeader, PcapReader, PcapWriter, RawPcapPacket};
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
@@ -119,7 +118,7 @@ fn model_frames(frames: &[Vec<u8>], table: &Path) -> Vec<Vec<u8>> {
 #[test]
 fn pcapng_and_nanosecond_pcap_through_both_engines_keep_everything_but_the_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let input = common::corpus_capture("ssh.pcap");
+    let input = portshare_sim::corpus::capture("ssh.pcap");
     let table = dir.path().join("flows.toml");
     let classic_out = dir.path().join("out.pcap");
     ok(portshare(&["sim", "--engine", "model", "--flows", "4", "--save-table", s(&table), s(&input), "-o", s(&classic_out)]));
@@ -186,7 +185,7 @@ fn editcap_reads_what_portshare_writes() {
         assert!(o.status.success(), "editcap {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     };
     let dir = tempfile::tempdir().unwrap();
-    let input = common::corpus_capture("ssh.pcap");
+    let input = portshare_sim::corpus::capture("ssh.pcap");
     let table = dir.path().join("flows.toml");
     let classic_out = dir.path().join("out.pcap");
     ok(portshare(&["sim", "--engine", "model", "--flows", "4", "--save-table", s(&table), s(&input), "-o", s(&classic_out)]));

@@ -5,7 +5,6 @@
 //! is served waits its turn (or says why it gave up), and sockets that are no board
 //! get clear errors.
 
-mod common;
 
 use portshare_host::table::Table;
 use portshare_host::Direction;
@@ -83,7 +82,7 @@ impl Drop for Server {
 #[test]
 fn the_served_board_keeps_its_table_and_counters_between_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let input = common::corpus_capture("ssh.pcap");
+    let input = portshare_sim::corpus::capture("ssh.pcap");
     let table_file = dir.path().join("flows.toml");
     let scratch = dir.path().join("scratch.pcap");
     ok(&["sim", "--engine", "model", "--flows", "4", "--save-table", s(&table_file), s(&input), "-o", s(&scratch)]);

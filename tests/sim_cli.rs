@@ -264,7 +264,7 @@ fn sim_refuses_missing_files_bad_options_and_overwriting_its_input() {
 #[test]
 fn sim_verilator_and_rtl_match_the_model_on_a_corpus_capture() {
     let dir = tempfile::tempdir().unwrap();
-    let input = common::corpus_capture("ssh.pcap");
+    let input = portshare_sim::corpus::capture("ssh.pcap");
     let table_file = dir.path().join("flows.toml");
     let mut figures = vec![];
     for engine in [None, Some("rtl")] {

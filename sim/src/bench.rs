@@ -42,7 +42,7 @@ pub struct BenchCase {
     pub latency_min_clocks: u64,
     pub latency_max_clocks: u64,
     /// The held bytes (the TCP destination port and checksum) leave this many clocks after the L4
-    /// header's last byte (L4+19) entered: DESIGN.md §3 makes them wait for it (a TCP
+    /// header's last byte (L4+19) entered: docs/semantics.md §3 makes them wait for it (a TCP
     /// header cut off by the frame's end passes unchanged), so this is the distance
     /// to what the semantics allow (min, max over every frame).
     pub held_after_l4_header_min_clocks: u64,

@@ -1,5 +1,5 @@
 //! The soak: a million seeded random frames, valid and mangled (every class of
-//! DESIGN.md §3, from `common::Gen`), both directions mixed, through the 64-entry
+//! docs/semantics.md §3, from `common::Gen`), both directions mixed, through the 64-entry
 //! pipeline's Verilog under Verilator, with random input gaps and output back-pressure
 //! and whole-entry table writes while the frames flow; judged against the reference
 //! model. No frame may be lost, reordered or differ: a frame that passed during a

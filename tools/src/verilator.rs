@@ -13,7 +13,7 @@
 //! on `KEY.lock` and is renamed into place when complete, so two runs at once never
 //! see half a library, and the second waits for the first instead of building twice.
 //!
-//! Verilator's flags (`../shared/SIM-LEVELS.md`): Verilog-2005 (rust-hdl names a
+//! Verilator's flags: Verilog-2005 (rust-hdl names a
 //! signal `class`), `-Wno-fatal -Wno-WIDTH -Wno-UNOPTFLAT` (lint warnings rust-hdl's
 //! Verilog always has), `-O3`, and X values as 0 (`--x-assign 0 --x-initial 0`), which
 //! is what rust-hdl's simulator starts from. Verilog it rejects fails with its own

@@ -1,4 +1,4 @@
-//! Ethernet blocks for the RMII ports (LAN8720 modules, `../shared/ETHERNET.md`): one
+//! Ethernet blocks for the RMII ports (LAN8720 modules): one
 //! block per file, each with its test bench; the PHY model they are also tested against
 //! lives in `portshare_sim::phy` (sim/tests/rmii.rs).
 //!
