@@ -72,7 +72,9 @@ impl Transport for SocketTransport {
         self.stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         let mut chunk = [0u8; 4096];
         match self.stream.read(&mut chunk) {
+            // A peer that hangs up on unread bytes resets the connection instead.
             Ok(0) => Err(self.closed()),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => Err(self.closed()),
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
                 Ok(n)
