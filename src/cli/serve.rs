@@ -106,8 +106,23 @@ fn listen(a: &ServeArgs, path: &Path) -> Result<()> {
             // One client's trouble ends its connection, not the board.
             Err(e) => eprintln!("connection {}: {e:#}", n + 1),
         }
+        // A peer may close (a timed-out command) with its request still being
+        // answered: let the board finish it, so the next command does not meet BUSY.
+        drain(&mut board);
     }
     unreachable!("incoming() never ends")
+}
+
+/// Runs the board until it has nothing left to say: each `recv` simulates up to
+/// 100 µs of board time, and stops early once a reply has been sent and paused.
+fn drain(board: &mut SimBoard) {
+    let mut dropped = Vec::new();
+    loop {
+        let sent = board.recv(&mut dropped, std::time::Duration::from_micros(100)).unwrap_or(0);
+        if sent == 0 && !board.input_pending() {
+            break;
+        }
+    }
 }
 
 /// Makes `path` free for a new socket: absent, or a socket file nobody listens on any
