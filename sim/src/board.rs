@@ -37,7 +37,7 @@ pub const CLOCK_NS: u64 = 10;
 /// UART pace (at least 4 clocks apart).
 pub const BYTE_GAP_CLOCKS: u64 = 8;
 /// Table capacities the simulated board can be built with.
-pub const CAPACITIES: [usize; 3] = [16, 64, 128];
+pub use portshare_spec::CAPACITIES;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimWire {
@@ -149,24 +149,19 @@ impl SoftUart {
     }
 }
 
-/// The whole board top in rust-hdl's simulator, its UART driven by a [`SoftUart`].
-struct PinTarget<const N: usize> {
-    uut: CuBoard<N>,
+/// The board top at its pins, one clock: drive `usb_rx`, clock, read `usb_tx`. One
+/// implementation per engine; [`OnPins`] does the UART for both.
+trait Pins {
+    fn step(&mut self, usb_rx: bool) -> bool;
+}
+
+/// A board top clocked at its pins, its UART driven by a [`SoftUart`].
+struct OnPins<P> {
+    pins: P,
     uart: SoftUart,
 }
 
-impl<const N: usize> PinTarget<N> {
-    fn new(cpb: u16) -> Self {
-        let mut uut = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
-        uut.connect_all();
-        uut.reset_n.next = true;
-        uut.usb_rx.next = true;
-        assert!(simulate(&mut uut, 200));
-        PinTarget { uut, uart: SoftUart::new(cpb) }
-    }
-}
-
-impl<const N: usize> Target for PinTarget<N> {
+impl<P: Pins> Target for OnPins<P> {
     fn push(&mut self, bytes: &[u8]) {
         self.uart.queue.extend(bytes);
     }
@@ -177,23 +172,43 @@ impl<const N: usize> Target for PinTarget<N> {
 
     fn clock(&mut self) -> Option<u8> {
         let level = self.uart.line_out();
-        if self.uut.usb_rx.val() != level {
-            self.uut.usb_rx.next = level;
-        }
-        edge(&mut self.uut, |u, c| u.clock.next = c.into());
-        self.uart.line_in(self.uut.usb_tx.val())
+        let tx = self.pins.step(level);
+        self.uart.line_in(tx)
     }
 }
 
-/// The whole board top's Verilog under Verilator, its UART driven by a [`SoftUart`].
-struct VerilatorPinTarget {
+/// The whole board top in rust-hdl's simulator.
+struct RtlPins<const N: usize>(CuBoard<N>);
+
+impl<const N: usize> RtlPins<N> {
+    fn new(cpb: u16) -> Self {
+        let mut uut = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
+        uut.connect_all();
+        uut.reset_n.next = true;
+        uut.usb_rx.next = true;
+        assert!(simulate(&mut uut, 200));
+        RtlPins(uut)
+    }
+}
+
+impl<const N: usize> Pins for RtlPins<N> {
+    fn step(&mut self, usb_rx: bool) -> bool {
+        if self.0.usb_rx.val() != usb_rx {
+            self.0.usb_rx.next = usb_rx;
+        }
+        edge(&mut self.0, |u, c| u.clock.next = c.into());
+        self.0.usb_tx.val()
+    }
+}
+
+/// The whole board top's Verilog under Verilator.
+struct VerilatorPins {
     model: Model,
     usb_rx: usize,
     usb_tx: usize,
-    uart: SoftUart,
 }
 
-impl VerilatorPinTarget {
+impl VerilatorPins {
     fn new<const N: usize>(cpb: u16) -> Result<Self> {
         let mut fresh = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
         let mut model = verilator_model(&mut fresh)?;
@@ -202,25 +217,15 @@ impl VerilatorPinTarget {
         model.set_u64(reset_n, 1);
         model.set_u64(usb_rx, 1);
         model.eval();
-        Ok(VerilatorPinTarget { model, usb_rx, usb_tx, uart: SoftUart::new(cpb) })
+        Ok(VerilatorPins { model, usb_rx, usb_tx })
     }
 }
 
-impl Target for VerilatorPinTarget {
-    fn push(&mut self, bytes: &[u8]) {
-        self.uart.queue.extend(bytes);
-    }
-
-    fn sending(&self) -> bool {
-        self.uart.sending()
-    }
-
-    fn clock(&mut self) -> Option<u8> {
-        let level = self.uart.line_out();
-        self.model.set_u64(self.usb_rx, level as u64);
+impl Pins for VerilatorPins {
+    fn step(&mut self, usb_rx: bool) -> bool {
+        self.model.set_u64(self.usb_rx, usb_rx as u64);
         self.model.tick(1);
-        let line = self.model.get_u64(self.usb_tx) == 1;
-        self.uart.line_in(line)
+        self.model.get_u64(self.usb_tx) == 1
     }
 }
 
@@ -278,28 +283,28 @@ impl<const N: usize> Logic for ByteCore<N> {
     }
 }
 
-struct ByteTarget<const N: usize> {
-    uut: ByteCore<N>,
+/// The byte-level core, one clock: the reply byte it offers now (its `tx_valid`/
+/// `tx_data` come from flip-flops, and `tx_ready` is always high, so that byte is taken
+/// at this edge), then a request byte (or none) in and the edge. One implementation
+/// per engine; [`OnBytes`] paces the requests for both.
+trait Bytes {
+    fn step(&mut self, rx: Option<u8>) -> Option<u8>;
+}
+
+/// A byte-level core fed a request byte every [`BYTE_GAP_CLOCKS`] clocks.
+struct OnBytes<B> {
+    core: B,
     queue: VecDeque<u8>,
     clocks: u64,
 }
 
-impl<const N: usize> ByteTarget<N> {
-    fn new() -> Self {
-        let mut uut = ByteCore::<N>::default();
-        uut.connect_all();
-        uut.reset.next = true;
-        for _ in 0..4 {
-            edge(&mut uut, |u, c| u.clock.next = c.into());
-        }
-        uut.reset.next = false;
-        uut.tx_ready.next = true;
-        assert!(simulate(&mut uut, 200));
-        ByteTarget { uut, queue: VecDeque::new(), clocks: 0 }
+impl<B> OnBytes<B> {
+    fn new(core: B) -> Self {
+        OnBytes { core, queue: VecDeque::new(), clocks: 0 }
     }
 }
 
-impl<const N: usize> Target for ByteTarget<N> {
+impl<B: Bytes> Target for OnBytes<B> {
     fn push(&mut self, bytes: &[u8]) {
         self.queue.extend(bytes);
     }
@@ -310,30 +315,50 @@ impl<const N: usize> Target for ByteTarget<N> {
 
     fn clock(&mut self) -> Option<u8> {
         let byte = if self.clocks % BYTE_GAP_CLOCKS == 0 { self.queue.pop_front() } else { None };
-        // The control block's tx_valid/tx_data come from flip-flops, so the values
-        // settled after the last edge are what it offers now; tx_ready is always high,
-        // so that byte is taken at this edge.
-        let out = self.uut.tx_valid.val().then(|| self.uut.tx_data.val().index() as u8);
-        self.uut.rx_valid.next = byte.is_some();
-        self.uut.rx_data.next = (byte.unwrap_or(0) as u64).into();
-        edge(&mut self.uut, |u, c| u.clock.next = c.into());
         self.clocks += 1;
+        self.core.step(byte)
+    }
+}
+
+/// [`ByteCore`] in rust-hdl's simulator.
+struct RtlBytes<const N: usize>(ByteCore<N>);
+
+impl<const N: usize> RtlBytes<N> {
+    fn new() -> Self {
+        let mut uut = ByteCore::<N>::default();
+        uut.connect_all();
+        uut.reset.next = true;
+        for _ in 0..4 {
+            edge(&mut uut, |u, c| u.clock.next = c.into());
+        }
+        uut.reset.next = false;
+        uut.tx_ready.next = true;
+        assert!(simulate(&mut uut, 200));
+        RtlBytes(uut)
+    }
+}
+
+impl<const N: usize> Bytes for RtlBytes<N> {
+    fn step(&mut self, rx: Option<u8>) -> Option<u8> {
+        let u = &mut self.0;
+        let out = u.tx_valid.val().then(|| u.tx_data.val().index() as u8);
+        u.rx_valid.next = rx.is_some();
+        u.rx_data.next = (rx.unwrap_or(0) as u64).into();
+        edge(u, |u, c| u.clock.next = c.into());
         out
     }
 }
 
-/// [`ByteCore`]'s Verilog under Verilator, fed as [`ByteTarget`] feeds the block.
-struct VerilatorByteTarget {
+/// [`ByteCore`]'s Verilog under Verilator.
+struct VerilatorBytes {
     model: Model,
     rx_data: usize,
     rx_valid: usize,
     tx_data: usize,
     tx_valid: usize,
-    queue: VecDeque<u8>,
-    clocks: u64,
 }
 
-impl VerilatorByteTarget {
+impl VerilatorBytes {
     fn new<const N: usize>() -> Result<Self> {
         let mut model = verilator_model(&mut ByteCore::<N>::default())?;
         let port = |m: &Model, n: &str| m.port(n).expect("a ByteCore port");
@@ -345,26 +370,17 @@ impl VerilatorByteTarget {
         model.set_u64(reset, 0);
         model.set_u64(tx_ready, 1);
         model.eval();
-        Ok(VerilatorByteTarget { model, rx_data, rx_valid, tx_data, tx_valid, queue: VecDeque::new(), clocks: 0 })
+        Ok(VerilatorBytes { model, rx_data, rx_valid, tx_data, tx_valid })
     }
 }
 
-impl Target for VerilatorByteTarget {
-    fn push(&mut self, bytes: &[u8]) {
-        self.queue.extend(bytes);
-    }
-
-    fn sending(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
-    fn clock(&mut self) -> Option<u8> {
-        let byte = if self.clocks % BYTE_GAP_CLOCKS == 0 { self.queue.pop_front() } else { None };
-        let out = (self.model.get_u64(self.tx_valid) == 1).then(|| self.model.get_u64(self.tx_data) as u8);
-        self.model.set_u64(self.rx_valid, byte.is_some() as u64);
-        self.model.set_u64(self.rx_data, byte.unwrap_or(0) as u64);
-        self.model.tick(1);
-        self.clocks += 1;
+impl Bytes for VerilatorBytes {
+    fn step(&mut self, rx: Option<u8>) -> Option<u8> {
+        let m = &mut self.model;
+        let out = (m.get_u64(self.tx_valid) == 1).then(|| m.get_u64(self.tx_data) as u8);
+        m.set_u64(self.rx_valid, rx.is_some() as u64);
+        m.set_u64(self.rx_data, rx.unwrap_or(0) as u64);
+        m.tick(1);
         out
     }
 }
@@ -376,10 +392,10 @@ fn target<const N: usize>(wire: SimWire, engine: EngineKind) -> Result<Box<dyn T
     };
     Ok(match (wire, engine) {
         (_, EngineKind::Model) => bail!("the simulated board runs the hardware: engine verilator or rtl, not model"),
-        (SimWire::Bytes, EngineKind::Rtl) => Box::new(ByteTarget::<N>::new()),
-        (SimWire::Bytes, EngineKind::Verilator) => Box::new(VerilatorByteTarget::new::<N>()?),
-        (_, EngineKind::Rtl) => Box::new(PinTarget::<N>::new(cpb)),
-        (_, EngineKind::Verilator) => Box::new(VerilatorPinTarget::new::<N>(cpb)?),
+        (SimWire::Bytes, EngineKind::Rtl) => Box::new(OnBytes::new(RtlBytes::<N>::new())),
+        (SimWire::Bytes, EngineKind::Verilator) => Box::new(OnBytes::new(VerilatorBytes::new::<N>()?)),
+        (_, EngineKind::Rtl) => Box::new(OnPins { pins: RtlPins::<N>::new(cpb), uart: SoftUart::new(cpb) }),
+        (_, EngineKind::Verilator) => Box::new(OnPins { pins: VerilatorPins::new::<N>(cpb)?, uart: SoftUart::new(cpb) }),
     })
 }
 

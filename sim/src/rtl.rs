@@ -19,7 +19,8 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 
 /// Table capacities the design is built for.
-pub const CAPACITIES: [usize; 3] = [16, 64, 128];
+/// Table capacities the pipeline is built with (the one list: `portshare_spec`).
+pub use portshare_spec::CAPACITIES;
 
 #[derive(Clone, Debug)]
 pub struct RtlOptions {

@@ -7,8 +7,8 @@ use portshare_tools::flow::{FlowOptions, Report};
 use portshare_tools::ToolError;
 use std::path::PathBuf;
 
-/// Table sizes the board top is built for.
-const ENTRIES: [usize; 3] = [16, 64, 128];
+// Table sizes the board top is built for: the one list.
+use portshare_sim::rtl::CAPACITIES as ENTRIES;
 
 #[derive(clap::Args)]
 pub struct BuildArgs {

@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Table capacities the hardware is built for.
-pub const CAPACITIES: [usize; 3] = [16, 64, 128];
+pub use portshare_sim::rtl::CAPACITIES;
 
 #[derive(clap::Args)]
 pub struct SimArgs {

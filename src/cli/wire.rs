@@ -24,17 +24,8 @@ use serde::Serialize;
 
 use crate::cli::board::{Board, DeviceArgs, DeviceSpec};
 use crate::live::{offload, Port, PortSpec, SendFailure};
-use engine::{BoardUnit, ModelUnit, SimPipeline, Unit};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum EngineKind {
-    /// The reference model: the software embodiment, fast.
-    Model,
-    /// The rust-hdl pipeline in its cycle simulator (hardware in the loop; slow).
-    Rtl,
-    /// The pipeline's Verilog compiled by Verilator.
-    Verilator,
-}
+use engine::{BoardUnit, SimPipeline, Unit};
+use portshare_sim::engine::EngineKind;
 
 #[derive(clap::Args, Debug)]
 pub struct WireArgs {
@@ -49,8 +40,10 @@ pub struct WireArgs {
     /// The server side, likewise.
     #[arg(long, value_name = "IF")]
     pub server: PortSpec,
-    /// Which unit passes the frames (default `model`).
-    #[arg(long, value_enum, conflicts_with = "device")]
+    /// Which unit passes the frames: `model` (the reference model, the software
+    /// embodiment, fast; the default), `rtl` (the rust-hdl pipeline in its cycle
+    /// simulator: hardware in the loop, slow) or `verilator` (the pipeline's Verilog).
+    #[arg(long, value_name = "model|rtl|verilator", conflicts_with = "device")]
     pub engine: Option<EngineKind>,
     /// Pass the frames through a board's pipeline over the control protocol instead:
     /// `usb`, `usb:BUS:ADDR`, `usb:SERIAL`, or `sim` (a simulated board).
@@ -73,14 +66,9 @@ fn open_unit(a: &WireArgs) -> Result<Box<dyn Unit>> {
         let board = Board::connect(&DeviceArgs::new(device.clone(), a.capacity))?;
         return Ok(Box::new(BoardUnit::new(board)));
     }
-    Ok(match a.engine.unwrap_or(EngineKind::Model) {
-        EngineKind::Model => {
-            anyhow::ensure!(portshare_sim::rtl::CAPACITIES.contains(&a.capacity), "--capacity: 16, 64 or 128, not {}", a.capacity);
-            Box::new(ModelUnit::new(a.capacity))
-        }
-        EngineKind::Rtl => Box::new(SimPipeline::new(portshare_sim::rtl::engine(a.capacity)?, "rtl")),
-        EngineKind::Verilator => Box::new(SimPipeline::new(portshare_sim::verilator::engine(a.capacity)?, "verilator")),
-    })
+    let kind = a.engine.unwrap_or(EngineKind::Model);
+    anyhow::ensure!(portshare_sim::rtl::CAPACITIES.contains(&a.capacity), "--capacity: 16, 64 or 128, not {}", a.capacity);
+    Ok(Box::new(SimPipeline::new(portshare_sim::engine::open(kind, a.capacity)?)))
 }
 
 /// Per side: what was read from it and written to it, and what could not pass.
@@ -525,7 +513,7 @@ mod tests {
         }
         for engine in ["model", "rtl", "verilator"] {
             let t = T::try_parse_from(["t", "--table", "x.toml", "--network", "a", "--server", "tap:b", "--engine", engine]).unwrap();
-            assert_eq!(t.w.engine.map(|e| format!("{e:?}").to_lowercase()).as_deref(), Some(engine));
+            assert_eq!(t.w.engine.map(|e| e.name()), Some(engine));
         }
         // A board and an engine at once is refused by the parser.
         assert!(T::try_parse_from(["t", "--table", "x", "--network", "a", "--server", "b", "--engine", "rtl", "--device", "sim"]).is_err());

@@ -1,13 +1,12 @@
 //! The unit `wire` puts between its two ports: one trait, one implementation per
-//! embodiment. Adding an engine is one type implementing [`Unit`] (or a
-//! `portshare_sim::rtl::Engine`, which [`SimPipeline`] already adapts) and one arm in
-//! `wire::open_unit`.
+//! embodiment: [`SimPipeline`] for every engine behind `portshare_sim::engine::Engine`
+//! (model, rtl, verilator), [`BoardUnit`] for a board.
 
 use anyhow::{Context as _, Result};
 use portshare_host::table::Table;
 use portshare_host::Direction;
-use portshare_sim::model::{self, Counters};
-use portshare_sim::rtl::{Engine, Traffic};
+use portshare_sim::engine::{Engine, EngineKind, Traffic};
+use portshare_sim::model::Counters;
 
 use crate::cli::board::Board;
 
@@ -28,58 +27,24 @@ pub trait Unit {
     }
 }
 
-/// The reference model (`portshare_sim::model`): the software embodiment.
-pub struct ModelUnit {
-    slots: Vec<portshare_host::Slot>,
-    counters: Counters,
-    capacity: usize,
-}
-
-impl ModelUnit {
-    pub fn new(capacity: usize) -> ModelUnit {
-        ModelUnit { slots: vec![], counters: Counters::new(capacity), capacity }
-    }
-}
-
-impl Unit for ModelUnit {
-    fn describe(&mut self) -> String {
-        "the reference model".into()
-    }
-    fn capacity(&self) -> usize {
-        self.capacity
-    }
-    fn load(&mut self, table: &Table) -> Result<()> {
-        table.validate(self.capacity)?;
-        self.slots = table.slots();
-        Ok(())
-    }
-    fn pass(&mut self, direction: Direction, frame: &mut Vec<u8>) -> Result<()> {
-        let p = model::process_frame(frame, direction, &self.slots);
-        self.counters.count(&p.outcome);
-        *frame = p.frame;
-        Ok(())
-    }
-    fn counters(&mut self) -> Result<Counters> {
-        Ok(self.counters.clone())
-    }
-}
-
-/// A simulated pipeline behind `portshare_sim::rtl::Engine` (the rust-hdl RTL; any other
-/// engine behind the same trait fits too), streamed one frame at a time.
+/// Any engine behind `portshare_sim::engine::Engine` — the reference model, the rust-hdl
+/// RTL, the Verilog under Verilator — streamed one frame at a time.
 pub struct SimPipeline {
     engine: Box<dyn Engine>,
-    name: &'static str,
 }
 
 impl SimPipeline {
-    pub fn new(engine: Box<dyn Engine>, name: &'static str) -> SimPipeline {
-        SimPipeline { engine, name }
+    pub fn new(engine: Box<dyn Engine>) -> SimPipeline {
+        SimPipeline { engine }
     }
 }
 
 impl Unit for SimPipeline {
     fn describe(&mut self) -> String {
-        format!("the {} pipeline ({} entries)", self.name, self.engine.capacity())
+        match self.engine.kind() {
+            EngineKind::Model => "the reference model".into(),
+            kind => format!("the {kind} pipeline ({} entries)", self.engine.capacity()),
+        }
     }
     fn capacity(&self) -> usize {
         self.engine.capacity()
@@ -100,8 +65,9 @@ impl Unit for SimPipeline {
     fn counters(&mut self) -> Result<Counters> {
         Ok(self.engine.read_counters())
     }
+    /// The model has no clock.
     fn clocks(&self) -> Option<u64> {
-        Some(self.engine.clocks())
+        (self.engine.kind() != EngineKind::Model).then(|| self.engine.clocks())
     }
 }
 
