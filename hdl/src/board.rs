@@ -20,9 +20,9 @@
 //! The checked-in `constraints/alchitry-cu.pcf` is what `generate_pcf` makes of this
 //! top (a test compares them).
 
-use crate::control::{default_build_id, Control};
-use crate::pipeline::Pipeline;
-use crate::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
+use crate::ctrl::control::{default_build_id, Control};
+use crate::core::pipeline::Pipeline;
+use crate::ctrl::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
 use rust_hdl::prelude::*;
 
 /// Activity LEDs (everything but heartbeat and reset).

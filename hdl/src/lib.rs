@@ -5,15 +5,8 @@
 //! moves on a rising clock edge where `valid && ready`. `last` marks a frame's final byte.
 
 pub mod board;
-pub mod cam;
-pub mod control;
-pub mod counters;
-pub mod crc;
-pub mod crc16;
+pub mod core;
+pub mod ctrl;
 pub mod eth;
-pub mod parser;
-pub mod pipeline;
-pub mod ram;
+pub mod prim;
 pub mod resources;
-pub mod rewriter;
-pub mod uart;

@@ -3,7 +3,8 @@
 //! a table size that cannot fit instead of letting nextpnr fail after synthesis.
 //! `tests/build.rs` checks the count against nextpnr's report, so it cannot drift.
 
-use crate::{cam, control, counters, pipeline, rewriter};
+use crate::core::{cam, counters, pipeline, rewriter};
+use crate::ctrl::control;
 
 /// Block RAMs on the iCE40HX8K (`SB_RAM40_4K`, 4 kbit each).
 pub const HX8K_BLOCK_RAMS: usize = 32;

@@ -22,9 +22,9 @@
 use crate::engine::EngineKind;
 use anyhow::{bail, Context as _, Result};
 use portshare_hdl::board::CuBoard;
-use portshare_hdl::control::Control;
-use portshare_hdl::pipeline::Pipeline;
-use portshare_hdl::uart::CLOCKS_PER_BIT_4MBAUD;
+use portshare_hdl::ctrl::control::Control;
+use portshare_hdl::core::pipeline::Pipeline;
+use portshare_hdl::ctrl::uart::CLOCKS_PER_BIT_4MBAUD;
 use portshare_host::transport::Transport;
 use portshare_tools::verilator::{Design, Library, Model};
 use rust_hdl::prelude::*;
@@ -182,7 +182,7 @@ struct RtlPins<const N: usize>(CuBoard<N>);
 
 impl<const N: usize> RtlPins<N> {
     fn new(cpb: u16) -> Self {
-        let mut uut = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
+        let mut uut = CuBoard::<N>::with_options(cpb, portshare_hdl::ctrl::control::default_build_id());
         uut.connect_all();
         uut.reset_n.next = true;
         uut.usb_rx.next = true;
@@ -210,7 +210,7 @@ struct VerilatorPins {
 
 impl VerilatorPins {
     fn new<const N: usize>(cpb: u16) -> Result<Self> {
-        let mut fresh = CuBoard::<N>::with_options(cpb, portshare_hdl::control::default_build_id());
+        let mut fresh = CuBoard::<N>::with_options(cpb, portshare_hdl::ctrl::control::default_build_id());
         let mut model = verilator_model(&mut fresh)?;
         let port = |m: &Model, n: &str| m.port(n).expect("a board top port");
         let (reset_n, usb_rx, usb_tx) = (port(&model, "reset_n"), port(&model, "usb_rx"), port(&model, "usb_tx"));
@@ -543,7 +543,7 @@ mod tests {
                     protocol_version: PROTOCOL_VERSION,
                     capacity: 16,
                     max_frame: MAX_FRAME_LEN as u16,
-                    build_id: portshare_hdl::control::default_build_id()
+                    build_id: portshare_hdl::ctrl::control::default_build_id()
                 }
             );
             let clocks = c.transport().clocks() - start;

@@ -10,7 +10,7 @@
 //! see the same pattern clock for clock — and must agree on every clock count.
 
 use crate::model::{self, Counters};
-use portshare_hdl::pipeline::*;
+use portshare_hdl::core::pipeline::*;
 use portshare_host::{Direction, Slot, RECORD_LEN};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::fmt;

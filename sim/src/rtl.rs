@@ -9,7 +9,7 @@
 
 pub use crate::engine::{Engine, EngineKind, MgmtOp, StreamResult, Traffic};
 use crate::engine::{with_empty_frames, Pattern, STALL_LIMIT};
-use portshare_hdl::pipeline::*;
+use portshare_hdl::core::pipeline::*;
 use portshare_host::{Direction, Slot};
 use rust_hdl::core::vcd_probe::VCDProbe;
 use rust_hdl::prelude::*;

@@ -6,7 +6,7 @@
 
 use crate::engine::{with_empty_frames, Engine, EngineKind, Pattern, StreamResult, Traffic, STALL_LIMIT};
 use anyhow::Context as _;
-use portshare_hdl::pipeline::{Pipeline, RECORD_BITS};
+use portshare_hdl::core::pipeline::{Pipeline, RECORD_BITS};
 use portshare_host::{Direction, RECORD_LEN};
 use portshare_tools::verilator::{CommandPorts, Design, Library, Model, Stream, StreamPorts, StreamStatus};
 use std::sync::Arc;
@@ -177,7 +177,7 @@ impl Engine for VerilatorPipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portshare_hdl::pipeline::{bits_to_record, record_to_bits};
+    use portshare_hdl::core::pipeline::{bits_to_record, record_to_bits};
 
     #[test]
     fn record_words_match_the_management_ports_bit_layout() {

@@ -46,7 +46,7 @@ fn pipeline_verilog_matches_rust_hdl_on_real_frames() {
 
 #[test]
 fn counters_verilog_matches_rust_hdl() {
-    use portshare_hdl::counters::Counters;
+    use portshare_hdl::core::counters::Counters;
     use rust_hdl::prelude::*;
     let mut uut = Counters::default();
     uut.connect_all();
@@ -72,7 +72,7 @@ fn counters_verilog_matches_rust_hdl() {
 /// differential test: both simulators must agree on every output, every clock).
 #[test]
 fn pipeline_agrees_on_random_stimulus() {
-    use portshare_hdl::pipeline::Pipeline;
+    use portshare_hdl::core::pipeline::Pipeline;
     use rand::{Rng, SeedableRng};
     use rust_hdl::prelude::*;
     let mut uut = Pipeline::<16>::default();

@@ -1,4 +1,4 @@
-//! The parser's own test bench (`portshare_hdl::parser::Parser`, alone, in rust-hdl's
+//! The parser's own test bench (`portshare_hdl::core::parser::Parser`, alone, in rust-hdl's
 //! simulator): for every byte of a frame, whether it is a key byte (position, first,
 //! last), its role for the rewriter, the L4 events, and the frame's class at its last
 //! byte — against what the reference model's parse (`portshare_sim::model::parse`)
@@ -14,7 +14,7 @@
 mod common;
 
 use common::build::{self, ethernet, ipv4, ipv6, ipv6_fragment, ipv6_generic_ext, set_checksum, tcp, udp};
-use portshare_hdl::parser::Parser;
+use portshare_hdl::core::parser::Parser;
 use portshare_host::Direction;
 use portshare_sim::model::{self, L4Protocol, Parse};
 use rand::{rngs::StdRng, Rng, SeedableRng};

@@ -1,4 +1,4 @@
-//! The rewriter's own test bench (`portshare_hdl::rewriter::Rewriter`, alone, in
+//! The rewriter's own test bench (`portshare_hdl::core::rewriter::Rewriter`, alone, in
 //! rust-hdl's simulator). The bench plays the parser (events derived from the
 //! reference model's parse of each frame), the CAM (a hit or a miss with a new port,
 //! after a random delay) and the 32-word queue; the output is judged by RFC 1624
@@ -14,7 +14,7 @@ mod common;
 
 use common::build::{ethernet, ipv4, ipv6, set_checksum, tcp, udp};
 use common::{fold, ones_sum, pseudo_sum};
-use portshare_hdl::rewriter::{Rewriter, QUEUE_BITS};
+use portshare_hdl::core::rewriter::{Rewriter, QUEUE_BITS};
 use portshare_host::Direction;
 use portshare_sim::model::{self, L4Protocol, Parse};
 use rand::{rngs::StdRng, Rng, SeedableRng};

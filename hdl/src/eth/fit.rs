@@ -9,7 +9,7 @@ use super::cdc_tx::TxCdc;
 use super::mdio::MdioMaster;
 use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
-use crate::crc::Crc;
+use crate::prim::crc::Crc;
 use rust_hdl::prelude::*;
 use std::path::Path;
 use std::process::Command;

@@ -24,7 +24,7 @@
 //! Latency: a byte leaves 5 bytes after it arrived (the FCS hold-back and the byte that
 //! waits to learn whether it is the last).
 
-use crate::crc::Crc;
+use crate::prim::crc::Crc;
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]

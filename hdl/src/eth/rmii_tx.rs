@@ -14,7 +14,7 @@
 //!
 //! 10 Mb/s (`speed_10`, taken at a frame's start): each dibit is held 10 clocks.
 
-use crate::crc::Crc;
+use crate::prim::crc::Crc;
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]

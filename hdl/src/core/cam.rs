@@ -28,7 +28,7 @@
 //! RAMs are `BlockRam`s (collisions don't care): key words are written only when no key
 //! byte reads, and the result word is written only while its entry cannot be found.
 
-use crate::ram::BlockRam;
+use crate::prim::ram::BlockRam;
 
 /// The key RAMs' address: (key position, nibble), 512 words of N match bits each.
 pub const KEY_ADDR_BITS: usize = 9;
@@ -503,7 +503,7 @@ impl<const N: usize> Logic for Cam<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{record_to_bits, MGMT_READ_ENTRY, MGMT_WRITE_ENTRY, RECORD_BYTES};
+    use crate::core::pipeline::{record_to_bits, MGMT_READ_ENTRY, MGMT_WRITE_ENTRY, RECORD_BYTES};
     // Entries are the host's `Slot`s, written as its records.
     use portshare_host::Slot as Entry;
     use rand::rngs::StdRng;

@@ -24,9 +24,9 @@
 //! progress for 2^20 clocks (10.5 ms): TIMEOUT before the reply has started, or a cut
 //! reply (the host sees the short length) once it has, and pulses `pipeline_reset`.
 
-use crate::crc16::Crc16;
-use crate::ram::BlockRam;
-use crate::pipeline::{
+use crate::prim::crc16::Crc16;
+use crate::prim::ram::BlockRam;
+use crate::core::pipeline::{
     MGMT_CLEAR_TABLE, MGMT_READ_ENTRY, MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, MGMT_WRITE_ENTRY,
     REASON_COUNT,
 };
@@ -1041,7 +1041,7 @@ mod tests {
     use super::*;
     use portshare_host::protocol as proto;
     use portshare_host::protocol::{Deframed, Reply, Request, SlipDecoder};
-    use crate::pipeline::{bits_to_record, record_to_bits};
+    use crate::core::pipeline::{bits_to_record, record_to_bits};
     use portshare_host::{Direction, Slot, RECORD_LEN};
     use std::collections::VecDeque;
 

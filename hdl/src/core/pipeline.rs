@@ -12,10 +12,10 @@
 //! until its frame's L4 header is complete and looked up. Throughput is one byte per
 //! clock in and out, back-to-back frames included; the queue absorbs the wait.
 
-use crate::cam::Cam;
-use crate::counters::Counters;
-use crate::parser::Parser;
-use crate::rewriter::Rewriter;
+use crate::core::cam::Cam;
+use crate::core::counters::Counters;
+use crate::core::parser::Parser;
+use crate::core::rewriter::Rewriter;
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::SynchronousFIFO;
 
@@ -103,7 +103,7 @@ pub struct Pipeline<const N: usize> {
 
     parser: Parser,
     cam: Cam<N>,
-    queue: SynchronousFIFO<Bits<{ crate::rewriter::QUEUE_BITS }>, QUEUE_ADDR_BITS, QUEUE_ADDR_BITS_P1, 1>,
+    queue: SynchronousFIFO<Bits<{ crate::core::rewriter::QUEUE_BITS }>, QUEUE_ADDR_BITS, QUEUE_ADDR_BITS_P1, 1>,
     rewriter: Rewriter,
     counters: Counters,
     strobe: Signal<Local, Bit>,

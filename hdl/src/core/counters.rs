@@ -2,7 +2,7 @@
 //! table entry (block RAM, incremented read-modify-write). Counting happens as a
 //! frame's last byte leaves, when its outcome is final.
 
-use crate::ram::BlockRam;
+use crate::prim::ram::BlockRam;
 
 /// The per-entry hit counters' RAM: one 32-bit count per entry (up to 256).
 pub const HITS_BITS: usize = 32;
@@ -192,7 +192,7 @@ impl Logic for Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, REASON_COUNT};
+    use crate::core::pipeline::{MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, REASON_COUNT};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 

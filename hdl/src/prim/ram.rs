@@ -63,7 +63,7 @@ impl<const W: usize, const A: usize> Logic for BlockRam<W, A> {
     fn hdl(&self) -> Verilog {
         Verilog::Custom(format!(
             "\
-// A read of the address being written is don't care (see hdl/src/ram.rs).
+// A read of the address being written is don't care (see hdl/src/prim/ram.rs).
 (* no_rw_check *)
 reg[{msb}:0] mem[{last}:0];
 integer i;
