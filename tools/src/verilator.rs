@@ -48,7 +48,7 @@ pub const VERILATOR_FLAGS: [&str; 12] = [
     "0",
     "--no-timing",
 ];
-const CXX_FLAGS: [&str; 6] = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-std=c++17", "-w"];
+const CXX_FLAGS: [&str; 5] = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c++17", "-w"];
 const LIB_NAME: &str = "libportshare_vl.so";
 
 /// The valid/ready/last byte stream of a block, by port name, that [`Model::stream`]
@@ -246,17 +246,26 @@ impl Drop for Library {
 }
 
 fn key(design: &Design, ports_src: &str, version: &str) -> String {
-    let mut parts = [DefaultHasher::new(), DefaultHasher::new()];
-    for (i, h) in parts.iter_mut().enumerate() {
-        i.hash(h);
+    let k: Result<String, ToolError> = hash_key(|h| {
         design.verilog.hash(h);
         VERILATOR_FLAGS.hash(h);
         CXX_FLAGS.hash(h);
         SHIM.hash(h);
         ports_src.hash(h);
         version.hash(h);
+        Ok(())
+    });
+    k.expect("hashing the design cannot fail")
+}
+
+/// A 128-bit hex key of what `feed` hashes (two seeded 64-bit hashes).
+fn hash_key(mut feed: impl FnMut(&mut DefaultHasher) -> Result<(), ToolError>) -> Result<String, ToolError> {
+    let mut parts = [DefaultHasher::new(), DefaultHasher::new()];
+    for (i, h) in parts.iter_mut().enumerate() {
+        i.hash(h);
+        feed(h)?;
     }
-    format!("{:016x}{:016x}", parts[0].finish(), parts[1].finish())
+    Ok(format!("{:016x}{:016x}", parts[0].finish(), parts[1].finish()))
 }
 
 /// Holds an exclusive `flock` on a file until dropped.
@@ -306,28 +315,8 @@ impl Library {
         if let Some((_, lib)) = loaded.iter().find(|(k, _)| *k == key) {
             return Ok(lib.clone());
         }
-        let cache = cache_dir();
-        fs::create_dir_all(&cache).map_err(ToolError::io(&cache))?;
-        let dir = cache.join(&key);
+        let (dir, build_seconds) = cached(&key, LIB_NAME, |tmp| compile(design, &ports_src, tmp))?;
         let lib_path = dir.join(LIB_NAME);
-        let mut build_seconds = None;
-        if !lib_path.exists() {
-            let _lock = Lock::take(&cache.join(format!("{key}.lock")))?;
-            // Someone else may have built it while we waited for the lock.
-            if !lib_path.exists() {
-                let t = Instant::now();
-                let tmp = cache.join(format!("{key}.tmp-{}", std::process::id()));
-                let _ = fs::remove_dir_all(&tmp);
-                fs::create_dir_all(&tmp).map_err(ToolError::io(&tmp))?;
-                let built = compile(design, &ports_src, &tmp);
-                if let Err(e) = built {
-                    let _ = fs::remove_dir_all(&tmp);
-                    return Err(e);
-                }
-                fs::rename(&tmp, &dir).map_err(ToolError::io(&dir))?;
-                build_seconds = Some(t.elapsed().as_secs_f64());
-            }
-        }
         let lib = Arc::new(Library::load(design, &lib_path, build_seconds)?);
         loaded.push((key, lib.clone()));
         Ok(lib)
@@ -399,7 +388,11 @@ impl Library {
     }
 }
 
-/// Verilator, then g++, in `dir`.
+/// Verilator, then g++, in `dir`. The generated sources and the shim are compiled as
+/// one translation unit (Verilator's headers are most of each file's compile time, so
+/// parsing them once is about three times faster than file by file); Verilator's
+/// runtime comes precompiled from [`runtime_objects`], built beside it on the other core
+/// the first time.
 fn compile(design: &Design, ports_src: &str, dir: &Path) -> Result<(), ToolError> {
     let w = |name: &str, text: &str| {
         let p = dir.join(name);
@@ -408,29 +401,101 @@ fn compile(design: &Design, ports_src: &str, dir: &Path) -> Result<(), ToolError
     w("top.v", &design.verilog)?;
     w("ps_ports.inc", ports_src)?;
     w("shim.cpp", SHIM)?;
-    let mut args: Vec<&str> = VERILATOR_FLAGS.to_vec();
-    args.extend(["--top-module", "top", "--prefix", "Vtop", "-Mdir", "obj", "top.v"]);
-    let log = run(VERILATOR, &args, dir)?;
-    fs::write(dir.join("verilator.log"), &log).map_err(ToolError::io(&dir.join("verilator.log")))?;
-    let obj = dir.join("obj");
-    let mut sources: Vec<String> = fs::read_dir(&obj)
-        .map_err(ToolError::io(&obj))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".cpp"))
-        .map(|n| format!("obj/{n}"))
-        .collect();
-    sources.sort();
+    std::thread::scope(|scope| {
+        let runtime = scope.spawn(runtime_objects);
+        let design_obj = (|| {
+            let mut args: Vec<&str> = VERILATOR_FLAGS.to_vec();
+            args.extend(["--top-module", "top", "--prefix", "Vtop", "-Mdir", "obj", "top.v"]);
+            let log = run(VERILATOR, &args, dir)?;
+            fs::write(dir.join("verilator.log"), &log).map_err(ToolError::io(&dir.join("verilator.log")))?;
+            let obj = dir.join("obj");
+            let mut sources: Vec<String> = fs::read_dir(&obj)
+                .map_err(ToolError::io(&obj))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".cpp"))
+                .collect();
+            sources.sort();
+            let mut unity: String = sources.iter().map(|n| format!("#include \"obj/{n}\"\n")).collect();
+            unity += "#include \"shim.cpp\"\n";
+            w("design.cpp", &unity)?;
+            cxx_object(dir, "design.cpp", "design.o")
+        })();
+        let runtime = runtime.join().expect("the runtime build does not panic")?;
+        design_obj?;
+        let mut args: Vec<&str> = vec!["-shared", "-fPIC", "-o", LIB_NAME, "design.o"];
+        let runtime: Vec<String> = runtime.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        args.extend(runtime.iter().map(String::as_str));
+        args.push("-pthread");
+        run(CXX, &args, dir)?;
+        Ok(())
+    })
+}
+
+/// `g++ -c` of `source` in `dir` with the backend's flags.
+fn cxx_object(dir: &Path, source: &str, object: &str) -> Result<(), ToolError> {
     let inc = format!("-I{RUNTIME}");
     let vltstd = format!("-I{RUNTIME}/vltstd");
-    let runtime = [format!("{RUNTIME}/verilated.cpp"), format!("{RUNTIME}/verilated_threads.cpp")];
     let mut args: Vec<&str> = CXX_FLAGS.to_vec();
-    args.extend(["-Iobj", "-I.", &inc, &vltstd, "-o", LIB_NAME, "shim.cpp"]);
-    args.extend(sources.iter().map(String::as_str));
-    args.extend(runtime.iter().map(String::as_str));
-    args.push("-pthread");
-    run(CXX, &args, dir)?;
-    Ok(())
+    args.extend(["-c", "-I.", "-Iobj", &inc, &vltstd, source, "-o", object]);
+    run(CXX, &args, dir).map(|_| ())
+}
+
+/// Verilator's runtime (`verilated.cpp`, `verilated_threads.cpp`) compiled once per
+/// Verilator version and flags, cached like a design: it is the largest compile in a
+/// library (about a minute), the same for every design.
+fn runtime_objects() -> Result<Vec<PathBuf>, ToolError> {
+    const PARTS: [&str; 2] = ["verilated", "verilated_threads"];
+    let key = hash_key(|h| {
+        "runtime".hash(h);
+        CXX_FLAGS.hash(h);
+        verilator_version().map(|v| v.hash(h))
+    })?;
+    let dir = cached(&format!("runtime-{key}"), "verilated_threads.o", |tmp| {
+        for p in PARTS {
+            cxx_object(tmp, &format!("{RUNTIME}/{p}.cpp"), &format!("{p}.o"))?;
+        }
+        Ok(())
+    })?
+    .0;
+    Ok(PARTS.iter().map(|p| dir.join(format!("{p}.o"))).collect())
+}
+
+/// `cache_dir()/NAME`, built by `build` in a temporary folder beside it (under an
+/// exclusive `flock` on `NAME.lock`, renamed into place when complete) unless it holds
+/// `witness` already. The seconds the build took, if it ran here.
+fn cached(name: &str, witness: &str, build: impl FnOnce(&Path) -> Result<(), ToolError>) -> Result<(PathBuf, Option<f64>), ToolError> {
+    cached_in(&cache_dir(), name, witness, build)
+}
+
+fn cached_in(
+    cache: &Path,
+    name: &str,
+    witness: &str,
+    build: impl FnOnce(&Path) -> Result<(), ToolError>,
+) -> Result<(PathBuf, Option<f64>), ToolError> {
+    fs::create_dir_all(cache).map_err(ToolError::io(cache))?;
+    let dir = cache.join(name);
+    let done = |d: &Path| d.join(witness).exists();
+    if done(&dir) {
+        return Ok((dir, None));
+    }
+    let _lock = Lock::take(&cache.join(format!("{name}.lock")))?;
+    // Someone else may have built it while we waited for the lock.
+    if done(&dir) {
+        return Ok((dir, None));
+    }
+    let t = Instant::now();
+    let tmp = cache.join(format!("{name}.tmp-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(ToolError::io(&tmp))?;
+    if let Err(e) = build(&tmp) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let _ = fs::remove_dir_all(&dir);
+    fs::rename(&tmp, &dir).map_err(ToolError::io(&dir))?;
+    Ok((dir, Some(t.elapsed().as_secs_f64())))
 }
 
 /// True when `verilator` and the C++ compiler can be started.
@@ -715,5 +780,56 @@ impl Stream {
         let (i, o) = (self.in_clock.as_ref()?, self.out_clock.as_ref()?);
         let n = self.raw.out_pos as usize;
         Some(i[..n].iter().copied().zip(o[..n].iter().copied()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Several builders of one entry at once: exactly one build runs, every caller
+    /// gets the complete folder, and a later call builds nothing.
+    #[test]
+    fn one_build_for_callers_at_once_and_none_after() {
+        let cache = tempfile::tempdir().unwrap();
+        let builds = AtomicUsize::new(0);
+        let build = |tmp: &Path| -> Result<(), ToolError> {
+            builds.fetch_add(1, Ordering::SeqCst);
+            fs::write(tmp.join("half"), "a build in progress").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            fs::write(tmp.join("lib.so"), "done").unwrap();
+            Ok(())
+        };
+        let results: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4).map(|_| s.spawn(|| cached_in(cache.path(), "k", "lib.so", build).unwrap())).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1, "one build for four callers");
+        assert_eq!(results.iter().filter(|(_, secs)| secs.is_some()).count(), 1);
+        for (dir, _) in &results {
+            assert_eq!(fs::read_to_string(dir.join("lib.so")).unwrap(), "done");
+        }
+        let (_, again) = cached_in(cache.path(), "k", "lib.so", build).unwrap();
+        assert!(again.is_none() && builds.load(Ordering::SeqCst) == 1, "a second run rebuilt");
+    }
+
+    /// A failed build leaves nothing behind that a later call could mistake for a
+    /// library, and the next call builds again.
+    #[test]
+    fn a_failed_build_leaves_nothing() {
+        let cache = tempfile::tempdir().unwrap();
+        let failed = cached_in(cache.path(), "k", "lib.so", |tmp| {
+            fs::write(tmp.join("lib.so"), "half").unwrap();
+            Err(ToolError::UnsupportedPort { port: "p".into(), why: "test".into() })
+        });
+        assert!(failed.is_err());
+        let left: Vec<_> = fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
+        let (_, secs) = cached_in(cache.path(), "k", "lib.so", |tmp| {
+            fs::write(tmp.join("lib.so"), "done").map_err(ToolError::io(tmp))
+        })
+        .unwrap();
+        assert!(secs.is_some());
     }
 }
