@@ -10,7 +10,9 @@
 //! says whether a frame is a GSO superframe (what GRO on the interface makes of a burst
 //! of MTU-sized frames) and where its unfinished checksum goes; on send it lets such a
 //! superframe go out whole, the kernel cutting it into MTU-sized frames (and finishing
-//! each one's checksum) on the way out — one system call for up to 45 frames.
+//! each one's checksum) on the way out — one system call for up to 45 frames. Those go
+//! through a second, send-only socket: the first bypasses the queueing discipline, whose
+//! direct path cannot cut a frame up.
 
 use std::ffi::CString;
 use std::io;
@@ -45,8 +47,56 @@ const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
 
 pub struct PacketPort {
     fd: OwnedFd,
+    /// Sends superframes only (see [`PacketPort::open`]).
+    gso_fd: OwnedFd,
     name: String,
     ifindex: i32,
+}
+
+fn set_int(fd: &OwnedFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: v outlives the call and its size is passed.
+    cvt(unsafe { libc::setsockopt(fd.as_raw_fd(), level, opt, &v as *const _ as *const libc::c_void, size_of::<libc::c_int>() as u32) })
+        .map(drop)
+}
+
+/// A packet socket with a `virtio_net_hdr` before every frame, big buffers and the
+/// `SOL_PACKET` options given, bound to interface `ifindex` for `protocol` (0: it
+/// receives nothing). Every option is set before the bind, so no frame is read without.
+fn bound_socket(name: &str, ifindex: i32, protocol: u16, options: &[(libc::c_int, libc::c_int, &str)]) -> io::Result<OwnedFd> {
+    // Protocol 0 at first: the socket sees nothing until it is bound to the interface.
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EPERM) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("opening a packet socket on `{name}` needs CAP_NET_RAW: run as root (or `setcap cap_net_raw,cap_net_admin+ep` on the binary)"),
+            ));
+        }
+        return Err(os_err(format!("packet socket for `{name}`"))(e));
+    }
+    // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_int(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1).map_err(os_err("PACKET_VNET_HDR".into()))?;
+    for &(opt, v, what) in options {
+        set_int(&fd, libc::SOL_PACKET, opt, v).map_err(os_err(what.into()))?;
+    }
+    if set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER).is_err() {
+        set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, SOCKET_BUFFER)?;
+    }
+    if set_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, SOCKET_BUFFER).is_err() {
+        set_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, SOCKET_BUFFER)?;
+    }
+    // SAFETY: sockaddr_ll is plain old data.
+    let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = ifindex;
+    // SAFETY: sll outlives the call and its size is passed.
+    cvt(unsafe { libc::bind(fd.as_raw_fd(), &sll as *const _ as *const libc::sockaddr, size_of::<libc::sockaddr_ll>() as u32) })
+        .map_err(os_err(format!("binding a packet socket to `{name}`")))?;
+    Ok(fd)
 }
 
 fn os_err(what: String) -> impl FnOnce(io::Error) -> io::Error {
@@ -90,57 +140,23 @@ impl PacketPort {
                 format!("no interface `{name}` in this network namespace (see `ip link`; for a TAP device portshare creates, write `tap:{name}`)"),
             ));
         };
-        // Protocol 0 at first: the socket sees nothing until it is bound to the interface.
-        // SAFETY: plain socket(2) call.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EPERM) {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!("opening a packet socket on `{name}` needs CAP_NET_RAW: run as root (or `setcap cap_net_raw,cap_net_admin+ep` on the binary)"),
-                ));
-            }
-            return Err(os_err(format!("packet socket for `{name}`"))(e));
-        }
-        // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let port = PacketPort { fd, name: name.to_string(), ifindex };
-        port.set_int(libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
-        port.set_int(libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1).map_err(os_err("PACKET_VNET_HDR".into()))?;
-        port.set_int(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
-            .map_err(os_err("PACKET_IGNORE_OUTGOING (Linux 4.20 or later)".into()))?;
-        // No PACKET_QDISC_BYPASS: its direct path drops a superframe the driver cannot
-        // take whole (__dev_direct_xmit) instead of cutting it up in software.
-        if port.set_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER).is_err() {
-            port.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, SOCKET_BUFFER)?;
-        }
-        if port.set_int(libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, SOCKET_BUFFER).is_err() {
-            port.set_int(libc::SOL_SOCKET, libc::SO_SNDBUF, SOCKET_BUFFER)?;
-        }
-        // SAFETY: sockaddr_ll is plain old data.
-        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-        sll.sll_ifindex = ifindex;
-        // SAFETY: sll outlives the call and its size is passed.
-        cvt(unsafe {
-            libc::bind(
-                port.fd.as_raw_fd(),
-                &sll as *const _ as *const libc::sockaddr,
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        })
-        .map_err(os_err(format!("binding a packet socket to `{name}`")))?;
-        Ok(port)
-    }
-
-    fn set_int(&self, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
-        // SAFETY: v outlives the call and its size is passed.
-        cvt(unsafe {
-            libc::setsockopt(self.fd.as_raw_fd(), level, opt, &v as *const _ as *const libc::c_void, size_of::<libc::c_int>() as u32)
-        })
-        .map(drop)
+        // Frames written go straight to the driver: the unit keeps its own order and pace
+        // (and a link without carrier refuses them instead of losing them silently).
+        let fd = bound_socket(
+            name,
+            ifindex,
+            libc::ETH_P_ALL as u16,
+            &[
+                (libc::PACKET_AUXDATA, 1, "PACKET_AUXDATA"),
+                (libc::PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING (Linux 4.20 or later)"),
+                (libc::PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"),
+            ],
+        )?;
+        // Superframes go out through a second socket that receives nothing (protocol 0)
+        // and takes the queueing path: the direct one drops a frame that needs cutting up
+        // in software (__dev_direct_xmit) instead of cutting it.
+        let gso_fd = bound_socket(name, ifindex, 0, &[])?;
+        Ok(PacketPort { fd, gso_fd, name: name.to_string(), ifindex })
     }
 
     pub fn name(&self) -> &str {
@@ -163,6 +179,15 @@ impl PacketPort {
             .map_err(os_err(format!("reading the MTU of `{}`", self.name)))?;
         // SAFETY: SIOCGIFMTU filled in the mtu member.
         Ok(unsafe { req.ifr_ifru.ifru_mtu } as usize)
+    }
+
+    /// Is the link up with carrier (IFF_RUNNING)?
+    fn running(&self) -> io::Result<bool> {
+        let mut req = ifreq(&self.name)?;
+        // SAFETY: req is a valid ifreq naming the interface.
+        cvt(unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+        // SAFETY: SIOCGIFFLAGS filled in the flags member.
+        Ok(unsafe { req.ifr_ifru.ifru_flags } as libc::c_int & libc::IFF_RUNNING != 0)
     }
 
     /// Is the interface still there (same name, same index)?
@@ -272,7 +297,18 @@ impl PacketPort {
         msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
         msg.msg_iovlen = 2;
         // SAFETY: msg points at live buffers of the given sizes; the kernel only reads them.
-        let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
+        let fd = match gso {
+            None => &self.fd,
+            Some(_) => {
+                // The queueing path takes a frame for a link without carrier and loses it
+                // silently (veth); say so as the direct path does.
+                if !self.running()? {
+                    return Err(io::Error::from_raw_os_error(libc::ENETDOWN));
+                }
+                &self.gso_fd
+            }
+        };
+        let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
