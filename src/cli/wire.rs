@@ -23,7 +23,7 @@ use portshare_sim::model::Counters;
 use serde::Serialize;
 
 use crate::cli::board::{Board, DeviceArgs, DeviceSpec};
-use crate::live::{offload, Port, PortSpec, SendFailure};
+use crate::live::{offload, Gso, Port, PortSpec, SendFailure};
 use engine::{BoardUnit, SimPipeline, Unit};
 use portshare_sim::engine::EngineKind;
 
@@ -82,6 +82,10 @@ pub struct Side {
     /// Frames read with an unfinished checksum (TP_STATUS_CSUMNOTREADY) that were
     /// completed before entering the unit.
     pub checksums_completed: u64,
+    /// GSO superframes read from this side and passed whole (GRO on the interface): the
+    /// kernel cuts each into MTU-sized frames on the way out, so the far end's kernel
+    /// counts more frames than `frames_written`.
+    pub superframes_passed: u64,
     pub not_passed: NotPassed,
 }
 
@@ -91,8 +95,11 @@ pub struct Side {
 pub struct NotPassed {
     /// Read with an unfinished checksum that cannot be completed (not TCP/UDP, a fragment).
     pub checksum_unfinishable: u64,
-    /// GSO/TSO superframes, longer than the interface's MTU.
+    /// GSO superframes that could not pass whole (toward a TAP, through a unit that takes
+    /// wire-sized frames only, truncated, or of a kind the kernel could not describe).
     pub superframe: u64,
+    /// Superframes whose checksum did not verify after the unit (a unit fault).
+    pub checksum_wrong: u64,
     /// Toward this side while its link was down.
     pub link_down: u64,
     /// Toward this side, refused by the kernel (no buffer, too long).
@@ -103,7 +110,7 @@ pub struct NotPassed {
 
 impl NotPassed {
     fn total(&self) -> u64 {
-        self.checksum_unfinishable + self.superframe + self.link_down + self.send_refused + self.kernel_dropped
+        self.checksum_unfinishable + self.superframe + self.checksum_wrong + self.link_down + self.send_refused + self.kernel_dropped
     }
 }
 
@@ -160,6 +167,19 @@ struct End {
 }
 
 impl End {
+    /// Counts a superframe read from this side that cannot pass; warns the first time.
+    fn refuse_superframe(&mut self, what: &str) {
+        self.side.not_passed.superframe += 1;
+        if !self.warned_superframe {
+            self.warned_superframe = true;
+            eprintln!(
+                "portshare wire: warning: {} hands over {what}, which cannot pass whole here: refused and counted; {}",
+                self.spec,
+                offload::superframe_fix_for(self.port.name())
+            );
+        }
+    }
+
     fn open(spec: &PortSpec) -> Result<End> {
         let port = Port::open(spec).with_context(|| format!("opening {spec}"))?;
         let longest = port.longest_frame().with_context(|| format!("{spec}"))?;
@@ -207,6 +227,12 @@ impl Wire {
                 Ok(Some(r)) => r,
                 Ok(None) => return Ok(()),
                 Err(e) if self.ends[from].port.recv_error_is_transient(&e) => return Ok(()),
+                Err(e) if self.ends[from].port.recv_error_is_dropped_superframe(&e) => {
+                    let e = &mut self.ends[from];
+                    e.side.frames_read += 1;
+                    e.refuse_superframe("a superframe the kernel could not describe (dropped by the kernel)");
+                    continue;
+                }
                 Err(e) => {
                     if !self.ends[from].port.exists() {
                         bail!("interface `{}` disappeared", self.ends[from].spec);
@@ -214,28 +240,26 @@ impl Wire {
                     return Err(e).with_context(|| format!("reading from {}", self.ends[from].spec));
                 }
             };
+            // A superframe passes whole when the kernel is to finish its checksum, the unit
+            // takes one, and the other side can send it for the kernel to cut up.
+            let whole = r.status.gso.filter(|g| {
+                g.csum.is_some() && r.status.csum_not_ready && self.unit.takes_superframes() && self.ends[to].port.takes_superframes()
+            });
             let e = &mut self.ends[from];
             e.side.frames_read += 1;
             e.side.bytes_read += r.status.wire_len as u64;
             let frame_len = r.len;
-            if r.status.truncated || e.longest.is_some_and(|l| frame_len > l) {
-                e.side.not_passed.superframe += 1;
-                if !e.warned_superframe {
-                    e.warned_superframe = true;
-                    eprintln!(
-                        "portshare wire: warning: {} hands over {}-byte frames (GSO/TSO superframes, MTU {}): refused and counted; {}",
-                        e.spec,
-                        r.status.wire_len,
-                        e.longest.map(|l| l - 22).unwrap_or(0),
-                        offload::fix_for(e.port.name())
-                    );
-                }
+            let too_long = e.longest.is_some_and(|l| frame_len > l);
+            if r.status.truncated || (whole.is_none() && (too_long || r.status.gso.is_some())) {
+                let what = format!("{}-byte frames (GSO superframes, MTU {})", r.status.wire_len, e.longest.map(|l| l - 22).unwrap_or(0));
+                e.refuse_superframe(&what);
                 continue;
             }
             frame.clear();
             frame.extend_from_slice(&buf[..frame_len]);
+            let mut partial = None;
             if r.status.csum_not_ready {
-                if !e.warned_csum {
+                if !e.warned_csum && whole.is_none() {
                     e.warned_csum = true;
                     eprintln!(
                         "portshare wire: warning: {} hands over frames with unfinished checksums (checksum offload): completing them \
@@ -245,7 +269,10 @@ impl Wire {
                     );
                 }
                 match offload::complete_checksum(frame) {
-                    Ok(()) => e.side.checksums_completed += 1,
+                    Ok(p) => {
+                        e.side.checksums_completed += 1;
+                        partial = Some(p);
+                    }
                     Err(u) => {
                         e.side.not_passed.checksum_unfinishable += 1;
                         if e.side.not_passed.checksum_unfinishable == 1 {
@@ -258,14 +285,25 @@ impl Wire {
             let t = Instant::now();
             self.unit.pass(direction_from(from), frame)?;
             self.busy += t.elapsed();
-            self.write(to, frame)?;
+            if let (Some(_), Some(p)) = (whole, partial) {
+                let e = &mut self.ends[from];
+                if let Err(u) = offload::defer_checksum(frame, p) {
+                    e.side.not_passed.checksum_wrong += 1;
+                    if e.side.not_passed.checksum_wrong == 1 {
+                        eprintln!("portshare wire: refused a superframe from {}: {}", e.spec, u.why());
+                    }
+                    continue;
+                }
+                e.side.superframes_passed += 1;
+            }
+            self.write(to, frame, whole.as_ref())?;
         }
         Ok(())
     }
 
-    fn write(&mut self, to: usize, frame: &[u8]) -> Result<()> {
+    fn write(&mut self, to: usize, frame: &[u8], gso: Option<&Gso>) -> Result<()> {
         let e = &mut self.ends[to];
-        match e.port.send(frame) {
+        match e.port.send(frame, gso) {
             Ok(()) => {
                 e.side.frames_written += 1;
                 e.side.bytes_written += frame.len() as u64;

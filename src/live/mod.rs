@@ -23,6 +23,23 @@ pub struct RxStatus {
     pub truncated: bool,
     /// The frame's length as the kernel had it.
     pub wire_len: usize,
+    /// A GSO superframe (GRO on the interface coalesced a burst, or the sender's TSO/GSO).
+    pub gso: Option<Gso>,
+}
+
+/// How a GSO superframe is to be cut into frames (`virtio_net_hdr`'s fields): what the
+/// kernel said when it handed one over, and what it is told when one is sent whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gso {
+    /// `VIRTIO_NET_HDR_GSO_*` (TCPV4 1, TCPV6 4, UDP_L4 5; | 0x80 ECN).
+    pub gso_type: u8,
+    /// Payload bytes per frame.
+    pub gso_size: u16,
+    /// Length of the headers before the payload.
+    pub hdr_len: u16,
+    /// Where the unfinished L4 checksum starts summing, and its field's offset from there
+    /// (`VIRTIO_NET_HDR_F_NEEDS_CSUM`); `None` when the kernel did not say.
+    pub csum: Option<(u16, u16)>,
 }
 
 /// One frame read: `len` bytes at the start of the caller's buffer.
@@ -127,9 +144,12 @@ impl Port {
         }
     }
 
-    pub fn send(&self, frame: &[u8]) -> Result<(), SendFailure> {
+    /// Sends one frame; `gso` (only where [`Port::takes_superframes`]) sends a superframe
+    /// whole, for the kernel to cut up.
+    pub fn send(&self, frame: &[u8], gso: Option<&Gso>) -> Result<(), SendFailure> {
         let r = match self {
-            Port::Packet(p) => p.send(frame),
+            Port::Packet(p) => p.send(frame, gso),
+            Port::Tap(_) if gso.is_some() => return Err(SendFailure::TooLong),
             Port::Tap(t) => t.send(frame),
         };
         r.map_err(|e| match e.raw_os_error() {
@@ -144,6 +164,11 @@ impl Port {
             Some(libc::EMSGSIZE) => SendFailure::TooLong,
             _ => SendFailure::Refused,
         })
+    }
+
+    /// Whether a GSO superframe can be sent whole (a TAP opened without offloads cannot).
+    pub fn takes_superframes(&self) -> bool {
+        matches!(self, Port::Packet(_))
     }
 
     /// Whether the interface is still there. A TAP lives as long as portshare holds it.
@@ -164,6 +189,12 @@ impl Port {
             Some(libc::ENETDOWN) => self.exists(),
             _ => false,
         }
+    }
+
+    /// Whether a read error means the kernel dropped a GSO superframe it could not describe
+    /// in a `virtio_net_hdr` (EINVAL from a packet socket: a tunnel or other GSO kind).
+    pub fn recv_error_is_dropped_superframe(&self, e: &io::Error) -> bool {
+        matches!(self, Port::Packet(_)) && e.raw_os_error() == Some(libc::EINVAL)
     }
 
     /// Frames the kernel dropped before portshare read them, since the last call.

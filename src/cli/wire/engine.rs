@@ -25,6 +25,12 @@ pub trait Unit {
     fn clocks(&self) -> Option<u64> {
         None
     }
+    /// Whether it takes a GSO superframe (up to 64 KiB) as one frame: only the reference
+    /// model, the software embodiment; a pipeline (simulated or a board) takes frames as
+    /// they are on a wire.
+    fn takes_superframes(&self) -> bool {
+        false
+    }
 }
 
 /// Any engine behind `portshare_sim::engine::Engine` — the reference model, the rust-hdl
@@ -68,6 +74,9 @@ impl Unit for SimPipeline {
     /// The model has no clock.
     fn clocks(&self) -> Option<u64> {
         (self.engine.kind() != EngineKind::Model).then(|| self.engine.clocks())
+    }
+    fn takes_superframes(&self) -> bool {
+        self.engine.kind() == EngineKind::Model
     }
 }
 
