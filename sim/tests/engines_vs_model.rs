@@ -49,6 +49,24 @@ fn compare_engines(
 /// would cost minutes and prove nothing the sample does not.
 const RTL_STRIDE: usize = 8;
 
+/// `frames` through the Verilator engine against the model, then `sample` through both
+/// cycle engines (each against the model, then against each other). The model's
+/// counters for both runs.
+fn verilator_all_rtl_sample(
+    capacity: usize,
+    slots: &[Slot],
+    frames: &[(String, Vec<u8>, Direction)],
+    sample: &[(String, Vec<u8>, Direction)],
+    traffic: &Traffic,
+) -> (model::Counters, model::Counters) {
+    let mut verilator = portshare_sim::engine::open(portshare_sim::engine::EngineKind::Verilator, capacity).unwrap();
+    verilator.load(slots);
+    let (c, r) = compare(verilator.as_mut(), slots, frames, traffic);
+    assert!(r.clocks >= frames.iter().map(|(_, f, _)| f.len() as u64).sum::<u64>());
+    let mut engines = cycle_engines(capacity, slots);
+    (c, compare_engines(&mut engines, slots, sample, traffic))
+}
+
 fn corpus_run(direction: Direction, traffic: Traffic) {
     let frames = corpus_frames();
     let table = portshare_sim::flows::table_from_frames(
@@ -61,13 +79,8 @@ fn corpus_run(direction: Direction, traffic: Traffic) {
     .unwrap();
     let slots = table.slots();
     let tagged: Vec<_> = frames.into_iter().map(|(n, f)| (n, f, direction)).collect();
-    let mut verilator = portshare_sim::engine::open(portshare_sim::engine::EngineKind::Verilator, 64).unwrap();
-    verilator.load(&slots);
-    let (c, r) = compare(verilator.as_mut(), &slots, &tagged, &traffic);
-    assert!(r.clocks >= tagged.iter().map(|(_, f, _)| f.len() as u64).sum::<u64>());
     let sample: Vec<_> = tagged.iter().step_by(RTL_STRIDE).cloned().collect();
-    let mut engines = cycle_engines(64, &slots);
-    let s = compare_engines(&mut engines, &slots, &sample, &traffic);
+    let (c, s) = verilator_all_rtl_sample(64, &slots, &tagged, &sample, &traffic);
     eprintln!(
         "corpus {direction}: {} frames, rewritten {}, no_match {}, fragment {}, unparsed {}, udp_zero {}; rtl == verilator on {} of them (rewritten {})",
         tagged.len(),
@@ -126,9 +139,10 @@ fn every_truncation_of_rewritable_frames_matches_model() {
     let mut g = generator(5);
     let mut rng = StdRng::seed_from_u64(6);
     let slots = random_table(&mut rng, &g, 16);
-    let mut engines = cycle_engines(16, &slots);
     let mut frames = vec![];
     let mut found = 0;
+    // Every cut of 40 frames through verilator; every cut of the first 8 through rtl too.
+    let mut rtl_sample_len = 0;
     while found < 40 {
         let f = g.frame();
         let d = if found % 2 == 0 { Direction::Incoming } else { Direction::Outgoing };
@@ -137,9 +151,14 @@ fn every_truncation_of_rewritable_frames_matches_model() {
             for cut in 1..=f.len() {
                 frames.push((format!("frame {found} cut at {cut}"), f[..cut].to_vec(), d));
             }
+            if found == 8 {
+                rtl_sample_len = frames.len();
+            }
         }
     }
-    compare_engines(&mut engines, &slots, &frames, &Traffic { input_gap: 0.1, backpressure: 0.1, seed: 1, ..Default::default() });
+    let traffic = Traffic { input_gap: 0.1, backpressure: 0.1, seed: 1, ..Default::default() };
+    let (all, sample) = verilator_all_rtl_sample(16, &slots, &frames, &frames[..rtl_sample_len], &traffic);
+    assert!(all.rewritten >= 40 && sample.rewritten >= 8, "every whole frame is rewritten: {all:?} {sample:?}");
 }
 
 #[test]
