@@ -139,7 +139,7 @@ impl Default for SlipRx {
             crc_ok: Default::default(),
             framing: Default::default(),
             pending: Default::default(),
-            crc: Default::default(),
+            crc: Crc16::ccitt_false(),
             ram: Default::default(),
             rx_byte: Default::default(),
             rx_byte_valid: Default::default(),
@@ -281,7 +281,7 @@ impl Logic for SlipRx {
                 if self.rx_accepting.q.val() {
                     self.ready.d.next = true;
                     self.len.d.next = self.rx_len.q.val();
-                    self.crc_ok.d.next = self.crc.crc.val() == 0;
+                    self.crc_ok.d.next = self.crc.residue_ok.val();
                     self.framing.d.next = self.de_bad.q.val();
                 } else {
                     self.pending.d.next = true;

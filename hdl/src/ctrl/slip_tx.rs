@@ -70,7 +70,7 @@ impl Default for SlipTx {
             c_esc: k8(SLIP_ESC),
             c_esc_end: k8(SLIP_ESC_END),
             c_esc_esc: k8(SLIP_ESC_ESC),
-            tx_crc: Default::default(),
+            tx_crc: Crc16::ccitt_false(),
             esc_pending: Default::default(),
             esc_second: Default::default(),
             txh_valid: Default::default(),
