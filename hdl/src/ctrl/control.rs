@@ -181,7 +181,7 @@ mod tests {
     use super::*;
     use portshare_host::protocol as proto;
     use portshare_host::protocol::{Deframed, Reply, Request, SlipDecoder};
-    use crate::ctrl::port_stand_in::{PortStandIn, CAP};
+    use crate::ctrl::port_stand_in::{wire_to_stand_in, PortStandIn, CAP};
     use portshare_host::{Direction, Slot, RECORD_LEN};
 
     #[derive(LogicBlock)]
@@ -193,25 +193,7 @@ mod tests {
 
     impl Logic for Bench {
         fn update(&mut self) {
-            self.ctl.clock.next = self.clock.val();
-            self.port.clock.next = self.clock.val();
-            self.port.reset.next = self.ctl.pipeline_reset.val();
-            self.port.mgmt_op.next = self.ctl.mgmt_op.val();
-            self.port.mgmt_start.next = self.ctl.mgmt_start.val();
-            self.port.mgmt_index.next = self.ctl.mgmt_index.val();
-            self.port.mgmt_wdata.next = self.ctl.mgmt_wdata.val();
-            self.ctl.mgmt_busy.next = self.port.mgmt_busy.val();
-            self.ctl.mgmt_done.next = self.port.mgmt_done.val();
-            self.ctl.mgmt_rdata.next = self.port.mgmt_rdata.val();
-            self.port.in_data.next = self.ctl.pl_data.val();
-            self.port.in_valid.next = self.ctl.pl_valid.val();
-            self.port.in_last.next = self.ctl.pl_last.val();
-            self.port.in_direction.next = self.ctl.pl_direction.val();
-            self.ctl.pl_ready.next = self.port.in_ready.val();
-            self.ctl.po_data.next = self.port.out_data.val();
-            self.ctl.po_valid.next = self.port.out_valid.val();
-            self.ctl.po_last.next = self.port.out_last.val();
-            self.port.out_ready.next = self.ctl.po_ready.val();
+            wire_to_stand_in!(self.clock.val(), self.ctl, self.port);
         }
     }
 

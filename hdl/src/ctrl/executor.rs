@@ -799,7 +799,7 @@ mod tests {
     //! (`Request::decode`, same checks in the same order) and every reply by the host's
     //! reply decoder.
     use super::*;
-    use crate::ctrl::port_stand_in::{PortStandIn, CAP};
+    use crate::ctrl::port_stand_in::{wire_to_stand_in, PortStandIn, CAP};
     use portshare_host::protocol::{crc16, crc16_update, BoardCounters, DeviceInfo, Reply, Request};
     use portshare_host::{Direction, Slot};
     use rand::{Rng, SeedableRng};
@@ -813,25 +813,7 @@ mod tests {
 
     impl Logic for Bench {
         fn update(&mut self) {
-            self.exec.clock.next = self.clock.val();
-            self.port.clock.next = self.clock.val();
-            self.port.reset.next = self.exec.pipeline_reset.val();
-            self.port.mgmt_op.next = self.exec.mgmt_op.val();
-            self.port.mgmt_start.next = self.exec.mgmt_start.val();
-            self.port.mgmt_index.next = self.exec.mgmt_index.val();
-            self.port.mgmt_wdata.next = self.exec.mgmt_wdata.val();
-            self.exec.mgmt_busy.next = self.port.mgmt_busy.val();
-            self.exec.mgmt_done.next = self.port.mgmt_done.val();
-            self.exec.mgmt_rdata.next = self.port.mgmt_rdata.val();
-            self.port.in_data.next = self.exec.pl_data.val();
-            self.port.in_valid.next = self.exec.pl_valid.val();
-            self.port.in_last.next = self.exec.pl_last.val();
-            self.port.in_direction.next = self.exec.pl_direction.val();
-            self.exec.pl_ready.next = self.port.in_ready.val();
-            self.exec.po_data.next = self.port.out_data.val();
-            self.exec.po_valid.next = self.port.out_valid.val();
-            self.exec.po_last.next = self.port.out_last.val();
-            self.port.out_ready.next = self.exec.po_ready.val();
+            wire_to_stand_in!(self.clock.val(), self.exec, self.port);
         }
     }
 

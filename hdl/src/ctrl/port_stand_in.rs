@@ -12,6 +12,34 @@ use std::collections::VecDeque;
 /// Entries the stand-in holds (the benches' table size).
 pub(crate) const CAP: usize = 4;
 
+/// Wires a block with the control block's pipeline-side ports (`mgmt_*`, `pl_*`, `po_*`,
+/// `pipeline_reset`) to the stand-in, both clocked by `clock`: one bench wiring for the
+/// executor's bench and the control block's.
+macro_rules! wire_to_stand_in {
+    ($clock:expr, $uut:expr, $port:expr) => {
+        $uut.clock.next = $clock;
+        $port.clock.next = $clock;
+        $port.reset.next = $uut.pipeline_reset.val();
+        $port.mgmt_op.next = $uut.mgmt_op.val();
+        $port.mgmt_start.next = $uut.mgmt_start.val();
+        $port.mgmt_index.next = $uut.mgmt_index.val();
+        $port.mgmt_wdata.next = $uut.mgmt_wdata.val();
+        $uut.mgmt_busy.next = $port.mgmt_busy.val();
+        $uut.mgmt_done.next = $port.mgmt_done.val();
+        $uut.mgmt_rdata.next = $port.mgmt_rdata.val();
+        $port.in_data.next = $uut.pl_data.val();
+        $port.in_valid.next = $uut.pl_valid.val();
+        $port.in_last.next = $uut.pl_last.val();
+        $port.in_direction.next = $uut.pl_direction.val();
+        $uut.pl_ready.next = $port.in_ready.val();
+        $uut.po_data.next = $port.out_data.val();
+        $uut.po_valid.next = $port.out_valid.val();
+        $uut.po_last.next = $port.out_last.val();
+        $port.out_ready.next = $uut.po_ready.val();
+    };
+}
+pub(crate) use wire_to_stand_in;
+
 /// A behavioural stand-in for the pipeline's management port and stream, written
 /// in plain Rust (simulation only): a register file of `CAP` records, hit and
 /// reason counters, a few clocks of busy per op (more for writes), and a stream path
