@@ -664,6 +664,30 @@ impl<T: Transport> Client<T> {
         Ok(Slot::from_record(&r))
     }
 
+    /// Loads a table: writes `slots` into entries 0.. of a board of `capacity`
+    /// entries, empties the rest, then reads every entry back and compares (an empty
+    /// entry compares by its valid bit alone). Entries are written in place and the
+    /// tail emptied afterwards, so traffic sees the old table, then a mix slot by slot
+    /// (each slot written whole), never an empty table. `progress` is called after each
+    /// of the `2 * capacity` steps with the number done.
+    pub fn load_table(&mut self, slots: &[Slot], capacity: usize, mut progress: impl FnMut(usize)) -> anyhow::Result<()> {
+        use anyhow::Context;
+        anyhow::ensure!(slots.len() <= capacity, "{} entries do not fit a board of {capacity}", slots.len());
+        let mut expected = vec![Slot::default(); capacity];
+        expected[..slots.len()].copy_from_slice(slots);
+        for (i, slot) in expected.iter().enumerate() {
+            self.write_entry(i as u8, slot).with_context(|| format!("writing slot {i}"))?;
+            progress(i + 1);
+        }
+        for (i, want) in expected.iter().enumerate() {
+            let got = self.read_entry(i as u8).with_context(|| format!("reading back slot {i}"))?;
+            progress(capacity + i + 1);
+            let same = if want.valid { got == *want } else { !got.valid };
+            anyhow::ensure!(same, "slot {i} reads back as {got:?}, but {want:?} was written ({})", self.transport.describe());
+        }
+        Ok(())
+    }
+
     pub fn clear_table(&mut self) -> Result<(), ClientError> {
         self.expect_empty("CLEAR_TABLE", &Request::ClearTable)
     }
@@ -837,6 +861,8 @@ mod tests {
         Status(u8),
         StaleFirst,
         GarbageFirst,
+        /// OK, but the write is not stored.
+        IgnoreWrite,
     }
 
     impl FakeBoard {
@@ -859,7 +885,9 @@ mod tests {
                         Err(s) => reply.status = s,
                         Ok(Request::WriteEntry { index, record }) => {
                             self.executed += 1;
-                            self.table[index as usize] = record
+                            if !matches!(fault, Some(Fault::IgnoreWrite)) {
+                                self.table[index as usize] = record
+                            }
                         }
                         Ok(Request::ReadEntry { index }) => {
                             self.executed += 1;
@@ -952,5 +980,33 @@ mod tests {
         assert_eq!(c.stats().retries, 0, "a permanent error is not retried");
         let e = c.inject(Direction::Incoming, &[]).unwrap_err();
         assert!(matches!(e, ClientError::BadArgument { .. }));
+    }
+
+    #[test]
+    fn load_table_writes_clears_the_tail_and_reads_back() {
+        let mut board = FakeBoard::new(vec![]);
+        board.table = vec![slot(9).to_record(); 8];
+        let mut c = Client::new(board);
+        let mut steps = vec![];
+        c.load_table(&[slot(0), slot(1), slot(2)], 8, |n| steps.push(n)).unwrap();
+        assert_eq!(steps, (1..=16).collect::<Vec<_>>());
+        let t = &c.transport().table;
+        assert_eq!(t[..3], [slot(0).to_record(), slot(1).to_record(), slot(2).to_record()]);
+        assert!(t[3..].iter().all(|r| Slot::from_record(r) == Slot::default()), "the tail emptied");
+        assert_eq!(c.stats().requests, 16);
+        let e = c.load_table(&vec![slot(0); 9], 8, |_| {}).unwrap_err();
+        assert!(e.to_string().contains("9 entries do not fit a board of 8"), "{e}");
+    }
+
+    #[test]
+    fn load_table_names_the_slot_that_does_not_read_back() {
+        // The first write is acknowledged but not stored.
+        let mut c = Client::new(FakeBoard::new(vec![Fault::IgnoreWrite]));
+        let e = c.load_table(&[slot(0), slot(1)], 8, |_| {}).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("slot 0 reads back as") && msg.ends_with("was written (fake board)"), "{msg}");
+        let mut c = Client::new(FakeBoard::new(vec![Fault::Status(STATUS_OUT_OF_RANGE)]));
+        let e = c.load_table(&[slot(0)], 8, |_| {}).unwrap_err();
+        assert!(format!("{e:#}").starts_with("writing slot 0: "), "{e:#}");
     }
 }

@@ -599,33 +599,16 @@ impl Board {
         let sim_before = self.simulated_time();
         let started = Instant::now();
         let progress = indicatif::ProgressBar::new(2 * capacity as u64).with_message("writing");
-        // Entries are written in place and the tail emptied afterwards, so traffic sees
-        // the old table, then a mix slot by slot (each slot written whole), never an
-        // empty table.
-        let mut expected = vec![Slot::default(); capacity];
-        expected[..wanted.len()].copy_from_slice(&wanted);
-        for (i, slot) in expected.iter().enumerate() {
-            self.client
-                .write_entry(i as u8, slot)
-                .with_context(|| format!("writing slot {i}"))?;
-            progress.inc(1);
-        }
-        progress.set_message("verifying");
-        for (i, want) in expected.iter().enumerate() {
-            let got = self
-                .client
-                .read_entry(i as u8)
-                .with_context(|| format!("reading back slot {i}"))?;
-            progress.inc(1);
-            let same = if want.valid { got == *want } else { !got.valid };
-            if !same {
-                progress.abandon();
-                bail!(
-                    "slot {i} reads back as {got:?}, but {want:?} was written ({})",
-                    self.describe()
-                );
+        let loaded = self.client.load_table(&wanted, capacity, |done| {
+            progress.set_position(done as u64);
+            if done == capacity {
+                progress.set_message("verifying");
             }
+        });
+        if loaded.is_err() {
+            progress.abandon();
         }
+        loaded?;
         progress.finish_and_clear();
         let elapsed = started.elapsed();
         let after = self.client.stats();

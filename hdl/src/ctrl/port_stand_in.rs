@@ -1,0 +1,156 @@
+//! A behavioural stand-in for the pipeline's management port and stream (simulation
+//! only), shared by the executor's and the control block's test benches.
+
+use crate::core::pipeline::{
+    bits_to_record, record_to_bits, MGMT_CLEAR_TABLE, MGMT_READ_ENTRY, MGMT_READ_HITS, MGMT_READ_REASON,
+    MGMT_RESET_COUNTERS, MGMT_WRITE_ENTRY,
+};
+use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
+use rust_hdl::prelude::*;
+use std::collections::VecDeque;
+
+/// Entries the stand-in holds (the benches' table size).
+pub(crate) const CAP: usize = 4;
+
+/// Wires a block with the control block's pipeline-side ports (`mgmt_*`, `pl_*`, `po_*`,
+/// `pipeline_reset`) to the stand-in, both clocked by `clock`: one bench wiring for the
+/// executor's bench and the control block's.
+macro_rules! wire_to_stand_in {
+    ($clock:expr, $uut:expr, $port:expr) => {
+        $uut.clock.next = $clock;
+        $port.clock.next = $clock;
+        $port.reset.next = $uut.pipeline_reset.val();
+        $port.mgmt_op.next = $uut.mgmt_op.val();
+        $port.mgmt_start.next = $uut.mgmt_start.val();
+        $port.mgmt_index.next = $uut.mgmt_index.val();
+        $port.mgmt_wdata.next = $uut.mgmt_wdata.val();
+        $uut.mgmt_busy.next = $port.mgmt_busy.val();
+        $uut.mgmt_done.next = $port.mgmt_done.val();
+        $uut.mgmt_rdata.next = $port.mgmt_rdata.val();
+        $port.in_data.next = $uut.pl_data.val();
+        $port.in_valid.next = $uut.pl_valid.val();
+        $port.in_last.next = $uut.pl_last.val();
+        $port.in_direction.next = $uut.pl_direction.val();
+        $uut.pl_ready.next = $port.in_ready.val();
+        $uut.po_data.next = $port.out_data.val();
+        $uut.po_valid.next = $port.out_valid.val();
+        $uut.po_last.next = $port.out_last.val();
+        $port.out_ready.next = $uut.po_ready.val();
+    };
+}
+pub(crate) use wire_to_stand_in;
+
+/// A behavioural stand-in for the pipeline's management port and stream, written
+/// in plain Rust (simulation only): a register file of `CAP` records, hit and
+/// reason counters, a few clocks of busy per op (more for writes), and a stream path
+/// through a 4-byte FIFO that stalls every third clock and inverts every byte of an
+/// outgoing frame (so a reply provably comes from the pipeline, not the buffer).
+#[derive(LogicBlock, Default)]
+pub(crate) struct PortStandIn {
+    pub(crate) clock: Signal<In, Clock>,
+    pub(crate) mgmt_op: Signal<In, Bits<3>>,
+    pub(crate) mgmt_start: Signal<In, Bit>,
+    pub(crate) mgmt_index: Signal<In, Bits<8>>,
+    pub(crate) mgmt_wdata: Signal<In, Bits<RECORD_BITS>>,
+    pub(crate) mgmt_busy: Signal<Out, Bit>,
+    pub(crate) mgmt_done: Signal<Out, Bit>,
+    pub(crate) mgmt_rdata: Signal<Out, Bits<RECORD_BITS>>,
+    pub(crate) in_data: Signal<In, Bits<8>>,
+    pub(crate) in_valid: Signal<In, Bit>,
+    pub(crate) in_last: Signal<In, Bit>,
+    pub(crate) in_direction: Signal<In, Bit>,
+    pub(crate) in_ready: Signal<Out, Bit>,
+    pub(crate) out_data: Signal<Out, Bits<8>>,
+    pub(crate) out_valid: Signal<Out, Bit>,
+    pub(crate) out_last: Signal<Out, Bit>,
+    pub(crate) out_ready: Signal<In, Bit>,
+    pub(crate) _regs: Vec<[u8; RECORD_LEN]>,
+    pub(crate) _hits: Vec<u32>,
+    pub(crate) _reasons: [u32; 5],
+    pub(crate) _busy_left: u32,
+    pub(crate) _op: (u64, usize, [u8; RECORD_LEN]),
+    pub(crate) _ops_accepted: usize,
+    pub(crate) _fifo: VecDeque<(u8, bool)>,
+    pub(crate) _beats_in: usize,
+    pub(crate) _frames_out: usize,
+    pub(crate) _tick: u64,
+    /// Fault injection: accepted ops never complete / the output never flows.
+    pub(crate) _stuck_mgmt: bool,
+    pub(crate) _stuck_output: bool,
+    pub(crate) _resets_seen: usize,
+    pub(crate) reset: Signal<In, Bit>,
+}
+
+impl Logic for PortStandIn {
+    fn update(&mut self) {
+        if !self.clock.pos_edge() {
+            return;
+        }
+        self._tick += 1;
+        if self._regs.is_empty() {
+            self._regs = vec![[0; RECORD_LEN]; CAP];
+            self._hits = vec![0; CAP];
+        }
+        let mut done = false;
+        if self.reset.val() {
+            self._resets_seen += 1;
+            self._fifo.clear();
+        }
+        if self._busy_left > 0 && !self._stuck_mgmt {
+            self._busy_left -= 1;
+            if self._busy_left == 0 {
+                done = true;
+                let (op, i, w) = self._op;
+                let mut rdata = [0u8; RECORD_LEN];
+                let word = |v: u32| {
+                    let mut r = [0u8; RECORD_LEN];
+                    r[17..].copy_from_slice(&v.to_be_bytes());
+                    r
+                };
+                match op {
+                    MGMT_WRITE_ENTRY => self._regs[i] = w,
+                    MGMT_READ_ENTRY => rdata = self._regs[i],
+                    MGMT_CLEAR_TABLE => self._regs.iter_mut().for_each(|r| *r = [0; RECORD_LEN]),
+                    MGMT_READ_HITS => rdata = word(self._hits[i]),
+                    MGMT_READ_REASON => rdata = word(self._reasons[i]),
+                    MGMT_RESET_COUNTERS => {
+                        self._hits.iter_mut().for_each(|h| *h = 0);
+                        self._reasons = [0; 5];
+                    }
+                    _ => panic!("unknown management op {op}"),
+                }
+                self.mgmt_rdata.next = record_to_bits(&rdata);
+            }
+        } else if self.mgmt_start.val() {
+            let op = self.mgmt_op.val().index() as u64;
+            let i = self.mgmt_index.val().index();
+            self._op = (op, i, bits_to_record(self.mgmt_wdata.val()));
+            self._ops_accepted += 1;
+            self._busy_left = if op == MGMT_WRITE_ENTRY { 40 } else { 3 + (i as u32 % 3) };
+        }
+        self.mgmt_busy.next = self._busy_left > 0;
+        self.mgmt_done.next = done;
+
+        // Stream: beats move on the pre-edge values.
+        if self.out_valid.val() && self.out_ready.val() {
+            let (_, last) = self._fifo.pop_front().unwrap();
+            if last {
+                self._frames_out += 1;
+                self._reasons[1] += 1; // counted as "no match"
+                self._hits[self._frames_out % CAP] += 1;
+            }
+        }
+        if self.in_valid.val() && self.in_ready.val() {
+            let b = self.in_data.val().index() as u8;
+            let b = if self.in_direction.val() { !b } else { b };
+            self._fifo.push_back((b, self.in_last.val()));
+            self._beats_in += 1;
+        }
+        self.in_ready.next = self._fifo.len() < 3 && self._tick % 3 != 0;
+        let head = self._fifo.front().copied().filter(|_| !self._stuck_output);
+        self.out_valid.next = head.is_some();
+        self.out_data.next = (head.map_or(0, |h| h.0) as u64).into();
+        self.out_last.next = head.map_or(false, |h| h.1);
+    }
+}
+
