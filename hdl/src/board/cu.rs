@@ -21,13 +21,12 @@
 //! The checked-in `constraints/alchitry-cu.pcf` is what `generate_pcf` makes of this
 //! top (a test compares them).
 
+use super::status::BoardStatus;
 use super::{pin, Core};
 use crate::ctrl::control::default_build_id;
 use crate::ctrl::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
 use rust_hdl::prelude::*;
 
-/// Activity LEDs (everything but heartbeat and reset).
-const STRETCHED_LEDS: usize = 6;
 
 #[derive(LogicBlock)]
 pub struct CuBoard<const N: usize> {
@@ -46,18 +45,7 @@ pub struct CuBoard<const N: usize> {
     pub uart_rx: UartRx,
     pub uart_tx: UartTx,
     pub core: Core<N>,
-    reset_sync1: DFF<Bit>,
-    reset_sync2: DFF<Bit>,
-    /// Counts to 15 after configuration; reset is held until then.
-    power_on: DFF<Bits<4>>,
-    reset_q: DFFWithInit<Bit>,
-    reset: Signal<Local, Bit>,
-    /// Free-running: heartbeat and the LED stretchers' tick.
-    heartbeat: DFF<Bits<26>>,
-    tick: Signal<Local, Bit>,
-    hold: [DFF<Bits<2>>; STRETCHED_LEDS],
-    ev: [DFF<Bit>; STRETCHED_LEDS],
-    c_tick_mask: Constant<Bits<26>>,
+    status: BoardStatus,
 }
 
 impl<const N: usize> CuBoard<N> {
@@ -85,16 +73,7 @@ impl<const N: usize> CuBoard<N> {
             uart_rx: UartRx::new(clocks_per_bit),
             uart_tx: UartTx::new(clocks_per_bit),
             core: Core::new(build_id),
-            reset_sync1: Default::default(),
-            reset_sync2: Default::default(),
-            power_on: Default::default(),
-            reset_q: DFFWithInit::new(true),
-            reset: Default::default(),
-            heartbeat: Default::default(),
-            tick: Default::default(),
-            hold: Default::default(),
-            ev: Default::default(),
-            c_tick_mask: Constant::new(((1u64 << 22) - 1).into()),
+            status: Default::default(),
         }
     }
 }
@@ -108,32 +87,14 @@ impl<const N: usize> Default for CuBoard<N> {
 impl<const N: usize> Logic for CuBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, reset_sync1, reset_sync2, power_on, reset_q, heartbeat);
-        clock!(self, clock, uart_rx, uart_tx, core);
-        for i in 0..STRETCHED_LEDS {
-            self.hold[i].clock.next = self.clock.val();
-            self.hold[i].d.next = self.hold[i].q.val();
-            self.ev[i].clock.next = self.clock.val();
-            self.ev[i].d.next = self.ev[i].q.val();
-        }
-
-        // Reset: the button is asynchronous to the clock (2-FF synchronizer); hold
-        // reset for 16 clocks after configuration too.
-        self.reset_sync1.d.next = !self.reset_n.val();
-        self.reset_sync2.d.next = self.reset_sync1.q.val();
-        if !self.power_on.q.val().all() {
-            self.power_on.d.next = self.power_on.q.val() + 1;
-        }
-        // Registered: the reset fans out to every block.
-        self.reset_q.d.next = self.reset_sync2.q.val() | !self.power_on.q.val().all();
-        self.reset.next = self.reset_q.q.val();
-
-        self.uart_rx.reset.next = self.reset.val();
+        clock!(self, clock, uart_rx, uart_tx, core, status);
+        self.status.reset_n.next = self.reset_n.val();
+        self.uart_rx.reset.next = self.status.reset.val();
         self.uart_rx.rx.next = self.usb_rx.val();
-        self.uart_tx.reset.next = self.reset.val();
+        self.uart_tx.reset.next = self.status.reset.val();
         self.usb_tx.next = self.uart_tx.tx.val();
 
-        self.core.reset.next = self.reset.val();
+        self.core.reset.next = self.status.reset.val();
         self.core.rx_data.next = self.uart_rx.data.val();
         self.core.rx_valid.next = self.uart_rx.valid.val();
         self.core.rx_error.next = self.uart_rx.frame_error.val();
@@ -148,34 +109,20 @@ impl<const N: usize> Logic for CuBoard<N> {
         self.core.eth_out_ready.next = true;
 
         // LEDs.
-        self.heartbeat.d.next = self.heartbeat.q.val() + 1;
-        // (Masks and per-LED code rather than shifts: cheaper in rust-hdl's simulator.)
-        self.tick.next = (self.heartbeat.q.val() & self.c_tick_mask.val()) == self.c_tick_mask.val();
-        for i in 0..STRETCHED_LEDS {
-            if self.tick.val() & self.hold[i].q.val().any() {
-                self.hold[i].d.next = self.hold[i].q.val() - 1;
-            }
-        }
-        // Events are registered first: LEDs can be a clock late, paths can't be long.
-        self.ev[0].d.next = self.core.request_pulse.val();
-        self.ev[1].d.next = self.core.inject_pulse.val();
-        self.ev[2].d.next = self.core.rewrite_pulse.val();
-        self.ev[3].d.next = self.core.error_pulse.val() | self.uart_rx.frame_error.val();
-        self.ev[4].d.next = self.uart_rx.valid.val();
-        self.ev[5].d.next = self.uart_tx.valid.val() & self.uart_tx.ready.val();
-        for i in 0..STRETCHED_LEDS {
-            if self.ev[i].q.val() {
-                self.hold[i].d.next = 3.into();
-            }
-        }
-        self.led_heartbeat.next = self.heartbeat.q.val().get_bit(25);
-        self.led_request.next = self.hold[0].q.val().any();
-        self.led_frame.next = self.hold[1].q.val().any();
-        self.led_rewrite.next = self.hold[2].q.val().any();
-        self.led_error.next = self.hold[3].q.val().any();
-        self.led_rx.next = self.hold[4].q.val().any();
-        self.led_tx.next = self.hold[5].q.val().any();
-        self.led_reset.next = self.reset.val();
+        self.status.event0.next = self.core.request_pulse.val();
+        self.status.event1.next = self.core.inject_pulse.val();
+        self.status.event2.next = self.core.rewrite_pulse.val();
+        self.status.event3.next = self.core.error_pulse.val() | self.uart_rx.frame_error.val();
+        self.status.event4.next = self.uart_rx.valid.val();
+        self.status.event5.next = self.uart_tx.valid.val() & self.uart_tx.ready.val();
+        self.led_heartbeat.next = self.status.heartbeat.val();
+        self.led_request.next = self.status.lit0.val();
+        self.led_frame.next = self.status.lit1.val();
+        self.led_rewrite.next = self.status.lit2.val();
+        self.led_error.next = self.status.lit3.val();
+        self.led_rx.next = self.status.lit4.val();
+        self.led_tx.next = self.status.lit5.val();
+        self.led_reset.next = self.status.reset.val();
     }
 }
 

@@ -4,9 +4,12 @@
 
 pub mod core;
 pub mod cu;
+pub mod cu_eth;
+pub mod status;
 
 pub use self::core::Core;
 pub use cu::CuBoard;
+pub use cu_eth::CuEthBoard;
 
 use rust_hdl::prelude::*;
 
