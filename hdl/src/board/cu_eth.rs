@@ -10,8 +10,8 @@
 //! ```
 //!
 //! The arbiter here takes one whole frame at a time from a port's ingress buffer into
-//! the core (ports in turn when both have one), once the other port's egress buffer has
-//! room for all of it (so a frame in the pipeline never waits and never drops); the
+//! the core (ports in turn when both have one); the other port's egress buffer holds
+//! the pipeline back while it is full (so a frame there never drops); the
 //! frame's direction is its ingress port's, its stomp flag its ingress FCS's. One table
 //! (the core's) serves both directions. README, "Ethernet board", has the pins, the
 //! figures and why the pipeline is shared this way.
@@ -218,8 +218,8 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         self.srv.mdio_i.next = self.srv_mdio_buf.read_data.val();
 
         // Arbiter: a whole frame whose egress has room, ports in turn.
-        self.net_ok.next = self.net.in_valid.val() & (self.srv.out_free.val() >= self.net.in_len.val());
-        self.srv_ok.next = self.srv.in_valid.val() & (self.net.out_free.val() >= self.srv.in_len.val());
+        self.net_ok.next = self.net.in_valid.val();
+        self.srv_ok.next = self.srv.in_valid.val();
         if !self.active.q.val() {
             if self.srv_ok.val() & (!self.net_ok.val() | !self.last_srv.q.val()) {
                 self.active.d.next = true;
@@ -244,17 +244,21 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         }
         self.net.in_ready.next = self.active.q.val() & !self.from_srv.q.val() & self.core.eth_in_ready.val();
         self.srv.in_ready.next = self.active.q.val() & self.from_srv.q.val() & self.core.eth_in_ready.val();
-        // Out of the core into the other port's egress (its room was reserved).
-        self.core.eth_out_ready.next = true;
+        // Out of the core into the other port's egress, which holds the pipeline back
+        // while it is full (never drops).
+        self.core.eth_out_ready.next = self.net.out_ready.val();
+        if !self.from_srv.q.val() {
+            self.core.eth_out_ready.next = self.srv.out_ready.val();
+        }
         self.net.out_data.next = self.core.eth_out_data.val();
         self.srv.out_data.next = self.core.eth_out_data.val();
         self.net.out_stomp.next = self.stomp.q.val();
         self.srv.out_stomp.next = self.stomp.q.val();
-        self.net.out_byte.next = self.core.eth_out_valid.val() & self.from_srv.q.val();
-        self.net.out_end.next = self.core.eth_out_valid.val() & self.core.eth_out_last.val() & self.from_srv.q.val();
-        self.srv.out_byte.next = self.core.eth_out_valid.val() & !self.from_srv.q.val();
-        self.srv.out_end.next = self.core.eth_out_valid.val() & self.core.eth_out_last.val() & !self.from_srv.q.val();
-        if self.core.eth_out_valid.val() & self.core.eth_out_last.val() {
+        self.net.out_byte.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.from_srv.q.val();
+        self.net.out_end.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.core.eth_out_last.val() & self.from_srv.q.val();
+        self.srv.out_byte.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & !self.from_srv.q.val();
+        self.srv.out_end.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.core.eth_out_last.val() & !self.from_srv.q.val();
+        if self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.core.eth_out_last.val() {
             self.active.d.next = false;
         }
         if self.status.reset.val() {

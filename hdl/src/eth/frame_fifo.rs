@@ -34,6 +34,8 @@ pub struct FrameFifo {
     /// One clock when a frame was discarded.
     pub dropped: Signal<Out, Bit>,
     pub free: Signal<Out, Bits<11>>,
+    /// Every descriptor is taken: a frame ending now would be dropped.
+    pub full: Signal<Out, Bit>,
     pub r_data: Signal<Out, Bits<8>>,
     pub r_valid: Signal<Out, Bit>,
     pub r_last: Signal<Out, Bit>,
@@ -95,6 +97,7 @@ impl Default for FrameFifo {
             w_drop: Default::default(),
             dropped: Default::default(),
             free: Default::default(),
+            full: Default::default(),
             r_data: Default::default(),
             r_valid: Default::default(),
             r_last: Default::default(),
@@ -291,6 +294,7 @@ impl Logic for FrameFifo {
 
         self.dropped.next = self.dropped_r.q.val();
         self.free.next = self.cap.val() - self.fill.q.val();
+        self.full.next = self.d_count.q.val() == self.desc_full.val();
         self.r_valid.next = self.shown.q.val();
         self.r_last.next = self.shown_last.q.val();
         self.r_data.next = self.lo.read_data.val();

@@ -50,13 +50,13 @@ pub struct EthPort {
     pub in_ready: Signal<In, Bit>,
     pub in_len: Signal<Out, Bits<11>>,
     pub in_fcs_bad: Signal<Out, Bit>,
-    /// Frames to send: a byte per `out_byte`, `out_stomp` with `out_end`; at most
-    /// `out_free` bytes may be sent in (the caller reserves a frame's length first).
+    /// Frames to send: a byte per `out_byte`, `out_stomp` with `out_end`, only while
+    /// `out_ready` (room for a byte, and for a frame's end).
     pub out_data: Signal<In, Bits<8>>,
     pub out_byte: Signal<In, Bit>,
     pub out_end: Signal<In, Bit>,
     pub out_stomp: Signal<In, Bit>,
-    pub out_free: Signal<Out, Bits<11>>,
+    pub out_ready: Signal<Out, Bit>,
     /// From the PHY's registers (MDIO).
     pub link: Signal<Out, Bit>,
     pub speed_10: Signal<Out, Bit>,
@@ -134,7 +134,7 @@ impl EthPort {
             out_byte: Default::default(),
             out_end: Default::default(),
             out_stomp: Default::default(),
-            out_free: Default::default(),
+            out_ready: Default::default(),
             link: Default::default(),
             speed_10: Default::default(),
             full_duplex: Default::default(),
@@ -261,7 +261,7 @@ impl Logic for EthPort {
         self.egress.w_end.next = self.out_end.val();
         self.egress.w_flag.next = self.out_stomp.val();
         self.egress.w_drop.next = false;
-        self.out_free.next = self.egress.free.val();
+        self.out_ready.next = (self.egress.free.val() != 0) & !self.egress.full.val();
         self.tx_cdc.data.next = self.egress.r_data.val();
         self.tx_cdc.valid.next = self.egress.r_valid.val();
         self.tx_cdc.last.next = self.egress.r_last.val();
