@@ -45,6 +45,34 @@ pub fn memories(entries: usize) -> Vec<Memory> {
     ]
 }
 
+/// The board tops `portshare build --board` builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Board {
+    /// `CuBoard`: USB only.
+    Cu,
+    /// `CuEthBoard`: plus two RMII ports.
+    CuEth,
+}
+
+/// Every block RAM of `board` for a table of `entries`: the Cu board's, and for the
+/// Ethernet board per port its two crossings' FIFOs and two whole-frame buffers.
+pub fn board_memories(board: Board, entries: usize) -> Vec<Memory> {
+    use crate::eth::frame_fifo::CAPACITY;
+    let mut m = memories(entries);
+    if board == Board::CuEth {
+        for _port in 0..2 {
+            m.push(Memory { name: "RX crossing", words: 32, bits: 16 });
+            m.push(Memory { name: "TX crossing", words: 32, bits: 10 });
+            // 1 024 + 512 bytes: two RAMs.
+            m.push(Memory { name: "ingress frames (1 KiB)", words: 1024, bits: 8 });
+            m.push(Memory { name: "ingress frames (512 B)", words: CAPACITY as usize - 1024, bits: 8 });
+            m.push(Memory { name: "egress frames (1 KiB)", words: 1024, bits: 8 });
+            m.push(Memory { name: "egress frames (512 B)", words: CAPACITY as usize - 1024, bits: 8 });
+        }
+    }
+    m
+}
+
 /// Block RAMs the board top needs for `entries`.
 pub fn block_rams(entries: usize) -> usize {
     memories(entries).iter().map(Memory::block_rams).sum()
@@ -53,16 +81,22 @@ pub fn block_rams(entries: usize) -> usize {
 /// `None` when a table of `entries` fits the HX8K's block RAM, else why not, naming the
 /// largest of `sizes` that does fit.
 pub fn does_not_fit(entries: usize, sizes: &[usize]) -> Option<String> {
-    let need = block_rams(entries);
+    does_not_fit_on(Board::Cu, entries, sizes)
+}
+
+/// [`does_not_fit`] for `board`.
+pub fn does_not_fit_on(board: Board, entries: usize, sizes: &[usize]) -> Option<String> {
+    let rams = |n: usize| board_memories(board, n).iter().map(Memory::block_rams).sum::<usize>();
+    let need = rams(entries);
     if need <= HX8K_BLOCK_RAMS {
         return None;
     }
-    let parts = memories(entries)
+    let parts = board_memories(board, entries)
         .iter()
         .map(|m| format!("{} {}", m.name, m.block_rams()))
         .collect::<Vec<_>>()
         .join(", ");
-    let largest = sizes.iter().copied().filter(|&n| block_rams(n) <= HX8K_BLOCK_RAMS).max();
+    let largest = sizes.iter().copied().filter(|&n| rams(n) <= HX8K_BLOCK_RAMS).max();
     Some(format!(
         "{entries} entries need {need} block RAMs ({parts}); the HX8K has {HX8K_BLOCK_RAMS}; {}",
         match largest {

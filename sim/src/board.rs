@@ -21,9 +21,7 @@
 
 use crate::engine::EngineKind;
 use anyhow::{bail, Context as _, Result};
-use portshare_hdl::board::CuBoard;
-use portshare_hdl::ctrl::control::Control;
-use portshare_hdl::core::pipeline::Pipeline;
+use portshare_hdl::board::{Core, CuBoard};
 use portshare_hdl::ctrl::uart::CLOCKS_PER_BIT_4MBAUD;
 use portshare_host::transport::Transport;
 use portshare_tools::verilator::{Design, Library, Model};
@@ -236,52 +234,9 @@ fn verilator_model<B: Block>(fresh: &mut B) -> Result<Model> {
     Ok(lib.instance())
 }
 
-/// The control block and the pipeline, wired as on the board, without the UART: the
-/// control block's byte ports are this block's ports.
-#[derive(LogicBlock, Default)]
-pub struct ByteCore<const N: usize> {
-    pub clock: Signal<In, Clock>,
-    pub reset: Signal<In, Bit>,
-    pub rx_data: Signal<In, Bits<8>>,
-    pub rx_valid: Signal<In, Bit>,
-    pub tx_data: Signal<Out, Bits<8>>,
-    pub tx_valid: Signal<Out, Bit>,
-    pub tx_ready: Signal<In, Bit>,
-    control: Control<N>,
-    pipeline: Pipeline<N>,
-}
-
-impl<const N: usize> Logic for ByteCore<N> {
-    // The same connections as `CuBoard::update` (with no UART to report errors).
-    #[hdl_gen]
-    fn update(&mut self) {
-        clock!(self, clock, control, pipeline);
-        self.control.reset.next = self.reset.val();
-        self.control.rx_data.next = self.rx_data.val();
-        self.control.rx_valid.next = self.rx_valid.val();
-        self.control.rx_error.next = false;
-        self.tx_data.next = self.control.tx_data.val();
-        self.tx_valid.next = self.control.tx_valid.val();
-        self.control.tx_ready.next = self.tx_ready.val();
-        self.pipeline.reset.next = self.reset.val() | self.control.pipeline_reset.val();
-        self.pipeline.in_data.next = self.control.pl_data.val();
-        self.pipeline.in_valid.next = self.control.pl_valid.val();
-        self.pipeline.in_last.next = self.control.pl_last.val();
-        self.pipeline.in_direction.next = self.control.pl_direction.val();
-        self.control.pl_ready.next = self.pipeline.in_ready.val();
-        self.control.po_data.next = self.pipeline.out_data.val();
-        self.control.po_valid.next = self.pipeline.out_valid.val();
-        self.control.po_last.next = self.pipeline.out_last.val();
-        self.pipeline.out_ready.next = self.control.po_ready.val();
-        self.pipeline.mgmt_op.next = self.control.mgmt_op.val();
-        self.pipeline.mgmt_start.next = self.control.mgmt_start.val();
-        self.pipeline.mgmt_index.next = self.control.mgmt_index.val();
-        self.pipeline.mgmt_wdata.next = self.control.mgmt_wdata.val();
-        self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
-        self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
-        self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
-    }
-}
+/// The control block and the pipeline without the UART: the board tops' own [`Core`]
+/// (its Ethernet input idle), its control byte ports driven directly.
+pub type ByteCore<const N: usize> = Core<N>;
 
 /// The byte-level core, one clock: the reply byte it offers now (its `tx_valid`/
 /// `tx_data` come from flip-flops, and `tx_ready` is always high, so that byte is taken

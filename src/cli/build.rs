@@ -10,13 +10,26 @@ use std::path::PathBuf;
 // Table sizes the board top is built for: the one list.
 use portshare_sim::rtl::CAPACITIES as ENTRIES;
 
+/// Which board top: the Cu with its USB UART, or with two RMII Ethernet ports too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BoardKind {
+    Cu,
+    CuEth,
+}
+
+/// Each RMII port's REF_CLK, from its PHY module.
+const REF_CLK_MHZ: f64 = 50.0;
+
 #[derive(clap::Args)]
 pub struct BuildArgs {
+    /// The board top: `cu` (USB only) or `cu-eth` (plus two RMII ports).
+    #[arg(long, value_enum, default_value_t = BoardKind::Cu)]
+    pub board: BoardKind,
     /// Port-table entries in the CAM: 16, 64 or 128.
     #[arg(long, default_value_t = 64, value_parser = parse_entries)]
     pub entries: usize,
     /// Output directory for the Verilog, netlist, bitstream and tool logs
-    /// [default: out/cu-<entries>].
+    /// [default: out/<board>-<entries>].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Target clock in MHz (the Cu's oscillator is 100 MHz).
@@ -44,34 +57,50 @@ fn parse_entries(s: &str) -> Result<usize, String> {
 type BuildFn = fn(&FlowOptions) -> Result<Report, ToolError>;
 
 /// The board top for `entries`.
-fn board_top(entries: usize) -> anyhow::Result<BuildFn> {
-    use portshare_hdl::board::CuBoard;
+fn board_top(board: BoardKind, entries: usize) -> anyhow::Result<BuildFn> {
+    use portshare_hdl::board::{CuBoard, CuEthBoard};
     use portshare_tools::flow;
-    Ok(match entries {
-        16 => |o| flow::build(&mut CuBoard::<16>::new(), o),
-        64 => |o| flow::build(&mut CuBoard::<64>::new(), o),
-        128 => |o| flow::build(&mut CuBoard::<128>::new(), o),
-        n => bail!("no board top for {n} entries"),
+    Ok(match (board, entries) {
+        (BoardKind::Cu, 16) => |o| flow::build(&mut CuBoard::<16>::new(), o),
+        (BoardKind::Cu, 64) => |o| flow::build(&mut CuBoard::<64>::new(), o),
+        (BoardKind::Cu, 128) => |o| flow::build(&mut CuBoard::<128>::new(), o),
+        (BoardKind::CuEth, 16) => |o| flow::build(&mut CuEthBoard::<16>::new(), o),
+        (BoardKind::CuEth, 64) => |o| flow::build(&mut CuEthBoard::<64>::new(), o),
+        (BoardKind::CuEth, 128) => |o| flow::build(&mut CuEthBoard::<128>::new(), o),
+        (_, n) => bail!("no board top for {n} entries"),
     })
 }
 
 pub fn run(a: BuildArgs) -> anyhow::Result<()> {
     // Block RAM is the one resource the table size decides: refuse what cannot fit
     // before yosys runs (nextpnr would say so only after synthesis).
-    if let Some(why) = portshare_hdl::resources::does_not_fit(a.entries, &ENTRIES) {
-        bail!("{why}");
+    use portshare_hdl::resources::{does_not_fit_on, Board};
+    let (resources, name, top) = match a.board {
+        BoardKind::Cu => (Board::Cu, "cu", "portshare_cu"),
+        BoardKind::CuEth => (Board::CuEth, "cu-eth", "portshare_cu_eth"),
+    };
+    if let Some(why) = does_not_fit_on(resources, a.entries, &ENTRIES) {
+        bail!("{name}: {why}");
     }
-    let build = board_top(a.entries)?;
+    let build = board_top(a.board, a.entries)?;
     let out = a
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("out/cu-{}", a.entries)));
+        .unwrap_or_else(|| PathBuf::from(format!("out/{name}-{}", a.entries)));
     let mut opts = FlowOptions::new(&out, a.freq);
-    opts.top_name = "portshare_cu".into();
+    opts.top_name = top.into();
+    if a.board == BoardKind::CuEth {
+        // The core at --freq (the Cu's oscillator), each port at its REF_CLK.
+        opts.clocks = vec![
+            ("clock".into(), a.freq),
+            ("net_ref_clk".into(), REF_CLK_MHZ),
+            ("srv_ref_clk".into(), REF_CLK_MHZ),
+        ];
+    }
     opts.seed = a.seed;
     opts.seed_sweep = a.seeds;
     eprintln!(
-        "[build] Alchitry Cu, {} entries, {} MHz, into {}",
+        "[build] Alchitry Cu ({name}), {} entries, {} MHz, into {}",
         a.entries,
         a.freq,
         out.display()
@@ -90,6 +119,15 @@ pub fn run(a: BuildArgs) -> anyhow::Result<()> {
 fn verdict(r: &Report) -> anyhow::Result<()> {
     if r.timing_met {
         return Ok(());
+    }
+    if r.clocks.len() > 1 {
+        let missed: Vec<String> = r
+            .clocks
+            .iter()
+            .filter(|c| c.fmax_mhz < c.target_mhz)
+            .map(|c| format!("{} {:.2} MHz < {:.2} MHz", c.name, c.fmax_mhz, c.target_mhz))
+            .collect();
+        bail!("timing not met in {}: {} (bitstream {} written anyway)", missed.len(), missed.join(", "), r.bitstream.display());
     }
     bail!(
         "timing not met: Fmax {:.2} MHz is {:.2} MHz short of the {:.2} MHz target (bitstream {} written anyway)",

@@ -45,6 +45,9 @@ pub struct FlowOptions {
     /// Pin constraints. `None` = generated from the block's pin locations
     /// (`Signal::add_location`), as rust-hdl's icestorm PCF generator does.
     pub pcf: Option<String>,
+    /// Clock domains beside `--freq`'s: (top-level clock net, MHz), given to nextpnr as
+    /// pre-pack constraints (`clocks.py`, `ctx.addClock`), each timed against its own.
+    pub clocks: Vec<(String, f64)>,
 }
 
 impl FlowOptions {
@@ -56,6 +59,7 @@ impl FlowOptions {
             seed: None,
             seed_sweep: 0,
             pcf: None,
+            clocks: Vec::new(),
         }
     }
 }
@@ -225,6 +229,17 @@ impl Report {
             }
             None => s += "timing: no clock domain in the design\n",
         }
+        if self.clocks.len() > 1 {
+            for c in &self.clocks {
+                s += &format!(
+                    "  {}: Fmax {:.2} MHz at target {:.2} MHz: {}\n",
+                    c.name,
+                    c.fmax_mhz,
+                    c.target_mhz,
+                    if c.fmax_mhz >= c.target_mhz { "MET" } else { "NOT MET" }
+                );
+            }
+        }
         if self.placements.len() > 1 {
             let tried: Vec<String> = self
                 .placements
@@ -354,6 +369,13 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let mut base_args = base_args;
+    if !opts.clocks.is_empty() {
+        let script: String =
+            opts.clocks.iter().map(|(net, mhz)| format!("ctx.addClock(\"{net}\", {mhz})\n")).collect();
+        write(&dir.join("clocks.py"), &script)?;
+        base_args.extend(["--pre-pack".to_string(), "clocks.py".to_string()]);
+    }
     // Place (and, while timing is missed, place again with the next seed). Before a
     // further attempt overwrites them, the best placement's files are set aside; they
     // come back only if that placement stays the best.

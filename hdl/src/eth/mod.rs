@@ -24,6 +24,8 @@ pub mod rmii_rx;
 pub mod rmii_tx;
 pub mod cdc_rx;
 pub mod cdc_tx;
+pub mod frame_fifo;
+pub mod port;
 #[cfg(test)]
 mod fit;
 pub mod two_clocks;

@@ -32,6 +32,11 @@ impl TwoClocks {
         self.phase[i] + (self.count[i] + 1) as f64 * self.half[i]
     }
 
+    /// When the next edge of either clock comes.
+    pub fn peek_ns(&self) -> f64 {
+        self.next(0).min(self.next(1))
+    }
+
     /// Moves to the next edge of either clock (both, if they coincide).
     pub fn advance(&mut self) -> Edge {
         let t = self.next(0).min(self.next(1));

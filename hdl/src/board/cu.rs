@@ -17,16 +17,16 @@
 //! | `led_reset` | N14 | reset held |
 //!
 //! Activity LEDs stretch a one-clock event to 84–126 ms so it can be seen.
+//! The control block and the pipeline are the shared [`Core`].
 //! The checked-in `constraints/alchitry-cu.pcf` is what `generate_pcf` makes of this
 //! top (a test compares them).
 
-use crate::ctrl::control::{default_build_id, Control};
-use crate::core::pipeline::Pipeline;
+use super::status::BoardStatus;
+use super::{pin, Core};
+use crate::ctrl::control::default_build_id;
 use crate::ctrl::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
 use rust_hdl::prelude::*;
 
-/// Activity LEDs (everything but heartbeat and reset).
-const STRETCHED_LEDS: usize = 6;
 
 #[derive(LogicBlock)]
 pub struct CuBoard<const N: usize> {
@@ -44,26 +44,8 @@ pub struct CuBoard<const N: usize> {
     pub led_reset: Signal<Out, Bit>,
     pub uart_rx: UartRx,
     pub uart_tx: UartTx,
-    pub control: Control<N>,
-    pub pipeline: Pipeline<N>,
-    reset_sync1: DFF<Bit>,
-    reset_sync2: DFF<Bit>,
-    /// Counts to 15 after configuration; reset is held until then.
-    power_on: DFF<Bits<4>>,
-    reset_q: DFFWithInit<Bit>,
-    reset: Signal<Local, Bit>,
-    /// Free-running: heartbeat and the LED stretchers' tick.
-    heartbeat: DFF<Bits<26>>,
-    tick: Signal<Local, Bit>,
-    hold: [DFF<Bits<2>>; STRETCHED_LEDS],
-    ev: [DFF<Bit>; STRETCHED_LEDS],
-    c_tick_mask: Constant<Bits<26>>,
-}
-
-fn pin<D: Direction>(pad: &str) -> Signal<D, Bit> {
-    let mut s = Signal::<D, Bit>::default();
-    s.add_location(0, pad);
-    s
+    pub core: Core<N>,
+    status: BoardStatus,
 }
 
 impl<const N: usize> CuBoard<N> {
@@ -90,18 +72,8 @@ impl<const N: usize> CuBoard<N> {
             led_reset: pin("N14"),
             uart_rx: UartRx::new(clocks_per_bit),
             uart_tx: UartTx::new(clocks_per_bit),
-            control: Control::new(build_id),
-            pipeline: Pipeline::default(),
-            reset_sync1: Default::default(),
-            reset_sync2: Default::default(),
-            power_on: Default::default(),
-            reset_q: DFFWithInit::new(true),
-            reset: Default::default(),
-            heartbeat: Default::default(),
-            tick: Default::default(),
-            hold: Default::default(),
-            ev: Default::default(),
-            c_tick_mask: Constant::new(((1u64 << 22) - 1).into()),
+            core: Core::new(build_id),
+            status: Default::default(),
         }
     }
 }
@@ -115,86 +87,42 @@ impl<const N: usize> Default for CuBoard<N> {
 impl<const N: usize> Logic for CuBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, reset_sync1, reset_sync2, power_on, reset_q, heartbeat);
-        clock!(self, clock, uart_rx, uart_tx, control, pipeline);
-        for i in 0..STRETCHED_LEDS {
-            self.hold[i].clock.next = self.clock.val();
-            self.hold[i].d.next = self.hold[i].q.val();
-            self.ev[i].clock.next = self.clock.val();
-            self.ev[i].d.next = self.ev[i].q.val();
-        }
-
-        // Reset: the button is asynchronous to the clock (2-FF synchronizer); hold
-        // reset for 16 clocks after configuration too.
-        self.reset_sync1.d.next = !self.reset_n.val();
-        self.reset_sync2.d.next = self.reset_sync1.q.val();
-        if !self.power_on.q.val().all() {
-            self.power_on.d.next = self.power_on.q.val() + 1;
-        }
-        // Registered: the reset fans out to every block.
-        self.reset_q.d.next = self.reset_sync2.q.val() | !self.power_on.q.val().all();
-        self.reset.next = self.reset_q.q.val();
-
-        self.uart_rx.reset.next = self.reset.val();
+        clock!(self, clock, uart_rx, uart_tx, core, status);
+        self.status.reset_n.next = self.reset_n.val();
+        self.uart_rx.reset.next = self.status.reset.val();
         self.uart_rx.rx.next = self.usb_rx.val();
-        self.uart_tx.reset.next = self.reset.val();
+        self.uart_tx.reset.next = self.status.reset.val();
         self.usb_tx.next = self.uart_tx.tx.val();
 
-        self.control.reset.next = self.reset.val();
-        self.control.rx_data.next = self.uart_rx.data.val();
-        self.control.rx_valid.next = self.uart_rx.valid.val();
-        self.control.rx_error.next = self.uart_rx.frame_error.val();
-        self.uart_tx.data.next = self.control.tx_data.val();
-        self.uart_tx.valid.next = self.control.tx_valid.val();
-        self.control.tx_ready.next = self.uart_tx.ready.val();
-
-        self.pipeline.reset.next = self.reset.val() | self.control.pipeline_reset.val();
-        self.pipeline.in_data.next = self.control.pl_data.val();
-        self.pipeline.in_valid.next = self.control.pl_valid.val();
-        self.pipeline.in_last.next = self.control.pl_last.val();
-        self.pipeline.in_direction.next = self.control.pl_direction.val();
-        self.control.pl_ready.next = self.pipeline.in_ready.val();
-        self.control.po_data.next = self.pipeline.out_data.val();
-        self.control.po_valid.next = self.pipeline.out_valid.val();
-        self.control.po_last.next = self.pipeline.out_last.val();
-        self.pipeline.out_ready.next = self.control.po_ready.val();
-        self.pipeline.mgmt_op.next = self.control.mgmt_op.val();
-        self.pipeline.mgmt_start.next = self.control.mgmt_start.val();
-        self.pipeline.mgmt_index.next = self.control.mgmt_index.val();
-        self.pipeline.mgmt_wdata.next = self.control.mgmt_wdata.val();
-        self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
-        self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
-        self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
+        self.core.reset.next = self.status.reset.val();
+        self.core.rx_data.next = self.uart_rx.data.val();
+        self.core.rx_valid.next = self.uart_rx.valid.val();
+        self.core.rx_error.next = self.uart_rx.frame_error.val();
+        self.uart_tx.data.next = self.core.tx_data.val();
+        self.uart_tx.valid.next = self.core.tx_valid.val();
+        self.core.tx_ready.next = self.uart_tx.ready.val();
+        // No Ethernet ports on this board.
+        self.core.eth_in_data.next = 0.into();
+        self.core.eth_in_valid.next = false;
+        self.core.eth_in_last.next = false;
+        self.core.eth_in_direction.next = false;
+        self.core.eth_out_ready.next = true;
 
         // LEDs.
-        self.heartbeat.d.next = self.heartbeat.q.val() + 1;
-        // (Masks and per-LED code rather than shifts: cheaper in rust-hdl's simulator.)
-        self.tick.next = (self.heartbeat.q.val() & self.c_tick_mask.val()) == self.c_tick_mask.val();
-        for i in 0..STRETCHED_LEDS {
-            if self.tick.val() & self.hold[i].q.val().any() {
-                self.hold[i].d.next = self.hold[i].q.val() - 1;
-            }
-        }
-        // Events are registered first: LEDs can be a clock late, paths can't be long.
-        self.ev[0].d.next = self.control.request_pulse.val();
-        self.ev[1].d.next = self.control.inject_pulse.val();
-        self.ev[2].d.next = self.pipeline.rewrite_pulse.val();
-        self.ev[3].d.next = self.control.error_pulse.val() | self.uart_rx.frame_error.val();
-        self.ev[4].d.next = self.uart_rx.valid.val();
-        self.ev[5].d.next = self.uart_tx.valid.val() & self.uart_tx.ready.val();
-        for i in 0..STRETCHED_LEDS {
-            if self.ev[i].q.val() {
-                self.hold[i].d.next = 3.into();
-            }
-        }
-        self.led_heartbeat.next = self.heartbeat.q.val().get_bit(25);
-        self.led_request.next = self.hold[0].q.val().any();
-        self.led_frame.next = self.hold[1].q.val().any();
-        self.led_rewrite.next = self.hold[2].q.val().any();
-        self.led_error.next = self.hold[3].q.val().any();
-        self.led_rx.next = self.hold[4].q.val().any();
-        self.led_tx.next = self.hold[5].q.val().any();
-        self.led_reset.next = self.reset.val();
+        self.status.event0.next = self.core.request_pulse.val();
+        self.status.event1.next = self.core.inject_pulse.val();
+        self.status.event2.next = self.core.rewrite_pulse.val();
+        self.status.event3.next = self.core.error_pulse.val() | self.uart_rx.frame_error.val();
+        self.status.event4.next = self.uart_rx.valid.val();
+        self.status.event5.next = self.uart_tx.valid.val() & self.uart_tx.ready.val();
+        self.led_heartbeat.next = self.status.heartbeat.val();
+        self.led_request.next = self.status.lit0.val();
+        self.led_frame.next = self.status.lit1.val();
+        self.led_rewrite.next = self.status.lit2.val();
+        self.led_error.next = self.status.lit3.val();
+        self.led_rx.next = self.status.lit4.val();
+        self.led_tx.next = self.status.lit5.val();
+        self.led_reset.next = self.status.reset.val();
     }
 }
 

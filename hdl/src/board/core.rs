@@ -1,0 +1,173 @@
+//! The unit's core, shared by every board top and by the simulated board's byte path:
+//! the control block (requests from the UART, replies to it) and the pipeline, with one
+//! more frame source beside the control block's injected frames — the Ethernet ports'
+//! stream (`eth_in_*`, frames with their direction; the `eth_out_*` stream carries them
+//! back out). A board without Ethernet ties `eth_in_valid` low.
+//!
+//! One frame is in the pipeline at a time: a source is chosen when the pipeline is
+//! empty (injected frames first: they are rare and their request waits), its frame is
+//! fed, and the next frame starts once that frame's last byte has left. Frame order per
+//! source is kept and an output frame always goes back to the source whose input it
+//! was. It costs the pipeline's latency (~25 clocks) between frames; the Ethernet
+//! ports need at most two frames per 672 clocks (README, "Ethernet board").
+
+use crate::core::pipeline::Pipeline;
+use crate::ctrl::control::{default_build_id, Control};
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct Core<const N: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    /// The control block's byte ports (from and to the UART).
+    pub rx_data: Signal<In, Bits<8>>,
+    pub rx_valid: Signal<In, Bit>,
+    pub rx_error: Signal<In, Bit>,
+    pub tx_data: Signal<Out, Bits<8>>,
+    pub tx_valid: Signal<Out, Bit>,
+    pub tx_ready: Signal<In, Bit>,
+    /// Frames from the Ethernet ports (`eth_in_direction`: 1 = outgoing, as the
+    /// pipeline's `in_direction`), and their rewritten bytes back.
+    pub eth_in_data: Signal<In, Bits<8>>,
+    pub eth_in_valid: Signal<In, Bit>,
+    pub eth_in_last: Signal<In, Bit>,
+    pub eth_in_direction: Signal<In, Bit>,
+    pub eth_in_ready: Signal<Out, Bit>,
+    pub eth_out_data: Signal<Out, Bits<8>>,
+    pub eth_out_valid: Signal<Out, Bit>,
+    pub eth_out_last: Signal<Out, Bit>,
+    pub eth_out_ready: Signal<In, Bit>,
+    /// Activity pulses for LEDs (the control block's and the pipeline's).
+    pub request_pulse: Signal<Out, Bit>,
+    pub error_pulse: Signal<Out, Bit>,
+    pub inject_pulse: Signal<Out, Bit>,
+    pub rewrite_pulse: Signal<Out, Bit>,
+    pub control: Control<N>,
+    pub pipeline: Pipeline<N>,
+    /// A frame is in the pipeline (its first byte went in, its last has not come out).
+    busy: DFF<Bit>,
+    /// Its source: the Ethernet stream (else the control block).
+    from_eth: DFF<Bit>,
+    /// Its last byte went in.
+    in_done: DFF<Bit>,
+    /// The source offering the byte this clock.
+    sel_eth: Signal<Local, Bit>,
+    open: Signal<Local, Bit>,
+    clear: Signal<Local, Bit>,
+}
+
+impl<const N: usize> Core<N> {
+    pub fn new(build_id: u32) -> Self {
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            rx_data: Default::default(),
+            rx_valid: Default::default(),
+            rx_error: Default::default(),
+            tx_data: Default::default(),
+            tx_valid: Default::default(),
+            tx_ready: Default::default(),
+            eth_in_data: Default::default(),
+            eth_in_valid: Default::default(),
+            eth_in_last: Default::default(),
+            eth_in_direction: Default::default(),
+            eth_in_ready: Default::default(),
+            eth_out_data: Default::default(),
+            eth_out_valid: Default::default(),
+            eth_out_last: Default::default(),
+            eth_out_ready: Default::default(),
+            request_pulse: Default::default(),
+            error_pulse: Default::default(),
+            inject_pulse: Default::default(),
+            rewrite_pulse: Default::default(),
+            control: Control::new(build_id),
+            pipeline: Pipeline::default(),
+            busy: Default::default(),
+            from_eth: Default::default(),
+            in_done: Default::default(),
+            sel_eth: Default::default(),
+            open: Default::default(),
+            clear: Default::default(),
+        }
+    }
+}
+
+impl<const N: usize> Default for Core<N> {
+    fn default() -> Self {
+        Self::new(default_build_id())
+    }
+}
+
+impl<const N: usize> Logic for Core<N> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, busy, from_eth, in_done);
+        clock!(self, clock, control, pipeline);
+        self.control.reset.next = self.reset.val();
+        self.control.rx_data.next = self.rx_data.val();
+        self.control.rx_valid.next = self.rx_valid.val();
+        self.control.rx_error.next = self.rx_error.val();
+        self.tx_data.next = self.control.tx_data.val();
+        self.tx_valid.next = self.control.tx_valid.val();
+        self.control.tx_ready.next = self.tx_ready.val();
+        self.clear.next = self.reset.val() | self.control.pipeline_reset.val();
+        self.pipeline.reset.next = self.clear.val();
+        self.pipeline.mgmt_op.next = self.control.mgmt_op.val();
+        self.pipeline.mgmt_start.next = self.control.mgmt_start.val();
+        self.pipeline.mgmt_index.next = self.control.mgmt_index.val();
+        self.pipeline.mgmt_wdata.next = self.control.mgmt_wdata.val();
+        self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
+        self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
+        self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
+
+        // Input: the frame in the pipeline's source until its last byte, then nothing
+        // until it has come out; an empty pipeline takes an injected frame first.
+        self.sel_eth.next = self.from_eth.q.val();
+        if !self.busy.q.val() {
+            self.sel_eth.next = !self.control.pl_valid.val() & self.eth_in_valid.val();
+        }
+        self.open.next = !(self.busy.q.val() & self.in_done.q.val());
+        self.pipeline.in_data.next = self.control.pl_data.val();
+        self.pipeline.in_last.next = self.control.pl_last.val();
+        self.pipeline.in_direction.next = self.control.pl_direction.val();
+        self.pipeline.in_valid.next = self.open.val() & self.control.pl_valid.val();
+        if self.sel_eth.val() {
+            self.pipeline.in_data.next = self.eth_in_data.val();
+            self.pipeline.in_last.next = self.eth_in_last.val();
+            self.pipeline.in_direction.next = self.eth_in_direction.val();
+            self.pipeline.in_valid.next = self.open.val() & self.eth_in_valid.val();
+        }
+        self.control.pl_ready.next = self.open.val() & !self.sel_eth.val() & self.pipeline.in_ready.val();
+        self.eth_in_ready.next = self.open.val() & self.sel_eth.val() & self.pipeline.in_ready.val();
+        if self.pipeline.in_valid.val() & self.pipeline.in_ready.val() {
+            self.busy.d.next = true;
+            self.from_eth.d.next = self.sel_eth.val();
+            self.in_done.d.next = self.pipeline.in_last.val();
+        }
+
+        // Output: back to the frame's source.
+        self.control.po_data.next = self.pipeline.out_data.val();
+        self.control.po_last.next = self.pipeline.out_last.val();
+        self.control.po_valid.next = self.pipeline.out_valid.val() & !self.from_eth.q.val();
+        self.eth_out_data.next = self.pipeline.out_data.val();
+        self.eth_out_last.next = self.pipeline.out_last.val();
+        self.eth_out_valid.next = self.pipeline.out_valid.val() & self.from_eth.q.val();
+        self.pipeline.out_ready.next = self.control.po_ready.val();
+        if self.from_eth.q.val() {
+            self.pipeline.out_ready.next = self.eth_out_ready.val();
+        }
+        if self.pipeline.out_valid.val() & self.pipeline.out_ready.val() & self.pipeline.out_last.val() {
+            self.busy.d.next = false;
+            self.in_done.d.next = false;
+        }
+        if self.clear.val() {
+            self.busy.d.next = false;
+            self.in_done.d.next = false;
+        }
+
+        self.request_pulse.next = self.control.request_pulse.val();
+        self.error_pulse.next = self.control.error_pulse.val();
+        self.inject_pulse.next = self.control.inject_pulse.val();
+        self.rewrite_pulse.next = self.pipeline.rewrite_pulse.val();
+    }
+}

@@ -1,0 +1,354 @@
+//! One RMII Ethernet port of the board, everything between its pins and the core's
+//! frame streams:
+//!
+//! ```text
+//!  CRS_DV,RXD ─► rmii_rx ─► cdc_rx ─► ingress FrameFifo ─► in_* (whole frames, with length and FCS-bad flag)
+//!  TX_EN,TXD ◄── rmii_tx ◄── cdc_tx ◄── egress FrameFifo ◄── out_* (frames from the pipeline, with stomp)
+//!  MDC,MDIO ◄─► mdio (link, speed, duplex) ── speed_10 ─► both MACs (2-FF synchronizer into REF_CLK)
+//! ```
+//!
+//! `rmii_rx`/`rmii_tx`/the crossings' REF_CLK side run on `ref_clk`, the rest on the
+//! core `clock`. The counters count in the core domain, each frame once, from the
+//! receiver's status as it crosses: `rx_frames`/`rx_bytes` frames whose FCS checked (and
+//! their bytes without FCS); `fcs_errors` the others (of which `rx_stomped` arrived
+//! already stomped); `runts` and `align_errors` whatever their FCS; `dropped` frames
+//! the ingress buffer could not hold; `false_carriers`; `tx_frames` frames sent, of
+//! which `tx_stomped` with a stomped FCS. Frames dropped are not sent, so
+//! `rx_frames + fcs_errors = dropped + (frames handed to the pipeline)`.
+
+use super::cdc_rx::RxCdc;
+use super::cdc_tx::TxCdc;
+use super::frame_fifo::FrameFifo;
+use super::mdio::{MdioMaster, POLL_INTERVAL};
+use super::rmii_rx::RmiiRx;
+use super::rmii_tx::RmiiTx;
+use rust_hdl::prelude::*;
+use rust_hdl::widgets::prelude::BitSynchronizer;
+
+/// Counter width.
+pub const COUNTER_BITS: usize = 32;
+
+#[derive(LogicBlock)]
+pub struct EthPort {
+    /// The core clock and its reset.
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    /// The pins (MDIO's three-state buffer is the board top's).
+    pub ref_clk: Signal<In, Clock>,
+    pub crs_dv: Signal<In, Bit>,
+    pub rxd: Signal<In, Bits<2>>,
+    pub tx_en: Signal<Out, Bit>,
+    pub txd: Signal<Out, Bits<2>>,
+    pub mdc: Signal<Out, Bit>,
+    pub mdio_o: Signal<Out, Bit>,
+    pub mdio_oe: Signal<Out, Bit>,
+    pub mdio_i: Signal<In, Bit>,
+    /// Received frames, whole: `in_len` bytes, `in_fcs_bad`, valid with `in_valid`.
+    pub in_data: Signal<Out, Bits<8>>,
+    pub in_valid: Signal<Out, Bit>,
+    pub in_last: Signal<Out, Bit>,
+    pub in_ready: Signal<In, Bit>,
+    pub in_len: Signal<Out, Bits<11>>,
+    pub in_fcs_bad: Signal<Out, Bit>,
+    /// Frames to send: a byte per `out_byte`, `out_stomp` with `out_end`, only while
+    /// `out_ready` (room for a byte, and for a frame's end).
+    pub out_data: Signal<In, Bits<8>>,
+    pub out_byte: Signal<In, Bit>,
+    pub out_end: Signal<In, Bit>,
+    pub out_stomp: Signal<In, Bit>,
+    pub out_ready: Signal<Out, Bit>,
+    /// From the PHY's registers (MDIO).
+    pub link: Signal<Out, Bit>,
+    pub speed_10: Signal<Out, Bit>,
+    pub full_duplex: Signal<Out, Bit>,
+    /// One clock per byte received / frame sent (LEDs).
+    pub rx_activity: Signal<Out, Bit>,
+    pub tx_activity: Signal<Out, Bit>,
+    /// One clock per frame dropped (LEDs).
+    pub drop_activity: Signal<Out, Bit>,
+    pub rx_frames: Signal<Out, Bits<COUNTER_BITS>>,
+    pub rx_bytes: Signal<Out, Bits<COUNTER_BITS>>,
+    pub fcs_errors: Signal<Out, Bits<COUNTER_BITS>>,
+    pub rx_stomped: Signal<Out, Bits<COUNTER_BITS>>,
+    pub runts: Signal<Out, Bits<COUNTER_BITS>>,
+    pub align_errors: Signal<Out, Bits<COUNTER_BITS>>,
+    pub dropped: Signal<Out, Bits<COUNTER_BITS>>,
+    pub false_carriers: Signal<Out, Bits<COUNTER_BITS>>,
+    pub tx_frames: Signal<Out, Bits<COUNTER_BITS>>,
+    pub tx_stomped: Signal<Out, Bits<COUNTER_BITS>>,
+    pub rx: RmiiRx,
+    pub tx: RmiiTx,
+    pub rx_cdc: RxCdc,
+    pub tx_cdc: TxCdc,
+    pub ingress: FrameFifo,
+    pub egress: FrameFifo,
+    pub mdio: MdioMaster,
+    speed_sync: BitSynchronizer,
+    reset_sync: BitSynchronizer,
+    /// Bytes of the frame being received (for `rx_bytes`).
+    frame_bytes: DFF<Bits<11>>,
+    c_rx_frames: DFF<Bits<COUNTER_BITS>>,
+    c_rx_bytes: DFF<Bits<COUNTER_BITS>>,
+    c_fcs_errors: DFF<Bits<COUNTER_BITS>>,
+    c_rx_stomped: DFF<Bits<COUNTER_BITS>>,
+    c_runts: DFF<Bits<COUNTER_BITS>>,
+    c_align: DFF<Bits<COUNTER_BITS>>,
+    c_dropped: DFF<Bits<COUNTER_BITS>>,
+    c_false: DFF<Bits<COUNTER_BITS>>,
+    c_tx_frames: DFF<Bits<COUNTER_BITS>>,
+    c_tx_stomped: DFF<Bits<COUNTER_BITS>>,
+    /// The sent strobe crossed into the core domain (it lasts one REF_CLK cycle, two
+    /// core clocks: a toggle crosses instead).
+    sent_toggle: DFF<Bit>,
+    stomped_toggle: DFF<Bit>,
+    sent_sync: BitSynchronizer,
+    stomped_sync: BitSynchronizer,
+    sent_seen: DFF<Bit>,
+    stomped_seen: DFF<Bit>,
+    rx_end: Signal<Local, Bit>,
+    rx_byte: Signal<Local, Bit>,
+}
+
+impl EthPort {
+    /// `mdio_interval`: core clocks between MDIO polls.
+    pub fn new(mdio_interval: u64) -> Self {
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            ref_clk: Default::default(),
+            crs_dv: Default::default(),
+            rxd: Default::default(),
+            tx_en: Default::default(),
+            txd: Default::default(),
+            mdc: Default::default(),
+            mdio_o: Default::default(),
+            mdio_oe: Default::default(),
+            mdio_i: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_last: Default::default(),
+            in_ready: Default::default(),
+            in_len: Default::default(),
+            in_fcs_bad: Default::default(),
+            out_data: Default::default(),
+            out_byte: Default::default(),
+            out_end: Default::default(),
+            out_stomp: Default::default(),
+            out_ready: Default::default(),
+            link: Default::default(),
+            speed_10: Default::default(),
+            full_duplex: Default::default(),
+            rx_activity: Default::default(),
+            tx_activity: Default::default(),
+            drop_activity: Default::default(),
+            rx_frames: Default::default(),
+            rx_bytes: Default::default(),
+            fcs_errors: Default::default(),
+            rx_stomped: Default::default(),
+            runts: Default::default(),
+            align_errors: Default::default(),
+            dropped: Default::default(),
+            false_carriers: Default::default(),
+            tx_frames: Default::default(),
+            tx_stomped: Default::default(),
+            rx: Default::default(),
+            tx: Default::default(),
+            rx_cdc: Default::default(),
+            tx_cdc: Default::default(),
+            ingress: Default::default(),
+            egress: Default::default(),
+            mdio: MdioMaster::new(mdio_interval),
+            speed_sync: Default::default(),
+            reset_sync: Default::default(),
+            frame_bytes: Default::default(),
+            c_rx_frames: Default::default(),
+            c_rx_bytes: Default::default(),
+            c_fcs_errors: Default::default(),
+            c_rx_stomped: Default::default(),
+            c_runts: Default::default(),
+            c_align: Default::default(),
+            c_dropped: Default::default(),
+            c_false: Default::default(),
+            c_tx_frames: Default::default(),
+            c_tx_stomped: Default::default(),
+            sent_toggle: Default::default(),
+            stomped_toggle: Default::default(),
+            sent_sync: Default::default(),
+            stomped_sync: Default::default(),
+            sent_seen: Default::default(),
+            stomped_seen: Default::default(),
+            rx_end: Default::default(),
+            rx_byte: Default::default(),
+        }
+    }
+}
+
+impl Default for EthPort {
+    fn default() -> Self {
+        Self::new(POLL_INTERVAL)
+    }
+}
+
+impl Logic for EthPort {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, frame_bytes, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts, c_align, c_dropped, c_false,
+            c_tx_frames, c_tx_stomped, sent_seen, stomped_seen
+        );
+        clock!(self, clock, ingress, egress, mdio);
+        self.sent_toggle.clock.next = self.ref_clk.val();
+        self.sent_toggle.d.next = self.sent_toggle.q.val();
+        self.stomped_toggle.clock.next = self.ref_clk.val();
+        self.stomped_toggle.d.next = self.stomped_toggle.q.val();
+        self.rx.clock.next = self.ref_clk.val();
+        self.tx.clock.next = self.ref_clk.val();
+        self.speed_sync.clock.next = self.ref_clk.val();
+        self.reset_sync.clock.next = self.ref_clk.val();
+        self.sent_sync.clock.next = self.clock.val();
+        self.stomped_sync.clock.next = self.clock.val();
+        self.rx_cdc.rx_clock.next = self.ref_clk.val();
+        self.rx_cdc.clock.next = self.clock.val();
+        self.tx_cdc.tx_clock.next = self.ref_clk.val();
+        self.tx_cdc.clock.next = self.clock.val();
+
+        // MDIO and the speed it reports, into the REF_CLK domain.
+        self.mdio.reset.next = self.reset.val();
+        self.mdc.next = self.mdio.mdc.val();
+        self.mdio_o.next = self.mdio.mdio_o.val();
+        self.mdio_oe.next = self.mdio.mdio_oe.val();
+        self.mdio.mdio_i.next = self.mdio_i.val();
+        self.link.next = self.mdio.link.val();
+        self.speed_10.next = self.mdio.speed_10.val();
+        self.full_duplex.next = self.mdio.full_duplex.val();
+        self.speed_sync.sig_in.next = self.mdio.speed_10.val();
+        self.reset_sync.sig_in.next = self.reset.val();
+
+        // Receive: pins → MAC → crossing → ingress buffer.
+        self.rx.reset.next = self.reset_sync.sig_out.val();
+        self.rx.crs_dv.next = self.crs_dv.val();
+        self.rx.rxd.next = self.rxd.val();
+        self.rx.speed_10.next = self.speed_sync.sig_out.val();
+        self.rx_cdc.rx_data.next = self.rx.data.val();
+        self.rx_cdc.rx_valid.next = self.rx.valid.val();
+        self.rx_cdc.rx_frame_end.next = self.rx.frame_end.val();
+        self.rx_cdc.rx_fcs_bad.next = self.rx.fcs_bad.val();
+        self.rx_cdc.rx_stomped.next = self.rx.stomped.val();
+        self.rx_cdc.rx_runt.next = self.rx.runt.val();
+        self.rx_cdc.rx_align.next = self.rx.align.val();
+        self.rx_cdc.rx_false_carrier.next = self.rx.false_carrier.val();
+        // The ingress buffer never waits.
+        self.rx_cdc.ready.next = true;
+        self.rx_byte.next = self.rx_cdc.valid.val() & self.rx_cdc.byte.val();
+        self.rx_end.next = self.rx_cdc.valid.val() & self.rx_cdc.last.val();
+        self.ingress.reset.next = self.reset.val();
+        self.ingress.w_data.next = self.rx_cdc.data.val();
+        self.ingress.w_byte.next = self.rx_byte.val();
+        self.ingress.w_end.next = self.rx_end.val();
+        self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val();
+        self.ingress.w_drop.next = false;
+        self.in_data.next = self.ingress.r_data.val();
+        self.in_valid.next = self.ingress.r_valid.val();
+        self.in_last.next = self.ingress.r_last.val();
+        self.ingress.r_ready.next = self.in_ready.val();
+        self.in_len.next = self.ingress.r_len.val();
+        self.in_fcs_bad.next = self.ingress.r_flag.val();
+
+        // Transmit: egress buffer → crossing → MAC → pins.
+        self.egress.reset.next = self.reset.val();
+        self.egress.w_data.next = self.out_data.val();
+        self.egress.w_byte.next = self.out_byte.val();
+        self.egress.w_end.next = self.out_end.val();
+        self.egress.w_flag.next = self.out_stomp.val();
+        self.egress.w_drop.next = false;
+        self.out_ready.next = (self.egress.free.val() != 0) & !self.egress.full.val();
+        self.tx_cdc.data.next = self.egress.r_data.val();
+        self.tx_cdc.valid.next = self.egress.r_valid.val();
+        self.tx_cdc.last.next = self.egress.r_last.val();
+        self.tx_cdc.stomp.next = self.egress.r_flag.val();
+        self.egress.r_ready.next = self.tx_cdc.ready.val();
+        self.tx.reset.next = self.reset_sync.sig_out.val();
+        self.tx.speed_10.next = self.speed_sync.sig_out.val();
+        self.tx.data.next = self.tx_cdc.tx_data.val();
+        self.tx.valid.next = self.tx_cdc.tx_valid.val();
+        self.tx.last.next = self.tx_cdc.tx_last.val();
+        self.tx.stomp.next = self.tx_cdc.tx_stomp.val();
+        self.tx_cdc.tx_ready.next = self.tx.ready.val();
+        self.tx_en.next = self.tx.tx_en.val();
+        self.txd.next = self.tx.txd.val();
+
+        // Counters.
+        if self.rx_byte.val() {
+            self.frame_bytes.d.next = self.frame_bytes.q.val() + 1;
+        }
+        if self.rx_end.val() {
+            self.frame_bytes.d.next = 0.into();
+            if self.rx_cdc.fcs_bad.val() {
+                self.c_fcs_errors.d.next = self.c_fcs_errors.q.val() + 1;
+            } else {
+                self.c_rx_frames.d.next = self.c_rx_frames.q.val() + 1;
+                self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.frame_bytes.q.val());
+                if self.rx_byte.val() {
+                    self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.frame_bytes.q.val()) + 1;
+                }
+            }
+            if self.rx_cdc.stomped.val() {
+                self.c_rx_stomped.d.next = self.c_rx_stomped.q.val() + 1;
+            }
+            if self.rx_cdc.runt.val() {
+                self.c_runts.d.next = self.c_runts.q.val() + 1;
+            }
+            if self.rx_cdc.align.val() {
+                self.c_align.d.next = self.c_align.q.val() + 1;
+            }
+        }
+        if self.rx_cdc.valid.val() & self.rx_cdc.false_carrier.val() {
+            self.c_false.d.next = self.c_false.q.val() + 1;
+        }
+        if self.ingress.dropped.val() {
+            self.c_dropped.d.next = self.c_dropped.q.val() + 1;
+        }
+        if self.tx.sent.val() {
+            self.sent_toggle.d.next = !self.sent_toggle.q.val();
+            if self.tx.stomped.val() {
+                self.stomped_toggle.d.next = !self.stomped_toggle.q.val();
+            }
+        }
+        self.sent_sync.sig_in.next = self.sent_toggle.q.val();
+        self.stomped_sync.sig_in.next = self.stomped_toggle.q.val();
+        self.sent_seen.d.next = self.sent_sync.sig_out.val();
+        self.stomped_seen.d.next = self.stomped_sync.sig_out.val();
+        self.tx_activity.next = self.sent_seen.q.val() != self.sent_sync.sig_out.val();
+        if self.sent_seen.q.val() != self.sent_sync.sig_out.val() {
+            self.c_tx_frames.d.next = self.c_tx_frames.q.val() + 1;
+        }
+        if self.stomped_seen.q.val() != self.stomped_sync.sig_out.val() {
+            self.c_tx_stomped.d.next = self.c_tx_stomped.q.val() + 1;
+        }
+        self.rx_activity.next = self.rx_byte.val();
+        self.drop_activity.next = self.ingress.dropped.val();
+        if self.reset.val() {
+            self.frame_bytes.d.next = 0.into();
+            self.c_rx_frames.d.next = 0.into();
+            self.c_rx_bytes.d.next = 0.into();
+            self.c_fcs_errors.d.next = 0.into();
+            self.c_rx_stomped.d.next = 0.into();
+            self.c_runts.d.next = 0.into();
+            self.c_align.d.next = 0.into();
+            self.c_dropped.d.next = 0.into();
+            self.c_false.d.next = 0.into();
+            self.c_tx_frames.d.next = 0.into();
+            self.c_tx_stomped.d.next = 0.into();
+        }
+        self.rx_frames.next = self.c_rx_frames.q.val();
+        self.rx_bytes.next = self.c_rx_bytes.q.val();
+        self.fcs_errors.next = self.c_fcs_errors.q.val();
+        self.rx_stomped.next = self.c_rx_stomped.q.val();
+        self.runts.next = self.c_runts.q.val();
+        self.align_errors.next = self.c_align.q.val();
+        self.dropped.next = self.c_dropped.q.val();
+        self.false_carriers.next = self.c_false.q.val();
+        self.tx_frames.next = self.c_tx_frames.q.val();
+        self.tx_stomped.next = self.c_tx_stomped.q.val();
+    }
+}
