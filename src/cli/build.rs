@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context};
 use portshare_tools::flow::{FlowOptions, Report};
+use portshare_sim::verify::VerifyReport;
 use portshare_tools::ToolError;
 use std::path::PathBuf;
 
@@ -29,6 +30,11 @@ pub struct BuildArgs {
     /// the bitstream is the best placement's.
     #[arg(long, default_value_t = 4)]
     pub seeds: u64,
+    /// After icepack, simulate the bitstream just built at its UART pins and run the
+    /// fixed verify session through it (table load and read-back, corpus frames both
+    /// ways vs the reference model, counters, bad requests): fails on any difference.
+    #[arg(long)]
+    pub verify: bool,
     /// Print the report as one JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -62,12 +68,9 @@ pub fn run(a: BuildArgs) -> anyhow::Result<()> {
         bail!("{why}");
     }
     let build = board_top(a.entries)?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("out/cu-{}", a.entries)));
+    let out = a.out.clone().unwrap_or_else(|| portshare_sim::bitstream::default_build_dir(a.entries));
     let mut opts = FlowOptions::new(&out, a.freq);
-    opts.top_name = "portshare_cu".into();
+    opts.top_name = portshare_sim::bitstream::TOP.into();
     opts.seed = a.seed;
     opts.seed_sweep = a.seeds;
     eprintln!(
@@ -78,12 +81,40 @@ pub fn run(a: BuildArgs) -> anyhow::Result<()> {
     );
     let report =
         build(&opts).with_context(|| format!("building the {}-entry board top", a.entries))?;
+    let verified = if a.verify { Some(verify(&out, a.entries)?) } else { None };
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut j = serde_json::to_value(&report)?;
+        if let Some(v) = &verified {
+            j["verify"] = serde_json::to_value(v)?;
+        }
+        println!("{j}");
     } else {
         print!("{}", report.summary());
+        if let Some(v) = &verified {
+            print!("{}", v.summary());
+        }
     }
-    verdict(&report)
+    verdict(&report)?;
+    match verified {
+        Some(v) if !v.passed() => bail!(
+            "the bitstream in {} differs from the reference model in the verify session ({} difference(s); first: {})",
+            out.display(),
+            v.differences.len(),
+            v.differences[0]
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The verify session through the bitstream in `dir` (built for `entries`).
+pub fn verify(dir: &std::path::Path, entries: usize) -> anyhow::Result<VerifyReport> {
+    eprintln!("[build] verify: the bitstream in {} simulated at its UART pins", dir.display());
+    let t = std::time::Instant::now();
+    let board = portshare_sim::board::SimBoard::from_build(dir, entries)?;
+    let mut r = portshare_sim::verify::session(board, "bitstream")?;
+    // The whole step: checks, decoding and the library (cached after a first use) too.
+    r.seconds = t.elapsed().as_secs_f64();
+    Ok(r)
 }
 
 /// Timing not met is a failed build, even though a bitstream was written.

@@ -50,6 +50,12 @@ pub const VERILATOR_FLAGS: [&str; 12] = [
 ];
 const CXX_FLAGS: [&str; 6] = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-std=c++17", "-w"];
 const LIB_NAME: &str = "libportshare_vl.so";
+/// Added for a netlist of iCE40 cells (`Design::cells`): `cells_sim.v` gives inputs
+/// default values plain Verilog rejects unless told not to, and its models trip lint
+/// warnings that are not errors (multiple drivers of a RAM's output word, a timescale
+/// our Verilog lacks).
+pub const CELL_FLAGS: [&str; 5] =
+    ["-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-TIMESCALEMOD"];
 
 /// The valid/ready/last byte stream of a block, by port name, that [`Model::stream`]
 /// drives in C++.
@@ -88,6 +94,9 @@ pub struct Design {
     pub ports: Vec<PortSpec>,
     pub clock: String,
     pub stream: Option<StreamPorts>,
+    /// The cell models the Verilog instantiates (yosys' `cells_sim.v` for a netlist
+    /// or a decoded bitstream: `crate::gates`), compiled beside it with [`CELL_FLAGS`].
+    pub cells: Option<String>,
 }
 
 /// 32-bit words of a port of `width` bits.
@@ -122,7 +131,7 @@ impl Design {
             .ok_or_else(|| ToolError::UnsupportedPort { port: "clock".into(), why: "the block has no clock input".into() })?
             .name
             .clone();
-        Ok(Design { verilog, ports, clock, stream })
+        Ok(Design { verilog, ports, clock, stream, cells: None })
     }
 
     fn index(&self, name: &str) -> Result<usize, ToolError> {
@@ -245,12 +254,26 @@ impl Drop for Library {
     }
 }
 
+/// A 128-bit hex digest of `parts` (cache keys).
+pub(crate) fn digest(parts: &[&[u8]]) -> String {
+    let mut h = [DefaultHasher::new(), DefaultHasher::new()];
+    for (i, h) in h.iter_mut().enumerate() {
+        i.hash(h);
+        for p in parts {
+            p.hash(h);
+        }
+    }
+    format!("{:016x}{:016x}", h[0].finish(), h[1].finish())
+}
+
 fn key(design: &Design, ports_src: &str, version: &str) -> String {
     let mut parts = [DefaultHasher::new(), DefaultHasher::new()];
     for (i, h) in parts.iter_mut().enumerate() {
         i.hash(h);
         design.verilog.hash(h);
+        design.cells.hash(h);
         VERILATOR_FLAGS.hash(h);
+        CELL_FLAGS.hash(h);
         CXX_FLAGS.hash(h);
         SHIM.hash(h);
         ports_src.hash(h);
@@ -260,10 +283,10 @@ fn key(design: &Design, ports_src: &str, version: &str) -> String {
 }
 
 /// Holds an exclusive `flock` on a file until dropped.
-struct Lock(fs::File);
+pub(crate) struct Lock(fs::File);
 
 impl Lock {
-    fn take(path: &Path) -> Result<Lock, ToolError> {
+    pub(crate) fn take(path: &Path) -> Result<Lock, ToolError> {
         let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(ToolError::io(path))?;
         use std::os::unix::io::AsRawFd;
         // SAFETY: a valid descriptor owned by `f`.
@@ -410,6 +433,11 @@ fn compile(design: &Design, ports_src: &str, dir: &Path) -> Result<(), ToolError
     w("shim.cpp", SHIM)?;
     let mut args: Vec<&str> = VERILATOR_FLAGS.to_vec();
     args.extend(["--top-module", "top", "--prefix", "Vtop", "-Mdir", "obj", "top.v"]);
+    if let Some(cells) = &design.cells {
+        w("cells.v", cells)?;
+        args.extend(CELL_FLAGS);
+        args.push("cells.v");
+    }
     let log = run(VERILATOR, &args, dir)?;
     fs::write(dir.join("verilator.log"), &log).map_err(ToolError::io(&dir.join("verilator.log")))?;
     let obj = dir.join("obj");
