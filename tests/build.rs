@@ -29,6 +29,7 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
         out,
         "--freq",
         TARGET_MHZ,
+        "--verify",
         "--json",
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -100,6 +101,146 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
     for log in ["yosys.log", "nextpnr.log", "icepack.log"] {
         assert!(dir.path().join(log).exists(), "{log}");
     }
+
+    // --verify: the bitstream just built, simulated at its UART pins, passed the
+    // fixed session (portshare_sim::verify).
+    let v = &r["verify"];
+    assert_eq!(v["level"], "bitstream", "{v:#}");
+    assert_eq!(v["power_on_empty"], true, "{v:#}");
+    assert_eq!((v["entries_written"].as_u64(), v["entries_read_back"].as_u64()), (Some(64), Some(64)), "{v:#}");
+    let injected = v["frames_injected"].as_u64().unwrap();
+    assert!(injected >= 50, "{v:#}");
+    assert_eq!(v["frames_matched"].as_u64(), Some(injected), "{v:#}");
+    assert_eq!((&v["counters_match"], &v["errors_seen"]), (&serde_json::json!(true), &serde_json::json!(2)), "{v:#}");
+    assert_eq!(v["differences"].as_array().map(Vec::len), Some(0), "{v:#}");
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
+
+    broken_bitstreams_are_caught(dir.path());
+}
+
+/// A copy of the build with its `.asc` changed by `edit` and packed again with
+/// icepack (so the `.bin` is the edited bitstream, as flashed), then the verify
+/// step on it: it must report a difference.
+fn verify_edited(build: &Path, what: &str, edit: impl FnOnce(&Path, &Path)) -> String {
+    let copy = tempfile::tempdir().unwrap();
+    for f in ["portshare_cu.v", "portshare_cu.pcf", "portshare_cu.asc"] {
+        std::fs::copy(build.join(f), copy.path().join(f)).unwrap();
+    }
+    let asc = copy.path().join("portshare_cu.asc");
+    edit(&asc, &copy.path().join("portshare_cu.pcf"));
+    let packed = Command::new("icepack").arg(&asc).arg(copy.path().join("portshare_cu.bin")).status().unwrap();
+    assert!(packed.success());
+    let t = std::time::Instant::now();
+    let outcome = portshare_sim::board::SimBoard::from_build(copy.path(), 64)
+        .and_then(|board| portshare_sim::verify::session(board, "bitstream"));
+    let said = match outcome {
+        Ok(r) => {
+            assert!(!r.passed(), "{what}: the verify session passed a broken bitstream:\n{}", r.summary());
+            r.summary()
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    eprintln!("{what}: caught in {:.1} s: {said}", t.elapsed().as_secs_f64());
+    said
+}
+
+fn edit_asc(asc: &Path, f: impl FnOnce(&mut Vec<String>)) {
+    let mut lines: Vec<String> = std::fs::read_to_string(asc).unwrap().lines().map(String::from).collect();
+    f(&mut lines);
+    std::fs::write(asc, lines.join("\n") + "\n").unwrap();
+}
+
+/// The rows of section `head` (e.g. `.logic_tile 16 7`) in an .asc.
+fn section<'a>(lines: &'a mut [String], head: &str) -> &'a mut [String] {
+    let at = lines.iter().position(|l| l.trim() == head).unwrap_or_else(|| panic!("no `{head}` in the .asc"));
+    let end = lines[at + 1..].iter().position(|l| l.starts_with('.')).map_or(lines.len(), |e| at + 1 + e);
+    &mut lines[at + 1..end]
+}
+
+fn flip(row: &mut String, col: usize) {
+    let c = if row.as_bytes()[col] == b'0' { "1" } else { "0" };
+    row.replace_range(col..col + 1, c);
+}
+
+/// Three deliberate breaks of the bitstream, each where the session must notice, found
+/// by the names nextpnr left in the .asc (`icebox_vlog -L` prints them beside the
+/// decoded logic): a LUT on the rewriter's output byte, the initial contents of a
+/// block RAM that holds the table's records (a board must come up with an empty
+/// table), and the routing into the UART's transmit pin.
+fn broken_bitstreams_are_caught(build: &Path) {
+    let named = Command::new("icebox_vlog")
+        .args(["-L", "-s", "-d", "cb132", "-p"])
+        .arg(build.join("portshare_cu.pcf"))
+        .arg(build.join("portshare_cu.asc"))
+        .output()
+        .unwrap();
+    assert!(named.status.success());
+    let named = String::from_utf8(named.stdout).unwrap();
+    // `wire \_NAME = nN;` names the decoded nets.
+    let nets_named = |needle: &str| -> Vec<String> {
+        named
+            .lines()
+            .filter(|l| l.starts_with("wire \\_") && l.contains(needle))
+            .filter_map(|l| l.rsplit("= ").next()?.strip_suffix(';').map(String::from))
+            .collect()
+    };
+
+    // A LUT driving a net of the rewriter's output byte: its truth table complemented.
+    let out_byte = nets_named("pipeline.rewriter.byte_out");
+    let lut = named
+        .lines()
+        .find_map(|l| {
+            let (cell, rest) = l.split_once("*/")?;
+            let at = cell.find("/* LUT")?;
+            let lhs = l.strip_prefix("assign ")?.split(" =").next()?.trim();
+            (out_byte.iter().any(|n| n == lhs) && !rest.trim().starts_with("1'b")).then(|| cell[at + 6..].to_string())
+        })
+        .expect("a LUT on the rewriter's output byte");
+    let xyz: Vec<usize> = lut.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let said = verify_edited(build, &format!("LUT {lut} complemented"), |asc, _| {
+        edit_asc(asc, |lines| {
+            let tile = section(lines, &format!(".logic_tile {} {}", xyz[0], xyz[1]));
+            // icestorm's layout of logic cell i's 16 LUT bits: rows 2i, 2i+1, columns 36..46.
+            for b in [4, 14, 15, 5, 6, 16, 17, 7, 3, 13, 12, 2, 1, 11, 10, 0] {
+                flip(&mut tile[2 * xyz[2] + b / 10], 36 + b % 10);
+            }
+        })
+    });
+    assert!(said.contains("differs from the model"), "{said}");
+
+    // A block RAM of the table's records: its first 16 words set at power-on.
+    let records = nets_named("pipeline.cam.result.read_data");
+    let mut ram = None;
+    let mut current = None;
+    for l in named.lines() {
+        if let Some(name) = l.strip_prefix(") ram40_") {
+            current = Some(name.trim_end_matches(" (").to_string());
+        } else if let Some(bits) = l.trim_start().strip_prefix(".RDATA({") {
+            let bits: Vec<&str> = bits.trim_end_matches("}),").split(',').map(str::trim).collect();
+            if records.iter().any(|n| bits.contains(&n.as_str())) {
+                ram = current.clone();
+                break;
+            }
+        }
+    }
+    let ram = ram.expect("a block RAM whose read data is the table's records");
+    let (x, y) = ram.split_once('_').unwrap();
+    let said = verify_edited(build, &format!("block RAM {x} {y} (table records) initialised"), |asc, _| {
+        edit_asc(asc, |lines| {
+            let row = &mut section(lines, &format!(".ram_data {x} {y}"))[0];
+            *row = "f".repeat(row.len());
+        })
+    });
+    assert!(said.contains("at power-on"), "{said}");
+
+    // The UART's transmit pin cut from the logic driving it (icestorm's tile database
+    // names the bit: tests/build_mutations/cut_pin_route.py).
+    let said = verify_edited(build, "usb_tx routing cut", |asc, pcf| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build_mutations/cut_pin_route.py");
+        let run = Command::new("python3").arg(script).arg(asc).arg(pcf).arg("usb_tx").arg(asc).output().unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    });
+    assert!(said.contains("does not answer INFO"), "{said}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The fixed session that `portshare build --verify` runs through a bitstream at its
 //! UART pins (and the tests through the board's netlist and bitstream), with the
-//! host's codec (`Client`) and judged by the reference model: load a full table of
+//! host's codec (`Client`) and judged by the reference model: read the power-on table
+//! and counters (empty: the block RAMs' initial contents), load a full table of
 //! IPv4 and IPv6 entries, some of whose bytes SLIP must escape, read every slot
 //! back, inject real corpus frames in both directions and compare each with the
 //! model, compare the counters with the model's tally, and send one request with a
@@ -41,6 +42,8 @@ pub struct VerifyReport {
     pub frames_injected: usize,
     pub frames_matched: usize,
     pub counters_match: bool,
+    /// Every slot empty and every counter zero before anything was written.
+    pub power_on_empty: bool,
     /// Error replies to the bad-CRC and garbage requests (2 when both came).
     pub errors_seen: usize,
     pub table_unchanged_after_errors: bool,
@@ -64,9 +67,10 @@ impl VerifyReport {
 
     pub fn summary(&self) -> String {
         format!(
-            "verify ({} level): {} entries written, {} read back; {}/{} frames as the model; counters {}; {} error replies, \
+            "verify ({} level): power-on table and counters {}; {} entries written, {} read back; {}/{} frames as the model; counters {}; {} error replies, \
              table {} after them; {} clocks in {:.1} s: {}\n",
             self.level,
+            if self.power_on_empty { "empty" } else { "NOT EMPTY" },
             self.entries_written,
             self.entries_read_back,
             self.frames_matched,
@@ -109,11 +113,18 @@ pub fn table(frames: &[(Vec<u8>, Direction)], capacity: usize) -> Vec<Slot> {
 /// The session's frames: short frames of the [`CAPTURES`], alternately incoming and
 /// outgoing.
 pub fn frames() -> anyhow::Result<Vec<(Vec<u8>, Direction)>> {
-    let mut out = vec![];
+    let mut each = vec![];
     for name in CAPTURES {
         let cap = crate::pcap::Capture::read(&crate::corpus::capture(name))?;
-        out.extend(cap.frames().into_iter().filter(|f| !f.is_empty() && f.len() <= MAX_FRAME).take(FRAMES / CAPTURES.len()));
+        each.push(cap.frames().into_iter().filter(|f| !f.is_empty() && f.len() <= MAX_FRAME).collect::<Vec<_>>());
     }
+    // Round robin over the captures (some have few short frames), up to FRAMES.
+    let mut out = vec![];
+    for i in 0..each.iter().map(Vec::len).max().unwrap_or(0) {
+        out.extend(each.iter().filter_map(|frames| frames.get(i).cloned()));
+    }
+    out.truncate(FRAMES);
+    anyhow::ensure!(out.len() >= 50, "the corpus captures {CAPTURES:?} hold only {} frames of at most {MAX_FRAME} bytes", out.len());
     Ok(out
         .into_iter()
         .enumerate()
@@ -139,14 +150,17 @@ fn exchange(c: &mut Client<SimBoard>, wire: &[u8]) -> anyhow::Result<Vec<Reply>>
     }
 }
 
-fn to_board(c: &Counters) -> BoardCounters {
-    BoardCounters {
-        rewritten: c.rewritten as u32,
-        no_match: c.no_match as u32,
-        fragment: c.fragment as u32,
-        unparsed: c.unparsed as u32,
-        udp_zero_checksum: c.udp_zero_checksum as u32,
-        hits: c.hits.iter().map(|&h| h as u32).collect(),
+/// The board's counters (32-bit on the wire) as the model counts them.
+impl From<&BoardCounters> for Counters {
+    fn from(c: &BoardCounters) -> Counters {
+        Counters {
+            rewritten: c.rewritten.into(),
+            no_match: c.no_match.into(),
+            fragment: c.fragment.into(),
+            unparsed: c.unparsed.into(),
+            udp_zero_checksum: c.udp_zero_checksum.into(),
+            hits: c.hits.iter().map(|&h| h.into()).collect(),
+        }
     }
 }
 
@@ -183,6 +197,15 @@ fn read_back(c: &mut Client<SimBoard>, slots: &[Slot], r: &mut VerifyReport, whe
 }
 
 fn run(c: &mut Client<SimBoard>, slots: &[Slot], frames: &[(Vec<u8>, Direction)], r: &mut VerifyReport) -> anyhow::Result<()> {
+    // A board just configured holds an empty table and zero counters (its block RAMs'
+    // initial contents): nothing is rewritten before a table is loaded.
+    let empty = vec![Slot::from_record(&[0; portshare_host::RECORD_LEN]); slots.len()];
+    r.power_on_empty = read_back(c, &empty, r, "at power-on")? == slots.len();
+    let at_power_on = Counters::from(&c.read_counters(slots.len())?);
+    if at_power_on != Counters::new(slots.len()) {
+        r.power_on_empty = false;
+        r.differ(format!("at power-on the counters are {at_power_on:?}, not zero"));
+    }
     c.clear_table()?;
     c.reset_counters()?;
     for (i, s) in slots.iter().enumerate() {
@@ -210,11 +233,10 @@ fn run(c: &mut Client<SimBoard>, slots: &[Slot], frames: &[(Vec<u8>, Direction)]
             ));
         }
     }
-    let counters = c.read_counters(slots.len())?;
-    let want = to_board(&tally);
-    r.counters_match = counters == want;
+    let counters = Counters::from(&c.read_counters(slots.len())?);
+    r.counters_match = counters == tally;
     if !r.counters_match {
-        r.differ(format!("counters: the board's {counters:?}, the model's {want:?}"));
+        r.differ(format!("counters: the board's {counters:?}, the model's {tally:?}"));
     }
 
     let mut bad_crc = Request::ClearTable.body(0x51);

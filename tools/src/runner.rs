@@ -84,6 +84,9 @@ pub enum ToolError {
     Empty(&'static str),
     #[error("{0}")]
     Mismatch(crate::icarus::Mismatch),
+    /// A recorded run replayed on another model disagreed.
+    #[error("{0}")]
+    Replay(String),
     #[error("Icarus output {path}: {detail}")]
     BadOutput { path: PathBuf, detail: String },
 

@@ -49,6 +49,13 @@ pub const VERILATOR_FLAGS: [&str; 12] = [
     "--no-timing",
 ];
 const CXX_FLAGS: [&str; 6] = ["-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-std=c++17", "-w"];
+/// A gate-level design's C++ is megabytes of straight-line code: one `g++ -O2` over
+/// it took minutes. Like Verilator's own makefiles, its files are compiled one by one
+/// (two at a time) — the run-once `__Slow` files without optimization, the rest
+/// `-Os` — and then linked.
+const GATE_CXX_FLAGS: [&str; 4] = ["-fPIC", "-fvisibility=hidden", "-std=c++17", "-w"];
+const GATE_OPT_FAST: &str = "-Os";
+const GATE_OPT_SLOW: &str = "-O0";
 const LIB_NAME: &str = "libportshare_vl.so";
 /// Added for a netlist of iCE40 cells (`Design::cells`): `cells_sim.v` gives inputs
 /// default values plain Verilog rejects unless told not to, and its models trip lint
@@ -271,9 +278,13 @@ fn key(design: &Design, ports_src: &str, version: &str) -> String {
     for (i, h) in parts.iter_mut().enumerate() {
         i.hash(h);
         design.verilog.hash(h);
-        design.cells.hash(h);
+        if let Some(cells) = &design.cells {
+            // (Only then: an RTL design's key is what it was before gate-level designs.)
+            cells.hash(h);
+            CELL_FLAGS.hash(h);
+            GATE_CXX_FLAGS.hash(h);
+        }
         VERILATOR_FLAGS.hash(h);
-        CELL_FLAGS.hash(h);
         CXX_FLAGS.hash(h);
         SHIM.hash(h);
         ports_src.hash(h);
@@ -452,10 +463,54 @@ fn compile(design: &Design, ports_src: &str, dir: &Path) -> Result<(), ToolError
     let inc = format!("-I{RUNTIME}");
     let vltstd = format!("-I{RUNTIME}/vltstd");
     let runtime = [format!("{RUNTIME}/verilated.cpp"), format!("{RUNTIME}/verilated_threads.cpp")];
+    if design.cells.is_some() {
+        let mut all: Vec<String> = vec!["shim.cpp".into()];
+        all.extend(sources);
+        all.extend(runtime);
+        return compile_separately(&all, &["-Iobj", "-I.", &inc, &vltstd], dir);
+    }
     let mut args: Vec<&str> = CXX_FLAGS.to_vec();
     args.extend(["-Iobj", "-I.", &inc, &vltstd, "-o", LIB_NAME, "shim.cpp"]);
     args.extend(sources.iter().map(String::as_str));
     args.extend(runtime.iter().map(String::as_str));
+    args.push("-pthread");
+    run(CXX, &args, dir)?;
+    Ok(())
+}
+
+/// [`GATE_CXX_FLAGS`]: each source to an object, two compilers at a time, then the link.
+fn compile_separately(sources: &[String], includes: &[&str], dir: &Path) -> Result<(), ToolError> {
+    let objects: Vec<String> = (0..sources.len()).map(|i| format!("o{i}.o")).collect();
+    let next = Mutex::new(0usize);
+    let failed: Mutex<Option<ToolError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap();
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                if i >= sources.len() || failed.lock().unwrap().is_some() {
+                    return;
+                }
+                let opt = if sources[i].contains("__Slow") { GATE_OPT_SLOW } else { GATE_OPT_FAST };
+                let mut args: Vec<&str> = GATE_CXX_FLAGS.to_vec();
+                args.push(opt);
+                args.extend(includes);
+                args.extend(["-c", &sources[i], "-o", &objects[i]]);
+                if let Err(e) = run(CXX, &args, dir) {
+                    failed.lock().unwrap().get_or_insert(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap() {
+        return Err(e);
+    }
+    let mut args: Vec<&str> = vec!["-shared", "-o", LIB_NAME];
+    args.extend(objects.iter().map(String::as_str));
     args.push("-pthread");
     run(CXX, &args, dir)?;
     Ok(())
