@@ -187,13 +187,19 @@ fn broken_bitstreams_are_caught(build: &Path) {
 
     // A LUT driving a net of the rewriter's output byte: its truth table complemented.
     let out_byte = nets_named("pipeline.rewriter.byte_out");
+    // The logic cell driving one of them: a LUT's `assign NET = /* LUT x y i */ …`, or
+    // a flip-flop's `/* FF x y i */ always … NET <= …` (its D is the same cell's LUT).
     let lut = named
         .lines()
         .find_map(|l| {
-            let (cell, rest) = l.split_once("*/")?;
-            let at = cell.find("/* LUT")?;
-            let lhs = l.strip_prefix("assign ")?.split(" =").next()?.trim();
-            (out_byte.iter().any(|n| n == lhs) && !rest.trim().starts_with("1'b")).then(|| cell[at + 6..].to_string())
+            let start = l.find("/* LUT").or_else(|| l.find("/* FF"))?;
+            let (cell, rest) = l[start + 3..].split_once("*/")?;
+            let driven = match l.strip_prefix("assign ") {
+                Some(a) => a.split(" =").next()?.trim(),
+                None => rest.split(" <= ").next()?.rsplit(' ').next()?,
+            };
+            let constant = rest.trim().starts_with("1'b");
+            (out_byte.iter().any(|n| n == driven) && !constant).then(|| cell.trim_start_matches(['L', 'U', 'T', 'F', ' ']).to_string())
         })
         .expect("a LUT on the rewriter's output byte");
     let xyz: Vec<usize> = lut.split_whitespace().map(|v| v.parse().unwrap()).collect();
@@ -290,3 +296,4 @@ fn a_table_too_big_for_block_ram_is_refused_before_any_tool_runs() {
     assert!(!stderr.contains("yosys"), "a tool ran: {stderr}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }
+
