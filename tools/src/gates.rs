@@ -246,7 +246,7 @@ mod tests {
         let fixed = fix_icebox_ports(raw).unwrap();
         assert_eq!(
             fixed,
-            "\nmodule top(clock, led, tx, rx);\ninput clock;\noutput reg led;\noutput tx;\ninput rx;\ninitial led = 1;\n\nwire n1, n3;\nreg n4 = 0, n5 = 0;\nassign tx = n1;\nendmodule\n"
+            "\nmodule top(clock, led, tx, rx);\ninput clock;\noutput reg led;\noutput tx;\ninput rx;\ninitial led = 1;\n\n\nwire n1, n3;\nreg n4 = 0, n5 = 0;\nassign tx = n1;\nendmodule\n"
         );
         let ports = crate::verilog::parse_top_ports(&fixed).unwrap();
         assert_eq!(ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["clock", "led", "tx", "rx"]);
