@@ -21,6 +21,8 @@ enum Cmd {
     Bench(cli::bench::BenchArgs),
     /// Generate Verilog and build the Alchitry Cu bitstream (yosys, nextpnr, icepack).
     Build(cli::build::BuildArgs),
+    /// Run `build --verify`'s session on a build already written (no tool reruns).
+    Verify(cli::build::VerifyArgs),
     #[command(flatten)]
     Board(cli::board::BoardCmd),
     /// Put a simulated board's UART on a unix socket: for QEMU's emulated FTDI chip
@@ -38,6 +40,7 @@ fn main() {
         Cmd::Sim(a) => cli::sim::run(a),
         Cmd::Bench(a) => cli::bench::run(a),
         Cmd::Build(a) => cli::build::run(a),
+        Cmd::Verify(a) => cli::build::run_verify(a),
         Cmd::Board(c) => cli::board::run(c),
         Cmd::Serve(a) => cli::serve::run(a),
         Cmd::Wire(a) => cli::wire::run(a),

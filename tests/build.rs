@@ -29,6 +29,7 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
         out,
         "--freq",
         TARGET_MHZ,
+        "--verify",
         "--json",
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -100,6 +101,119 @@ fn board_top_64_builds_meets_its_timing_target_and_keeps_its_pipeline() {
     for log in ["yosys.log", "nextpnr.log", "icepack.log"] {
         assert!(dir.path().join(log).exists(), "{log}");
     }
+
+    // --verify: the bitstream just built, simulated at its UART pins, passed the
+    // fixed session (portshare_sim::verify).
+    let v = &r["verify"];
+    assert_eq!(v["level"], "bitstream", "{v:#}");
+    assert_eq!(v["power_on_empty"], true, "{v:#}");
+    assert_eq!((v["entries_written"].as_u64(), v["entries_read_back"].as_u64()), (Some(64), Some(64)), "{v:#}");
+    let injected = v["frames_injected"].as_u64().unwrap();
+    assert!(injected >= 50, "{v:#}");
+    assert_eq!(v["frames_matched"].as_u64(), Some(injected), "{v:#}");
+    assert_eq!((&v["counters_match"], &v["errors_seen"]), (&serde_json::json!(true), &serde_json::json!(2)), "{v:#}");
+    assert_eq!(v["differences"].as_array().map(Vec::len), Some(0), "{v:#}");
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
+
+    broken_bitstreams_are_caught(dir.path());
+}
+
+/// A copy of the build with its `.asc` changed by `edit` and packed again with
+/// icepack (so the `.bin` is the edited bitstream, as flashed), then the verify
+/// step on it: it must report a difference.
+fn verify_edited(build: &Path, what: &str, edit: impl FnOnce(&Path)) -> String {
+    let copy = tempfile::tempdir().unwrap();
+    for f in ["portshare_cu.v", "portshare_cu.pcf", "portshare_cu.asc"] {
+        std::fs::copy(build.join(f), copy.path().join(f)).unwrap();
+    }
+    let asc = copy.path().join("portshare_cu.asc");
+    edit(&asc);
+    let packed = Command::new("icepack").arg(&asc).arg(copy.path().join("portshare_cu.bin")).status().unwrap();
+    assert!(packed.success());
+    let t = std::time::Instant::now();
+    let outcome = portshare_sim::board::SimBoard::from_build(copy.path(), 64)
+        .and_then(|board| portshare_sim::verify::session(board, "bitstream"));
+    let said = match outcome {
+        Ok(r) => {
+            assert!(!r.passed(), "{what}: the verify session passed a broken bitstream:\n{}", r.summary());
+            r.summary()
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    eprintln!("{what}: caught in {:.1} s: {said}", t.elapsed().as_secs_f64());
+    said
+}
+
+fn edit_asc(asc: &Path, f: impl FnOnce(&mut Vec<String>)) {
+    let mut lines: Vec<String> = std::fs::read_to_string(asc).unwrap().lines().map(String::from).collect();
+    f(&mut lines);
+    std::fs::write(asc, lines.join("\n") + "\n").unwrap();
+}
+
+/// The rows of section `head` (e.g. `.logic_tile 16 7`) in an .asc.
+fn section<'a>(lines: &'a mut [String], head: &str) -> &'a mut [String] {
+    let at = lines.iter().position(|l| l.trim() == head).unwrap_or_else(|| panic!("no `{head}` in the .asc"));
+    let end = lines[at + 1..].iter().position(|l| l.starts_with('.')).map_or(lines.len(), |e| at + 1 + e);
+    &mut lines[at + 1..end]
+}
+
+fn flip(row: &mut String, col: usize) {
+    let c = if row.as_bytes()[col] == b'0' { "1" } else { "0" };
+    row.replace_range(col..col + 1, c);
+}
+
+/// A deliberate break of the bitstream where the session must notice, found by the
+/// names nextpnr left in the .asc (`icebox_vlog -L` prints them beside the decoded
+/// logic): a LUT on the rewriter's output byte.
+fn broken_bitstreams_are_caught(build: &Path) {
+    let named = Command::new("icebox_vlog")
+        .args(["-L", "-s", "-d", "cb132", "-p"])
+        .arg(build.join("portshare_cu.pcf"))
+        .arg(build.join("portshare_cu.asc"))
+        .output()
+        .unwrap();
+    assert!(named.status.success());
+    let named = String::from_utf8(named.stdout).unwrap();
+    // `wire \_NAME = nN;` names the decoded nets.
+    let nets_named = |needle: &str| -> Vec<String> {
+        named
+            .lines()
+            .filter(|l| l.starts_with("wire \\_") && l.contains(needle))
+            .filter_map(|l| l.rsplit("= ").next()?.strip_suffix(';').map(String::from))
+            .collect()
+    };
+
+    // A LUT driving a net of the rewriter's output byte: its truth table complemented.
+    let out_byte = nets_named("pipeline.rewriter.byte_out");
+    // The logic cell driving one of them: a LUT's `assign NET = /* LUT x y i */ …`, or
+    // a flip-flop's `/* FF x y i */ always … NET <= …` (its D is the same cell's LUT).
+    let lut = named
+        .lines()
+        .find_map(|l| {
+            let start = l.find("/* LUT").or_else(|| l.find("/* FF"))?;
+            let (cell, rest) = l[start + 3..].split_once("*/")?;
+            let driven = match l.strip_prefix("assign ") {
+                Some(a) => a.split(" =").next()?.trim(),
+                None => rest.split(" <= ").next()?.rsplit(' ').next()?,
+            };
+            let constant = rest.trim().starts_with("1'b");
+            (out_byte.iter().any(|n| n == driven) && !constant).then(|| cell.trim_start_matches(['L', 'U', 'T', 'F', ' ']).to_string())
+        })
+        .expect("a LUT on the rewriter's output byte");
+    let xyz: Vec<usize> = lut.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let said = verify_edited(build, &format!("LUT {lut} complemented"), |asc| {
+        edit_asc(asc, |lines| {
+            let tile = section(lines, &format!(".logic_tile {} {}", xyz[0], xyz[1]));
+            // icestorm's layout of logic cell i's 16 LUT bits: rows 2i, 2i+1, columns 36..46.
+            for b in [4, 14, 15, 5, 6, 16, 17, 7, 3, 13, 12, 2, 1, 11, 10, 0] {
+                flip(&mut tile[2 * xyz[2] + b / 10], 36 + b % 10);
+            }
+        })
+    });
+    assert!(said.contains("differs from the model"), "{said}");
+
+    // Not in this commit (written, not yet seen to pass within the session's time):
+    // a block RAM's initial contents and a UART routing bit; see the report.
 }
 
 #[test]
@@ -149,3 +263,5 @@ fn a_table_too_big_for_block_ram_is_refused_before_any_tool_runs() {
     assert!(!stderr.contains("yosys"), "a tool ran: {stderr}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }
+
+

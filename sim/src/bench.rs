@@ -171,3 +171,51 @@ pub fn verilator_cost(capacity: usize) -> anyhow::Result<VerilatorCost> {
         per_clock_abi_clocks_per_second: per_clock,
     })
 }
+
+/// The board top at its UART pins at one level, timed on a fixed piece of work (INFO
+/// and [`BOARD_WRITES`] table writes through the host's codec): the speed of each
+/// level in simulated clocks per wall second, side by side in one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct BoardCase {
+    pub engine: String,
+    pub capacity: usize,
+    /// Seconds to a ready board: library build or cache lookup (synthesis, decoding
+    /// and the bitstream checks for the levels below the Verilog), power-on.
+    pub ready_seconds: f64,
+    pub clocks: u64,
+    pub sim_seconds: f64,
+    pub sim_clocks_per_second: f64,
+}
+
+/// Table writes in a [`BoardCase`] (few: rust-hdl runs the board at thousands of
+/// clocks per second).
+pub const BOARD_WRITES: usize = 8;
+
+/// Times `kind` (rtl, verilator, netlist, or bitstream: the build in `build_dir`).
+pub fn board_case(kind: EngineKind, capacity: usize, build_dir: &std::path::Path) -> anyhow::Result<BoardCase> {
+    use crate::board::{SimBoard, SimWire};
+    use portshare_host::protocol::Client;
+    let t = Instant::now();
+    let board = match kind {
+        EngineKind::Bitstream => SimBoard::from_build(build_dir, capacity)?,
+        k => SimBoard::with_engine(capacity, SimWire::UartPins, k)?,
+    };
+    let ready_seconds = t.elapsed().as_secs_f64();
+    let mut c = Client::new(board);
+    let clocks0 = c.transport().clocks();
+    let t = Instant::now();
+    c.info()?;
+    for i in 0..BOARD_WRITES {
+        c.write_entry(i as u8, &Slot::new(Ipv4Addr::new(192, 0, 2, i as u8).into(), true, true, 443, 8000 + i as u16))?;
+    }
+    let sim_seconds = t.elapsed().as_secs_f64();
+    let clocks = c.transport().clocks() - clocks0;
+    Ok(BoardCase {
+        engine: kind.to_string(),
+        capacity,
+        ready_seconds,
+        clocks,
+        sim_seconds,
+        sim_clocks_per_second: clocks as f64 / sim_seconds,
+    })
+}

@@ -207,9 +207,14 @@ struct VerilatorPins {
 }
 
 impl VerilatorPins {
-    fn new<const N: usize>(cpb: u16) -> Result<Self> {
+    /// The board top's Verilog (`Verilator`) or its netlist (`Netlist`).
+    fn new<const N: usize>(cpb: u16, level: EngineKind) -> Result<Self> {
         let mut fresh = CuBoard::<N>::with_options(cpb, portshare_hdl::ctrl::control::default_build_id());
-        let mut model = verilator_model(&mut fresh)?;
+        Self::of(verilator_model(&mut fresh, level)?)
+    }
+
+    /// A model with the board top's ports (any level, the decoded bitstream too).
+    fn of(mut model: Model) -> Result<Self> {
         let port = |m: &Model, n: &str| m.port(n).expect("a board top port");
         let (reset_n, usb_rx, usb_tx) = (port(&model, "reset_n"), port(&model, "usb_rx"), port(&model, "usb_tx"));
         model.set_u64(reset_n, 1);
@@ -227,9 +232,10 @@ impl Pins for VerilatorPins {
     }
 }
 
-/// A fresh block's Verilog compiled (or found in the cache) and instantiated.
-fn verilator_model<B: Block>(fresh: &mut B) -> Result<Model> {
-    let design = Design::of(fresh, None)?;
+/// A fresh block at `level` (its Verilog or its netlist) compiled (or found in the
+/// cache) and instantiated.
+fn verilator_model<B: Block>(fresh: &mut B, level: EngineKind) -> Result<Model> {
+    let design = crate::verilator::at_level(Design::of(fresh, None)?, level)?;
     let lib = Library::get(&design).context(crate::verilator::NEEDS)?;
     Ok(lib.instance())
 }
@@ -314,8 +320,8 @@ struct VerilatorBytes {
 }
 
 impl VerilatorBytes {
-    fn new<const N: usize>() -> Result<Self> {
-        let mut model = verilator_model(&mut ByteCore::<N>::default())?;
+    fn new<const N: usize>(level: EngineKind) -> Result<Self> {
+        let mut model = verilator_model(&mut ByteCore::<N>::default(), level)?;
         let port = |m: &Model, n: &str| m.port(n).expect("a ByteCore port");
         let (reset, tx_ready) = (port(&model, "reset"), port(&model, "tx_ready"));
         let (rx_data, rx_valid, tx_data, tx_valid) =
@@ -346,11 +352,12 @@ fn target<const N: usize>(wire: SimWire, engine: EngineKind) -> Result<Box<dyn T
         _ => CLOCKS_PER_BIT_4MBAUD,
     };
     Ok(match (wire, engine) {
-        (_, EngineKind::Model) => bail!("the simulated board runs the hardware: engine verilator or rtl, not model"),
+        (_, EngineKind::Model) => bail!("the simulated board runs the hardware: engine verilator, netlist or rtl, not model"),
+        (_, EngineKind::Bitstream) => bail!("the bitstream level simulates a build's bitstream: SimBoard::from_build"),
         (SimWire::Bytes, EngineKind::Rtl) => Box::new(OnBytes::new(RtlBytes::<N>::new())),
-        (SimWire::Bytes, EngineKind::Verilator) => Box::new(OnBytes::new(VerilatorBytes::new::<N>()?)),
+        (SimWire::Bytes, level) => Box::new(OnBytes::new(VerilatorBytes::new::<N>(level)?)),
         (_, EngineKind::Rtl) => Box::new(OnPins { pins: RtlPins::<N>::new(cpb), uart: SoftUart::new(cpb) }),
-        (_, EngineKind::Verilator) => Box::new(OnPins { pins: VerilatorPins::new::<N>(cpb)?, uart: SoftUart::new(cpb) }),
+        (_, level) => Box::new(OnPins { pins: VerilatorPins::new::<N>(cpb, level)?, uart: SoftUart::new(cpb) }),
     })
 }
 
@@ -383,10 +390,27 @@ impl SimBoard {
             128 => target::<128>(wire, engine)?,
             _ => bail!("the simulated board is built with {CAPACITIES:?} entries, not {capacity}"),
         };
+        Ok(SimBoard::powered(target, capacity, wire, engine))
+    }
+
+    fn powered(target: Box<dyn Target>, capacity: usize, wire: SimWire, engine: EngineKind) -> SimBoard {
         let mut b = SimBoard { target, capacity, wire, engine, clocks: 0 };
         // Let the power-on reset pass before anything is sent.
         b.run_clocks(32);
-        Ok(b)
+        b
+    }
+
+    /// The board as `portshare build` wrote it into `dir` for `capacity` entries: its
+    /// bitstream decoded and simulated at the UART pins (4 Mbaud, the rate it is built
+    /// for), after checking that it is the build that gets flashed and that it
+    /// answers INFO as this source tree's board of `capacity` entries
+    /// (`crate::bitstream`).
+    pub fn from_build(dir: &std::path::Path, capacity: usize) -> Result<SimBoard> {
+        let (model, build) = crate::bitstream::model(dir, capacity)?;
+        let pins = VerilatorPins::of(model)?;
+        let target = Box::new(OnPins { pins, uart: SoftUart::new(CLOCKS_PER_BIT_4MBAUD) });
+        let board = SimBoard::powered(target, capacity, SimWire::UartPins, EngineKind::Bitstream);
+        build.check_info(board)
     }
 
     pub fn engine(&self) -> EngineKind {

@@ -221,15 +221,23 @@ pub enum EngineKind {
     Rtl,
     /// The blocks' generated Verilog under Verilator.
     Verilator,
+    /// yosys' iCE40 netlist of that Verilog under Verilator, with yosys' cell models.
+    Netlist,
+    /// The placed-and-routed bitstream of a `portshare build`, decoded back to Verilog
+    /// (`icebox_vlog`), under Verilator with the cell models: the whole board only.
+    Bitstream,
 }
 
 impl EngineKind {
-    pub const ALL: [EngineKind; 3] = [EngineKind::Model, EngineKind::Rtl, EngineKind::Verilator];
+    pub const ALL: [EngineKind; 5] =
+        [EngineKind::Model, EngineKind::Rtl, EngineKind::Verilator, EngineKind::Netlist, EngineKind::Bitstream];
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Model => "model",
             EngineKind::Rtl => "rtl",
             EngineKind::Verilator => "verilator",
+            EngineKind::Netlist => "netlist",
+            EngineKind::Bitstream => "bitstream",
         }
     }
 }
@@ -246,7 +254,7 @@ impl FromStr for EngineKind {
         EngineKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("`{s}`: the engines are model, rtl and verilator"))
+            .ok_or_else(|| format!("`{s}`: the engines are model, rtl, verilator, netlist and bitstream"))
     }
 }
 
@@ -255,7 +263,11 @@ pub fn open(kind: EngineKind, capacity: usize) -> anyhow::Result<Box<dyn Engine>
     match kind {
         EngineKind::Model => Ok(Box::new(ModelEngine::new(capacity)?)),
         EngineKind::Rtl => crate::rtl::engine(capacity),
-        EngineKind::Verilator => crate::verilator::engine(capacity),
+        EngineKind::Verilator | EngineKind::Netlist => crate::verilator::engine(kind, capacity),
+        EngineKind::Bitstream => anyhow::bail!(
+            "the bitstream is the whole board: simulate it with `--device sim --engine bitstream` (load, list, stats, \
+             clear, inject, serve); the pipeline alone runs as rtl, verilator or netlist"
+        ),
     }
 }
 

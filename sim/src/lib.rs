@@ -4,7 +4,9 @@
 //! UART on a unix socket (the far end of QEMU's emulated FTDI chip).
 
 pub mod bench;
+pub mod bitstream;
 pub mod board;
+pub mod verify;
 pub mod corpus;
 pub mod engine;
 pub mod flows;

@@ -87,6 +87,15 @@ impl<const N: usize> Harness<N> {
         rec.run_icarus(&generate_verilog(&fresh), work_dir)
     }
 
+    /// Replays the recorded clocks on the pipeline's yosys netlist under Verilator
+    /// (cells simulated with yosys' models) and compares every output on every clock
+    /// with what the Rust simulation produced; returns the clocks compared.
+    pub fn replay_on_netlist(&self) -> anyhow::Result<usize> {
+        let rec = self.recorder.as_ref().expect("call record() before streaming");
+        let lib = crate::verilator::library_at(crate::engine::EngineKind::Netlist, N)?;
+        Ok(rec.replay(&mut lib.instance(), "netlist")?)
+    }
+
     fn settle(&mut self) {
         assert!(simulate(&mut self.uut, 200), "pipeline logic did not settle");
     }

@@ -47,14 +47,35 @@ fn design<const N: usize>() -> anyhow::Result<Design> {
 
 /// The compiled pipeline of `capacity` entries (built or taken from the cache).
 pub fn library(capacity: usize) -> anyhow::Result<Arc<Library>> {
+    library_at(EngineKind::Verilator, capacity)
+}
+
+/// The pipeline compiled at `level`: its Verilog (`Verilator`) or its yosys netlist
+/// (`Netlist`).
+pub fn library_at(level: EngineKind, capacity: usize) -> anyhow::Result<Arc<Library>> {
     let d = match capacity {
         16 => design::<16>()?,
         64 => design::<64>()?,
         128 => design::<128>()?,
         n => anyhow::bail!("the design is built for 16, 64 or 128 entries, not {n}"),
     };
-    Library::get(&d).context(NEEDS)
+    Library::get(&at_level(d, level)?).context(NEEDS)
 }
+
+/// A block's design at `level`: as generated (`Verilator`), or its yosys netlist with
+/// the cell models (`Netlist`).
+pub fn at_level(d: Design, level: EngineKind) -> anyhow::Result<Design> {
+    match level {
+        EngineKind::Verilator => Ok(d),
+        EngineKind::Netlist => portshare_tools::gates::netlist_design(d).context(NETLIST_NEEDS),
+        other => anyhow::bail!("no Verilog of the {other} engine"),
+    }
+}
+
+/// What the netlist and bitstream levels need besides Verilator.
+pub const NETLIST_NEEDS: &str = "the netlist and bitstream levels synthesize with yosys (and decode the bitstream \
+     with icestorm's icebox_vlog) and simulate yosys' cells_sim.v: Debian packages `yosys` and `fpga-icestorm` \
+     (scripts/setup installs them)";
 
 /// What every verilator-engine error adds: what it needs and the fallback.
 pub const NEEDS: &str = "the verilator engine compiles the design's Verilog with Verilator 5.006 and g++ \
@@ -85,18 +106,24 @@ pub fn words_to_record(w: &[u32]) -> [u8; RECORD_LEN] {
 /// One pipeline in Verilator.
 pub struct VerilatorPipeline {
     model: Model,
+    kind: EngineKind,
     capacity: usize,
     clocks: u64,
 }
 
 impl VerilatorPipeline {
     pub fn new(capacity: usize) -> anyhow::Result<VerilatorPipeline> {
-        let lib = library(capacity)?;
+        Self::at_level(EngineKind::Verilator, capacity)
+    }
+
+    /// The pipeline's Verilog (`Verilator`) or its netlist (`Netlist`) in Verilator.
+    pub fn at_level(kind: EngineKind, capacity: usize) -> anyhow::Result<VerilatorPipeline> {
+        let lib = library_at(kind, capacity)?;
         let mut model = lib.instance();
         let ready = model.port("out_ready").expect("the pipeline has out_ready");
         model.set_u64(ready, 1);
         model.eval();
-        Ok(VerilatorPipeline { model, capacity, clocks: 0 })
+        Ok(VerilatorPipeline { model, kind, capacity, clocks: 0 })
     }
 
     /// The model itself, for port-level work.
@@ -105,14 +132,14 @@ impl VerilatorPipeline {
     }
 }
 
-/// The engine for `portshare … --engine verilator`.
-pub fn engine(capacity: usize) -> anyhow::Result<Box<dyn Engine>> {
-    Ok(Box::new(VerilatorPipeline::new(capacity)?))
+/// The engine for `portshare … --engine verilator|netlist`.
+pub fn engine(kind: EngineKind, capacity: usize) -> anyhow::Result<Box<dyn Engine>> {
+    Ok(Box::new(VerilatorPipeline::at_level(kind, capacity)?))
 }
 
 impl Engine for VerilatorPipeline {
     fn kind(&self) -> EngineKind {
-        EngineKind::Verilator
+        self.kind
     }
     fn capacity(&self) -> usize {
         self.capacity

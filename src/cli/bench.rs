@@ -24,6 +24,14 @@ pub struct BenchArgs {
     /// generated Verilog under Verilator); both by default, with their speed ratio.
     #[arg(long, value_delimiter = ',', default_values_t = vec![EngineKind::Rtl, EngineKind::Verilator], value_name = "rtl,verilator")]
     pub engine: Vec<EngineKind>,
+    /// Also time the board top at its UART pins at these levels, side by side (rtl,
+    /// verilator, netlist, bitstream: the build in --build-dir), on a fixed piece of
+    /// work (INFO and a few table writes).
+    #[arg(long, value_delimiter = ',', value_name = "rtl,verilator,netlist,bitstream")]
+    pub levels: Vec<EngineKind>,
+    /// The build `--levels bitstream` simulates [default: out/cu-<capacity>].
+    #[arg(long)]
+    pub build_dir: Option<std::path::PathBuf>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -57,13 +65,22 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let speed = |k: &str| cases.iter().find(|c| c.frame_bytes == size && c.engine == k).map(|c| c.sim_clocks_per_second);
         Some(speed("verilator")? / speed("rtl")?)
     };
+    let build_dir = a.build_dir.clone().unwrap_or_else(|| portshare_sim::bitstream::default_build_dir(a.capacity));
+    let mut levels = vec![];
+    for &kind in &a.levels {
+        anyhow::ensure!(kind != EngineKind::Model, "--levels: the model has no clock");
+        if !a.json {
+            eprintln!("[bench] board top at its UART pins, {kind} level …");
+        }
+        levels.push(portshare_sim::bench::board_case(kind, a.capacity, &build_dir)?);
+    }
     let ratios: Vec<serde_json::Value> = a
         .sizes
         .iter()
         .filter_map(|&s| ratio(s).map(|r| serde_json::json!({ "frame_bytes": s, "verilator_over_rtl": r })))
         .collect();
     if a.json {
-        println!("{}", serde_json::json!({ "capacity": a.capacity, "cases": cases, "ratios": ratios, "verilator": cost }));
+        println!("{}", serde_json::json!({ "capacity": a.capacity, "cases": cases, "ratios": ratios, "verilator": cost, "levels": levels }));
         return Ok(());
     }
     println!(
@@ -100,6 +117,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             "verilator: its own loop {:.2} M clocks/s (inputs held, in C++); one C ABI call per input/output per clock {:.2} M clocks/s",
             c.native_loop_clocks_per_second / 1e6,
             c.per_clock_abi_clocks_per_second / 1e6
+        );
+    }
+    for l in &levels {
+        println!(
+            "board top at its UART pins, {:>9} level: {:>10.0} clocks/s ({} clocks in {:.2} s; ready in {:.1} s)",
+            l.engine, l.sim_clocks_per_second, l.clocks, l.sim_seconds, l.ready_seconds
         );
     }
     println!(

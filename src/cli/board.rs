@@ -98,9 +98,16 @@ pub struct DeviceArgs {
     /// Simulated board only: `verilator` runs the board's generated Verilog under
     /// Verilator (the fast default: a 64-entry load in well under a second; its library
     /// is built once, about a minute, and cached), `rtl` the rust-hdl blocks in
-    /// rust-hdl's simulator (needs no tools, ~100× slower).
-    #[arg(long = "engine", default_value = "verilator", value_name = "verilator|rtl")]
+    /// rust-hdl's simulator (needs no tools, ~100× slower), `netlist` yosys' iCE40
+    /// netlist of the Verilog (cells simulated with yosys' cells_sim.v; built once and
+    /// cached), `bitstream` the bitstream of a `portshare build` (`--build-dir`)
+    /// decoded back to Verilog, at its UART pins at 4 Mbaud.
+    #[arg(long = "engine", default_value = "verilator", value_name = "verilator|rtl|netlist|bitstream")]
     pub sim_engine: EngineKind,
+    /// `--engine bitstream`: the build to simulate [default: out/cu-<sim-capacity>,
+    /// where `portshare build` writes].
+    #[arg(long)]
+    pub build_dir: Option<PathBuf>,
     /// How long to wait for each reply before sending the request again (3 retries),
     /// in ms; long replies get their time on the wire on top. Raise it for a slow far
     /// end, e.g. a simulated board behind QEMU's emulated chip. [default: 200; on
@@ -142,12 +149,24 @@ impl DeviceArgs {
             sim_capacity: capacity,
             sim_wire: wire,
             sim_engine: EngineKind::Verilator,
+            build_dir: None,
             timeout_ms: None,
         }
     }
 
     /// The simulated board these arguments describe (`--device sim`).
     pub fn sim_board(&self) -> anyhow::Result<SimBoard> {
+        if self.sim_engine == EngineKind::Bitstream {
+            // The bitstream's UART is built for 4 Mbaud and its wire is its pins.
+            if self.baud != ftdi::DEFAULT_BAUD {
+                bail!("the bitstream's UART runs at {} baud, not {}", ftdi::DEFAULT_BAUD, self.baud);
+            }
+            let dir = self.build_dir.clone().unwrap_or_else(|| portshare_sim::bitstream::default_build_dir(self.sim_capacity));
+            return SimBoard::from_build(&dir, self.sim_capacity);
+        }
+        if self.build_dir.is_some() {
+            bail!("--build-dir names the build that `--engine bitstream` simulates; the {} engine does not use one", self.sim_engine);
+        }
         // The board's UART divides its 100 MHz clock: only exact divisors are rates.
         let wire = match self.sim_wire {
             SimWire::UartPins if self.baud != ftdi::DEFAULT_BAUD => {

@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context};
 use portshare_tools::flow::{FlowOptions, Report};
+use portshare_sim::verify::VerifyReport;
 use portshare_tools::ToolError;
 use std::path::PathBuf;
 
@@ -42,6 +43,11 @@ pub struct BuildArgs {
     /// the bitstream is the best placement's.
     #[arg(long, default_value_t = 4)]
     pub seeds: u64,
+    /// After icepack, simulate the bitstream just built at its UART pins and run the
+    /// fixed verify session through it (table load and read-back, corpus frames both
+    /// ways vs the reference model, counters, bad requests): fails on any difference.
+    #[arg(long)]
+    pub verify: bool,
     /// Print the report as one JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -82,11 +88,17 @@ pub fn run(a: BuildArgs) -> anyhow::Result<()> {
     if let Some(why) = does_not_fit_on(resources, a.entries, &ENTRIES) {
         bail!("{name}: {why}");
     }
+    if a.verify && a.board != BoardKind::Cu {
+        bail!("--verify simulates the Cu board's bitstream at its UART pins; the {name} board has no verify session yet");
+    }
     let build = board_top(a.board, a.entries)?;
     let out = a
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("out/{name}-{}", a.entries)));
+        .unwrap_or_else(|| match a.board {
+            BoardKind::Cu => portshare_sim::bitstream::default_build_dir(a.entries),
+            BoardKind::CuEth => PathBuf::from(format!("out/{name}-{}", a.entries)),
+        });
     let mut opts = FlowOptions::new(&out, a.freq);
     opts.top_name = top.into();
     if a.board == BoardKind::CuEth {
@@ -107,12 +119,68 @@ pub fn run(a: BuildArgs) -> anyhow::Result<()> {
     );
     let report =
         build(&opts).with_context(|| format!("building the {}-entry board top", a.entries))?;
+    let verified = if a.verify { Some(verify(&out, a.entries)?) } else { None };
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut j = serde_json::to_value(&report)?;
+        if let Some(v) = &verified {
+            j["verify"] = serde_json::to_value(v)?;
+        }
+        println!("{j}");
     } else {
         print!("{}", report.summary());
+        if let Some(v) = &verified {
+            print!("{}", v.summary());
+        }
+    }
+    // A bitstream that fails its session is the worse news: it comes before timing.
+    if let Some(v) = verified.filter(|v| !v.passed()) {
+        bail!(
+            "the bitstream in {} differs from the reference model in the verify session ({} difference(s); first: {})",
+            out.display(),
+            v.differences.len(),
+            v.differences[0]
+        );
     }
     verdict(&report)
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The build's table size.
+    #[arg(long, default_value_t = 64, value_parser = parse_entries)]
+    pub entries: usize,
+    /// The build [default: out/cu-<entries>, where `portshare build` writes].
+    #[arg(long)]
+    pub build_dir: Option<PathBuf>,
+    /// Print the verify report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `portshare verify`: the session of `build --verify` on an existing build.
+pub fn run_verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let dir = a.build_dir.clone().unwrap_or_else(|| portshare_sim::bitstream::default_build_dir(a.entries));
+    let v = verify(&dir, a.entries)?;
+    if a.json {
+        println!("{}", serde_json::json!({ "verify": v }));
+    } else {
+        print!("{}", v.summary());
+    }
+    if !v.passed() {
+        bail!("the bitstream in {} differs from the reference model in the verify session (first: {})", dir.display(), v.differences[0]);
+    }
+    Ok(())
+}
+
+/// The verify session through the bitstream in `dir` (built for `entries`).
+pub fn verify(dir: &std::path::Path, entries: usize) -> anyhow::Result<VerifyReport> {
+    eprintln!("[build] verify: the bitstream in {} simulated at its UART pins", dir.display());
+    let t = std::time::Instant::now();
+    let board = portshare_sim::board::SimBoard::from_build(dir, entries)?;
+    let mut r = portshare_sim::verify::session(board, "bitstream")?;
+    // The whole step: checks, decoding and the library (cached after a first use) too.
+    r.seconds = t.elapsed().as_secs_f64();
+    Ok(r)
 }
 
 /// Timing not met is a failed build, even though a bitstream was written.

@@ -38,8 +38,10 @@ pub struct SimArgs {
     /// verilator: the pipeline's generated Verilog under Verilator (millions of clocks
     /// per second; its library is built once and cached, Debian package `verilator`);
     /// rtl: the rust-hdl blocks in rust-hdl's simulator (~25 000 clocks/s, needs no
-    /// tools; the only one that writes --vcd); model: the reference model (no clocks).
-    #[arg(long, default_value = "verilator", value_name = "verilator|rtl|model")]
+    /// tools; the only one that writes --vcd); netlist: yosys' iCE40 netlist of that
+    /// Verilog under Verilator with yosys' cell models (synthesized and built once,
+    /// cached); model: the reference model (no clocks).
+    #[arg(long, default_value = "verilator", value_name = "verilator|rtl|netlist|model")]
     pub engine: EngineKind,
     /// Table capacity of the design: 16, 64 or 128.
     #[arg(long, default_value_t = 64, value_parser = parse_capacity)]

@@ -23,6 +23,8 @@ use std::time::Instant;
 
 /// The part on the Alchitry Cu.
 pub const DEVICE: &str = "iCE40HX8K-CB132";
+/// Its package, as nextpnr, icetime and icebox_vlog name it.
+pub const PACKAGE: &str = "cb132";
 /// Cells whose source location is not inside the design's Verilog (e.g. LUTs made by
 /// abc, which loses `src`) are counted under this name in [`Report::modules`].
 pub const UNATTRIBUTED: &str = "(unattributed)";
@@ -352,7 +354,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
     let base_args: Vec<String> = [
         "--hx8k",
         "--package",
-        "cb132",
+        PACKAGE,
         "--freq",
         &freq,
         "--pcf",
@@ -433,7 +435,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
     let chosen = placements[best].clone();
     seconds.icepack = run_logged(ICEPACK, &[asc.clone(), bin.clone()], dir, "icepack.log")?;
     let t = Instant::now();
-    let icetime_report = run(ICETIME, &["-d", "hx8k", "-P", "cb132", "-p", &pcf_name, "-t", &asc], dir)?;
+    let icetime_report = run(ICETIME, &["-d", "hx8k", "-P", PACKAGE, "-p", &pcf_name, "-t", &asc], dir)?;
     seconds.icetime = t.elapsed().as_secs_f64();
     write(&dir.join("icetime.log"), &icetime_report)?;
     let icetime = parse_icetime(&icetime_report);
@@ -549,7 +551,7 @@ const YOSYS_DESIGN_PROBLEMS: [&str; 4] = [
     "Re-definition of module",
 ];
 
-fn check_yosys_log(log: &Path) -> Result<(), ToolError> {
+pub(crate) fn check_yosys_log(log: &Path) -> Result<(), ToolError> {
     let text = fs::read_to_string(log).map_err(|source| ToolError::Io {
         path: log.to_path_buf(),
         source,

@@ -206,6 +206,49 @@ impl Recorder {
         settle(uut)
     }
 
+    /// Replays the recorded inputs on a Verilator `model` of the same ports (e.g. the
+    /// block's yosys netlist, `crate::gates`) and compares every output on every
+    /// clock with what rust-hdl produced: inputs set, settled, outputs read, then the
+    /// clock edge, as [`Recorder::step`] sampled them. Returns the clocks compared.
+    pub fn replay(&self, model: &mut crate::verilator::Model, level: &str) -> Result<usize, ToolError> {
+        if self.clocks == 0 {
+            return Err(ToolError::Empty("no clocks were recorded"));
+        }
+        let index: Vec<Option<usize>> = self.ports.iter().map(|p| model.port(&p.name)).collect();
+        if let Some(p) = self.ports.iter().zip(&index).find(|(p, i)| i.is_none() && !p.is_clock) {
+            return Err(ToolError::PortsDiffer(format!("`{}` is not a port of the {level} model", p.0.name)));
+        }
+        let mut buf = vec![0u32; 64];
+        for c in 0..self.clocks {
+            for (k, p) in self.ports.iter().enumerate().filter(|(_, p)| p.dir == PortDir::Input && !p.is_clock) {
+                let w = words(p.width);
+                for (i, v) in self.samples[k][c * w..(c + 1) * w].iter().enumerate() {
+                    buf[2 * i] = *v as u32;
+                    buf[2 * i + 1] = (*v >> 32) as u32;
+                }
+                model.set(index[k].unwrap(), &buf);
+            }
+            model.eval();
+            for (k, p) in self.ports.iter().enumerate().filter(|(_, p)| p.dir == PortDir::Output) {
+                let w = words(p.width);
+                buf.iter_mut().for_each(|x| *x = 0);
+                model.get(index[k].unwrap(), &mut buf);
+                let got: Vec<u64> = (0..w).map(|i| buf[2 * i] as u64 | (buf[2 * i + 1] as u64) << 32).collect();
+                let want = &self.samples[k][c * w..(c + 1) * w];
+                if got != want {
+                    return Err(ToolError::Replay(format!(
+                        "the {level} and rust-hdl disagree at clock {c} on output `{}`: rust-hdl 0x{}, {level} 0x{}",
+                        p.name,
+                        to_hex(want, p.width),
+                        to_hex(&got, p.width)
+                    )));
+                }
+            }
+            model.tick(1);
+        }
+        Ok(self.clocks)
+    }
+
     /// Replays the recorded inputs against `verilog` (rust-hdl's `generate_verilog`
     /// text, top module `top`) in Icarus and compares every output on every clock.
     /// Files and logs stay in `work_dir`.

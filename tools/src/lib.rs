@@ -6,10 +6,13 @@
 //! * [`verilog`] — a block's top-level ports, from the block and from its Verilog.
 //! * [`flow`] — yosys `synth_ice40` → nextpnr-ice40 → icepack (+ icetime) for the iCE40.
 //! * [`icarus`] — records a rust-hdl run and replays it on the Verilog in Icarus.
+//! * [`gates`] — below the RTL: yosys' iCE40 netlist of a block and the placed-and-routed
+//!   bitstream decoded back to Verilog, for Verilator with yosys' cell models.
 //! * [`verilator`] — the Verilog compiled by Verilator into a shared library (cached),
 //!   driven through a small C ABI: the fast cycle-accurate engine.
 
 pub mod flow;
+pub mod gates;
 pub mod icarus;
 pub mod runner;
 pub mod verilator;

@@ -34,6 +34,10 @@ pub const VVP: Tool = Tool { name: "vvp", package: "iverilog" };
 pub const VERILATOR: Tool = Tool { name: "verilator", package: "verilator" };
 /// The C++ compiler that builds Verilator's model into a shared library.
 pub const CXX: Tool = Tool { name: "g++", package: "g++" };
+/// The placed-and-routed `.asc` back to Verilog (a Python script of icestorm's).
+pub const ICEBOX_VLOG: Tool = Tool { name: "icebox_vlog", package: "fpga-icestorm" };
+/// The flashed `.bin` back to its `.asc`.
+pub const ICEUNPACK: Tool = Tool { name: "iceunpack", package: "fpga-icestorm" };
 
 /// Every error of the tool drivers.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +84,9 @@ pub enum ToolError {
     Empty(&'static str),
     #[error("{0}")]
     Mismatch(crate::icarus::Mismatch),
+    /// A recorded run replayed on another model disagreed.
+    #[error("{0}")]
+    Replay(String),
     #[error("Icarus output {path}: {detail}")]
     BadOutput { path: PathBuf, detail: String },
 
@@ -133,6 +140,29 @@ pub fn run(tool: Tool, args: &[&str], dir: &Path) -> Result<String, ToolError> {
         return Err(ToolError::Failed { tool: tool.name, status: out.status.to_string(), log: None, tail: tail(&text) });
     }
     Ok(text)
+}
+
+/// Runs `tool` in `dir` with its stdout written to `out` (a tool that prints its
+/// result); its stderr is carried in the error when it fails.
+pub fn run_to_file(tool: Tool, args: &[&str], dir: &Path, out: &Path) -> Result<(), ToolError> {
+    let file = File::create(out).map_err(ToolError::io(out))?;
+    let o = Command::new(tool.name)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| spawn_error(tool, e))?;
+    if !o.status.success() {
+        return Err(ToolError::Failed {
+            tool: tool.name,
+            status: o.status.to_string(),
+            log: None,
+            tail: tail(&String::from_utf8_lossy(&o.stderr)),
+        });
+    }
+    Ok(())
 }
 
 /// Runs `tool` in `dir` with stdout and stderr going to `dir/log`, echoing its latest

@@ -49,7 +49,20 @@ pub const VERILATOR_FLAGS: [&str; 12] = [
     "--no-timing",
 ];
 const CXX_FLAGS: [&str; 5] = ["-O2", "-fPIC", "-fvisibility=hidden", "-std=c++17", "-w"];
+/// A gate-level design's C++ is megabytes of straight-line code: one `g++ -O2` over
+/// it took minutes. Like Verilator's own makefiles, its files are compiled one by one
+/// (two at a time) — the run-once `__Slow` files without optimization, the rest
+/// `-Os` — and then linked.
+const GATE_CXX_FLAGS: [&str; 4] = ["-fPIC", "-fvisibility=hidden", "-std=c++17", "-w"];
+const GATE_OPT_FAST: &str = "-Os";
+const GATE_OPT_SLOW: &str = "-O0";
 const LIB_NAME: &str = "libportshare_vl.so";
+/// Added for a netlist of iCE40 cells (`Design::cells`): `cells_sim.v` gives inputs
+/// default values plain Verilog rejects unless told not to, and its models trip lint
+/// warnings that are not errors (multiple drivers of a RAM's output word, a timescale
+/// our Verilog lacks).
+pub const CELL_FLAGS: [&str; 5] =
+    ["-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-TIMESCALEMOD"];
 
 /// The valid/ready/last byte stream of a block, by port name, that [`Model::stream`]
 /// drives in C++.
@@ -88,6 +101,9 @@ pub struct Design {
     pub ports: Vec<PortSpec>,
     pub clock: String,
     pub stream: Option<StreamPorts>,
+    /// The cell models the Verilog instantiates (yosys' `cells_sim.v` for a netlist
+    /// or a decoded bitstream: `crate::gates`), compiled beside it with [`CELL_FLAGS`].
+    pub cells: Option<String>,
 }
 
 /// 32-bit words of a port of `width` bits.
@@ -122,7 +138,7 @@ impl Design {
             .ok_or_else(|| ToolError::UnsupportedPort { port: "clock".into(), why: "the block has no clock input".into() })?
             .name
             .clone();
-        Ok(Design { verilog, ports, clock, stream })
+        Ok(Design { verilog, ports, clock, stream, cells: None })
     }
 
     fn index(&self, name: &str) -> Result<usize, ToolError> {
@@ -245,9 +261,27 @@ impl Drop for Library {
     }
 }
 
+/// A 128-bit hex digest of `parts` (cache keys).
+pub(crate) fn digest(parts: &[&[u8]]) -> String {
+    let mut h = [DefaultHasher::new(), DefaultHasher::new()];
+    for (i, h) in h.iter_mut().enumerate() {
+        i.hash(h);
+        for p in parts {
+            p.hash(h);
+        }
+    }
+    format!("{:016x}{:016x}", h[0].finish(), h[1].finish())
+}
+
 fn key(design: &Design, ports_src: &str, version: &str) -> String {
     let k: Result<String, ToolError> = hash_key(|h| {
         design.verilog.hash(h);
+        if let Some(cells) = &design.cells {
+            // (Only then: an RTL design's key is what it was before gate-level designs.)
+            cells.hash(h);
+            CELL_FLAGS.hash(h);
+            GATE_CXX_FLAGS.hash(h);
+        }
         VERILATOR_FLAGS.hash(h);
         CXX_FLAGS.hash(h);
         SHIM.hash(h);
@@ -269,10 +303,10 @@ fn hash_key(mut feed: impl FnMut(&mut DefaultHasher) -> Result<(), ToolError>) -
 }
 
 /// Holds an exclusive `flock` on a file until dropped.
-struct Lock(fs::File);
+pub(crate) struct Lock(fs::File);
 
 impl Lock {
-    fn take(path: &Path) -> Result<Lock, ToolError> {
+    pub(crate) fn take(path: &Path) -> Result<Lock, ToolError> {
         let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(ToolError::io(path))?;
         use std::os::unix::io::AsRawFd;
         // SAFETY: a valid descriptor owned by `f`.
@@ -403,9 +437,14 @@ fn compile(design: &Design, ports_src: &str, dir: &Path) -> Result<(), ToolError
     w("shim.cpp", SHIM)?;
     std::thread::scope(|scope| {
         let runtime = scope.spawn(runtime_objects);
-        let design_obj = (|| {
+        let design_objs = (|| {
             let mut args: Vec<&str> = VERILATOR_FLAGS.to_vec();
             args.extend(["--top-module", "top", "--prefix", "Vtop", "-Mdir", "obj", "top.v"]);
+            if let Some(cells) = &design.cells {
+                w("cells.v", cells)?;
+                args.extend(CELL_FLAGS);
+                args.push("cells.v");
+            }
             let log = run(VERILATOR, &args, dir)?;
             fs::write(dir.join("verilator.log"), &log).map_err(ToolError::io(&dir.join("verilator.log")))?;
             let obj = dir.join("obj");
@@ -414,16 +453,24 @@ fn compile(design: &Design, ports_src: &str, dir: &Path) -> Result<(), ToolError
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.ends_with(".cpp"))
+                .map(|n| format!("obj/{n}"))
                 .collect();
             sources.sort();
-            let mut unity: String = sources.iter().map(|n| format!("#include \"obj/{n}\"\n")).collect();
+            if design.cells.is_some() {
+                let mut all: Vec<String> = vec!["shim.cpp".into()];
+                all.extend(sources);
+                return compile_separately(&all, dir);
+            }
+            let mut unity: String = sources.iter().map(|n| format!("#include \"{n}\"\n")).collect();
             unity += "#include \"shim.cpp\"\n";
             w("design.cpp", &unity)?;
-            cxx_object(dir, "design.cpp", "design.o")
+            cxx_object(dir, "design.cpp", "design.o")?;
+            Ok(vec!["design.o".to_string()])
         })();
         let runtime = runtime.join().expect("the runtime build does not panic")?;
-        design_obj?;
-        let mut args: Vec<&str> = vec!["-shared", "-fPIC", "-o", LIB_NAME, "design.o"];
+        let objects = design_objs?;
+        let mut args: Vec<&str> = vec!["-shared", "-fPIC", "-o", LIB_NAME];
+        args.extend(objects.iter().map(String::as_str));
         let runtime: Vec<String> = runtime.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         args.extend(runtime.iter().map(String::as_str));
         args.push("-pthread");
@@ -432,12 +479,18 @@ fn compile(design: &Design, ports_src: &str, dir: &Path) -> Result<(), ToolError
     })
 }
 
+/// The include path every C++ compile of a design needs.
+fn includes() -> [String; 4] {
+    ["-I.".into(), "-Iobj".into(), format!("-I{RUNTIME}"), format!("-I{RUNTIME}/vltstd")]
+}
+
 /// `g++ -c` of `source` in `dir` with the backend's flags.
 fn cxx_object(dir: &Path, source: &str, object: &str) -> Result<(), ToolError> {
-    let inc = format!("-I{RUNTIME}");
-    let vltstd = format!("-I{RUNTIME}/vltstd");
+    let inc = includes();
     let mut args: Vec<&str> = CXX_FLAGS.to_vec();
-    args.extend(["-c", "-I.", "-Iobj", &inc, &vltstd, source, "-o", object]);
+    args.push("-c");
+    args.extend(inc.iter().map(String::as_str));
+    args.extend([source, "-o", object]);
     run(CXX, &args, dir).map(|_| ())
 }
 
@@ -496,6 +549,41 @@ fn cached_in(
     let _ = fs::remove_dir_all(&dir);
     fs::rename(&tmp, &dir).map_err(ToolError::io(&dir))?;
     Ok((dir, Some(t.elapsed().as_secs_f64())))
+}
+
+/// [`GATE_CXX_FLAGS`]: each source to an object, two compilers at a time (linked by `compile`).
+fn compile_separately(sources: &[String], dir: &Path) -> Result<Vec<String>, ToolError> {
+    let inc = includes();
+    let objects: Vec<String> = (0..sources.len()).map(|i| format!("o{i}.o")).collect();
+    let next = Mutex::new(0usize);
+    let failed: Mutex<Option<ToolError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap();
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                if i >= sources.len() || failed.lock().unwrap().is_some() {
+                    return;
+                }
+                let opt = if sources[i].contains("__Slow") { GATE_OPT_SLOW } else { GATE_OPT_FAST };
+                let mut args: Vec<&str> = GATE_CXX_FLAGS.to_vec();
+                args.push(opt);
+                args.extend(inc.iter().map(String::as_str));
+                args.extend(["-c", &sources[i], "-o", &objects[i]]);
+                if let Err(e) = run(CXX, &args, dir) {
+                    failed.lock().unwrap().get_or_insert(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap() {
+        return Err(e);
+    }
+    Ok(objects)
 }
 
 /// True when `verilator` and the C++ compiler can be started.
