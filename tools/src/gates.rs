@@ -15,12 +15,12 @@
 
 use crate::flow::{check_yosys_log, PACKAGE};
 use crate::runner::{run, run_logged, run_to_file, ToolError, ICEBOX_VLOG, ICEUNPACK, YOSYS};
-use crate::verilator::{cache_dir, digest, Design, Lock};
+use crate::verilator::{cache_dir, cached_in, hash_key, Design};
+use std::hash::Hash;
 use crate::verilog::{check_ports, PortSpec};
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::time::Instant;
 
 /// yosys' simulation models of the iCE40 cells, where Debian's `yosys` puts them.
 pub const CELLS_SIM: &str = "/usr/share/yosys/ice40/cells_sim.v";
@@ -36,35 +36,24 @@ pub fn cells_sim() -> Result<String, ToolError> {
     })
 }
 
-/// Verilog produced by `make` in a scratch folder, cached as `gates/KIND-KEY.v`;
+/// Verilog produced by `make` in a scratch folder, cached as `gates/KIND-KEY/result.v`
+/// by the Verilator cache's one build-once mechanism (lock, scratch folder, rename);
 /// returns it and the seconds `make` took (`None`: from the cache).
 fn cached(kind: &str, key: &[&[u8]], make: impl FnOnce(&Path) -> Result<String, ToolError>) -> Result<(String, Option<f64>), ToolError> {
-    let dir = cache_dir().join("gates");
-    fs::create_dir_all(&dir).map_err(ToolError::io(&dir))?;
-    let name = format!("{kind}-{}", digest(key));
-    let path = dir.join(format!("{name}.v"));
-    let read = |p: &Path| fs::read_to_string(p).map_err(ToolError::io(p));
-    if path.exists() {
-        return Ok((read(&path)?, None));
-    }
-    let _lock = Lock::take(&dir.join(format!("{name}.lock")))?;
-    if path.exists() {
-        return Ok((read(&path)?, None));
-    }
-    let t = Instant::now();
-    let work = dir.join(format!("{name}.tmp-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&work);
-    fs::create_dir_all(&work).map_err(ToolError::io(&work))?;
-    let made = make(&work);
-    let text = match made {
-        Ok(t) => t,
-        Err(e) => return Err(e), // the scratch folder stays, with the tool's log
-    };
-    let tmp = work.join("result.v");
-    fs::write(&tmp, &text).map_err(ToolError::io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(ToolError::io(&path))?;
-    let _ = fs::remove_dir_all(&work);
-    Ok((text, Some(t.elapsed().as_secs_f64())))
+    let name = format!(
+        "{kind}-{}",
+        hash_key(|h| {
+            key.iter().for_each(|p| p.hash(h));
+            Ok(())
+        })?
+    );
+    let (dir, seconds) = cached_in(&cache_dir().join("gates"), &name, "result.v", |work| {
+        let text = make(work)?;
+        let p = work.join("result.v");
+        fs::write(&p, text).map_err(ToolError::io(&p))
+    })?;
+    let p = dir.join("result.v");
+    Ok((fs::read_to_string(&p).map_err(ToolError::io(&p))?, seconds))
 }
 
 /// yosys' iCE40 netlist of `verilog` (top module `top`), as Verilog; and the seconds

@@ -261,18 +261,6 @@ impl Drop for Library {
     }
 }
 
-/// A 128-bit hex digest of `parts` (cache keys).
-pub(crate) fn digest(parts: &[&[u8]]) -> String {
-    let mut h = [DefaultHasher::new(), DefaultHasher::new()];
-    for (i, h) in h.iter_mut().enumerate() {
-        i.hash(h);
-        for p in parts {
-            p.hash(h);
-        }
-    }
-    format!("{:016x}{:016x}", h[0].finish(), h[1].finish())
-}
-
 fn key(design: &Design, ports_src: &str, version: &str) -> String {
     let k: Result<String, ToolError> = hash_key(|h| {
         design.verilog.hash(h);
@@ -293,7 +281,7 @@ fn key(design: &Design, ports_src: &str, version: &str) -> String {
 }
 
 /// A 128-bit hex key of what `feed` hashes (two seeded 64-bit hashes).
-fn hash_key(mut feed: impl FnMut(&mut DefaultHasher) -> Result<(), ToolError>) -> Result<String, ToolError> {
+pub(crate) fn hash_key(mut feed: impl FnMut(&mut DefaultHasher) -> Result<(), ToolError>) -> Result<String, ToolError> {
     let mut parts = [DefaultHasher::new(), DefaultHasher::new()];
     for (i, h) in parts.iter_mut().enumerate() {
         i.hash(h);
@@ -303,7 +291,7 @@ fn hash_key(mut feed: impl FnMut(&mut DefaultHasher) -> Result<(), ToolError>) -
 }
 
 /// Holds an exclusive `flock` on a file until dropped.
-pub(crate) struct Lock(fs::File);
+struct Lock(fs::File);
 
 impl Lock {
     pub(crate) fn take(path: &Path) -> Result<Lock, ToolError> {
@@ -521,7 +509,7 @@ fn cached(name: &str, witness: &str, build: impl FnOnce(&Path) -> Result<(), Too
     cached_in(&cache_dir(), name, witness, build)
 }
 
-fn cached_in(
+pub(crate) fn cached_in(
     cache: &Path,
     name: &str,
     witness: &str,
