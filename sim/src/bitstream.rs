@@ -109,6 +109,34 @@ impl Build {
     }
 }
 
+/// The netlist a build placed (`portshare_cu.netlist.v`, from the same yosys run as the
+/// JSON nextpnr read), checked to be this tree's design, compiled (cached) with the
+/// cell models and instantiated: the level between the Verilog and the bitstream,
+/// without a second synthesis.
+pub fn netlist_model(dir: &Path, capacity: usize) -> Result<(Model, Build)> {
+    let b = Build::at(dir, capacity)?;
+    let ports = match capacity {
+        16 => board_ports::<16>(&b)?,
+        64 => board_ports::<64>(&b)?,
+        128 => board_ports::<128>(&b)?,
+        n => bail!("the board is built for {:?} entries, not {n}", crate::board::CAPACITIES),
+    };
+    let path = dir.join(portshare_tools::flow::netlist_verilog_name(TOP));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no netlist in {}: reading {}; {}", dir.display(), path.display(), b.rebuild()))?;
+    // yosys names the module after the board top; the simulator's harness wants `top`.
+    let head = format!("module {TOP}(");
+    if text.matches(&head).count() != 1 {
+        bail!("{} does not hold one `{head}`: not a netlist `portshare build` wrote; {}", path.display(), b.rebuild());
+    }
+    let verilog = text.replacen(&head, "module top(", 1);
+    portshare_tools::verilog::check_ports(&ports, &verilog)?;
+    let cells = gates::cells_sim().context(crate::verilator::NETLIST_NEEDS)?;
+    let design = portshare_tools::verilator::Design { verilog, ports, clock: "clock".into(), stream: None, cells: Some(cells) };
+    let lib = Library::get(&design).context(crate::verilator::NEEDS)?;
+    Ok((lib.instance(), b))
+}
+
 /// The build in `dir` checked (files, `.bin` = `.asc`, the design) and its bitstream
 /// decoded, compiled (cached) and instantiated.
 pub fn model(dir: &Path, capacity: usize) -> Result<(Model, Build)> {

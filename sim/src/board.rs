@@ -413,6 +413,17 @@ impl SimBoard {
         build.check_info(board)
     }
 
+    /// The netlist `portshare build` placed into `dir` (its `portshare_cu.netlist.v`),
+    /// simulated at the UART pins like [`SimBoard::from_build`]'s bitstream, after the
+    /// same design and INFO checks.
+    pub fn from_build_netlist(dir: &std::path::Path, capacity: usize) -> Result<SimBoard> {
+        let (model, build) = crate::bitstream::netlist_model(dir, capacity)?;
+        let pins = VerilatorPins::of(model)?;
+        let target = Box::new(OnPins { pins, uart: SoftUart::new(CLOCKS_PER_BIT_4MBAUD) });
+        let board = SimBoard::powered(target, capacity, SimWire::UartPins, EngineKind::Netlist);
+        build.check_info(board)
+    }
+
     pub fn engine(&self) -> EngineKind {
         self.engine
     }

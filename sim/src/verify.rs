@@ -50,11 +50,19 @@ pub struct VerifyReport {
     pub differences: Vec<String>,
     pub clocks: u64,
     pub seconds: f64,
+    /// Stop at the first difference ([`first_difference`]).
+    #[serde(skip)]
+    stop_at_first: bool,
 }
 
 impl VerifyReport {
     pub fn passed(&self) -> bool {
         self.differences.is_empty()
+    }
+
+    /// True when a session that stops at the first difference has found one.
+    fn done(&self) -> bool {
+        self.stop_at_first && !self.differences.is_empty()
     }
 
     fn differ(&mut self, what: String) {
@@ -66,6 +74,15 @@ impl VerifyReport {
     }
 
     pub fn summary(&self) -> String {
+        if self.done() {
+            return format!(
+                "verify ({} level), stopped at the first difference after {} clocks in {:.1} s: FAILED:\n  {}\n",
+                self.level,
+                self.clocks,
+                self.seconds,
+                self.differences[0]
+            );
+        }
         format!(
             "verify ({} level): power-on table and counters {}; {} entries written, {} read back; {}/{} frames as the model; counters {}; {} error replies, \
              table {} after them; {} clocks in {:.1} s: {}\n",
@@ -166,13 +183,23 @@ impl From<&BoardCounters> for Counters {
 
 /// Runs the session on `board` (labelled `level` in the report).
 pub fn session(board: SimBoard, level: &str) -> anyhow::Result<VerifyReport> {
+    session_with(board, level, false)
+}
+
+/// The session, stopped where it finds its first difference (what a test of a broken
+/// bitstream needs to know, in a fraction of the time): the report up to there.
+pub fn first_difference(board: SimBoard, level: &str) -> anyhow::Result<VerifyReport> {
+    session_with(board, level, true)
+}
+
+fn session_with(board: SimBoard, level: &str, stop_at_first: bool) -> anyhow::Result<VerifyReport> {
     let capacity = board.capacity();
     let frames = frames()?;
     let slots = table(&frames, capacity);
     let t = Instant::now();
     let clocks0 = board.clocks();
     let mut c = Client::new(board).with_timeout(REPLY_TIMEOUT).with_retries(0);
-    let mut r = VerifyReport { level: level.to_string(), ..Default::default() };
+    let mut r = VerifyReport { level: level.to_string(), stop_at_first, ..Default::default() };
     let result = run(&mut c, &slots, &frames, &mut r);
     if let Err(e) = result {
         r.differ(format!("the session stopped: {e:#}"));
@@ -206,6 +233,9 @@ fn run(c: &mut Client<SimBoard>, slots: &[Slot], frames: &[(Vec<u8>, Direction)]
         r.power_on_empty = false;
         r.differ(format!("at power-on the counters are {at_power_on:?}, not zero"));
     }
+    if r.done() {
+        return Ok(());
+    }
     c.clear_table()?;
     c.reset_counters()?;
     for (i, s) in slots.iter().enumerate() {
@@ -213,6 +243,9 @@ fn run(c: &mut Client<SimBoard>, slots: &[Slot], frames: &[(Vec<u8>, Direction)]
         r.entries_written += 1;
     }
     r.entries_read_back = read_back(c, slots, r, "after loading")?;
+    if r.done() {
+        return Ok(());
+    }
 
     let mut tally = Counters::new(slots.len());
     for (i, (f, dir)) in frames.iter().enumerate() {
@@ -231,12 +264,18 @@ fn run(c: &mut Client<SimBoard>, slots: &[Slot], frames: &[(Vec<u8>, Direction)]
                 got.len(),
                 want.frame.len()
             ));
+            if r.done() {
+                return Ok(());
+            }
         }
     }
     let counters = Counters::from(&c.read_counters(slots.len())?);
     r.counters_match = counters == tally;
     if !r.counters_match {
         r.differ(format!("counters: the board's {counters:?}, the model's {tally:?}"));
+    }
+    if r.done() {
+        return Ok(());
     }
 
     let mut bad_crc = Request::ClearTable.body(0x51);

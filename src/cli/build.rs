@@ -152,32 +152,52 @@ pub struct VerifyArgs {
     /// The build [default: out/cu-<entries>, where `portshare build` writes].
     #[arg(long)]
     pub build_dir: Option<PathBuf>,
+    /// What to simulate: the bitstream (the `.asc` decoded, what is flashed) or the
+    /// netlist the build placed (its `portshare_cu.netlist.v`: yosys' output, before
+    /// placement and routing).
+    #[arg(long, value_enum, default_value_t = VerifyLevel::Bitstream)]
+    pub level: VerifyLevel,
     /// Print the verify report as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyLevel {
+    Netlist,
+    Bitstream,
+}
+
 /// `portshare verify`: the session of `build --verify` on an existing build.
 pub fn run_verify(a: VerifyArgs) -> anyhow::Result<()> {
     let dir = a.build_dir.clone().unwrap_or_else(|| portshare_sim::bitstream::default_build_dir(a.entries));
-    let v = verify(&dir, a.entries)?;
+    let v = verify_at(&dir, a.entries, a.level)?;
     if a.json {
         println!("{}", serde_json::json!({ "verify": v }));
     } else {
         print!("{}", v.summary());
     }
     if !v.passed() {
-        bail!("the bitstream in {} differs from the reference model in the verify session (first: {})", dir.display(), v.differences[0]);
+        bail!("the {} in {} differs from the reference model in the verify session (first: {})", v.level, dir.display(), v.differences[0]);
     }
     Ok(())
 }
 
 /// The verify session through the bitstream in `dir` (built for `entries`).
 pub fn verify(dir: &std::path::Path, entries: usize) -> anyhow::Result<VerifyReport> {
-    eprintln!("[build] verify: the bitstream in {} simulated at its UART pins", dir.display());
+    verify_at(dir, entries, VerifyLevel::Bitstream)
+}
+
+/// The verify session through the bitstream or the netlist in `dir`.
+fn verify_at(dir: &std::path::Path, entries: usize, level: VerifyLevel) -> anyhow::Result<VerifyReport> {
+    let (name, open): (&str, fn(&std::path::Path, usize) -> anyhow::Result<portshare_sim::board::SimBoard>) = match level {
+        VerifyLevel::Bitstream => ("bitstream", portshare_sim::board::SimBoard::from_build),
+        VerifyLevel::Netlist => ("netlist", portshare_sim::board::SimBoard::from_build_netlist),
+    };
+    eprintln!("[build] verify: the {name} in {} simulated at its UART pins", dir.display());
     let t = std::time::Instant::now();
-    let board = portshare_sim::board::SimBoard::from_build(dir, entries)?;
-    let mut r = portshare_sim::verify::session(board, "bitstream")?;
+    let board = open(dir, entries)?;
+    let mut r = portshare_sim::verify::session(board, name)?;
     // The whole step: checks, decoding and the library (cached after a first use) too.
     r.seconds = t.elapsed().as_secs_f64();
     Ok(r)

@@ -6,7 +6,8 @@
 //! nextpnr time the design against 12 MHz (RUST-HDL.md §7).
 //!
 //! All files land in the output directory: `<top>.v`, `<top>.pcf`, `synth.ys`,
-//! `<top>.json` (netlist), `<top>.asc`, `<top>.bin`, `nextpnr-report.json`, and one log
+//! `<top>.json` (netlist), `<top>.netlist.v` (the same netlist as Verilog, for the netlist
+//! level), `<top>.asc`, `<top>.bin`, `nextpnr-report.json`, and one log
 //! per tool (`yosys.log`, `nextpnr.log`, `icepack.log`).
 
 use rust_hdl::core::check_error::check_all;
@@ -322,11 +323,12 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
     };
     let v_name = format!("{top}.v");
     let netlist = format!("{top}.json");
+    let netlist_v = netlist_verilog_name(top);
     let asc = format!("{top}.asc");
     let bin = format!("{top}.bin");
     let pcf_name = format!("{top}.pcf");
     // A failed run must not leave an older run's bitstream looking current.
-    for stale in [&netlist, &asc, &bin, &"nextpnr-report.json".to_string()] {
+    for stale in [&netlist, &netlist_v, &asc, &bin, &"nextpnr-report.json".to_string()] {
         let path = dir.join(stale);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -340,7 +342,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
     // The script is a file so a failed run can be repeated by hand: `yosys -s synth.ys`.
     write(
         &dir.join("synth.ys"),
-        &format!("read_verilog {v_name}\nsynth_ice40 -top {top} -json {netlist}\n"),
+        &format!("read_verilog {v_name}\nsynth_ice40 -top {top} -json {netlist}\nwrite_verilog -noattr {netlist_v}\n"),
     )?;
     let mut seconds = StepSeconds {
         verilog: t0.elapsed().as_secs_f64(),
@@ -488,6 +490,13 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
         modules,
         seconds,
     })
+}
+
+/// The synthesized netlist as Verilog, written by the same yosys run as the JSON that
+/// nextpnr places (`write_verilog -noattr`): the netlist level of a build simulates
+/// exactly what was placed.
+pub fn netlist_verilog_name(top: &str) -> String {
+    format!("{top}.netlist.v")
 }
 
 /// The block's Verilog with the top module named `top` (checked first, so rust-hdl's

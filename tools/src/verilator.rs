@@ -577,10 +577,17 @@ pub(crate) fn cached_in(
     Ok((dir, Some(t.elapsed().as_secs_f64())))
 }
 
-/// [`GATE_CXX_FLAGS`]: each source to an object, two compilers at a time (linked by `compile`).
+/// [`GATE_CXX_FLAGS`]: each source to an object, two compilers at a time (linked by
+/// `compile`). Objects are cached by what they are compiled from (the source, every
+/// header beside it, the flags, Verilator's version): a bitstream changed in one place
+/// (the broken copies `tests/build.rs` verifies) recompiles only the files that
+/// changed, not the megabytes around them.
 fn compile_separately(sources: &[String], dir: &Path) -> Result<Vec<String>, ToolError> {
     let inc = includes();
     let objects: Vec<String> = (0..sources.len()).map(|i| format!("o{i}.o")).collect();
+    let store = cache_dir().join("objects");
+    fs::create_dir_all(&store).map_err(ToolError::io(&store))?;
+    let headers = headers_digest(dir)?;
     let next = Mutex::new(0usize);
     let failed: Mutex<Option<ToolError>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -599,8 +606,29 @@ fn compile_separately(sources: &[String], dir: &Path) -> Result<Vec<String>, Too
                 let mut args: Vec<&str> = GATE_CXX_FLAGS.to_vec();
                 args.push(opt);
                 args.extend(inc.iter().map(String::as_str));
-                args.extend(["-c", &sources[i], "-o", &objects[i]]);
-                if let Err(e) = run(CXX, &args, dir) {
+                let built = (|| {
+                    let src = dir.join(&sources[i]);
+                    let text = fs::read(&src).map_err(ToolError::io(&src))?;
+                    let key = hash_key(|h| {
+                        text.hash(h);
+                        headers.hash(h);
+                        args.hash(h);
+                        verilator_version().map(|v| v.hash(h))
+                    })?;
+                    let stored = store.join(format!("{key}.o"));
+                    let object = dir.join(&objects[i]);
+                    if fs::copy(&stored, &object).is_ok() {
+                        return Ok(());
+                    }
+                    let mut args = args.clone();
+                    args.extend(["-c", &sources[i], "-o", &objects[i]]);
+                    run(CXX, &args, dir)?;
+                    // Into the store by rename: a reader sees a whole object or none.
+                    let tmp = store.join(format!("{key}.o.tmp-{}-{i}", std::process::id()));
+                    fs::copy(&object, &tmp).map_err(ToolError::io(&tmp))?;
+                    fs::rename(&tmp, &stored).map_err(ToolError::io(&stored))
+                })();
+                if let Err(e) = built {
                     failed.lock().unwrap().get_or_insert(e);
                 }
             });
@@ -610,6 +638,26 @@ fn compile_separately(sources: &[String], dir: &Path) -> Result<Vec<String>, Too
         return Err(e);
     }
     Ok(objects)
+}
+
+/// A digest of everything a source in `dir` may include besides Verilator's runtime:
+/// the headers Verilator wrote in `obj/` and the shim's port map (names and contents).
+fn headers_digest(dir: &Path) -> Result<String, ToolError> {
+    let obj = dir.join("obj");
+    let mut names: Vec<PathBuf> = fs::read_dir(&obj)
+        .map_err(ToolError::io(&obj))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "h"))
+        .collect();
+    names.sort();
+    names.push(dir.join("ps_ports.inc"));
+    hash_key(|h| {
+        for n in &names {
+            n.file_name().hash(h);
+            fs::read(n).map_err(ToolError::io(n))?.hash(h);
+        }
+        Ok(())
+    })
 }
 
 /// True when `verilator` and the C++ compiler can be started.
