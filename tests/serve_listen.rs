@@ -8,7 +8,7 @@
 
 use portshare_host::table::Table;
 use portshare_host::Direction;
-use portshare_sim::model::{self, Counters};
+use portshare_sim::model::{self, Counters, CountOutcome};
 use portshare_sim::pcap::Capture;
 use std::io::{BufRead as _, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

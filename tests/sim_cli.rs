@@ -5,7 +5,7 @@
 
 use portshare_host::table::Table;
 use portshare_host::Direction;
-use portshare_sim::model::{self, Counters};
+use portshare_sim::model::{self, Counters, CountOutcome};
 use portshare_sim::pcap::{self, Capture, Format, Record, Stamp};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -65,9 +65,9 @@ fn assert_json_counts(j: &serde_json::Value, c: &Counters, frames: usize, entrie
     assert_eq!(j["fragment"], c.fragment);
     assert_eq!(j["unparsed"], c.unparsed);
     assert_eq!(j["udp_zero_checksum"], c.udp_zero_checksum);
-    assert_eq!(j["unchanged"].as_u64().unwrap() + c.rewritten, frames as u64);
+    assert_eq!(j["unchanged"].as_u64().unwrap() + u64::from(c.rewritten), frames as u64);
     let hits: Vec<u64> = j["hits"].as_array().unwrap().iter().map(|h| h.as_u64().unwrap()).collect();
-    assert_eq!(hits, c.hits[..entries].to_vec());
+    assert_eq!(hits, c.hits[..entries].iter().map(|&h| u64::from(h)).collect::<Vec<_>>());
 }
 
 #[test]

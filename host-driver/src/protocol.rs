@@ -409,26 +409,85 @@ impl DeviceInfo {
     }
 }
 
-/// The board's counters (READ_COUNTERS), 32 bits each as the hardware keeps them.
+/// The unit's counters: what the board keeps and READ_COUNTERS carries, and what the
+/// reference model (`portshare_sim::model`) counts — one type for both, so a board's
+/// counters and the model's compare field by field.
+///
+/// Each is 32 bits, the width the protocol carries and the hardware counts in; like the
+/// hardware's they wrap at 2^32 (every increment here is `wrapping_add`), so the model
+/// and a board agree even past a wrap, and a difference of two readings is
+/// `after.wrapping_sub(before)`. [`Counters::frames`] sums in 64 bits.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct BoardCounters {
+pub struct Counters {
     pub rewritten: u32,
     pub no_match: u32,
     pub fragment: u32,
     pub unparsed: u32,
+    /// Rewritten frames whose UDP checksum was 0x0000 (a subset of `rewritten`).
     pub udp_zero_checksum: u32,
-    /// Per entry, entry 0 first.
+    /// Frames rewritten by each entry, entry 0 first.
     pub hits: Vec<u32>,
 }
 
-impl BoardCounters {
-    pub fn from_payload(p: &[u8]) -> Option<BoardCounters> {
+/// The name this type had before the model's counters were folded into it; kept only
+/// for callers not yet moved over (hdl's `ctrl/executor.rs` and `ctrl/control.rs` tests).
+pub type BoardCounters = Counters;
+
+impl Counters {
+    /// All zero, `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Counters { hits: vec![0; capacity], ..Default::default() }
+    }
+
+    /// One frame rewritten by `entry` (`hits` grows to hold it), `udp_zero_checksum` if
+    /// its UDP checksum was 0x0000.
+    pub fn count_rewritten(&mut self, entry: usize, udp_zero_checksum: bool) {
+        self.rewritten = self.rewritten.wrapping_add(1);
+        self.udp_zero_checksum = self.udp_zero_checksum.wrapping_add(udp_zero_checksum as u32);
+        if entry >= self.hits.len() {
+            self.hits.resize(entry + 1, 0);
+        }
+        self.hits[entry] = self.hits[entry].wrapping_add(1);
+    }
+
+    /// One frame passed unchanged for `reason` (`reasons::NO_MATCH`, `FRAGMENT` or
+    /// `UNPARSED`).
+    pub fn count_passed(&mut self, reason: usize) {
+        use portshare_spec::reasons as r;
+        let c = match reason {
+            r::NO_MATCH => &mut self.no_match,
+            r::FRAGMENT => &mut self.fragment,
+            r::UNPARSED => &mut self.unparsed,
+            _ => panic!("reason {reason} is not a pass-through reason"),
+        };
+        *c = c.wrapping_add(1);
+    }
+
+    /// The counter of reason `reason` (a `reasons::` index), as READ_COUNTERS orders them.
+    pub fn reason(&self, reason: usize) -> Option<u32> {
+        use portshare_spec::reasons as r;
+        Some(match reason {
+            r::REWRITTEN => self.rewritten,
+            r::NO_MATCH => self.no_match,
+            r::FRAGMENT => self.fragment,
+            r::UNPARSED => self.unparsed,
+            r::UDP_ZERO_CHECKSUM => self.udp_zero_checksum,
+            _ => return None,
+        })
+    }
+
+    /// Frames counted (the four outcomes partition them), in 64 bits.
+    pub fn frames(&self) -> u64 {
+        [self.rewritten, self.no_match, self.fragment, self.unparsed].iter().map(|&c| u64::from(c)).sum()
+    }
+
+    pub fn from_payload(p: &[u8]) -> Option<Counters> {
         if p.len() % COUNTER_LEN != 0 || p.len() < COUNTER_LEN * REASON_NAMES.len() {
             return None;
         }
         use portshare_spec::reasons as r;
         let w: Vec<u32> = p.chunks(COUNTER_LEN).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Some(BoardCounters {
+        Some(Counters {
             rewritten: w[r::REWRITTEN],
             no_match: w[r::NO_MATCH],
             fragment: w[r::FRAGMENT],
@@ -697,13 +756,13 @@ impl<T: Transport> Client<T> {
     }
 
     /// Reads every counter; `capacity` (from `info`) is checked against the reply.
-    pub fn read_counters(&mut self, capacity: usize) -> Result<BoardCounters, ClientError> {
+    pub fn read_counters(&mut self, capacity: usize) -> Result<Counters, ClientError> {
         let p = self.request(&Request::ReadCounters)?;
         let want = COUNTER_LEN * (REASON_NAMES.len() + capacity);
         if p.len() != want {
             return Err(ClientError::BadPayload { command: "READ_COUNTERS", why: format!("{} bytes, expected {want}", p.len()) });
         }
-        Ok(BoardCounters::from_payload(&p).expect("length checked"))
+        Ok(Counters::from_payload(&p).expect("length checked"))
     }
 
     /// Runs `frame` through the board's pipeline; returns what came out. The output is
@@ -826,11 +885,37 @@ mod tests {
     }
 
     #[test]
+    fn counters_wrap_at_32_bits_like_the_hardware() {
+        use portshare_spec::reasons as r;
+        let mut c = Counters::new(1);
+        c.rewritten = u32::MAX;
+        c.udp_zero_checksum = u32::MAX;
+        c.hits[0] = u32::MAX;
+        c.no_match = u32::MAX;
+        c.count_rewritten(0, true);
+        c.count_rewritten(2, false);
+        c.count_passed(r::NO_MATCH);
+        c.count_passed(r::FRAGMENT);
+        assert_eq!((c.rewritten, c.udp_zero_checksum, c.no_match, c.fragment), (1, 0, 0, 1));
+        assert_eq!(c.hits, vec![0, 0, 1]);
+        // A difference of two readings across the wrap is modulo 2^32.
+        assert_eq!(c.rewritten.wrapping_sub(u32::MAX), 2);
+        c.unparsed = u32::MAX;
+        c.fragment = u32::MAX;
+        assert_eq!(c.frames(), 1 + 2 * u64::from(u32::MAX));
+        assert_eq!(
+            (0..r::COUNT).map(|i| c.reason(i).unwrap()).collect::<Vec<_>>(),
+            Counters::from_payload(&c.to_payload()).unwrap().to_payload().chunks(4).take(r::COUNT).map(|w| u32::from_be_bytes(w.try_into().unwrap())).collect::<Vec<_>>()
+        );
+        assert_eq!(c.reason(r::COUNT), None);
+    }
+
+    #[test]
     fn reply_and_payload_codecs_round_trip() {
         let info = DeviceInfo { protocol_version: 1, capacity: 64, max_frame: 2048, build_id: 0xDEADBEEF };
         assert_eq!(DeviceInfo::from_payload(&info.to_payload()), Some(info));
-        let c = BoardCounters { rewritten: 1, no_match: 2, fragment: 3, unparsed: 4, udp_zero_checksum: 5, hits: vec![6, 7] };
-        assert_eq!(BoardCounters::from_payload(&c.to_payload()), Some(c));
+        let c = Counters { rewritten: 1, no_match: 2, fragment: 3, unparsed: 4, udp_zero_checksum: 5, hits: vec![6, 7] };
+        assert_eq!(Counters::from_payload(&c.to_payload()), Some(c));
         let r = Reply { status: 0, command: CMD_READ_ENTRY, seq: 200, payload: vec![0xC0, 0xDB] };
         let mut d = SlipDecoder::new();
         let got = d.push(&r.encode());

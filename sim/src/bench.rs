@@ -86,7 +86,7 @@ pub fn run_case(kind: EngineKind, capacity: usize, frame_bytes: usize, frames: u
         latency_max_clocks: r.latency_max,
         held_after_l4_header_min_clocks: held.iter().copied().min().unwrap_or(0),
         held_after_l4_header_max_clocks: held.iter().copied().max().unwrap_or(0),
-        rewritten: c.rewritten,
+        rewritten: c.rewritten.into(),
         sim_seconds: secs,
         sim_clocks_per_second: r.clocks as f64 / secs,
         sim_frames_per_second: frames as f64 / secs,

@@ -24,6 +24,7 @@ use anyhow::{bail, Context as _, Result};
 use portshare_hdl::board::{Core, CuBoard};
 use portshare_hdl::ctrl::uart::CLOCKS_PER_BIT_4MBAUD;
 use portshare_host::transport::Transport;
+use portshare_tools::clocking::{cycle, settle};
 use portshare_tools::verilator::{Design, Library, Model};
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
@@ -55,13 +56,6 @@ trait Target {
     fn clock(&mut self) -> Option<u8>;
     /// True while bytes queued by `push` have not all reached the board.
     fn sending(&self) -> bool;
-}
-
-fn edge<B: Block>(uut: &mut B, set_clock: impl Fn(&mut B, bool)) {
-    set_clock(uut, true);
-    assert!(simulate(uut, 200), "the design did not settle after a rising edge");
-    set_clock(uut, false);
-    assert!(simulate(uut, 200), "the design did not settle after a falling edge");
 }
 
 /// Host side of the UART, in software: the host's 8N1 serializer
@@ -184,7 +178,7 @@ impl<const N: usize> RtlPins<N> {
         uut.connect_all();
         uut.reset_n.next = true;
         uut.usb_rx.next = true;
-        assert!(simulate(&mut uut, 200));
+        settle(&mut uut);
         RtlPins(uut)
     }
 }
@@ -194,7 +188,7 @@ impl<const N: usize> Pins for RtlPins<N> {
         if self.0.usb_rx.val() != usb_rx {
             self.0.usb_rx.next = usb_rx;
         }
-        edge(&mut self.0, |u, c| u.clock.next = c.into());
+        cycle(&mut self.0, |u| &mut u.clock);
         self.0.usb_tx.val()
     }
 }
@@ -290,11 +284,11 @@ impl<const N: usize> RtlBytes<N> {
         uut.connect_all();
         uut.reset.next = true;
         for _ in 0..4 {
-            edge(&mut uut, |u, c| u.clock.next = c.into());
+            cycle(&mut uut, |u| &mut u.clock);
         }
         uut.reset.next = false;
         uut.tx_ready.next = true;
-        assert!(simulate(&mut uut, 200));
+        settle(&mut uut);
         RtlBytes(uut)
     }
 }
@@ -305,7 +299,7 @@ impl<const N: usize> Bytes for RtlBytes<N> {
         let out = u.tx_valid.val().then(|| u.tx_data.val().index() as u8);
         u.rx_valid.next = rx.is_some();
         u.rx_data.next = (rx.unwrap_or(0) as u64).into();
-        edge(u, |u, c| u.clock.next = c.into());
+        cycle(u, |u| &mut u.clock);
         out
     }
 }

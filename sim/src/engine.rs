@@ -9,7 +9,7 @@
 //! clock whatever happens, so two cycle-accurate engines given the same [`Traffic`]
 //! see the same pattern clock for clock — and must agree on every clock count.
 
-use crate::model::{self, Counters};
+use crate::model::{self, Counters, CountOutcome};
 use portshare_hdl::core::pipeline::*;
 use portshare_host::{Direction, Slot, RECORD_LEN};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -108,9 +108,9 @@ pub fn with_empty_frames(frames: &[(&[u8], Direction)], produced: Vec<Vec<u8>>) 
     frames.iter().map(|(f, _)| if f.is_empty() { vec![] } else { produced.next().expect("a frame out per frame in") }).collect()
 }
 
-/// A counter value from a READ_HITS / READ_REASON reply (its low 32 bits).
-pub fn counter_of(reply: &[u8; RECORD_LEN]) -> u64 {
-    u32::from_be_bytes([reply[17], reply[18], reply[19], reply[20]]) as u64
+/// A counter value from a READ_HITS / READ_REASON reply (32 bits, as the hardware keeps it).
+pub fn counter_of(reply: &[u8; RECORD_LEN]) -> u32 {
+    u32::from_be_bytes([reply[17], reply[18], reply[19], reply[20]])
 }
 
 /// A pipeline, however it is run.
@@ -287,21 +287,14 @@ impl ModelEngine {
 
     fn apply(&mut self, op: &MgmtOp) -> [u8; RECORD_LEN] {
         let mut reply = [0u8; RECORD_LEN];
-        let mut count = |v: u64| reply[17..21].copy_from_slice(&(v as u32).to_be_bytes());
+        let mut count = |v: u32| reply[17..21].copy_from_slice(&v.to_be_bytes());
         let c = &mut self.counters;
         match op {
             MgmtOp::WriteEntry(i, r) => self.slots[*i as usize] = Slot::from_record(r),
             MgmtOp::ReadEntry(i) => return self.slots[*i as usize].to_record(),
             MgmtOp::ClearTable => self.slots.iter_mut().for_each(|s| s.valid = false),
             MgmtOp::ReadHits(i) => count(c.hits[*i as usize]),
-            MgmtOp::ReadReason(r) => count(match *r as u64 {
-                REASON_REWRITTEN => c.rewritten,
-                REASON_NO_MATCH => c.no_match,
-                REASON_FRAGMENT => c.fragment,
-                REASON_UNPARSED => c.unparsed,
-                REASON_UDP_ZERO_CHECKSUM => c.udp_zero_checksum,
-                _ => 0,
-            }),
+            MgmtOp::ReadReason(r) => count(c.reason(*r as usize).unwrap_or(0)),
             MgmtOp::ResetCounters => *c = Counters::new(self.slots.len()),
         }
         reply

@@ -348,43 +348,26 @@ pub fn process_frame(frame: &[u8], direction: Direction, slots: &[Slot]) -> Proc
     Processed { frame: out, outcome: Outcome::Rewritten { entry, udp_zero_checksum } }
 }
 
-/// What the unit counts (the hardware keeps the same counters).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counters {
-    pub rewritten: u64,
-    pub no_match: u64,
-    pub fragment: u64,
-    pub unparsed: u64,
-    /// Rewritten frames whose UDP checksum was 0x0000 (a subset of `rewritten`).
-    pub udp_zero_checksum: u64,
-    /// Frames rewritten by each slot.
-    pub hits: Vec<u64>,
+/// What the unit counts: the protocol's type, the one the board's READ_COUNTERS reply
+/// decodes into, so the model's tally and a board's compare directly (32 bits each,
+/// wrapping at 2^32 as the hardware's do).
+pub use portshare_host::protocol::Counters;
+
+/// Counting an outcome (a trait because [`Counters`] lives in the host crate, which does
+/// not know [`Outcome`]).
+pub trait CountOutcome {
+    fn count(&mut self, o: &Outcome);
 }
 
-impl Counters {
-    pub fn new(capacity: usize) -> Self {
-        Counters { hits: vec![0; capacity], ..Default::default() }
-    }
-
-    pub fn count(&mut self, o: &Outcome) {
+impl CountOutcome for Counters {
+    fn count(&mut self, o: &Outcome) {
+        use portshare_spec::reasons as r;
         match *o {
-            Outcome::Rewritten { entry, udp_zero_checksum } => {
-                self.rewritten += 1;
-                self.udp_zero_checksum += udp_zero_checksum as u64;
-                if entry >= self.hits.len() {
-                    self.hits.resize(entry + 1, 0);
-                }
-                self.hits[entry] += 1;
-            }
-            Outcome::NoMatch => self.no_match += 1,
-            Outcome::Fragment => self.fragment += 1,
-            Outcome::Unparsed => self.unparsed += 1,
+            Outcome::Rewritten { entry, udp_zero_checksum } => self.count_rewritten(entry, udp_zero_checksum),
+            Outcome::NoMatch => self.count_passed(r::NO_MATCH),
+            Outcome::Fragment => self.count_passed(r::FRAGMENT),
+            Outcome::Unparsed => self.count_passed(r::UNPARSED),
         }
-    }
-
-    /// Frames counted (the four outcomes partition them).
-    pub fn frames(&self) -> u64 {
-        self.rewritten + self.no_match + self.fragment + self.unparsed
     }
 }
 

@@ -12,6 +12,7 @@ use crate::engine::{with_empty_frames, Pattern, STALL_LIMIT};
 use portshare_hdl::core::pipeline::*;
 use portshare_host::{Direction, Slot};
 use rust_hdl::core::vcd_probe::VCDProbe;
+use portshare_tools::clocking::settle;
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -97,7 +98,7 @@ impl<const N: usize> Harness<N> {
     }
 
     fn settle(&mut self) {
-        assert!(simulate(&mut self.uut, 200), "pipeline logic did not settle");
+        settle(&mut self.uut);
     }
 
     /// Settles the inputs set since the last clock (outputs then reflect them).

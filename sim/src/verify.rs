@@ -9,8 +9,8 @@
 //! it was. Every difference is collected; the session passes when there is none.
 
 use crate::board::SimBoard;
-use crate::model::{self, Counters};
-use portshare_host::protocol::{self as proto, BoardCounters, Client, Deframed, Reply, Request, SlipDecoder};
+use crate::model::{self, Counters, CountOutcome};
+use portshare_host::protocol::{self as proto, Client, Deframed, Reply, Request, SlipDecoder};
 use portshare_host::transport::Transport;
 use portshare_host::{Direction, Slot};
 use serde::Serialize;
@@ -167,20 +167,6 @@ fn exchange(c: &mut Client<SimBoard>, wire: &[u8]) -> anyhow::Result<Vec<Reply>>
     }
 }
 
-/// The board's counters (32-bit on the wire) as the model counts them.
-impl From<&BoardCounters> for Counters {
-    fn from(c: &BoardCounters) -> Counters {
-        Counters {
-            rewritten: c.rewritten.into(),
-            no_match: c.no_match.into(),
-            fragment: c.fragment.into(),
-            unparsed: c.unparsed.into(),
-            udp_zero_checksum: c.udp_zero_checksum.into(),
-            hits: c.hits.iter().map(|&h| h.into()).collect(),
-        }
-    }
-}
-
 /// Runs the session on `board` (labelled `level` in the report).
 pub fn session(board: SimBoard, level: &str) -> anyhow::Result<VerifyReport> {
     session_with(board, level, false)
@@ -228,7 +214,7 @@ fn run(c: &mut Client<SimBoard>, slots: &[Slot], frames: &[(Vec<u8>, Direction)]
     // initial contents): nothing is rewritten before a table is loaded.
     let empty = vec![Slot::from_record(&[0; portshare_host::RECORD_LEN]); slots.len()];
     r.power_on_empty = read_back(c, &empty, r, "at power-on")? == slots.len();
-    let at_power_on = Counters::from(&c.read_counters(slots.len())?);
+    let at_power_on = c.read_counters(slots.len())?;
     if at_power_on != Counters::new(slots.len()) {
         r.power_on_empty = false;
         r.differ(format!("at power-on the counters are {at_power_on:?}, not zero"));
@@ -269,7 +255,7 @@ fn run(c: &mut Client<SimBoard>, slots: &[Slot], frames: &[(Vec<u8>, Direction)]
             }
         }
     }
-    let counters = Counters::from(&c.read_counters(slots.len())?);
+    let counters = c.read_counters(slots.len())?;
     r.counters_match = counters == tally;
     if !r.counters_match {
         r.differ(format!("counters: the board's {counters:?}, the model's {tally:?}"));

@@ -59,12 +59,12 @@ fn counters_verilog_matches_rust_hdl() {
     let mut rec = portshare_tools::icarus::Recorder::new(&uut).unwrap();
     for t in 0..400u64 {
         uut.count.next = t % 50 == 10 && t < 300;
-        uut.class.next = 2.into();
-        uut.hit.next = true;
-        uut.index.next = ((t / 100) as u64).into();
-        uut.udp_zero.next = false;
+        uut.count_class.next = portshare_hdl::core::parser::class::LOOKED_UP.into();
+        uut.count_hit.next = true;
+        uut.count_index.next = ((t / 100) as u64).into();
+        uut.count_udp_zero.next = false;
         uut.mgmt_start.next = t % 20 == 0 && t >= 320;
-        uut.mgmt_op.next = 4.into();
+        uut.mgmt_op.next = portshare_hdl::core::pipeline::MGMT_READ_HITS.into();
         uut.mgmt_index.next = (((t - 300.min(t)) / 20) as u64 % 4).into();
         rec.step(&mut uut, |u| &mut u.clock).unwrap();
     }

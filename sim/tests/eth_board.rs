@@ -12,6 +12,7 @@ use portshare_host::protocol::Request;
 use portshare_host::{Direction, Slot};
 use portshare_sim::model::process_frame;
 use portshare_sim::phy::rmii::{ref_clk_ns, Arrival, Fcs, PhyRx, RxEvent, Speed, TxDecoder, TxFrame, GAP_DIBITS};
+use portshare_tools::clocking::settle;
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -57,7 +58,7 @@ impl Bench {
         uut.connect_all();
         uut.reset_n.next = true;
         uut.usb_rx.next = true;
-        assert!(simulate(&mut uut, 400));
+        settle(&mut uut);
         Bench {
             uut,
             net_clk: TwoClocks::new(10.0, ref_clk_ns(net_ppm)),
@@ -103,7 +104,7 @@ impl Bench {
         u.clock.next = self.net_clk.level(0).into();
         u.net_ref_clk.next = self.net_clk.level(1).into();
         u.srv_ref_clk.next = self.srv_clk.level(1).into();
-        assert!(simulate(u, 400));
+        settle(u);
         if net_rise {
             self.net_tx.push(u.net_tx_en.val(), u.net_txd.val().to_u64() as u8);
             let (crs, rxd) = self.net_rx.pop_front().unwrap_or((false, 0));
@@ -120,7 +121,7 @@ impl Bench {
             self.core_clocks += 1;
             u.usb_rx.next = self.uart.pop_front().unwrap_or(true);
         }
-        assert!(simulate(u, 400));
+        settle(u);
     }
 
     fn run_until_idle(&mut self, max_core_clocks: u64) {

@@ -7,7 +7,7 @@ mod common;
 use common::build::{self, ethernet, ipv4, ipv6, ipv6_fragment, ipv6_generic_ext, set_checksum, tcp, udp};
 use common::{checksum_verifies, full_checksum, ones_diff};
 use portshare_host::{Direction, Slot};
-use portshare_sim::model::{self, process_frame, Counters, L4Protocol, Outcome, Parse, Unparsed};
+use portshare_sim::model::{self, process_frame, Counters, CountOutcome, L4Protocol, Outcome, Parse, Unparsed};
 
 const A: [u8; 4] = [192, 0, 2, 10];
 const CLIENT: [u8; 4] = [198, 51, 100, 7];

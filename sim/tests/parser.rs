@@ -9,12 +9,14 @@
 //! address is the destination (incoming) or source (outgoing) address, at key
 //! positions 12..16 (IPv4) or 0..16 (IPv6); the port's high byte at 16 (incoming) /
 //! 18 (outgoing); its low byte, the last key byte, at 20 / 24 + 2·IPv4 + TCP; the
-//! rewritten port bytes have roles 1 and 2, the checksum bytes 3 and 4.
+//! rewritten port bytes have roles `role::PORT_HI`/`PORT_LO`, the checksum bytes
+//! `role::CHECKSUM_HI`/`CHECKSUM_LO`.
 
 mod common;
 
 use common::build::{self, ethernet, ipv4, ipv6, ipv6_fragment, ipv6_generic_ext, set_checksum, tcp, udp};
-use portshare_hdl::core::parser::Parser;
+use portshare_hdl::core::parser::{class, role, Parser};
+use portshare_tools::clocking::settle;
 use portshare_host::Direction;
 use portshare_sim::model::{self, L4Protocol, Parse};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -63,7 +65,12 @@ fn expected(frame: &[u8], dir: Direction) -> (Tags, bool) {
             let kind = 2 * v4 as u8 + tcp as u8;
             keys.push((port_at, if outgoing { 18 } else { 16 }, frame[port_at], false, false));
             keys.push((port_at + 1, if outgoing { 24 } else { 20 } + kind, frame[port_at + 1], false, true));
-            let mut roles = vec![(port_at, 1), (port_at + 1, 2), (h.checksum_offset, 3), (h.checksum_offset + 1, 4)];
+            let mut roles = vec![
+                (port_at, role::PORT_HI as u8),
+                (port_at + 1, role::PORT_LO as u8),
+                (h.checksum_offset, role::CHECKSUM_HI as u8),
+                (h.checksum_offset + 1, role::CHECKSUM_LO as u8),
+            ];
             roles.sort();
             let end = h.l4_offset + h.protocol.header_len() - 1;
             let t = Tags {
@@ -73,13 +80,13 @@ fn expected(frame: &[u8], dir: Direction) -> (Tags, bool) {
                 l4_complete: vec![end],
                 l4_fail: vec![],
                 udp: Some(!tcp),
-                class: 2,
+                class: class::LOOKED_UP as u8,
                 outgoing,
             };
             (t, true)
         }
-        Parse::Fragment => (Tags { class: 1, outgoing, ..Default::default() }, false),
-        Parse::Unparsed(_) => (Tags { class: 0, outgoing, ..Default::default() }, false),
+        Parse::Fragment => (Tags { class: class::FRAGMENT as u8, outgoing, ..Default::default() }, false),
+        Parse::Unparsed(_) => (Tags { class: class::UNPARSED as u8, outgoing, ..Default::default() }, false),
     }
 }
 
@@ -99,7 +106,7 @@ impl Bench {
     }
 
     fn settle(&mut self) {
-        assert!(simulate(&mut self.p, 200), "parser logic did not settle");
+        settle(&mut self.p);
     }
 
     fn edge(&mut self) {
@@ -147,9 +154,9 @@ impl Bench {
                 if p.key_valid.val() {
                     t.keys.push((i, p.key_pos.val().index() as u8, frames[f].0[i], p.key_first.val(), p.key_last.val()));
                 }
-                let role = p.role.val().index() as u8;
-                if role != 0 {
-                    t.roles.push((i, role));
+                let r = p.role.val().index() as u8;
+                if r != role::NONE as u8 {
+                    t.roles.push((i, r));
                 }
                 if p.l4_start.val() {
                     t.l4_start.push(i);

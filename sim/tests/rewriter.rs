@@ -14,7 +14,9 @@ mod common;
 
 use common::build::{ethernet, ipv4, ipv6, set_checksum, tcp, udp};
 use common::{fold, ones_sum, pseudo_sum};
+use portshare_hdl::core::parser::{class, role};
 use portshare_hdl::core::rewriter::{Rewriter, QUEUE_BITS};
+use portshare_tools::clocking::settle;
 use portshare_host::Direction;
 use portshare_sim::model::{self, L4Protocol, Parse};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -25,8 +27,8 @@ use std::collections::VecDeque;
 /// what the CAM answers.
 struct Case {
     frame: Vec<u8>,
-    /// Per byte: role (0 none, 1/2 port high/low, 3/4 checksum high/low).
-    roles: Vec<u8>,
+    /// Per byte: its `role::` code.
+    roles: Vec<u64>,
     l4_start: usize,
     udp: bool,
     /// The byte that completes the L4 header, or (for a header the parser gives up
@@ -70,11 +72,11 @@ fn case(frame: Vec<u8>, dir: Direction, hit: Option<u16>, rng: &mut StdRng) -> O
     let Parse::Parsed(h) = model::parse(&frame) else { return None };
     let udp = h.protocol == L4Protocol::Udp;
     let port_at = h.l4_offset + if dir == Direction::Outgoing { 0 } else { 2 };
-    let mut roles = vec![0u8; frame.len()];
-    roles[port_at] = 1;
-    roles[port_at + 1] = 2;
-    roles[h.checksum_offset] = 3;
-    roles[h.checksum_offset + 1] = 4;
+    let mut roles = vec![role::NONE; frame.len()];
+    roles[port_at] = role::PORT_HI;
+    roles[port_at + 1] = role::PORT_LO;
+    roles[h.checksum_offset] = role::CHECKSUM_HI;
+    roles[h.checksum_offset + 1] = role::CHECKSUM_LO;
     Some(Case {
         roles,
         l4_start: h.l4_offset,
@@ -107,7 +109,7 @@ impl Bench {
     }
 
     fn settle(&mut self) {
-        assert!(simulate(&mut self.r, 200), "rewriter logic did not settle");
+        settle(&mut self.r);
     }
 
     fn edge(&mut self) {
@@ -137,12 +139,12 @@ impl Bench {
             for s in [&mut r.l4_start, &mut r.l4_complete, &mut r.l4_fail] {
                 s.next = false;
             }
-            r.role.next = 0.into();
+            r.role.next = role::NONE.into();
             let mut word = None;
             if feed {
                 let c = &cases[ci];
                 r.data.next = (c.frame[bi] as u64).into();
-                r.role.next = (c.roles[bi] as u64).into();
+                r.role.next = c.roles[bi].into();
                 r.l4_start.next = bi == c.l4_start;
                 r.l4_udp.next = c.udp;
                 r.l4_complete.next = bi == c.end && c.complete;
@@ -150,16 +152,16 @@ impl Bench {
                 if bi == c.key_last && c.complete {
                     results.push((clock + c.delay, c.hit.is_some(), c.hit.unwrap_or(0)));
                 }
-                let role = c.roles[bi] as u64;
+                let rl = c.roles[bi];
                 let last = bi + 1 == c.frame.len();
-                let class = if c.complete { 2u64 } else { 0 };
+                let cls = if c.complete { class::LOOKED_UP } else { class::UNPARSED };
                 word = Some(
                     c.frame[bi] as u64
                         | (last as u64) << 8
-                        | role << 9
-                        | class << 12
-                        | ((role == 1 || role == 2) as u64) << 14
-                        | ((role == 3 || role == 4) as u64) << 15,
+                        | rl << 9
+                        | cls << 12
+                        | ((rl == role::PORT_HI || rl == role::PORT_LO) as u64) << 14
+                        | ((rl == role::CHECKSUM_HI || rl == role::CHECKSUM_LO) as u64) << 15,
                 );
                 bi += 1;
                 if last {

@@ -16,6 +16,7 @@ use portshare_sim::pcap::Capture;
 use portshare_sim::phy::mdio::{lan8720, MdioPhy};
 use portshare_sim::phy::rmii::{back_to_back, ref_clk_ns, Arrival, Fcs, PhyRx, RxEvent, Speed, TxDecoder, TxFrame, GAP_DIBITS};
 use rand::{Rng, SeedableRng};
+use portshare_tools::clocking::settle;
 use rust_hdl::prelude::*;
 
 /// Up to `per_capture` frames of every corpus capture, of at most the Ethernet maximum
@@ -164,7 +165,7 @@ fn receive_in_core(ppm: f64, pins: &[(bool, u8)], p_ready: f64) -> Vec<(Vec<u8>,
         let word = (uut.data.val().to_u64() as u8, uut.byte.val(), uut.last.val(), uut.fcs_bad.val());
         uut.clock.next = clocks.level(0).into();
         uut.ref_clk.next = clocks.level(1).into();
-        assert!(simulate(&mut uut, 200));
+        settle(&mut uut);
         if take {
             if word.1 {
                 partial.push(word.0);
@@ -183,7 +184,7 @@ fn receive_in_core(ppm: f64, pins: &[(bool, u8)], p_ready: f64) -> Vec<(Vec<u8>,
             uut.rxd.next = (rxd as u64).into();
             next += 1;
         }
-        assert!(simulate(&mut uut, 200));
+        settle(&mut uut);
     }
     frames
 }
@@ -264,7 +265,7 @@ fn transmit(speed: Speed, ppm: f64, frames: &[(Vec<u8>, bool)]) -> Vec<TxFrame> 
         let write = edge.rises(0) && uut.valid.val() && uut.ready.val();
         uut.clock.next = clocks.level(0).into();
         uut.ref_clk.next = clocks.level(1).into();
-        assert!(simulate(&mut uut, 200));
+        settle(&mut uut);
         if edge.rises(0) {
             if write {
                 next += 1;
@@ -282,7 +283,7 @@ fn transmit(speed: Speed, ppm: f64, frames: &[(Vec<u8>, bool)]) -> Vec<TxFrame> 
             decoder.push(uut.tx_en.val(), uut.txd.val().to_u64() as u8);
             quiet = if next < bytes.len() || uut.tx_en.val() { 0 } else { quiet + 1 };
         }
-        assert!(simulate(&mut uut, 200));
+        settle(&mut uut);
     }
     assert_eq!(next, bytes.len(), "bytes never taken by the transmit path");
     decoder.frames.into_iter().map(|f| f.expect("a well-formed frame on TX")).collect()
@@ -342,9 +343,9 @@ fn manage(phy: &mut MdioPhy, clocks: usize, change_at: Option<(usize, [u16; 32])
         }
         uut.mdio_i.next = line;
         uut.clock.next = true.into();
-        assert!(simulate(&mut uut, 100));
+        settle(&mut uut);
         uut.clock.next = false.into();
-        assert!(simulate(&mut uut, 100));
+        settle(&mut uut);
         line = phy.step(uut.mdc.val(), uut.mdio_o.val(), uut.mdio_oe.val());
         if uut.updated.val() {
             seen.push((uut.link.val(), uut.speed_10.val(), uut.full_duplex.val(), uut.phy_present.val()));

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use portshare_host::ftdi::{self, Usability, UsbSelector};
-use portshare_host::protocol::{BoardCounters, Client, ClientStats, DeviceInfo};
+use portshare_host::protocol::{Client, Counters, ClientStats, DeviceInfo};
 use portshare_host::socket::{self, SocketTransport};
 use portshare_host::table::Table;
 use portshare_host::transport::Transport;
@@ -456,7 +456,7 @@ pub struct EntryStats {
 }
 
 impl Stats {
-    fn new(device: String, slots: &[Slot], c: &BoardCounters) -> Stats {
+    fn new(device: String, slots: &[Slot], c: &Counters) -> Stats {
         let entries = slots
             .iter()
             .enumerate()

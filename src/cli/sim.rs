@@ -144,7 +144,7 @@ pub fn run(a: SimArgs) -> Result<()> {
     let out_capture = capture.with_frames(out_frames)?;
     out_capture.write(&a.output)?;
     let unchanged = capture.records.iter().zip(&out_capture.records).filter(|(i, o)| i.data == o.data).count();
-    let hits: Vec<u64> = (0..table.entries.len()).map(|i| counters.hits.get(i).copied().unwrap_or(0)).collect();
+    let hits: Vec<u32> = (0..table.entries.len()).map(|i| counters.hits.get(i).copied().unwrap_or(0)).collect();
 
     if a.json {
         let mut j = json!({

@@ -122,7 +122,7 @@ struct EntryReport {
     protocol: &'static str,
     shared_port: u16,
     assigned_port: u16,
-    hits: u64,
+    hits: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]

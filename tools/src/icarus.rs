@@ -31,14 +31,12 @@
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 use std::fs;
+use crate::clocking::settles;
 use crate::runner::{run, ToolError, IVERILOG, VVP};
 pub use crate::verilog::{PortDir, PortSpec};
 use crate::verilog::{block_ports, check_ports, for_each_top_port};
 use std::path::Path;
 use std::time::Instant;
-
-/// `simulate` iterations allowed for the logic to settle after a change.
-const SETTLE_ITERS: usize = 1000;
 
 /// The first clock on which Icarus and rust-hdl disagree.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,7 +150,7 @@ impl Recorder {
     /// once per clock, before the rising edge, if you clock the block yourself;
     /// [`Recorder::step`] does the whole clock.
     pub fn sample<B: Block>(&mut self, uut: &mut B) -> Result<(), ToolError> {
-        if !simulate(uut, SETTLE_ITERS) {
+        if !settles(uut) {
             return Err(ToolError::NotSettled { clock: self.clocks });
         }
         self.record(uut);
@@ -193,7 +191,7 @@ impl Recorder {
     ) -> Result<(), ToolError> {
         let at = self.clocks;
         let settle = |u: &mut B| {
-            if simulate(u, SETTLE_ITERS) {
+            if settles(u) {
                 Ok(())
             } else {
                 Err(ToolError::NotSettled { clock: at })
@@ -560,10 +558,7 @@ mod tests {
             uut.enable.next = rng.gen();
             uut.wide_in.next = wide(&mut rng);
             rec.sample(&mut uut).unwrap();
-            uut.clock.next = true.into();
-            assert!(simulate(&mut uut, 100));
-            uut.clock.next = false.into();
-            assert!(simulate(&mut uut, 100));
+            crate::clocking::cycle(&mut uut, |u| &mut u.clock);
         }
         let dir = tempfile::tempdir().unwrap();
         let r = rec

@@ -11,6 +11,7 @@
 //! * [`verilator`] — the Verilog compiled by Verilator into a shared library (cached),
 //!   driven through a small C ABI: the fast cycle-accurate engine.
 
+pub mod clocking;
 pub mod flow;
 pub mod gates;
 pub mod icarus;

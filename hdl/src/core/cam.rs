@@ -503,6 +503,7 @@ impl<const N: usize> Logic for Cam<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portshare_tools::clocking::*;
     use crate::core::pipeline::{record_to_bits, MGMT_READ_ENTRY, MGMT_WRITE_ENTRY, RECORD_BYTES};
     // Entries are the host's `Slot`s, written as its records.
     use portshare_host::Slot as Entry;
@@ -560,14 +561,12 @@ mod tests {
 
         /// One clock: inputs as set now are sampled at the rising edge.
         fn tick(&mut self) {
-            self.cam.clock.next = false.into();
-            assert!(simulate(&mut self.cam, 100));
+            edge(&mut self.cam, |c| &mut c.clock, false);
             if self.cam.result_valid.val() {
                 let c = &self.cam;
                 self.results.push((c.result_hit.val(), c.result_index.val().index(), c.result_port.val().index() as u16));
             }
-            self.cam.clock.next = true.into();
-            assert!(simulate(&mut self.cam, 100));
+            edge(&mut self.cam, |c| &mut c.clock, true);
             self.idle_key();
         }
 

@@ -2,6 +2,7 @@
 //! table entry (block RAM, incremented read-modify-write). Counting happens as a
 //! frame's last byte leaves, when its outcome is final.
 
+use crate::core::parser::class;
 use crate::prim::ram::BlockRam;
 
 /// The per-entry hit counters' RAM: one 32-bit count per entry (up to 256).
@@ -21,24 +22,24 @@ pub enum CounterOp {
     Done,
 }
 
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct Counters {
     pub clock: Signal<In, Clock>,
     /// A frame's last byte left this clock.
     pub count: Signal<In, Bit>,
-    /// Its class (parser codes: 0 unparsed, 1 fragment, 2 looked up), whether it hit an entry, which, and whether that
+    /// Its class (`parser::class`), whether it hit an entry, which, and whether that
     /// rewrite kept a zero UDP checksum.
-    pub class: Signal<In, Bits<2>>,
-    pub hit: Signal<In, Bit>,
-    pub index: Signal<In, Bits<8>>,
-    pub udp_zero: Signal<In, Bit>,
+    pub count_class: Signal<In, Bits<2>>,
+    pub count_hit: Signal<In, Bit>,
+    pub count_index: Signal<In, Bits<8>>,
+    pub count_udp_zero: Signal<In, Bit>,
     // Management (MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS).
     pub mgmt_op: Signal<In, Bits<3>>,
     pub mgmt_start: Signal<In, Bit>,
     pub mgmt_index: Signal<In, Bits<8>>,
     pub mgmt_busy: Signal<Out, Bit>,
     pub mgmt_done: Signal<Out, Bit>,
-    pub mgmt_value: Signal<Out, Bits<32>>,
+    pub mgmt_rdata: Signal<Out, Bits<32>>,
 
     rewritten: DFF<Bits<32>>,
     no_match: DFF<Bits<32>>,
@@ -56,6 +57,44 @@ pub struct Counters {
     sel: DFF<Bits<8>>,
     sweep: DFF<Bits<9>>,
     value: DFF<Bits<32>>,
+    c_class_fragment: Constant<Bits<2>>,
+    c_class_looked_up: Constant<Bits<2>>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            count: Default::default(),
+            count_class: Default::default(),
+            count_hit: Default::default(),
+            count_index: Default::default(),
+            count_udp_zero: Default::default(),
+            mgmt_op: Default::default(),
+            mgmt_start: Default::default(),
+            mgmt_index: Default::default(),
+            mgmt_busy: Default::default(),
+            mgmt_done: Default::default(),
+            mgmt_rdata: Default::default(),
+            rewritten: Default::default(),
+            no_match: Default::default(),
+            fragment: Default::default(),
+            unparsed: Default::default(),
+            udp_zero_checksum: Default::default(),
+            hits: Default::default(),
+            inc_pending: Default::default(),
+            inc_index: Default::default(),
+            inc_now: Default::default(),
+            op: Default::default(),
+            done: Default::default(),
+            busy: Default::default(),
+            sel: Default::default(),
+            sweep: Default::default(),
+            value: Default::default(),
+            c_class_fragment: Constant::new(class::FRAGMENT.into()),
+            c_class_looked_up: Constant::new(class::LOOKED_UP.into()),
+        }
+    }
 }
 
 impl Logic for Counters {
@@ -69,16 +108,16 @@ impl Logic for Counters {
 
         // Reasons.
         if self.count.val() {
-            if self.class.val() == 2 {
-                if self.hit.val() {
+            if self.count_class.val() == self.c_class_looked_up.val() {
+                if self.count_hit.val() {
                     self.rewritten.d.next = self.rewritten.q.val() + 1;
-                    if self.udp_zero.val() {
+                    if self.count_udp_zero.val() {
                         self.udp_zero_checksum.d.next = self.udp_zero_checksum.q.val() + 1;
                     }
                 } else {
                     self.no_match.d.next = self.no_match.q.val() + 1;
                 }
-            } else if self.class.val() == 1 {
+            } else if self.count_class.val() == self.c_class_fragment.val() {
                 self.fragment.d.next = self.fragment.q.val() + 1;
             } else {
                 self.unparsed.d.next = self.unparsed.q.val() + 1;
@@ -86,11 +125,11 @@ impl Logic for Counters {
         }
 
         // Hits: read this clock, write +1 the next (rewritten frames are ≥ 42 bytes apart).
-        self.inc_now.next = self.count.val() & (self.class.val() == 2) & self.hit.val();
+        self.inc_now.next = self.count.val() & (self.count_class.val() == self.c_class_looked_up.val()) & self.count_hit.val();
         self.hits.read_address.next = self.sel.q.val();
         if self.inc_now.val() {
-            self.hits.read_address.next = self.index.val();
-            self.inc_index.d.next = self.index.val();
+            self.hits.read_address.next = self.count_index.val();
+            self.inc_index.d.next = self.count_index.val();
         }
         self.inc_pending.d.next = self.inc_now.val();
         self.hits.write_enable.next = false;
@@ -105,7 +144,7 @@ impl Logic for Counters {
         // `done` is set with the move to Done: `mgmt_done` comes from a flip-flop.
         self.mgmt_done.next = self.done.q.val();
         self.done.d.next = false;
-        self.mgmt_value.next = self.value.q.val();
+        self.mgmt_rdata.next = self.value.q.val();
         match self.op.q.val() {
             CounterOp::Idle => {
                 // Operands load every idle clock; only the state depends on the start
@@ -192,14 +231,15 @@ impl Logic for Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::pipeline::{MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, REASON_COUNT};
+    use portshare_tools::clocking::*;
+    use crate::core::pipeline::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
     /// A frame's outcome as the pipeline reports it when its last byte leaves.
     #[derive(Clone, Copy)]
     struct Event {
-        class: u8,
+        class: u64,
         hit: bool,
         index: usize,
         udp_zero: bool,
@@ -225,10 +265,10 @@ mod tests {
 
         fn event(&mut self, e: Event) {
             self.c.count.next = true;
-            self.c.class.next = (e.class as u64).into();
-            self.c.hit.next = e.hit;
-            self.c.index.next = (e.index as u64).into();
-            self.c.udp_zero.next = e.udp_zero;
+            self.c.count_class.next = e.class.into();
+            self.c.count_hit.next = e.hit;
+            self.c.count_index.next = (e.index as u64).into();
+            self.c.count_udp_zero.next = e.udp_zero;
         }
 
         fn start(&mut self, op: u64, index: usize) {
@@ -240,11 +280,9 @@ mod tests {
         /// One clock; inputs as set now are sampled at its rising edge. Returns the
         /// value if an op completed in this clock.
         fn tick(&mut self) -> Option<u64> {
-            self.c.clock.next = false.into();
-            assert!(simulate(&mut self.c, 100));
-            let done = self.c.mgmt_done.val().then(|| u64::from(self.c.mgmt_value.val()));
-            self.c.clock.next = true.into();
-            assert!(simulate(&mut self.c, 100));
+            edge(&mut self.c, |c| &mut c.clock, false);
+            let done = self.c.mgmt_done.val().then(|| u64::from(self.c.mgmt_rdata.val()));
+            edge(&mut self.c, |c| &mut c.clock, true);
             self.quiet();
             done
         }
@@ -261,16 +299,16 @@ mod tests {
     /// The reasons a frame adds to (REASON_* order) and the entry whose hits it adds to.
     fn tally(e: &Event, reasons: &mut [u64; REASON_COUNT], hits: &mut [u64; 256]) {
         match (e.class, e.hit) {
-            (2, true) => {
-                reasons[0] += 1;
+            (class::LOOKED_UP, true) => {
+                reasons[REASON_REWRITTEN as usize] += 1;
                 hits[e.index] += 1;
                 if e.udp_zero {
-                    reasons[4] += 1;
+                    reasons[REASON_UDP_ZERO_CHECKSUM as usize] += 1;
                 }
             }
-            (2, false) => reasons[1] += 1,
-            (1, _) => reasons[2] += 1,
-            _ => reasons[3] += 1,
+            (class::LOOKED_UP, false) => reasons[REASON_NO_MATCH as usize] += 1,
+            (class::FRAGMENT, _) => reasons[REASON_FRAGMENT as usize] += 1,
+            _ => reasons[REASON_UNPARSED as usize] += 1,
         }
     }
 
@@ -285,8 +323,8 @@ mod tests {
             // Unparsed and missed frames may end on consecutive clocks; hits at least
             // 42 clocks apart (the shortest frame that can hit).
             if rng.gen_bool(0.3) {
-                let class = rng.gen_range(0..3u8);
-                let hit = class == 2 && clock >= next_hit_ok && rng.gen_bool(0.5);
+                let class = [class::UNPARSED, class::FRAGMENT, class::LOOKED_UP][rng.gen_range(0..3)];
+                let hit = class == class::LOOKED_UP && clock >= next_hit_ok && rng.gen_bool(0.5);
                 let e = Event { class, hit, index: rng.gen_range(0..8), udp_zero: rng.gen_bool(0.3) };
                 if hit {
                     next_hit_ok = clock + 42;
@@ -321,7 +359,7 @@ mod tests {
         for n in 1..=3u64 {
             // The hit's read is in this clock, its write in the clock the read op
             // starts reading.
-            b.event(Event { class: 2, hit: true, index: 5, udp_zero: false });
+            b.event(Event { class: class::LOOKED_UP, hit: true, index: 5, udp_zero: false });
             b.start(MGMT_READ_HITS, 5);
             assert_eq!((0..100).find_map(|_| b.tick()), Some(n));
             for _ in 0..50 {
@@ -336,13 +374,13 @@ mod tests {
     fn reset_racing_an_increment_leaves_zero_or_one() {
         for delay in 0..12 {
             let mut b = Bench::new();
-            b.event(Event { class: 2, hit: true, index: 4, udp_zero: false });
+            b.event(Event { class: class::LOOKED_UP, hit: true, index: 4, udp_zero: false });
             b.tick();
             b.start(MGMT_RESET_COUNTERS, 0);
             for _ in 0..delay {
                 b.tick();
             }
-            b.event(Event { class: 2, hit: true, index: 4, udp_zero: false });
+            b.event(Event { class: class::LOOKED_UP, hit: true, index: 4, udp_zero: false });
             for _ in 0..400 {
                 b.tick();
             }

@@ -14,15 +14,40 @@
 //! byte, also names the frame's kind: position 20 + 2·IPv4 + TCP (incoming) or 24 +
 //! 2·IPv4 + TCP (outgoing), so the CAM matches family and protocol as key bytes.
 //!
-//! Codes (literals in the logic: `#[hdl_gen]` cannot read Rust constants):
-//! `role` 0 none, 1 port high byte, 2 port low byte, 3 checksum high, 4 checksum low;
-//! `class` 0 unparsed, 1 non-first fragment, 2 a TCP/UDP header lies wholly inside frame
-//! and datagram (the frame was looked up).
+//! Codes: [`role`] (what a byte is to the rewriter) and [`class`] (how a frame
+//! classifies), defined once here; the parser, pipeline, rewriter and counters read
+//! them through `Constant` fields (`#[hdl_gen]` cannot read Rust constants), the
+//! benches through these modules.
 //!
 //! Test bench: `sim/tests/parser.rs` (beside the reference model it checks against:
 //! every byte's key/role/L4 events and every frame's class, corpus and mangled frames).
 
 use rust_hdl::prelude::*;
+
+/// A byte's role for the rewriter (`Parser::role`, 3 bits, queued with the byte).
+pub mod role {
+    /// Passes unchanged.
+    pub const NONE: u64 = 0;
+    /// The rewritten port's high byte.
+    pub const PORT_HI: u64 = 1;
+    /// The rewritten port's low byte.
+    pub const PORT_LO: u64 = 2;
+    /// The L4 checksum's high byte.
+    pub const CHECKSUM_HI: u64 = 3;
+    /// The L4 checksum's low byte.
+    pub const CHECKSUM_LO: u64 = 4;
+}
+
+/// A frame's class (`Parser::class` at its last byte, 2 bits, queued with each byte).
+pub mod class {
+    /// Not followed to a TCP/UDP header (counted `unparsed`).
+    pub const UNPARSED: u64 = 0;
+    /// A non-first IPv6 fragment (counted `fragment`).
+    pub const FRAGMENT: u64 = 1;
+    /// A TCP/UDP header lies wholly inside frame and datagram: the frame was looked up
+    /// (counted `rewritten` or `no_match`).
+    pub const LOOKED_UP: u64 = 2;
+}
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum ParseState {
@@ -115,14 +140,14 @@ pub struct Parser {
     /// Predicates of `data`, registered beside it: 0x00, 0xA8, 0xDD, 6 (TCP), 17 (UDP),
     /// an IPv4 version/IHL byte (4, IHL ≥ 5), an IPv6 version nibble (6), and a
     /// fragment offset's high bits in an IPv6 fragment header (bits 7..3).
-    d_zero: DFF<Bit>,
-    d_a8: DFF<Bit>,
-    d_dd: DFF<Bit>,
-    d_tcp: DFF<Bit>,
-    d_udp: DFF<Bit>,
-    d_v4_ok: DFF<Bit>,
-    d_v6: DFF<Bit>,
-    d_off_hi: DFF<Bit>,
+    r_zero: DFF<Bit>,
+    r_a8: DFF<Bit>,
+    r_dd: DFF<Bit>,
+    r_tcp: DFF<Bit>,
+    r_udp: DFF<Bit>,
+    r_v4_ok: DFF<Bit>,
+    r_v6: DFF<Bit>,
+    r_off_hi: DFF<Bit>,
     // Per-byte decode of the EtherType and next-header values.
     etype_vlan: Signal<Local, Bit>,
     etype_ip4: Signal<Local, Bit>,
@@ -135,6 +160,14 @@ pub struct Parser {
     fragment_now: Signal<Local, Bit>,
     /// 2·IPv4 + TCP: the final key byte's position offset.
     kind: Signal<Local, Bits<5>>,
+    c_role_none: Constant<Bits<3>>,
+    c_role_port_hi: Constant<Bits<3>>,
+    c_role_port_lo: Constant<Bits<3>>,
+    c_role_checksum_hi: Constant<Bits<3>>,
+    c_role_checksum_lo: Constant<Bits<3>>,
+    c_class_unparsed: Constant<Bits<2>>,
+    c_class_fragment: Constant<Bits<2>>,
+    c_class_looked_up: Constant<Bits<2>>,
 }
 
 impl Default for Parser {
@@ -149,14 +182,14 @@ impl Default for Parser {
             direction: Default::default(),
             next_data: Default::default(),
             next_load: Default::default(),
-            d_zero: Default::default(),
-            d_a8: Default::default(),
-            d_dd: Default::default(),
-            d_tcp: Default::default(),
-            d_udp: Default::default(),
-            d_v4_ok: Default::default(),
-            d_v6: Default::default(),
-            d_off_hi: Default::default(),
+            r_zero: Default::default(),
+            r_a8: Default::default(),
+            r_dd: Default::default(),
+            r_tcp: Default::default(),
+            r_udp: Default::default(),
+            r_v4_ok: Default::default(),
+            r_v6: Default::default(),
+            r_off_hi: Default::default(),
             key_valid: Default::default(),
             key_pos: Default::default(),
             key_first: Default::default(),
@@ -200,6 +233,14 @@ impl Default for Parser {
             complete_now: Default::default(),
             fragment_now: Default::default(),
             kind: Default::default(),
+            c_role_none: Constant::new(role::NONE.into()),
+            c_role_port_hi: Constant::new(role::PORT_HI.into()),
+            c_role_port_lo: Constant::new(role::PORT_LO.into()),
+            c_role_checksum_hi: Constant::new(role::CHECKSUM_HI.into()),
+            c_role_checksum_lo: Constant::new(role::CHECKSUM_LO.into()),
+            c_class_unparsed: Constant::new(class::UNPARSED.into()),
+            c_class_fragment: Constant::new(class::FRAGMENT.into()),
+            c_class_looked_up: Constant::new(class::LOOKED_UP.into()),
         }
     }
 }
@@ -209,17 +250,17 @@ impl Logic for Parser {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last_m1, ip4_end, hdr_m4, len_short, hdr_end_m1, ext_end, pos, remaining, nh, ext_count,
-            tcp, v4, dgram_ok, cls, d_zero, d_a8, d_dd, d_tcp, d_udp, d_v4_ok, d_v6, d_off_hi
+            tcp, v4, dgram_ok, cls, r_zero, r_a8, r_dd, r_tcp, r_udp, r_v4_ok, r_v6, r_off_hi
         );
         if self.next_load.val() {
-            self.d_zero.d.next = self.next_data.val() == 0x00;
-            self.d_a8.d.next = self.next_data.val() == 0xA8;
-            self.d_dd.d.next = self.next_data.val() == 0xDD;
-            self.d_tcp.d.next = self.next_data.val() == 6;
-            self.d_udp.d.next = self.next_data.val() == 17;
-            self.d_v4_ok.d.next = (self.next_data.val().get_bits::<4>(4) == 4) & (self.next_data.val().get_bits::<4>(0) >= 5);
-            self.d_v6.d.next = self.next_data.val().get_bits::<4>(4) == 6;
-            self.d_off_hi.d.next = self.next_data.val().get_bits::<5>(3).any();
+            self.r_zero.d.next = self.next_data.val() == 0x00;
+            self.r_a8.d.next = self.next_data.val() == 0xA8;
+            self.r_dd.d.next = self.next_data.val() == 0xDD;
+            self.r_tcp.d.next = self.next_data.val() == 6;
+            self.r_udp.d.next = self.next_data.val() == 17;
+            self.r_v4_ok.d.next = (self.next_data.val().get_bits::<4>(4) == 4) & (self.next_data.val().get_bits::<4>(0) >= 5);
+            self.r_v6.d.next = self.next_data.val().get_bits::<4>(4) == 6;
+            self.r_off_hi.d.next = self.next_data.val().get_bits::<5>(3).any();
         }
         // Defaults: no key, no role, nothing happens.
         self.kind.next = 0.into();
@@ -235,7 +276,7 @@ impl Logic for Parser {
         self.key_first.next = false;
         self.key_last.next = false;
         self.frame_dir.next = self.dir.q.val();
-        self.role.next = 0.into();
+        self.role.next = self.c_role_none.val();
         self.l4_start.next = false;
         self.l4_udp.next = !self.tcp.q.val();
         self.l4_complete.next = false;
@@ -243,11 +284,11 @@ impl Logic for Parser {
         self.complete_now.next = false;
         self.fragment_now.next = false;
 
-        self.etype_vlan.next = ((self.etype_hi.q.val() == 0x81) & self.d_zero.q.val())
-            | ((self.etype_hi.q.val() == 0x88) & self.d_a8.q.val())
-            | ((self.etype_hi.q.val() == 0x91) & self.d_zero.q.val());
-        self.etype_ip4.next = (self.etype_hi.q.val() == 0x08) & self.d_zero.q.val();
-        self.etype_ip6.next = (self.etype_hi.q.val() == 0x86) & self.d_dd.q.val();
+        self.etype_vlan.next = ((self.etype_hi.q.val() == 0x81) & self.r_zero.q.val())
+            | ((self.etype_hi.q.val() == 0x88) & self.r_a8.q.val())
+            | ((self.etype_hi.q.val() == 0x91) & self.r_zero.q.val());
+        self.etype_ip4.next = (self.etype_hi.q.val() == 0x08) & self.r_zero.q.val();
+        self.etype_ip6.next = (self.etype_hi.q.val() == 0x86) & self.r_dd.q.val();
         self.nh_ext.next = (self.nh.q.val() == 0) | (self.nh.q.val() == 43) | (self.nh.q.val() == 60);
         self.nh_frag.next = self.nh.q.val() == 44;
         self.nh_tcp.next = self.nh.q.val() == 6;
@@ -301,7 +342,7 @@ impl Logic for Parser {
                     }
                     ParseState::Ip4 => {
                         if self.pos.q.val().get_bit(0) {
-                            if !self.d_v4_ok.q.val() {
+                            if !self.r_v4_ok.q.val() {
                                 self.skip.d.next = true;
                             }
                             self.hdr_last_m1.d.next =
@@ -334,15 +375,15 @@ impl Logic for Parser {
                             self.hold.d.next = self.data.val() & 0x1F;
                         }
                         if self.pos.q.val().get_bit(7) {
-                            if self.hold.q.val().any() | !self.d_zero.q.val() {
-                                self.cls.d.next = 1.into();
+                            if self.hold.q.val().any() | !self.r_zero.q.val() {
+                                self.cls.d.next = self.c_class_fragment.val();
                                 self.fragment_now.next = true;
                                 self.skip.d.next = true;
                             }
                         }
                         if self.pos.q.val().get_bit(9) {
-                            self.tcp.d.next = self.d_tcp.q.val();
-                            if !self.d_tcp.q.val() & !self.d_udp.q.val() {
+                            self.tcp.d.next = self.r_tcp.q.val();
+                            if !self.r_tcp.q.val() & !self.r_udp.q.val() {
                                 self.skip.d.next = true;
                             }
                         }
@@ -367,7 +408,7 @@ impl Logic for Parser {
                     }
                     ParseState::Ip6 => {
                         if self.pos.q.val().get_bit(0) {
-                            if !self.d_v6.q.val() {
+                            if !self.r_v6.q.val() {
                                 self.skip.d.next = true;
                             }
                         }
@@ -422,8 +463,8 @@ impl Logic for Parser {
                         }
                         if self.pos.q.val().get_bit(3) {
                             // fragment offset = bits 15..3 of bytes 2..4
-                            if self.hold.q.val().any() | self.d_off_hi.q.val() {
-                                self.cls.d.next = 1.into();
+                            if self.hold.q.val().any() | self.r_off_hi.q.val() {
+                                self.cls.d.next = self.c_class_fragment.val();
                                 self.fragment_now.next = true;
                                 self.skip.d.next = true;
                             }
@@ -446,24 +487,24 @@ impl Logic for Parser {
                         // Ports: src 0..2 (outgoing key: assigned port), dst 2..4 (incoming key: shared port).
                         if self.dir.q.val() {
                             if self.pos.q.val().get_bit(0) {
-                                self.role.next = 1.into();
+                                self.role.next = self.c_role_port_hi.val();
                                 self.key_valid.next = true;
                                 self.key_pos.next = 18.into();
                             }
                             if self.pos.q.val().get_bit(1) {
-                                self.role.next = 2.into();
+                                self.role.next = self.c_role_port_lo.val();
                                 self.key_valid.next = true;
                                 self.key_pos.next = self.kind.val() | 24;
                                 self.key_last.next = true;
                             }
                         } else {
                             if self.pos.q.val().get_bit(2) {
-                                self.role.next = 1.into();
+                                self.role.next = self.c_role_port_hi.val();
                                 self.key_valid.next = true;
                                 self.key_pos.next = 16.into();
                             }
                             if self.pos.q.val().get_bit(3) {
-                                self.role.next = 2.into();
+                                self.role.next = self.c_role_port_lo.val();
                                 self.key_valid.next = true;
                                 self.key_pos.next = self.kind.val() | 20;
                                 self.key_last.next = true;
@@ -471,10 +512,10 @@ impl Logic for Parser {
                         }
                         if self.tcp.q.val() {
                             if self.pos.q.val().get_bit(16) {
-                                self.role.next = 3.into();
+                                self.role.next = self.c_role_checksum_hi.val();
                             }
                             if self.pos.q.val().get_bit(17) {
-                                self.role.next = 4.into();
+                                self.role.next = self.c_role_checksum_lo.val();
                             }
                             if self.pos.q.val().get_bit(19) {
                                 self.complete_now.next = self.dgram_ok.q.val();
@@ -483,10 +524,10 @@ impl Logic for Parser {
                             }
                         } else {
                             if self.pos.q.val().get_bit(6) {
-                                self.role.next = 3.into();
+                                self.role.next = self.c_role_checksum_hi.val();
                             }
                             if self.pos.q.val().get_bit(7) {
-                                self.role.next = 4.into();
+                                self.role.next = self.c_role_checksum_lo.val();
                                 self.complete_now.next = self.dgram_ok.q.val();
                                 self.l4_fail.next = !self.dgram_ok.q.val();
                                 self.skip.d.next = true;
@@ -494,7 +535,7 @@ impl Logic for Parser {
                         }
                         if self.complete_now.val() {
                             self.l4_complete.next = true;
-                            self.cls.d.next = 2.into();
+                            self.cls.d.next = self.c_class_looked_up.val();
                         }
                     }
                     _ => {}
@@ -541,10 +582,10 @@ impl Logic for Parser {
             // A decision made on this very byte counts for a frame that ends here.
             self.class.next = self.cls.q.val();
             if self.fragment_now.val() {
-                self.class.next = 1.into();
+                self.class.next = self.c_class_fragment.val();
             }
             if self.complete_now.val() {
-                self.class.next = 2.into();
+                self.class.next = self.c_class_looked_up.val();
             }
             if self.last.val() {
                 if (self.state.q.val() == ParseState::L4) & !self.skip.q.val() & !self.complete_now.val() {
@@ -555,7 +596,7 @@ impl Logic for Parser {
                 self.hi.d.next = 0.into();
                 self.pos.d.next = 1.into();
                 self.tags.d.next = 0.into();
-                self.cls.d.next = 0.into();
+                self.cls.d.next = self.c_class_unparsed.val();
                 self.ext_count.d.next = 0.into();
             }
         } else {
@@ -567,7 +608,7 @@ impl Logic for Parser {
             self.hi.d.next = 0.into();
             self.pos.d.next = 1.into();
             self.tags.d.next = 0.into();
-            self.cls.d.next = 0.into();
+            self.cls.d.next = self.c_class_unparsed.val();
             self.ext_count.d.next = 0.into();
         }
     }

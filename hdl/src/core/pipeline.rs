@@ -14,7 +14,7 @@
 
 use crate::core::cam::Cam;
 use crate::core::counters::Counters;
-use crate::core::parser::Parser;
+use crate::core::parser::{class, role, Parser};
 use crate::core::rewriter::Rewriter;
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::SynchronousFIFO;
@@ -72,7 +72,7 @@ const _: () = assert!(QUEUE_DEPTH >= 20 && QUEUE_DEPTH < 34);
 // `queue_full` reads bit 5 of the fill count.
 const _: () = assert!(QUEUE_ADDR_BITS == 5);
 
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct Pipeline<const N: usize> {
     pub clock: Signal<In, Clock>,
     /// Synchronous, active high: restarts the parser and releases any held frame
@@ -114,27 +114,84 @@ pub struct Pipeline<const N: usize> {
     idle: Signal<Local, Bit>,
     cam_op: Signal<Local, Bit>,
     last_op_cam: DFF<Bit>,
-    s_valid: DFF<Bit>,
+    r_in_valid: DFF<Bit>,
     /// Words in the queue (counted beside the FIFO) and whether it is full.
     queued: DFF<Bits<{ QUEUE_ADDR_BITS_P1 }>>,
     queued_next: Signal<Local, Bits<{ QUEUE_ADDR_BITS_P1 }>>,
     queue_full: DFF<Bit>,
     popped: DFF<Bit>,
-    s_data: DFF<Bits<8>>,
-    s_last: DFF<Bit>,
-    s_dir: DFF<Bit>,
+    r_in_data: DFF<Bits<8>>,
+    r_in_last: DFF<Bit>,
+    r_in_direction: DFF<Bit>,
+    c_role_port_hi: Constant<Bits<3>>,
+    c_role_port_lo: Constant<Bits<3>>,
+    c_role_checksum_hi: Constant<Bits<3>>,
+    c_role_checksum_lo: Constant<Bits<3>>,
+    c_class_looked_up: Constant<Bits<2>>,
+}
+
+impl<const N: usize> Default for Pipeline<N> {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_last: Default::default(),
+            in_direction: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_last: Default::default(),
+            out_ready: Default::default(),
+            mgmt_op: Default::default(),
+            mgmt_start: Default::default(),
+            mgmt_index: Default::default(),
+            mgmt_wdata: Default::default(),
+            mgmt_busy: Default::default(),
+            mgmt_done: Default::default(),
+            mgmt_rdata: Default::default(),
+            rewrite_pulse: Default::default(),
+            parser: Default::default(),
+            cam: Default::default(),
+            queue: Default::default(),
+            rewriter: Default::default(),
+            counters: Default::default(),
+            strobe: Default::default(),
+            queue_word: Default::default(),
+            queue_last: Default::default(),
+            queue_port: Default::default(),
+            queue_cks: Default::default(),
+            idle: Default::default(),
+            cam_op: Default::default(),
+            last_op_cam: Default::default(),
+            r_in_valid: Default::default(),
+            queued: Default::default(),
+            queued_next: Default::default(),
+            queue_full: Default::default(),
+            popped: Default::default(),
+            r_in_data: Default::default(),
+            r_in_last: Default::default(),
+            r_in_direction: Default::default(),
+            c_role_port_hi: Constant::new(role::PORT_HI.into()),
+            c_role_port_lo: Constant::new(role::PORT_LO.into()),
+            c_role_checksum_hi: Constant::new(role::CHECKSUM_HI.into()),
+            c_role_checksum_lo: Constant::new(role::CHECKSUM_LO.into()),
+            c_class_looked_up: Constant::new(class::LOOKED_UP.into()),
+        }
+    }
 }
 
 impl<const N: usize> Logic for Pipeline<N> {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, parser, cam, queue, rewriter, counters);
-        dff_setup!(self, clock, last_op_cam, queued, queue_full, popped, s_valid, s_data, s_last, s_dir);
+        dff_setup!(self, clock, last_op_cam, queued, queue_full, popped, r_in_valid, r_in_data, r_in_last, r_in_direction);
 
         // Input register: the parser and queue see a registered byte, and `in_ready`
         // depends on registers only (no combinational path through the pipeline).
-        self.strobe.next = self.s_valid.q.val() & !self.queue_full.q.val();
-        self.in_ready.next = !self.s_valid.q.val() | !self.queue_full.q.val();
+        self.strobe.next = self.r_in_valid.q.val() & !self.queue_full.q.val();
+        self.in_ready.next = !self.r_in_valid.q.val() | !self.queue_full.q.val();
         // The queue's fill, counted here so `strobe` (which fans out to the parser,
         // the CAM and the queue) comes from two flip-flops, not the FIFO's compare.
         // Pops count a clock late (`popped`, off the queue RAM's read path), so the
@@ -153,28 +210,28 @@ impl<const N: usize> Logic for Pipeline<N> {
         // Full is the count's top bit (a literal: `#[hdl_gen]` cannot read constants).
         self.queue_full.d.next = self.queued_next.val().get_bit(5);
         if self.in_valid.val() & self.in_ready.val() {
-            self.s_valid.d.next = true;
-            self.s_data.d.next = self.in_data.val();
-            self.s_last.d.next = self.in_last.val();
-            self.s_dir.d.next = self.in_direction.val();
+            self.r_in_valid.d.next = true;
+            self.r_in_data.d.next = self.in_data.val();
+            self.r_in_last.d.next = self.in_last.val();
+            self.r_in_direction.d.next = self.in_direction.val();
         } else if self.strobe.val() {
-            self.s_valid.d.next = false;
+            self.r_in_valid.d.next = false;
         }
         if self.reset.val() {
-            self.s_valid.d.next = false;
+            self.r_in_valid.d.next = false;
         }
 
         self.parser.reset.next = self.reset.val();
-        self.parser.data.next = self.s_data.q.val();
+        self.parser.data.next = self.r_in_data.q.val();
         self.parser.strobe.next = self.strobe.val();
-        self.parser.last.next = self.s_last.q.val();
-        self.parser.direction.next = self.s_dir.q.val();
+        self.parser.last.next = self.r_in_last.q.val();
+        self.parser.direction.next = self.r_in_direction.q.val();
         self.parser.next_data.next = self.in_data.val();
         self.parser.next_load.next = self.in_valid.val() & self.in_ready.val();
 
         self.cam.key_valid.next = self.parser.key_valid.val();
         self.cam.key_pos.next = self.parser.key_pos.val();
-        self.cam.key_byte.next = self.s_data.q.val();
+        self.cam.key_byte.next = self.r_in_data.q.val();
         self.cam.key_first.next = self.parser.key_first.val();
         self.cam.key_last.next = self.parser.key_last.val();
         self.cam.key_dir.next = self.parser.frame_dir.val();
@@ -183,17 +240,17 @@ impl<const N: usize> Logic for Pipeline<N> {
         // Queue word: see rewriter::QUEUE_BITS.
         self.queue_word.next = (bit_cast::<16, 2>(self.parser.class.val()) << 12)
             | (bit_cast::<16, 3>(self.parser.role.val()) << 9)
-            | bit_cast::<16, 8>(self.s_data.q.val());
+            | bit_cast::<16, 8>(self.r_in_data.q.val());
         self.queue_last.next = 0.into();
-        if self.s_last.q.val() {
+        if self.r_in_last.q.val() {
             self.queue_last.next = 0x100.into();
         }
         self.queue_port.next = 0.into();
-        if (self.parser.role.val() == 1) | (self.parser.role.val() == 2) {
+        if (self.parser.role.val() == self.c_role_port_hi.val()) | (self.parser.role.val() == self.c_role_port_lo.val()) {
             self.queue_port.next = 0x4000.into();
         }
         self.queue_cks.next = 0.into();
-        if (self.parser.role.val() == 3) | (self.parser.role.val() == 4) {
+        if (self.parser.role.val() == self.c_role_checksum_hi.val()) | (self.parser.role.val() == self.c_role_checksum_lo.val()) {
             self.queue_cks.next = 0x8000.into();
         }
         self.queue.data_in.next =
@@ -201,7 +258,7 @@ impl<const N: usize> Logic for Pipeline<N> {
 
         self.rewriter.reset.next = self.reset.val();
         self.rewriter.strobe.next = self.strobe.val();
-        self.rewriter.data.next = self.s_data.q.val();
+        self.rewriter.data.next = self.r_in_data.q.val();
         self.rewriter.role.next = self.parser.role.val();
         self.rewriter.l4_start.next = self.parser.l4_start.val();
         self.rewriter.l4_udp.next = self.parser.l4_udp.val();
@@ -220,12 +277,12 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.out_last.next = self.rewriter.out_last.val();
 
         self.counters.count.next = self.rewriter.count.val();
-        self.counters.class.next = self.rewriter.count_class.val();
-        self.counters.hit.next = self.rewriter.count_hit.val();
-        self.counters.index.next = self.rewriter.count_index.val();
-        self.counters.udp_zero.next = self.rewriter.count_udp_zero.val();
+        self.counters.count_class.next = self.rewriter.count_class.val();
+        self.counters.count_hit.next = self.rewriter.count_hit.val();
+        self.counters.count_index.next = self.rewriter.count_index.val();
+        self.counters.count_udp_zero.next = self.rewriter.count_udp_zero.val();
         self.rewrite_pulse.next = self.rewriter.count.val()
-            & (self.rewriter.count_class.val() == 2)
+            & (self.rewriter.count_class.val() == self.c_class_looked_up.val())
             & self.rewriter.count_hit.val();
 
         // Management: table ops go to the CAM, counter ops to the counters.
@@ -245,7 +302,7 @@ impl<const N: usize> Logic for Pipeline<N> {
         }
         self.mgmt_busy.next = !self.idle.val();
         self.mgmt_done.next = self.cam.mgmt_done.val() | self.counters.mgmt_done.val();
-        self.mgmt_rdata.next = bit_cast::<168, 32>(self.counters.mgmt_value.val());
+        self.mgmt_rdata.next = bit_cast::<168, 32>(self.counters.mgmt_rdata.val());
         if self.last_op_cam.q.val() {
             self.mgmt_rdata.next = self.cam.mgmt_rdata.val();
         }

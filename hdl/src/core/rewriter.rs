@@ -17,13 +17,14 @@
 //! Test bench: `sim/tests/rewriter.rs` (the block alone, judged by RFC 1624 computed
 //! there and by a full recomputation; a dropped carry or a lost UDP 0xFFFF rule fails it).
 
+use crate::core::parser::role;
 use rust_hdl::prelude::*;
 
 /// Layout of a queued byte: data 7..0, last 8, role 11..9, class 13..12, and the role
 /// pre-decoded: 14 a port byte, 15 a checksum byte (so the hold decision is one LUT).
 pub const QUEUE_BITS: usize = 16;
 
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct Rewriter {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -57,13 +58,13 @@ pub struct Rewriter {
     pub count_udp_zero: Signal<Out, Bit>,
 
     // The parser's events, registered.
-    h_strobe: DFF<Bit>,
-    h_data: DFF<Bits<8>>,
-    h_role: DFF<Bits<3>>,
-    h_l4_start: DFF<Bit>,
-    h_l4_udp: DFF<Bit>,
-    h_l4_complete: DFF<Bit>,
-    h_l4_fail: DFF<Bit>,
+    r_strobe: DFF<Bit>,
+    r_data: DFF<Bits<8>>,
+    r_role: DFF<Bits<3>>,
+    r_l4_start: DFF<Bit>,
+    r_l4_udp: DFF<Bit>,
+    r_l4_complete: DFF<Bit>,
+    r_l4_fail: DFF<Bit>,
     // Frame context.
     complete: DFF<Bit>,
     failed: DFF<Bit>,
@@ -90,15 +91,93 @@ pub struct Rewriter {
     hold: Signal<Local, Bit>,
     byte_out: Signal<Local, Bits<8>>,
     /// Output register: the pipeline's outputs come straight from flip-flops.
-    o_valid: DFF<Bit>,
-    o_data: DFF<Bits<8>>,
-    o_last: DFF<Bit>,
+    r_out_valid: DFF<Bit>,
+    r_out_data: DFF<Bits<8>>,
+    r_out_last: DFF<Bit>,
     load: Signal<Local, Bit>,
-    c_count: DFF<Bit>,
-    c_class: DFF<Bits<2>>,
-    c_hit: DFF<Bit>,
-    c_index: DFF<Bits<8>>,
-    c_udp_zero: DFF<Bit>,
+    r_count: DFF<Bit>,
+    r_count_class: DFF<Bits<2>>,
+    r_count_hit: DFF<Bit>,
+    r_count_index: DFF<Bits<8>>,
+    r_count_udp_zero: DFF<Bit>,
+    c_role_port_hi: Constant<Bits<3>>,
+    c_role_port_lo: Constant<Bits<3>>,
+    c_role_checksum_hi: Constant<Bits<3>>,
+    c_role_checksum_lo: Constant<Bits<3>>,
+}
+
+impl Default for Rewriter {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            strobe: Default::default(),
+            data: Default::default(),
+            role: Default::default(),
+            l4_start: Default::default(),
+            l4_udp: Default::default(),
+            l4_complete: Default::default(),
+            l4_fail: Default::default(),
+            result_valid: Default::default(),
+            result_hit: Default::default(),
+            result_index: Default::default(),
+            result_port: Default::default(),
+            q_data: Default::default(),
+            q_empty: Default::default(),
+            q_pop: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_last: Default::default(),
+            out_ready: Default::default(),
+            count: Default::default(),
+            count_class: Default::default(),
+            count_hit: Default::default(),
+            count_index: Default::default(),
+            count_udp_zero: Default::default(),
+            r_strobe: Default::default(),
+            r_data: Default::default(),
+            r_role: Default::default(),
+            r_l4_start: Default::default(),
+            r_l4_udp: Default::default(),
+            r_l4_complete: Default::default(),
+            r_l4_fail: Default::default(),
+            complete: Default::default(),
+            failed: Default::default(),
+            looked_up: Default::default(),
+            hit: Default::default(),
+            index: Default::default(),
+            new_port: Default::default(),
+            old_port: Default::default(),
+            old_cks: Default::default(),
+            udp: Default::default(),
+            resolved: Default::default(),
+            rewrite: Default::default(),
+            keep_cks: Default::default(),
+            sum1: Default::default(),
+            fold1: Default::default(),
+            sum2: Default::default(),
+            fold2: Default::default(),
+            settled: Default::default(),
+            new_cks: Default::default(),
+            cks_ready: Default::default(),
+            role_out: Default::default(),
+            hold: Default::default(),
+            byte_out: Default::default(),
+            r_out_valid: Default::default(),
+            r_out_data: Default::default(),
+            r_out_last: Default::default(),
+            load: Default::default(),
+            r_count: Default::default(),
+            r_count_class: Default::default(),
+            r_count_hit: Default::default(),
+            r_count_index: Default::default(),
+            r_count_udp_zero: Default::default(),
+            c_role_port_hi: Constant::new(role::PORT_HI.into()),
+            c_role_port_lo: Constant::new(role::PORT_LO.into()),
+            c_role_checksum_hi: Constant::new(role::CHECKSUM_HI.into()),
+            c_role_checksum_lo: Constant::new(role::CHECKSUM_LO.into()),
+        }
+    }
 }
 
 impl Logic for Rewriter {
@@ -106,47 +185,47 @@ impl Logic for Rewriter {
     fn update(&mut self) {
         dff_setup!(
             self, clock, complete, failed, looked_up, hit, index, new_port, old_port, old_cks, udp,
-            sum1, fold1, sum2, fold2, settled, o_valid, o_data, o_last, c_count, c_class, c_hit, c_index, c_udp_zero, h_strobe, h_data, h_role, h_l4_start, h_l4_udp,
-            h_l4_complete, h_l4_fail
+            sum1, fold1, sum2, fold2, settled, r_out_valid, r_out_data, r_out_last, r_count, r_count_class, r_count_hit, r_count_index, r_count_udp_zero, r_strobe, r_data, r_role, r_l4_start, r_l4_udp,
+            r_l4_complete, r_l4_fail
         );
         // ---- Context, written from the head of the pipeline (its events registered
         // first: the parser's decode and the context's enables never share a clock;
         // a byte takes longer than that to reach the queue's head). ----
-        self.h_strobe.d.next = self.strobe.val();
-        self.h_data.d.next = self.data.val();
-        self.h_role.d.next = self.role.val();
-        self.h_l4_start.d.next = self.l4_start.val();
-        self.h_l4_udp.d.next = self.l4_udp.val();
-        self.h_l4_complete.d.next = self.l4_complete.val();
-        self.h_l4_fail.d.next = self.l4_fail.val();
-        if self.h_strobe.q.val() {
-            if self.h_l4_start.q.val() {
+        self.r_strobe.d.next = self.strobe.val();
+        self.r_data.d.next = self.data.val();
+        self.r_role.d.next = self.role.val();
+        self.r_l4_start.d.next = self.l4_start.val();
+        self.r_l4_udp.d.next = self.l4_udp.val();
+        self.r_l4_complete.d.next = self.l4_complete.val();
+        self.r_l4_fail.d.next = self.l4_fail.val();
+        if self.r_strobe.q.val() {
+            if self.r_l4_start.q.val() {
                 self.complete.d.next = false;
                 self.failed.d.next = false;
                 self.looked_up.d.next = false;
                 self.hit.d.next = false;
-                self.udp.d.next = self.h_l4_udp.q.val();
+                self.udp.d.next = self.r_l4_udp.q.val();
             }
-            if self.h_role.q.val() == 1 {
-                self.old_port.d.next = (bit_cast::<16, 8>(self.h_data.q.val()) << 8)
+            if self.r_role.q.val() == self.c_role_port_hi.val() {
+                self.old_port.d.next = (bit_cast::<16, 8>(self.r_data.q.val()) << 8)
                     | (self.old_port.q.val() & 0xFF);
             }
-            if self.h_role.q.val() == 2 {
+            if self.r_role.q.val() == self.c_role_port_lo.val() {
                 self.old_port.d.next =
-                    (self.old_port.q.val() & 0xFF00) | bit_cast::<16, 8>(self.h_data.q.val());
+                    (self.old_port.q.val() & 0xFF00) | bit_cast::<16, 8>(self.r_data.q.val());
             }
-            if self.h_role.q.val() == 3 {
-                self.old_cks.d.next = (bit_cast::<16, 8>(self.h_data.q.val()) << 8)
+            if self.r_role.q.val() == self.c_role_checksum_hi.val() {
+                self.old_cks.d.next = (bit_cast::<16, 8>(self.r_data.q.val()) << 8)
                     | (self.old_cks.q.val() & 0xFF);
             }
-            if self.h_role.q.val() == 4 {
+            if self.r_role.q.val() == self.c_role_checksum_lo.val() {
                 self.old_cks.d.next =
-                    (self.old_cks.q.val() & 0xFF00) | bit_cast::<16, 8>(self.h_data.q.val());
+                    (self.old_cks.q.val() & 0xFF00) | bit_cast::<16, 8>(self.r_data.q.val());
             }
-            if self.h_l4_complete.q.val() {
+            if self.r_l4_complete.q.val() {
                 self.complete.d.next = true;
             }
-            if self.h_l4_fail.q.val() {
+            if self.r_l4_fail.q.val() {
                 self.failed.d.next = true;
             }
         }
@@ -186,7 +265,7 @@ impl Logic for Rewriter {
                 self.settled.d.next = self.settled.q.val() + 1;
             }
         }
-        if self.h_strobe.q.val() & self.h_l4_start.q.val() {
+        if self.r_strobe.q.val() & self.r_l4_start.q.val() {
             self.settled.d.next = 0.into();
         }
         self.cks_ready.next = self.resolved.val() & (self.settled.q.val() == 4);
@@ -195,46 +274,46 @@ impl Logic for Rewriter {
         self.role_out.next = self.q_data.val().get_bits::<3>(9);
         self.hold.next = (self.q_data.val().get_bit(14) & !self.resolved.val())
             | (self.q_data.val().get_bit(15) & !self.cks_ready.val());
-        self.load.next = !self.o_valid.q.val() | self.out_ready.val();
+        self.load.next = !self.r_out_valid.q.val() | self.out_ready.val();
         self.q_pop.next = !self.q_empty.val() & !self.hold.val() & self.load.val();
         self.byte_out.next = self.q_data.val().get_bits::<8>(0);
         if self.rewrite.val() {
-            if self.role_out.val() == 1 {
+            if self.role_out.val() == self.c_role_port_hi.val() {
                 self.byte_out.next = self.new_port.q.val().get_bits::<8>(8);
             }
-            if self.role_out.val() == 2 {
+            if self.role_out.val() == self.c_role_port_lo.val() {
                 self.byte_out.next = self.new_port.q.val().get_bits::<8>(0);
             }
             if !self.keep_cks.val() {
-                if self.role_out.val() == 3 {
+                if self.role_out.val() == self.c_role_checksum_hi.val() {
                     self.byte_out.next = self.new_cks.val().get_bits::<8>(8);
                 }
-                if self.role_out.val() == 4 {
+                if self.role_out.val() == self.c_role_checksum_lo.val() {
                     self.byte_out.next = self.new_cks.val().get_bits::<8>(0);
                 }
             }
         }
         if self.load.val() {
-            self.o_valid.d.next = self.q_pop.val();
+            self.r_out_valid.d.next = self.q_pop.val();
         }
         if self.q_pop.val() {
-            self.o_data.d.next = self.byte_out.val();
-            self.o_last.d.next = self.q_data.val().get_bit(8);
+            self.r_out_data.d.next = self.byte_out.val();
+            self.r_out_last.d.next = self.q_data.val().get_bit(8);
         }
-        self.out_valid.next = self.o_valid.q.val();
-        self.out_data.next = self.o_data.q.val();
-        self.out_last.next = self.o_last.q.val();
+        self.out_valid.next = self.r_out_valid.q.val();
+        self.out_data.next = self.r_out_data.q.val();
+        self.out_last.next = self.r_out_last.q.val();
         // The outcome of a frame whose last byte left, one clock later from registers
         // (keeps the output handshake out of the counters' logic).
-        self.c_count.d.next = self.q_pop.val() & self.q_data.val().get_bit(8);
-        self.c_class.d.next = self.q_data.val().get_bits::<2>(12);
-        self.c_hit.d.next = self.rewrite.val();
-        self.c_index.d.next = self.index.q.val();
-        self.c_udp_zero.d.next = self.keep_cks.val();
-        self.count.next = self.c_count.q.val();
-        self.count_class.next = self.c_class.q.val();
-        self.count_hit.next = self.c_hit.q.val();
-        self.count_index.next = self.c_index.q.val();
-        self.count_udp_zero.next = self.c_udp_zero.q.val();
+        self.r_count.d.next = self.q_pop.val() & self.q_data.val().get_bit(8);
+        self.r_count_class.d.next = self.q_data.val().get_bits::<2>(12);
+        self.r_count_hit.d.next = self.rewrite.val();
+        self.r_count_index.d.next = self.index.q.val();
+        self.r_count_udp_zero.d.next = self.keep_cks.val();
+        self.count.next = self.r_count.q.val();
+        self.count_class.next = self.r_count_class.q.val();
+        self.count_hit.next = self.r_count_hit.q.val();
+        self.count_index.next = self.r_count_index.q.val();
+        self.count_udp_zero.next = self.r_count_udp_zero.q.val();
     }
 }

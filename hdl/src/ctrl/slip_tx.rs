@@ -143,6 +143,7 @@ mod tests {
     //! Judged by the host's codec: the line bytes go through `SlipDecoder`, which must
     //! find exactly the reply body offered, and `crc16` says what `crc` must be.
     use super::*;
+    use portshare_tools::clocking::*;
     use portshare_host::protocol::{crc16, Deframed, SlipDecoder};
     use rand::{Rng, SeedableRng};
 
@@ -171,7 +172,7 @@ mod tests {
             u.reply_fold.next = fold;
             u.crc_clear.next = crc_clear;
             u.tx_ready.next = tx_ready;
-            assert!(simulate(u, 100));
+            settle(u);
             let taken = byte.is_some() && u.reply_ready.val();
             if u.tx_valid.val() {
                 let b = u.tx_data.val().index() as u8;
@@ -185,10 +186,7 @@ mod tests {
                     Some(b)
                 };
             }
-            u.clock.next = true.into();
-            assert!(simulate(u, 100));
-            u.clock.next = false.into();
-            assert!(simulate(u, 100));
+            cycle(u, |u| &mut u.clock);
             taken
         }
 

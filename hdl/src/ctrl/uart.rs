@@ -39,9 +39,9 @@ pub struct UartRx {
     /// 0: start bit, 1..=8: data bits, 9: stop bit.
     bit: DFF<Bits<4>>,
     shift: DFF<Bits<8>>,
-    data_r: DFF<Bits<8>>,
-    valid_r: DFF<Bit>,
-    ferr_r: DFF<Bit>,
+    r_data: DFF<Bits<8>>,
+    r_valid: DFF<Bit>,
+    r_frame_error: DFF<Bit>,
 }
 
 impl UartRx {
@@ -62,9 +62,9 @@ impl UartRx {
             count: Default::default(),
             bit: Default::default(),
             shift: Default::default(),
-            data_r: Default::default(),
-            valid_r: Default::default(),
-            ferr_r: Default::default(),
+            r_data: Default::default(),
+            r_valid: Default::default(),
+            r_frame_error: Default::default(),
         }
     }
 }
@@ -78,11 +78,11 @@ impl Default for UartRx {
 impl Logic for UartRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, sync1, sync2, busy, count, bit, shift, data_r, valid_r, ferr_r);
+        dff_setup!(self, clock, sync1, sync2, busy, count, bit, shift, r_data, r_valid, r_frame_error);
         self.sync1.d.next = self.rx.val();
         self.sync2.d.next = self.sync1.q.val();
-        self.valid_r.d.next = false;
-        self.ferr_r.d.next = false;
+        self.r_valid.d.next = false;
+        self.r_frame_error.d.next = false;
         if self.reset.val() {
             self.busy.d.next = false;
         } else if !self.busy.q.val() {
@@ -104,18 +104,18 @@ impl Logic for UartRx {
             } else if self.bit.q.val() == 9 {
                 self.busy.d.next = false;
                 if self.sync2.q.val() {
-                    self.valid_r.d.next = true;
-                    self.data_r.d.next = self.shift.q.val();
+                    self.r_valid.d.next = true;
+                    self.r_data.d.next = self.shift.q.val();
                 } else {
-                    self.ferr_r.d.next = true;
+                    self.r_frame_error.d.next = true;
                 }
             } else {
                 self.shift.d.next = (self.shift.q.val() >> 1).replace_bit(7, self.sync2.q.val());
             }
         }
-        self.data.next = self.data_r.q.val();
-        self.valid.next = self.valid_r.q.val();
-        self.frame_error.next = self.ferr_r.q.val();
+        self.data.next = self.r_data.q.val();
+        self.valid.next = self.r_valid.q.val();
+        self.frame_error.next = self.r_frame_error.q.val();
     }
 }
 
@@ -212,14 +212,8 @@ impl Logic for UartTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portshare_tools::clocking::*;
     use rand::{Rng, SeedableRng};
-
-    fn tick<B: Block>(uut: &mut B, clock: impl Fn(&mut B, bool)) {
-        clock(uut, true);
-        assert!(simulate(uut, 100));
-        clock(uut, false);
-        assert!(simulate(uut, 100));
-    }
 
     /// Drives `line` (one entry per clock) into a `UartRx`, collects what it reports.
     fn receive(cpb: u16, line: &[bool]) -> (Vec<u8>, usize) {
@@ -228,7 +222,7 @@ mod tests {
         let (mut bytes, mut errors) = (Vec::new(), 0);
         for &l in line.iter().chain(std::iter::repeat(&true).take(4 * cpb as usize)) {
             uut.rx.next = l;
-            tick(&mut uut, |u, c| u.clock.next = c.into());
+            cycle(&mut uut, |u| &mut u.clock);
             if uut.valid.val() {
                 bytes.push(uut.data.val().index() as u8);
             }
@@ -295,7 +289,7 @@ mod tests {
             let bytes = [0x00u8, 0xFF, 0xA5, 0x3C, 0xC0, 0x01];
             let mut tx = UartTx::new(cpb);
             tx.connect_all();
-            assert!(simulate(&mut tx, 100)); // settle, so `ready` shows the state before the first edge
+            settle(&mut tx); // so `ready` shows the state before the first edge
             let mut line = Vec::new();
             let mut next = 0;
             let mut clocks = 0;
@@ -303,7 +297,7 @@ mod tests {
                 tx.valid.next = next < bytes.len();
                 tx.data.next = (bytes[next.min(bytes.len() - 1)] as u64).into();
                 let accepted = next < bytes.len() && tx.ready.val();
-                tick(&mut tx, |u, c| u.clock.next = c.into());
+                cycle(&mut tx, |u| &mut u.clock);
                 if accepted {
                     next += 1;
                 }

@@ -11,8 +11,8 @@ use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
 use crate::prim::crc::Crc;
 use rust_hdl::prelude::*;
+use portshare_tools::runner::{self, Tool, NEXTPNR, YOSYS};
 use std::path::Path;
-use std::process::Command;
 
 struct Fit {
     lcs: u64,
@@ -21,13 +21,10 @@ struct Fit {
     fmax: Vec<(String, f64)>,
 }
 
-fn run(dir: &Path, tool: &str, args: &[&str]) {
-    let out = Command::new(tool)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{tool} not found ({e}): install the Debian packages yosys and nextpnr-ice40 (scripts/setup)"));
-    assert!(out.status.success(), "{tool} {args:?} failed in {}:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
+/// Through the tools crate's one runner: a missing tool is named with its Debian
+/// package, a failing one carries its exit status and the tail of its output.
+fn run(dir: &Path, tool: Tool, args: &[&str]) {
+    runner::run(tool, args, dir).unwrap_or_else(|e| panic!("{e} (in {})", dir.display()));
 }
 
 fn fit<B: Block>(name: &str, mut block: B) -> Fit {
@@ -35,8 +32,8 @@ fn fit<B: Block>(name: &str, mut block: B) -> Fit {
     let dir = std::env::temp_dir().join(format!("portshare-eth-fit-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("top.v"), generate_verilog(&block)).unwrap();
-    run(&dir, "yosys", &["-q", "-p", "read_verilog top.v; synth_ice40 -top top -json top.json"]);
-    run(&dir, "nextpnr-ice40", &["--hx8k", "--package", "cb132", "--freq", "100", "--json", "top.json", "--pcf-allow-unconstrained", "--report", "report.json", "--timing-allow-fail", "-q"]);
+    run(&dir, YOSYS, &["-q", "-p", "read_verilog top.v; synth_ice40 -top top -json top.json"]);
+    run(&dir, NEXTPNR, &["--hx8k", "--package", "cb132", "--freq", "100", "--json", "top.json", "--pcf-allow-unconstrained", "--report", "report.json", "--timing-allow-fail", "-q"]);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     let used = |r: &str| report["utilization"][r]["used"].as_u64().unwrap_or_else(|| panic!("{name}: no {r} in the report"));
     let fmax = report["fmax"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v["achieved"].as_f64().unwrap())).collect()).unwrap_or_default();

@@ -184,16 +184,14 @@ impl<const W: usize, const D: usize> Logic for Crc<W, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portshare_tools::clocking::*;
     use rand::{Rng, SeedableRng};
 
     fn feed<const W: usize, const D: usize>(uut: &mut Crc<W, D>, data: Option<u64>, clear: bool) {
         uut.clear.next = clear;
         uut.enable.next = data.is_some();
         uut.data.next = data.unwrap_or(0).into();
-        uut.clock.next = true.into();
-        assert!(simulate(uut, 100));
-        uut.clock.next = false.into();
-        assert!(simulate(uut, 100));
+        cycle(uut, |u| &mut u.clock);
     }
 
     fn crc_of<const W: usize>(uut: &Crc<W, 8>) -> u64 {

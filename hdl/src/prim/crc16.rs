@@ -19,6 +19,7 @@ impl Crc<16, 8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portshare_tools::clocking::*;
     use portshare_host::protocol::crc16;
     use rust_hdl::prelude::*;
     use rand::{Rng, SeedableRng};
@@ -27,10 +28,7 @@ mod tests {
         uut.clear.next = clear;
         uut.enable.next = byte.is_some();
         uut.data.next = (byte.unwrap_or(0) as u64).into();
-        uut.clock.next = true.into();
-        assert!(simulate(uut, 100));
-        uut.clock.next = false.into();
-        assert!(simulate(uut, 100));
+        cycle(uut, |u| &mut u.clock);
     }
 
     #[test]

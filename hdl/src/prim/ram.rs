@@ -107,12 +107,11 @@ end
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portshare_tools::clocking::*;
 
-    fn edge(ram: &mut BlockRam<8, 4>) {
-        ram.clock.next = false.into();
-        assert!(simulate(ram, 10));
-        ram.clock.next = true.into();
-        assert!(simulate(ram, 10));
+    fn tick(ram: &mut BlockRam<8, 4>) {
+        edge(ram, |r| &mut r.clock, false);
+        edge(ram, |r| &mut r.clock, true);
     }
 
     #[test]
@@ -123,16 +122,16 @@ mod tests {
         ram.write_address.next = 3.into();
         ram.write_data.next = 0x5A.into();
         ram.read_address.next = 3.into();
-        edge(&mut ram);
+        tick(&mut ram);
         // Collision: the old word (0) inverted.
         assert_eq!(ram.read_data.val(), Bits::<8>::from(0xFF));
         ram.write_enable.next = false;
-        edge(&mut ram);
+        tick(&mut ram);
         assert_eq!(ram.read_data.val(), Bits::<8>::from(0x5A));
         ram.write_enable.next = true;
         ram.write_address.next = 4.into();
         ram.write_data.next = 0x11.into();
-        edge(&mut ram);
+        tick(&mut ram);
         // A write elsewhere leaves the read alone.
         assert_eq!(ram.read_data.val(), Bits::<8>::from(0x5A));
     }

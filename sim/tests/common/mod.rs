@@ -7,7 +7,7 @@
 
 use portshare_host::{Direction, Slot};
 use portshare_sim::engine::{Engine, Traffic};
-use portshare_sim::model::{self, Counters, Outcome};
+use portshare_sim::model::{self, Counters, CountOutcome, Outcome};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 
 pub fn corpus_frames() -> Vec<(String, Vec<u8>)> {
@@ -61,7 +61,8 @@ pub fn compare(
         }
     }
     let after = h.read_counters();
-    let delta = |a: u64, b: u64| a - b;
+    // 32-bit counters wrap as the hardware's do: a difference of readings is modulo 2^32.
+    let delta = |a: u32, b: u32| a.wrapping_sub(b);
     assert_eq!(delta(after.rewritten, before.rewritten), expect.rewritten, "rewritten");
     assert_eq!(delta(after.no_match, before.no_match), expect.no_match, "no_match");
     assert_eq!(delta(after.fragment, before.fragment), expect.fragment, "fragment");

@@ -114,15 +114,7 @@ impl Unit for BoardUnit {
         Ok(())
     }
     fn counters(&mut self) -> Result<Counters> {
-        let c = self.board.client.read_counters(self.board.capacity())?;
-        Ok(Counters {
-            rewritten: c.rewritten as u64,
-            no_match: c.no_match as u64,
-            fragment: c.fragment as u64,
-            unparsed: c.unparsed as u64,
-            udp_zero_checksum: c.udp_zero_checksum as u64,
-            hits: c.hits.iter().map(|&h| h as u64).collect(),
-        })
+        Ok(self.board.client.read_counters(self.board.capacity())?)
     }
     fn clocks(&self) -> Option<u64> {
         None
