@@ -507,17 +507,41 @@ impl EthBench {
         }
     }
 
-    /// Queues a request on the USB UART pins.
+    /// Queues a request on the USB UART pins (without waiting: the control block takes
+    /// one request at a time, so a second one sent before the first's reply is BUSY).
     pub fn request(&mut self, r: &Request) {
         self.seq = self.seq.wrapping_add(1);
         self.uart.queue.extend(r.encode(self.seq));
     }
 
-    /// Writes `slots` to entries 0.. over the UART.
-    pub fn write_table(&mut self, slots: &[Slot]) {
-        for (i, s) in slots.iter().enumerate() {
-            self.request(&Request::WriteEntry { index: i as u8, record: s.to_record() });
+    /// Sends `r` over the UART and runs until its reply is back (everything else
+    /// carries on meanwhile).
+    pub fn transact(&mut self, r: &Request, max_core_clocks: u64) -> Result<Reply> {
+        let n = self.replies.len();
+        self.request(r);
+        let limit = self.core_clocks + max_core_clocks;
+        while self.replies.len() == n {
+            if self.core_clocks >= limit {
+                bail!("no reply to {r:?} within {max_core_clocks} core clocks");
+            }
+            self.step();
         }
+        let reply = self.replies[n].clone().map_err(|e| anyhow::anyhow!("the reply to {r:?}: {e}"))?;
+        if reply.seq != self.seq {
+            bail!("the reply to {r:?} has sequence {}, not {}", reply.seq, self.seq);
+        }
+        Ok(reply)
+    }
+
+    /// Writes `slots` to entries 0.. over the UART, one request at a time.
+    pub fn write_table(&mut self, slots: &[Slot]) -> Result<()> {
+        for (i, s) in slots.iter().enumerate() {
+            let r = self.transact(&Request::WriteEntry { index: i as u8, record: s.to_record() }, 100_000)?;
+            if r.status != portshare_host::protocol::STATUS_OK {
+                bail!("writing entry {i}: status {:#04x}", r.status);
+            }
+        }
+        Ok(())
     }
 
     /// What left `port`'s TX pins, decoded.
