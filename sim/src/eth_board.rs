@@ -687,3 +687,107 @@ impl EthBench {
         bail!("no link over MDIO after {max_core_clocks} core clocks")
     }
 }
+
+/// What a capture's run through the pins gave (`portshare sim --at rmii`).
+pub struct PinsRun {
+    /// Per input frame, what left the other port without its FCS (`None`: the board
+    /// dropped it; empty frames are not sent and come back empty).
+    pub frames: Vec<Option<Vec<u8>>>,
+    /// Frames that left with an FCS that does not check (never, for good input).
+    pub bad_fcs: usize,
+    pub net: PortStatus,
+    pub srv: PortStatus,
+    /// First bit in (the preamble's first dibit on RXD) to first bit out (TX_EN up),
+    /// per carried frame, ns.
+    pub latency_ns: Vec<f64>,
+    /// Frames per second entering and leaving, from the first frame's start to the
+    /// last one's (0 with fewer than two).
+    pub ingress_fps: f64,
+    pub egress_fps: f64,
+    pub core_clocks: u64,
+    pub sim_ns: f64,
+    pub wall: std::time::Duration,
+}
+
+/// `frames` into `direction`'s ingress port (incoming: the network port) at `load`
+/// percent of the line rate (100: back to back at the minimum gap), decoded from the
+/// other port's TX pins, with `slots` written to the table over the UART first.
+pub fn run_capture(options: BenchOptions, slots: &[Slot], frames: &[Vec<u8>], direction: portshare_host::Direction, load: u32) -> Result<PinsRun> {
+    use crate::phy::rmii::{Arrival, Fcs, GAP_DIBITS};
+    if !(1..=100).contains(&load) {
+        bail!("the load is a percentage of the line rate, 1 to 100, not {load}");
+    }
+    if slots.len() > options.capacity {
+        bail!("{} table entries do not fit a {}-entry design", slots.len(), options.capacity);
+    }
+    let started = std::time::Instant::now();
+    let mut b = EthBench::new(options)?;
+    b.write_table(slots)?;
+    let (from, to) = match direction {
+        portshare_host::Direction::Incoming => (Port::Net, Port::Srv),
+        portshare_host::Direction::Outgoing => (Port::Srv, Port::Net),
+    };
+    let hold = options.speed[from.i()].hold() as u64;
+    let mut sent_frames = Vec::new();
+    for f in frames.iter().filter(|f| !f.is_empty()) {
+        // Dibits on the wire (preamble, frame, FCS), then the gap that makes the load.
+        let wire = 4 * (f.len() as u64 + 12);
+        let idle = (GAP_DIBITS as u64 + wire) * 100 / load as u64 - wire;
+        b.feed(from, &[RxEvent::Frame(f.clone(), Arrival::default()), RxEvent::Idle(idle as usize)]);
+        sent_frames.push(f);
+    }
+    // Time enough for every frame at the slower port's speed, with a margin.
+    let wire_clocks: u64 = sent_frames.iter().map(|f| 4 * (f.len() as u64 + 24) * hold * 2 * 100 / load as u64).sum();
+    b.run_until_idle(wire_clocks * 4 + 1_000_000)?;
+    let mut out = Vec::new();
+    let mut bad_fcs = 0;
+    for (i, f) in b.sent(to).iter().enumerate() {
+        let f = f.as_ref().map_err(|e| anyhow::anyhow!("frame {} out of the {} port could not be decoded: {e}", i + 1, to.name()))?;
+        if f.fcs != Fcs::Good {
+            bad_fcs += 1;
+        }
+        out.push(f.bytes.clone());
+    }
+    let net = b.status(Port::Net);
+    let srv = b.status(Port::Srv);
+    let (rx_starts, _) = b.starts(from);
+    let (_, tx_starts) = b.starts(to);
+    // Which input each output is: in order; when some were dropped, the next input
+    // whose model output it is (the table the board holds, so a difference from the
+    // model shows as a mismatch, not a drop, when nothing was dropped).
+    let dropped_total = net.get("dropped") + srv.get("dropped");
+    let mut result = vec![None; frames.len()];
+    let mut latency = Vec::new();
+    let nonempty: Vec<usize> = (0..frames.len()).filter(|&i| !frames[i].is_empty()).collect();
+    for &i in (0..frames.len()).filter(|&i| frames[i].is_empty()).collect::<Vec<_>>().iter() {
+        result[i] = Some(Vec::new());
+    }
+    if out.len() == nonempty.len() || dropped_total == 0 {
+        for (k, (&i, o)) in nonempty.iter().zip(&out).enumerate() {
+            result[i] = Some(o.clone());
+            latency.push(tx_starts[k] - rx_starts[k]);
+        }
+    } else {
+        let mut k = 0;
+        for (n, &i) in nonempty.iter().enumerate() {
+            if k < out.len() && out[k] == crate::model::process_frame(&frames[i], direction, slots).frame {
+                result[i] = Some(out[k].clone());
+                latency.push(tx_starts[k] - rx_starts[n]);
+                k += 1;
+            }
+        }
+    }
+    let fps = |t: &[f64]| if t.len() < 2 { 0.0 } else { (t.len() - 1) as f64 * 1e9 / (t[t.len() - 1] - t[0]) };
+    Ok(PinsRun {
+        frames: result,
+        bad_fcs,
+        net,
+        srv,
+        latency_ns: latency,
+        ingress_fps: fps(rx_starts),
+        egress_fps: fps(tx_starts),
+        core_clocks: b.core_clocks,
+        sim_ns: b.now_ns(),
+        wall: started.elapsed(),
+    })
+}
