@@ -12,7 +12,8 @@
 //! The per-port counters come from the design's signals (`EthPort`'s counter outputs):
 //! under Verilator the board top's Verilog gets output ports wired to them (and MDIO's
 //! three-state pin split into the line in and the master's drive out) — see
-//! [`verilator_design`]; the logic is the generated Verilog's, untouched.
+//! [`verilator_design`]; the logic is the generated Verilog's, untouched. Its three
+//! clocks are plain inputs, evaluated by `Model::settle`.
 
 use crate::board::SoftUart;
 use crate::engine::EngineKind;
@@ -24,7 +25,7 @@ use portshare_hdl::eth::port::EthPort;
 use portshare_host::protocol::{Deframed, Reply, Request, SlipDecoder};
 use portshare_host::Slot;
 use portshare_tools::verilator::{Design, Library, Model};
-use portshare_tools::verilog::{parse_top_ports, PortDir};
+use portshare_tools::verilog::parse_top_ports;
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 
@@ -227,21 +228,18 @@ struct VerilatorPins {
     ports: [PortIdx; 2],
 }
 
-/// The one input the Verilator shim's `eval` holds low: a port added for that, so the
-/// design's three clocks are all plain inputs the bench sets.
-const EVAL_CLOCK: &str = "ps_eval_clock";
-
-/// The ports added around the generated Verilog: (name, direction, width, driven by).
-fn added_ports() -> Vec<(String, PortDir, usize, String)> {
-    let mut v = vec![(EVAL_CLOCK.to_string(), PortDir::Input, 1, String::new())];
+/// The output ports added to the generated Verilog's `module top`: (name, width, the
+/// signal inside that drives it).
+fn added_ports() -> Vec<(String, usize, String)> {
+    let mut v = vec![];
     for p in Port::BOTH {
         let n = p.name();
-        v.push((format!("{n}_mdio_o"), PortDir::Output, 1, format!("{n}_mdio_buf$write_data")));
-        v.push((format!("{n}_mdio_oe"), PortDir::Output, 1, format!("{n}_mdio_buf$write_enable")));
-        v.push((format!("{n}_link"), PortDir::Output, 1, format!("{n}$link")));
-        v.push((format!("{n}_speed_10"), PortDir::Output, 1, format!("{n}$speed_10")));
+        v.push((format!("{n}_mdio_o"), 1, format!("{n}_mdio_buf$write_data")));
+        v.push((format!("{n}_mdio_oe"), 1, format!("{n}_mdio_buf$write_enable")));
+        v.push((format!("{n}_link"), 1, format!("{n}$link")));
+        v.push((format!("{n}_speed_10"), 1, format!("{n}$speed_10")));
         for c in COUNTERS {
-            v.push((format!("{n}_{c}"), PortDir::Output, portshare_hdl::eth::port::COUNTER_BITS, format!("{n}${c}")));
+            v.push((format!("{n}_{c}"), portshare_hdl::eth::port::COUNTER_BITS, format!("{n}${c}")));
         }
     }
     v
@@ -272,15 +270,10 @@ pub fn verilator_design<const N: usize>() -> Result<Design> {
     replace_once(&mut top, "led_reset);", &format!("led_reset,{});", names.join(",")))?;
     let mut decls = String::new();
     let mut assigns = String::new();
-    for (name, dir, width, from) in &added {
+    for (name, width, from) in &added {
         let range = if *width > 1 { format!("[{}:0] ", width - 1) } else { String::new() };
-        match dir {
-            PortDir::Input => decls += &format!("    input wire  {range}{name};\n"),
-            PortDir::Output => {
-                decls += &format!("    output wire  {range}{name};\n");
-                assigns += &format!("    assign {name} = {from};\n");
-            }
-        }
+        decls += &format!("    output wire  {range}{name};\n");
+        assigns += &format!("    assign {name} = {from};\n");
     }
     for p in Port::BOTH {
         let n = p.name();
@@ -296,9 +289,9 @@ pub fn verilator_design<const N: usize>() -> Result<Design> {
     let verilog = format!("{top}{assigns}{rest}");
     let mut ports = parse_top_ports(&verilog).map_err(|e| anyhow::anyhow!("the board top's ports: {e}"))?;
     for p in &mut ports {
-        p.is_clock = ["clock", "net_ref_clk", "srv_ref_clk", EVAL_CLOCK].contains(&p.name.as_str());
+        p.is_clock = ["clock", "net_ref_clk", "srv_ref_clk"].contains(&p.name.as_str());
     }
-    Ok(Design { verilog, ports, clock: EVAL_CLOCK.into(), stream: None, cells: None })
+    Ok(Design { verilog, ports, clock: "clock".into(), stream: None, cells: None })
 }
 
 /// The build id the bench's board reports.
@@ -337,7 +330,7 @@ impl VerilatorPins {
         for p in &ports {
             model.set_u64(p.mdio, 1);
         }
-        model.eval();
+        model.settle();
         Ok(VerilatorPins { model, clock, usb_rx, usb_tx, ports })
     }
 }
@@ -360,8 +353,7 @@ impl Pins for VerilatorPins {
         self.model.set_u64(self.ports[p.i()].mdio, line as u64);
     }
     fn settle(&mut self) {
-        // The shim's eval holds only EVAL_CLOCK low.
-        self.model.eval();
+        self.model.settle();
     }
     fn usb_tx(&mut self) -> bool {
         self.model.get_u64(self.usb_tx) == 1
