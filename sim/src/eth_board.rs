@@ -751,8 +751,10 @@ pub fn run_capture(options: BenchOptions, slots: &[Slot], frames: &[Vec<u8>], di
     let mut result = vec![None; frames.len()];
     let mut latency = Vec::new();
     let nonempty: Vec<usize> = (0..frames.len()).filter(|&i| !frames[i].is_empty()).collect();
-    for &i in (0..frames.len()).filter(|&i| frames[i].is_empty()).collect::<Vec<_>>().iter() {
-        result[i] = Some(Vec::new());
+    for (r, f) in result.iter_mut().zip(frames) {
+        if f.is_empty() {
+            *r = Some(Vec::new());
+        }
     }
     if out.len() == nonempty.len() || dropped_total == 0 {
         for (k, (&i, o)) in nonempty.iter().zip(&out).enumerate() {

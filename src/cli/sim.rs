@@ -239,12 +239,11 @@ pub fn run(a: SimArgs) -> Result<()> {
     }
     if let Some(r) = &rtl_figures {
         if !r.model_mismatches.is_empty() {
-            let first: Vec<String> = r.model_mismatches.iter().take(10).map(|i| (i + 1).to_string()).collect();
             bail!(
                 "the {} engine's output differs from the reference model in {} frames (first: {})",
                 a.engine,
                 r.model_mismatches.len(),
-                first.join(", ")
+                first_ten(&r.model_mismatches)
             );
         }
     }
@@ -350,17 +349,20 @@ fn run_rmii(a: &SimArgs, capture: &Capture, frames: &[Vec<u8>], table: &Table, s
         }
     }
     if !dropped.is_empty() {
-        let first: Vec<String> = dropped.iter().take(10).map(|i| (i + 1).to_string()).collect();
-        eprintln!("warning: the board dropped {} frames (first: {}); OUT holds the others", dropped.len(), first.join(", "));
+        eprintln!("warning: the board dropped {} frames (first: {}); OUT holds the others", dropped.len(), first_ten(&dropped));
     }
     if run.bad_fcs > 0 {
         bail!("{} frames left the {to} port with an FCS that does not check", run.bad_fcs);
     }
     if !mismatches.is_empty() {
-        let first: Vec<String> = mismatches.iter().take(10).map(|i| (i + 1).to_string()).collect();
-        bail!("the board's output differs from the reference model in {} frames (first: {})", mismatches.len(), first.join(", "));
+        bail!("the board's output differs from the reference model in {} frames (first: {})", mismatches.len(), first_ten(&mismatches));
     }
     Ok(())
+}
+
+/// The first ten of `frames` (0-based indices) as 1-based frame numbers.
+fn first_ten(frames: &[usize]) -> String {
+    frames.iter().take(10).map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
