@@ -309,3 +309,55 @@ fn sim_without_verilator_names_the_package_and_the_rtl_fallback() {
     let e = stderr(&o);
     assert!(e.contains("`verilator` is not installed") && e.contains("Debian package `verilator`") && e.contains("--engine rtl"), "{e}");
 }
+
+/// `sim --at rmii`: the example capture (plus a maximum-size frame) through the Ethernet
+/// board's pins both ways equals `sim --engine model` byte for byte with the input's
+/// timestamps; the JSON has the ports' counters (every frame received on the ingress
+/// port, sent on the egress port), a wire-to-wire latency no shorter than the shortest
+/// frame's own time on the wire, and nothing dropped. Bad uses are refused.
+#[test]
+fn sim_at_rmii_equals_the_model_both_ways_with_counters_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("example.pcap");
+    let mut frames = example_capture(&input);
+    // One maximum-size frame (1 514 bytes without FCS) for the latency's range.
+    let mut cap = Capture::read(&input).unwrap();
+    let mut big = frames[0].clone();
+    big.resize(1514, 0x5A);
+    cap.records.push(Record { data: big.clone(), stamp: Stamp::Pcap { ts_sec: 1_800_000_000, ts_frac: 7, orig_len: 1514 } });
+    cap.write(&input).unwrap();
+    frames.push(big);
+    let table = example_table();
+    for dir_name in ["incoming", "outgoing"] {
+        let (out, model_out) = (dir.path().join(format!("{dir_name}.pcap")), dir.path().join(format!("{dir_name}-model.pcap")));
+        let o = portshare(&["sim", "--at", "rmii", "--table", s(&table), "--direction", dir_name, s(&input), "-o", s(&out), "--json"]);
+        let j = json(&o);
+        let m = portshare(&["sim", "--engine", "model", "--table", s(&table), "--direction", dir_name, s(&input), "-o", s(&model_out)]);
+        assert!(m.status.success(), "{}", stderr(&m));
+        let (a, b) = (Capture::read(&out).unwrap(), Capture::read(&model_out).unwrap());
+        assert_eq!(a.records, b.records, "{dir_name}: --at rmii differs from the model");
+        assert_eq!(a.records.len(), frames.len());
+        assert_eq!((j["at"].as_str(), j["engine"].as_str()), (Some("rmii"), Some("verilator")));
+        assert_eq!(j["dropped"].as_array().map(|a| a.len()), Some(0), "{j}");
+        assert_eq!((j["model_mismatches"].as_u64(), j["egress_fcs_bad"].as_u64()), (Some(0), Some(0)));
+        let (from, to) = if dir_name == "incoming" { ("net", "srv") } else { ("srv", "net") };
+        let n = frames.len() as u64;
+        assert_eq!(j["ports"][from]["rx_frames"].as_u64(), Some(n), "{j}");
+        assert_eq!(j["ports"][to]["tx_frames"].as_u64(), Some(n), "{j}");
+        assert_eq!(j["ports"][to]["rx_frames"].as_u64(), Some(0), "{j}");
+        let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        assert_eq!(j["ports"][from]["rx_bytes"].as_u64(), Some(bytes), "{j}");
+        // The board stores a frame whole before the pipeline: at least the shortest
+        // frame's preamble, bytes and FCS at 80 ns a byte, and at least the big one's.
+        let shortest = frames.iter().map(|f| f.len()).min().unwrap() as f64;
+        let (lmin, lmax) = (j["latency_ns"]["min"].as_f64().unwrap(), j["latency_ns"]["max"].as_f64().unwrap());
+        assert!(lmin >= (shortest + 12.0) * 80.0 && lmax >= 1526.0 * 80.0 && lmax < 200_000.0, "latency {lmin}–{lmax} ns");
+    }
+    let out = dir.path().join("x.pcap");
+    let o = portshare(&["sim", "--at", "rmii", "--engine", "model", "--table", s(&table), s(&input), "-o", s(&out)]);
+    assert!(!o.status.success() && stderr(&o).contains("verilator or rtl engine"), "{}", stderr(&o));
+    let o = portshare(&["sim", "--at", "rmii", "--load", "0", "--table", s(&table), s(&input), "-o", s(&out)]);
+    assert!(!o.status.success() && stderr(&o).contains("1 to 100"), "{}", stderr(&o));
+    let o = portshare(&["sim", "--load", "50", "--table", s(&table), s(&input), "-o", s(&out)]);
+    assert!(!o.status.success() && stderr(&o).contains("--at rmii"), "{}", stderr(&o));
+}

@@ -61,9 +61,9 @@ trait Target {
 /// Host side of the UART, in software: the host's 8N1 serializer
 /// (`portshare_host::uart8n1`) into `usb_rx` and a mid-bit-sampling deserializer on
 /// `usb_tx`, one call each per clock.
-struct SoftUart {
+pub(crate) struct SoftUart {
     cpb: u64,
-    queue: VecDeque<u8>,
+    pub(crate) queue: VecDeque<u8>,
     /// Line levels still to drive for the byte being sent (one entry per bit).
     tx_bits: VecDeque<bool>,
     tx_clocks_left: u64,
@@ -76,7 +76,7 @@ struct SoftUart {
 }
 
 impl SoftUart {
-    fn new(cpb: u16) -> Self {
+    pub(crate) fn new(cpb: u16) -> Self {
         SoftUart {
             cpb: cpb as u64,
             queue: VecDeque::new(),
@@ -90,12 +90,12 @@ impl SoftUart {
         }
     }
 
-    fn sending(&self) -> bool {
+    pub(crate) fn sending(&self) -> bool {
         !self.queue.is_empty() || !self.tx_bits.is_empty()
     }
 
     /// The level to drive on `usb_rx` this clock: each bit for exactly `cpb` clocks.
-    fn line_out(&mut self) -> bool {
+    pub(crate) fn line_out(&mut self) -> bool {
         if self.tx_clocks_left == 0 {
             self.tx_bits.pop_front();
             if self.tx_bits.is_empty() {
@@ -110,7 +110,7 @@ impl SoftUart {
     }
 
     /// Samples `usb_tx` after this clock; a byte when its stop bit is complete.
-    fn line_in(&mut self, line: bool) -> Option<u8> {
+    pub(crate) fn line_in(&mut self, line: bool) -> Option<u8> {
         if !self.rx_active {
             if !line {
                 self.rx_active = true;

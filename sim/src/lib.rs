@@ -9,6 +9,7 @@ pub mod board;
 pub mod verify;
 pub mod corpus;
 pub mod engine;
+pub mod eth_board;
 pub mod flows;
 pub mod model;
 pub mod pcap;

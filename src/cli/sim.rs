@@ -3,6 +3,11 @@
 //! the reference model — and write them to a new pcap with the same link type, order
 //! and timestamps. Only rewritten ports and checksums differ. With a cycle-accurate
 //! engine the model runs too, and any frame where the two differ is reported.
+//!
+//! `--at rmii`: the frames go through the Ethernet board top at its pins instead
+//! (`portshare_sim::eth_board`): into one port's RX pins through the PHY model, out of
+//! the other's TX pins through its decoder; the summary adds the ports' counters, the
+//! wire-to-wire latency and frames/s, and any frame the board dropped.
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -43,6 +48,16 @@ pub struct SimArgs {
     /// cached); model: the reference model (no clocks).
     #[arg(long, default_value = "verilator", value_name = "verilator|rtl|netlist|model")]
     pub engine: EngineKind,
+    /// Where the frames enter: `pipeline` (the pipeline's byte stream) or `rmii` (the
+    /// Ethernet board top's pins: incoming frames into the network port's RX pins and
+    /// out of the server port's TX pins, outgoing the other way; at 100 Mb/s, through
+    /// the PHY model; engines verilator (default) or rtl, capacity 16 or 64).
+    #[arg(long, default_value = "pipeline", value_name = "pipeline|rmii", value_parser = ["pipeline", "rmii"])]
+    pub at: String,
+    /// With --at rmii: the offered load in percent of the line rate (100: back to back
+    /// at the minimum gap of 96 bit times).
+    #[arg(long, default_value_t = 100, value_name = "PERCENT")]
+    pub load: u32,
     /// Table capacity of the design: 16, 64 or 128.
     #[arg(long, default_value_t = 64, value_parser = parse_capacity)]
     pub capacity: usize,
@@ -117,6 +132,12 @@ pub fn run(a: SimArgs) -> Result<()> {
         std::fs::write(path, header + &table.to_toml()).with_context(|| format!("{}: writing the table", path.display()))?;
     }
     let slots = table.slots();
+    if a.at == "rmii" {
+        return run_rmii(&a, &capture, &frames, &table, &slots);
+    }
+    if a.load != 100 {
+        bail!("--load is for --at rmii (the pipeline's byte stream has no line rate)");
+    }
 
     let pb = progress_bar(frames.len(), a.engine.name());
     let result = engine::run(a.engine, a.capacity, a.vcd.as_deref(), &slots, &frames, a.direction, &mut |n| {
@@ -218,16 +239,130 @@ pub fn run(a: SimArgs) -> Result<()> {
     }
     if let Some(r) = &rtl_figures {
         if !r.model_mismatches.is_empty() {
-            let first: Vec<String> = r.model_mismatches.iter().take(10).map(|i| (i + 1).to_string()).collect();
             bail!(
                 "the {} engine's output differs from the reference model in {} frames (first: {})",
                 a.engine,
                 r.model_mismatches.len(),
-                first.join(", ")
+                first_ten(&r.model_mismatches)
             );
         }
     }
     Ok(())
+}
+
+/// `--at rmii`: the capture through the Ethernet board top's pins.
+fn run_rmii(a: &SimArgs, capture: &Capture, frames: &[Vec<u8>], table: &Table, slots: &[portshare_host::Slot]) -> Result<()> {
+    use portshare_sim::eth_board::{self, BenchOptions};
+    if !matches!(a.engine, EngineKind::Verilator | EngineKind::Rtl) {
+        bail!("--at rmii runs on the verilator or rtl engine, not {}", a.engine);
+    }
+    if a.vcd.is_some() {
+        bail!("--at rmii writes no waveform (--vcd is for the pipeline on the rtl engine)");
+    }
+    if a.capacity == 128 {
+        bail!("--at rmii simulates the Ethernet board with 16 or 64 entries, not 128");
+    }
+    let options = BenchOptions { engine: a.engine, capacity: a.capacity, ..Default::default() };
+    let run = eth_board::run_capture(options, slots, frames, a.direction, a.load)
+        .with_context(|| format!("the Ethernet board on the {} engine", a.engine))?;
+    let dropped: Vec<usize> = run.frames.iter().enumerate().filter(|(_, f)| f.is_none()).map(|(i, _)| i).collect();
+    let mismatches: Vec<usize> = frames
+        .iter()
+        .zip(&run.frames)
+        .enumerate()
+        .filter(|(_, (f, out))| out.as_ref().is_some_and(|o| model::process_frame(f, a.direction, slots).frame != *o))
+        .map(|(i, _)| i)
+        .collect();
+    // A dropped frame's record is left out (a pcapng's blocks would keep its input bytes).
+    if !dropped.is_empty() && capture.format_name() == "pcapng" {
+        bail!("the board dropped {} frames (first: {}), and a pcapng output cannot leave them out: no output written", dropped.len(), dropped[0] + 1);
+    }
+    let carried = Capture {
+        format: capture.format.clone(),
+        records: capture.records.iter().zip(&run.frames).filter(|(_, f)| f.is_some()).map(|(r, _)| r.clone()).collect(),
+    };
+    let out_capture = carried.with_frames(run.frames.iter().flatten().cloned().collect())?;
+    out_capture.write(&a.output)?;
+    let (lmin, lmax) = run.latency_ns.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+    let (lmin, lmax) = if run.latency_ns.is_empty() { (0.0, 0.0) } else { (lmin, lmax) };
+    let clocks_per_s = run.core_clocks as f64 / run.wall.as_secs_f64().max(1e-9);
+    let (from, to) = match a.direction {
+        Direction::Incoming => ("net", "srv"),
+        Direction::Outgoing => ("srv", "net"),
+    };
+    if a.json {
+        let j = json!({
+            "input": a.input,
+            "output": a.output,
+            "table": table.path,
+            "entries": table.entries.len(),
+            "capacity": a.capacity,
+            "direction": a.direction,
+            "at": "rmii",
+            "engine": a.engine.name(),
+            "load_percent": a.load,
+            "frames_in": frames.len(),
+            "frames_out": out_capture.records.len(),
+            "dropped": dropped,
+            "model_mismatches": mismatches.len(),
+            "egress_fcs_bad": run.bad_fcs,
+            "ingress_port": from,
+            "egress_port": to,
+            "ports": { "net": run.net.json(), "srv": run.srv.json() },
+            "counters_source": "the design's EthPort counter signals (not yet over the control protocol)",
+            "latency_ns": { "min": lmin, "max": lmax },
+            "ingress_frames_per_s": run.ingress_fps,
+            "egress_frames_per_s": run.egress_fps,
+            "core_clocks": run.core_clocks,
+            "simulated_ns": run.sim_ns,
+            "wall_s": run.wall.as_secs_f64(),
+            "core_clocks_per_s": clocks_per_s,
+        });
+        println!("{j}");
+    } else {
+        println!(
+            "{} → {}: {} frames into the {from} port's pins, {} out of the {to} port's, {} engine, {}, {}% load, table {} ({} of {} entries)",
+            a.input.display(),
+            a.output.display(),
+            frames.len(),
+            out_capture.records.len(),
+            a.engine.name(),
+            a.direction,
+            a.load,
+            table.path.display(),
+            table.entries.len(),
+            a.capacity
+        );
+        println!(
+            "  {:.0} frames/s in, {:.0} out; wire-to-wire latency {:.0}–{:.0} ns; {} core clocks ({:.0} µs simulated) at {:.0} clocks/s",
+            run.ingress_fps,
+            run.egress_fps,
+            lmin,
+            lmax,
+            run.core_clocks,
+            run.sim_ns / 1000.0,
+            clocks_per_s
+        );
+        for (name, s) in [("net", &run.net), ("srv", &run.srv)] {
+            let c: Vec<String> = eth_board::COUNTERS.iter().zip(s.counters).filter(|(_, v)| *v > 0).map(|(n, v)| format!("{n} {v}")).collect();
+            println!("  {name}: link {}, {}", if s.link { "up" } else { "down" }, if c.is_empty() { "no counts".into() } else { c.join(", ") });
+        }
+    }
+    if !dropped.is_empty() {
+        eprintln!("warning: the board dropped {} frames (first: {}); OUT holds the others", dropped.len(), first_ten(&dropped));
+    }
+    if run.bad_fcs > 0 {
+        bail!("{} frames left the {to} port with an FCS that does not check", run.bad_fcs);
+    }
+    if !mismatches.is_empty() {
+        bail!("the board's output differs from the reference model in {} frames (first: {})", mismatches.len(), first_ten(&mismatches));
+    }
+    Ok(())
+}
+
+/// The first ten of `frames` (0-based indices) as 1-based frame numbers.
+fn first_ten(frames: &[usize]) -> String {
+    frames.iter().take(10).map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {

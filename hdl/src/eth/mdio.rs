@@ -58,14 +58,16 @@ pub struct MdioMaster {
     mdc_r: DFF<Bit>,
     o_r: DFF<Bit>,
     oe_r: DFF<Bit>,
-    /// The MDIO bit cell (0..=63: 32 preamble, ST, OP, PHYAD, REGAD, TA, 16 data).
-    cell: DFF<Bits<6>>,
+    /// The MDIO bit cell (0..=63: 32 preamble, ST, OP, PHYAD, REGAD, TA, 16 data; not
+    /// `cell`: a Verilog-2001 keyword).
+    bit_cell: DFF<Bits<6>>,
     cmd: DFF<Bits<14>>,
     rd: DFF<Bits<16>>,
     ta_ok: DFF<Bit>,
     /// Which register this read is (0: BMCR, 1: BMSR, 2: special).
     which: DFF<Bits<2>>,
-    wait: DFF<Bits<24>>,
+    /// Clocks to the next read or poll (not `wait`: a Verilog keyword Verilator rejects).
+    pause: DFF<Bits<24>>,
     bmcr_r: DFF<Bits<16>>,
     bmsr_r: DFF<Bits<16>>,
     special_r: DFF<Bits<16>>,
@@ -79,7 +81,8 @@ pub struct MdioMaster {
     cmd_bmcr: Constant<Bits<14>>,
     cmd_bmsr: Constant<Bits<14>>,
     cmd_special: Constant<Bits<14>>,
-    event: Signal<Local, Bit>,
+    /// MDC's half period is up (not `event`: a Verilog keyword).
+    half_tick: Signal<Local, Bit>,
 }
 
 impl MdioMaster {
@@ -110,12 +113,12 @@ impl MdioMaster {
             mdc_r: Default::default(),
             o_r: Default::default(),
             oe_r: Default::default(),
-            cell: Default::default(),
+            bit_cell: Default::default(),
             cmd: Default::default(),
             rd: Default::default(),
             ta_ok: Default::default(),
             which: Default::default(),
-            wait: Default::default(),
+            pause: Default::default(),
             bmcr_r: Default::default(),
             bmsr_r: Default::default(),
             special_r: Default::default(),
@@ -129,7 +132,7 @@ impl MdioMaster {
             cmd_bmcr: cmd(REG_BMCR),
             cmd_bmsr: cmd(REG_BMSR),
             cmd_special: cmd(REG_SPECIAL),
-            event: Default::default(),
+            half_tick: Default::default(),
         }
     }
 }
@@ -144,29 +147,29 @@ impl Logic for MdioMaster {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, sync1, sync2, active, div, mdc_r, o_r, oe_r, cell, cmd, rd, ta_ok, which, wait, bmcr_r, bmsr_r,
+            self, clock, sync1, sync2, active, div, mdc_r, o_r, oe_r, bit_cell, cmd, rd, ta_ok, which, pause, bmcr_r, bmsr_r,
             special_r, present_r, link_r, speed_10_r, duplex_r, updated_r
         );
         self.sync1.d.next = self.mdio_i.val();
         self.sync2.d.next = self.sync1.q.val();
         self.updated_r.d.next = false;
-        self.event.next = false;
+        self.half_tick.next = false;
         if self.active.q.val() {
             if self.div.q.val() == self.half_m1.val() {
                 self.div.d.next = 0.into();
-                self.event.next = true;
+                self.half_tick.next = true;
             } else {
                 self.div.d.next = self.div.q.val() + 1;
             }
         }
         if !self.active.q.val() {
-            if self.wait.q.val() != 0 {
-                self.wait.d.next = self.wait.q.val() - 1;
+            if self.pause.q.val() != 0 {
+                self.pause.d.next = self.pause.q.val() - 1;
             } else {
                 // Start a read: preamble.
                 self.active.d.next = true;
                 self.div.d.next = 0.into();
-                self.cell.d.next = 0.into();
+                self.bit_cell.d.next = 0.into();
                 self.mdc_r.d.next = false;
                 self.o_r.d.next = true;
                 self.oe_r.d.next = true;
@@ -179,35 +182,35 @@ impl Logic for MdioMaster {
                     self.cmd.d.next = self.cmd_special.val();
                 }
             }
-        } else if self.event.val() & !self.mdc_r.q.val() {
+        } else if self.half_tick.val() & !self.mdc_r.q.val() {
             // Rising edge: the PHY samples our bit, we sample its.
             self.mdc_r.d.next = true;
-            if self.cell.q.val() == 47 {
+            if self.bit_cell.q.val() == 47 {
                 self.ta_ok.d.next = !self.sync2.q.val();
             }
-            if self.cell.q.val() >= 48 {
+            if self.bit_cell.q.val() >= 48 {
                 self.rd.d.next = self.rd.q.val() << 1;
                 if self.sync2.q.val() {
                     self.rd.d.next = (self.rd.q.val() << 1) | 1;
                 }
             }
-        } else if self.event.val() {
+        } else if self.half_tick.val() {
             // Falling edge: the next cell's bit.
             self.mdc_r.d.next = false;
-            self.cell.d.next = self.cell.q.val() + 1;
-            if self.cell.q.val() >= 31 {
+            self.bit_cell.d.next = self.bit_cell.q.val() + 1;
+            if self.bit_cell.q.val() >= 31 {
                 self.o_r.d.next = self.cmd.q.val().get_bit(13);
                 self.cmd.d.next = self.cmd.q.val() << 1;
             }
-            if self.cell.q.val() >= 45 {
+            if self.bit_cell.q.val() >= 45 {
                 self.oe_r.d.next = false;
             }
-            if self.cell.q.val() == 63 {
+            if self.bit_cell.q.val() == 63 {
                 // The read is complete.
                 self.active.d.next = false;
                 self.oe_r.d.next = false;
                 self.which.d.next = self.which.q.val() + 1;
-                self.wait.d.next = 2.into();
+                self.pause.d.next = 2.into();
                 if self.which.q.val() == 0 {
                     self.bmcr_r.d.next = self.rd.q.val();
                     self.present_r.d.next = self.ta_ok.q.val();
@@ -219,7 +222,7 @@ impl Logic for MdioMaster {
                 if self.which.q.val() == 2 {
                     self.special_r.d.next = self.rd.q.val();
                     self.which.d.next = 0.into();
-                    self.wait.d.next = self.interval.val();
+                    self.pause.d.next = self.interval.val();
                     self.updated_r.d.next = true;
                     self.link_r.d.next = self.present_r.q.val()
                         & self.ta_ok.q.val()
@@ -236,7 +239,7 @@ impl Logic for MdioMaster {
             self.oe_r.d.next = false;
             self.mdc_r.d.next = false;
             self.which.d.next = 0.into();
-            self.wait.d.next = 2.into();
+            self.pause.d.next = 2.into();
             self.link_r.d.next = false;
         }
         self.mdc.next = self.mdc_r.q.val();
