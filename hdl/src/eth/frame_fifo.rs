@@ -5,6 +5,12 @@
 //! left, a fifth frame, no bytes at all, or `w_drop` with its end — is discarded whole
 //! (its bytes are taken back) and strobes `dropped`. Nothing is ever truncated.
 //!
+//! `room` (a byte and a frame's end would be taken now) comes from a flip-flop set
+//! from this clock's events, so a writer's handshake does not run through the fill
+//! arithmetic (on the Ethernet board it ran through the core into the other port's
+//! buffer: the core clock's critical path). The fill itself is a mux of ±1s of
+//! registers, the space of the committed frames (`cfill`) kept beside it.
+//!
 //! Write side: `w_byte` (a byte in `w_data`) and `w_end` (the frame ends on this clock,
 //! with or without a byte), never waiting. Read side: `r_valid`/`r_ready`/`r_last`;
 //! `free` is the space a frame may still take (the egress side reserves it before
@@ -36,6 +42,8 @@ pub struct FrameFifo {
     pub free: Signal<Out, Bits<11>>,
     /// Every descriptor is taken: a frame ending now would be dropped.
     pub full: Signal<Out, Bit>,
+    /// `free != 0 && !full`, from a flip-flop.
+    pub room: Signal<Out, Bit>,
     pub r_data: Signal<Out, Bits<8>>,
     pub r_valid: Signal<Out, Bit>,
     pub r_last: Signal<Out, Bit>,
@@ -50,6 +58,10 @@ pub struct FrameFifo {
     flen: DFF<Bits<11>>,
     dropping: DFF<Bit>,
     fill: DFF<Bits<11>>,
+    /// `fill` less the frame being written (`flen`).
+    cfill: DFF<Bits<11>>,
+    /// `!room`: a flip-flop whose power-up 0 is right for the empty buffer.
+    no_room: DFF<Bit>,
     d_len: [DFF<Bits<11>>; DESCRIPTORS],
     d_flag: [DFF<Bit>; DESCRIPTORS],
     d_wp: DFF<Bits<2>>,
@@ -70,6 +82,7 @@ pub struct FrameFifo {
     cap: Constant<Bits<11>>,
     cap_m1: Constant<Bits<11>>,
     desc_full: Constant<Bits<3>>,
+    desc_full_m1: Constant<Bits<3>>,
     // This clock's events.
     write: Signal<Local, Bit>,
     commit: Signal<Local, Bit>,
@@ -82,7 +95,10 @@ pub struct FrameFifo {
     consume: Signal<Local, Bit>,
     raddr: Signal<Local, Bits<11>>,
     rptr_inc: Signal<Local, Bits<11>>,
-    base: Signal<Local, Bits<11>>,
+    fill_next: Signal<Local, Bits<11>>,
+    flen_zero: Signal<Local, Bit>,
+    at_cap: Signal<Local, Bit>,
+    at_cap_m1: Signal<Local, Bit>,
 }
 
 impl Default for FrameFifo {
@@ -98,6 +114,7 @@ impl Default for FrameFifo {
             dropped: Default::default(),
             free: Default::default(),
             full: Default::default(),
+            room: Default::default(),
             r_data: Default::default(),
             r_valid: Default::default(),
             r_last: Default::default(),
@@ -111,6 +128,8 @@ impl Default for FrameFifo {
             flen: Default::default(),
             dropping: Default::default(),
             fill: Default::default(),
+            cfill: Default::default(),
+            no_room: Default::default(),
             d_len: Default::default(),
             d_flag: Default::default(),
             d_wp: Default::default(),
@@ -129,6 +148,7 @@ impl Default for FrameFifo {
             cap: Constant::new(CAPACITY.into()),
             cap_m1: Constant::new((CAPACITY - 1).into()),
             desc_full: Constant::new((DESCRIPTORS as u64).into()),
+            desc_full_m1: Constant::new((DESCRIPTORS as u64 - 1).into()),
             write: Default::default(),
             commit: Default::default(),
             roll: Default::default(),
@@ -140,7 +160,10 @@ impl Default for FrameFifo {
             consume: Default::default(),
             raddr: Default::default(),
             rptr_inc: Default::default(),
-            base: Default::default(),
+            fill_next: Default::default(),
+            flen_zero: Default::default(),
+            at_cap: Default::default(),
+            at_cap_m1: Default::default(),
         }
     }
 }
@@ -149,7 +172,7 @@ impl Logic for FrameFifo {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, wptr, wstart, flen, dropping, fill, d_wp, d_rp, d_count, dropped_r, reading, rptr, rem, cur_len,
+            self, clock, wptr, wstart, flen, dropping, fill, cfill, no_room, d_wp, d_rp, d_count, dropped_r, reading, rptr, rem, cur_len,
             cur_flag, shown, shown_last, shown_hi, sptr
         );
         clock!(self, clock, lo, hi);
@@ -163,7 +186,10 @@ impl Logic for FrameFifo {
 
         // Write side: a byte goes in while there is room and the frame is not being
         // discarded; at the end the frame is committed or taken back.
-        self.write.next = self.w_byte.val() & !self.dropping.q.val() & (self.fill.q.val() != self.cap.val());
+        self.at_cap.next = self.fill.q.val() == self.cap.val();
+        self.at_cap_m1.next = self.fill.q.val() == self.cap_m1.val();
+        self.flen_zero.next = self.flen.q.val() == 0;
+        self.write.next = self.w_byte.val() & !self.dropping.q.val() & !self.at_cap.val();
         self.wptr_inc.next = self.wptr.q.val() + 1;
         if self.wptr.q.val() == self.cap_m1.val() {
             self.wptr_inc.next = 0.into();
@@ -176,7 +202,7 @@ impl Logic for FrameFifo {
         self.roll.next = false;
         if self.w_end.val() {
             if (self.dropping.q.val() | (self.w_byte.val() & !self.write.val()) | self.w_drop.val())
-                | (self.flen_now.val() == 0)
+                | (self.flen_zero.val() & !self.write.val())
                 | (self.d_count.q.val() == self.desc_full.val())
             {
                 self.roll.next = true;
@@ -265,18 +291,34 @@ impl Logic for FrameFifo {
             self.d_count.d.next = self.d_count.q.val() - 1;
         }
 
-        // Space: bytes written in, bytes taken out, a discarded frame's bytes back.
-        self.base.next = self.fill.q.val();
+        // Space: bytes written in, bytes taken out, a discarded frame's bytes back (to
+        // what the committed frames hold).
+        self.fill_next.next = self.fill.q.val();
         if self.roll.val() {
-            self.base.next = self.fill.q.val() - self.flen.q.val();
+            self.fill_next.next = self.cfill.q.val();
+            if self.consume.val() {
+                self.fill_next.next = self.cfill.q.val() - 1;
+            }
+        } else if self.write.val() & !self.consume.val() {
+            self.fill_next.next = self.fill.q.val() + 1;
+        } else if !self.write.val() & self.consume.val() {
+            self.fill_next.next = self.fill.q.val() - 1;
         }
-        self.fill.d.next = self.base.val();
-        if (self.write.val() & !self.roll.val()) & !self.consume.val() {
-            self.fill.d.next = self.base.val() + 1;
+        self.fill.d.next = self.fill_next.val();
+        self.cfill.d.next = self.cfill.q.val();
+        if self.consume.val() {
+            self.cfill.d.next = self.cfill.q.val() - 1;
         }
-        if !(self.write.val() & !self.roll.val()) & self.consume.val() {
-            self.fill.d.next = self.base.val() - 1;
+        if self.commit.val() | self.roll.val() {
+            self.cfill.d.next = self.fill_next.val();
         }
+        // `room` next clock: the fill reaches the capacity (from one below with a byte
+        // in, or staying at it), or a fifth descriptor is taken.
+        self.no_room.d.next = (!self.consume.val()
+            & ((self.at_cap.val() & (!self.roll.val() | self.flen_zero.val()))
+                | (self.at_cap_m1.val() & self.write.val() & !self.roll.val())))
+            | ((self.d_count.q.val() == self.desc_full.val()) & !(self.start.val() & !self.commit.val()))
+            | ((self.d_count.q.val() == self.desc_full_m1.val()) & self.commit.val() & !self.start.val());
 
         if self.reset.val() {
             self.wptr.d.next = 0.into();
@@ -284,6 +326,8 @@ impl Logic for FrameFifo {
             self.flen.d.next = 0.into();
             self.dropping.d.next = false;
             self.fill.d.next = 0.into();
+            self.cfill.d.next = 0.into();
+            self.no_room.d.next = false;
             self.d_wp.d.next = 0.into();
             self.d_rp.d.next = 0.into();
             self.d_count.d.next = 0.into();
@@ -295,6 +339,7 @@ impl Logic for FrameFifo {
         self.dropped.next = self.dropped_r.q.val();
         self.free.next = self.cap.val() - self.fill.q.val();
         self.full.next = self.d_count.q.val() == self.desc_full.val();
+        self.room.next = !self.no_room.q.val();
         self.r_valid.next = self.shown.q.val();
         self.r_last.next = self.shown_last.q.val();
         self.r_data.next = self.lo.read_data.val();
@@ -316,6 +361,9 @@ mod tests {
         assert!(simulate(uut, 100));
         uut.clock.next = false.into();
         assert!(simulate(uut, 100));
+        // The registered `room` is exactly its combinational definition.
+        let room = uut.free.val().to_u64() != 0 && !uut.full.val();
+        assert_eq!(uut.room.val(), room, "room with free {} full {}", uut.free.val().to_u64(), uut.full.val());
     }
 
     /// Random frames (some too long for the space left, some with `w_drop`, some

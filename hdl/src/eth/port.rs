@@ -87,6 +87,10 @@ pub struct EthPort {
     reset_sync: BitSynchronizer,
     /// Bytes of the frame being received (for `rx_bytes`).
     frame_bytes: DFF<Bits<11>>,
+    /// A good frame's bytes, added to `rx_bytes` the clock after its end (one 32-bit
+    /// add from registers, not two after the end's decode).
+    good_len: DFF<Bits<11>>,
+    good_add: DFF<Bit>,
     c_rx_frames: DFF<Bits<COUNTER_BITS>>,
     c_rx_bytes: DFF<Bits<COUNTER_BITS>>,
     c_fcs_errors: DFF<Bits<COUNTER_BITS>>,
@@ -161,6 +165,8 @@ impl EthPort {
             speed_sync: Default::default(),
             reset_sync: Default::default(),
             frame_bytes: Default::default(),
+            good_len: Default::default(),
+            good_add: Default::default(),
             c_rx_frames: Default::default(),
             c_rx_bytes: Default::default(),
             c_fcs_errors: Default::default(),
@@ -193,7 +199,7 @@ impl Logic for EthPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, frame_bytes, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts, c_align, c_dropped, c_false,
+            self, clock, frame_bytes, good_len, good_add, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts, c_align, c_dropped, c_false,
             c_tx_frames, c_tx_stomped, sent_seen, stomped_seen
         );
         clock!(self, clock, ingress, egress, mdio);
@@ -261,7 +267,7 @@ impl Logic for EthPort {
         self.egress.w_end.next = self.out_end.val();
         self.egress.w_flag.next = self.out_stomp.val();
         self.egress.w_drop.next = false;
-        self.out_ready.next = (self.egress.free.val() != 0) & !self.egress.full.val();
+        self.out_ready.next = self.egress.room.val();
         self.tx_cdc.data.next = self.egress.r_data.val();
         self.tx_cdc.valid.next = self.egress.r_valid.val();
         self.tx_cdc.last.next = self.egress.r_last.val();
@@ -278,6 +284,14 @@ impl Logic for EthPort {
         self.txd.next = self.tx.txd.val();
 
         // Counters.
+        self.good_add.d.next = false;
+        self.good_len.d.next = self.frame_bytes.q.val();
+        if self.rx_byte.val() {
+            self.good_len.d.next = self.frame_bytes.q.val() + 1;
+        }
+        if self.good_add.q.val() {
+            self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.good_len.q.val());
+        }
         if self.rx_byte.val() {
             self.frame_bytes.d.next = self.frame_bytes.q.val() + 1;
         }
@@ -287,10 +301,7 @@ impl Logic for EthPort {
                 self.c_fcs_errors.d.next = self.c_fcs_errors.q.val() + 1;
             } else {
                 self.c_rx_frames.d.next = self.c_rx_frames.q.val() + 1;
-                self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.frame_bytes.q.val());
-                if self.rx_byte.val() {
-                    self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.frame_bytes.q.val()) + 1;
-                }
+                self.good_add.d.next = true;
             }
             if self.rx_cdc.stomped.val() {
                 self.c_rx_stomped.d.next = self.c_rx_stomped.q.val() + 1;
@@ -329,6 +340,7 @@ impl Logic for EthPort {
         self.drop_activity.next = self.ingress.dropped.val();
         if self.reset.val() {
             self.frame_bytes.d.next = 0.into();
+            self.good_add.d.next = false;
             self.c_rx_frames.d.next = 0.into();
             self.c_rx_bytes.d.next = 0.into();
             self.c_fcs_errors.d.next = 0.into();
