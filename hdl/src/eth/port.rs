@@ -22,6 +22,7 @@ use super::frame_fifo::FrameFifo;
 use super::mdio::{MdioMaster, POLL_INTERVAL};
 use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
+use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::BitSynchronizer;
 
@@ -43,12 +44,12 @@ pub struct EthPort {
     pub mdio_o: Signal<Out, Bit>,
     pub mdio_oe: Signal<Out, Bit>,
     pub mdio_i: Signal<In, Bit>,
-    /// Received frames, whole: `in_len` bytes, `in_fcs_bad`, valid with `in_valid`.
+    /// Received frames, whole, `in_fcs_bad` with every byte (the ingress buffer's
+    /// output through a skid register: `in_ready` reaches no further than it).
     pub in_data: Signal<Out, Bits<8>>,
     pub in_valid: Signal<Out, Bit>,
     pub in_last: Signal<Out, Bit>,
     pub in_ready: Signal<In, Bit>,
-    pub in_len: Signal<Out, Bits<11>>,
     pub in_fcs_bad: Signal<Out, Bit>,
     /// Frames to send: a byte per `out_byte`, `out_stomp` with `out_end`, only while
     /// `out_ready` (room for a byte, and for a frame's end).
@@ -82,6 +83,8 @@ pub struct EthPort {
     pub tx_cdc: TxCdc,
     pub ingress: FrameFifo,
     pub egress: FrameFifo,
+    /// Data, last and the FCS flag of the ingress buffer's bytes.
+    in_skid: Skid<10>,
     pub mdio: MdioMaster,
     speed_sync: BitSynchronizer,
     reset_sync: BitSynchronizer,
@@ -111,6 +114,7 @@ pub struct EthPort {
     stomped_seen: DFF<Bit>,
     rx_end: Signal<Local, Bit>,
     rx_byte: Signal<Local, Bit>,
+    in_word: Signal<Local, Bits<10>>,
 }
 
 impl EthPort {
@@ -132,7 +136,6 @@ impl EthPort {
             in_valid: Default::default(),
             in_last: Default::default(),
             in_ready: Default::default(),
-            in_len: Default::default(),
             in_fcs_bad: Default::default(),
             out_data: Default::default(),
             out_byte: Default::default(),
@@ -161,6 +164,7 @@ impl EthPort {
             tx_cdc: Default::default(),
             ingress: Default::default(),
             egress: Default::default(),
+            in_skid: Default::default(),
             mdio: MdioMaster::new(mdio_interval),
             speed_sync: Default::default(),
             reset_sync: Default::default(),
@@ -185,6 +189,7 @@ impl EthPort {
             stomped_seen: Default::default(),
             rx_end: Default::default(),
             rx_byte: Default::default(),
+            in_word: Default::default(),
         }
     }
 }
@@ -199,10 +204,25 @@ impl Logic for EthPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, frame_bytes, good_len, good_add, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts, c_align, c_dropped, c_false,
-            c_tx_frames, c_tx_stomped, sent_seen, stomped_seen
+            self,
+            clock,
+            frame_bytes,
+            good_len,
+            good_add,
+            c_rx_frames,
+            c_rx_bytes,
+            c_fcs_errors,
+            c_rx_stomped,
+            c_runts,
+            c_align,
+            c_dropped,
+            c_false,
+            c_tx_frames,
+            c_tx_stomped,
+            sent_seen,
+            stomped_seen
         );
-        clock!(self, clock, ingress, egress, mdio);
+        clock!(self, clock, ingress, egress, mdio, in_skid);
         self.sent_toggle.clock.next = self.ref_clk.val();
         self.sent_toggle.d.next = self.sent_toggle.q.val();
         self.stomped_toggle.clock.next = self.ref_clk.val();
@@ -253,12 +273,22 @@ impl Logic for EthPort {
         self.ingress.w_end.next = self.rx_end.val();
         self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val();
         self.ingress.w_drop.next = false;
-        self.in_data.next = self.ingress.r_data.val();
-        self.in_valid.next = self.ingress.r_valid.val();
-        self.in_last.next = self.ingress.r_last.val();
-        self.ingress.r_ready.next = self.in_ready.val();
-        self.in_len.next = self.ingress.r_len.val();
-        self.in_fcs_bad.next = self.ingress.r_flag.val();
+        self.in_skid.reset.next = self.reset.val();
+        self.in_word.next = bit_cast::<10, 8>(self.ingress.r_data.val());
+        if self.ingress.r_last.val() {
+            self.in_word.next = bit_cast::<10, 8>(self.ingress.r_data.val()) | 0x100;
+        }
+        self.in_skid.up_data.next = self.in_word.val();
+        if self.ingress.r_flag.val() {
+            self.in_skid.up_data.next = self.in_word.val() | 0x200;
+        }
+        self.in_skid.up_valid.next = self.ingress.r_valid.val();
+        self.ingress.r_ready.next = self.in_skid.up_ready.val();
+        self.in_data.next = self.in_skid.data.val().get_bits::<8>(0);
+        self.in_last.next = self.in_skid.data.val().get_bit(8);
+        self.in_fcs_bad.next = self.in_skid.data.val().get_bit(9);
+        self.in_valid.next = self.in_skid.valid.val();
+        self.in_skid.ready.next = self.in_ready.val();
 
         // Transmit: egress buffer → crossing → MAC → pins.
         self.egress.reset.next = self.reset.val();
@@ -290,7 +320,8 @@ impl Logic for EthPort {
             self.good_len.d.next = self.frame_bytes.q.val() + 1;
         }
         if self.good_add.q.val() {
-            self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.good_len.q.val());
+            self.c_rx_bytes.d.next =
+                self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.good_len.q.val());
         }
         if self.rx_byte.val() {
             self.frame_bytes.d.next = self.frame_bytes.q.val() + 1;
