@@ -60,8 +60,12 @@ pub struct FrameFifo {
     fill: DFF<Bits<11>>,
     /// `fill` less the frame being written (`flen`).
     cfill: DFF<Bits<11>>,
-    /// `!room`: a flip-flop whose power-up 0 is right for the empty buffer.
-    no_room: DFF<Bit>,
+    /// `fill == cap`, `d_count == DESCRIPTORS` and `flen != 0`, each a flip-flop set
+    /// from this clock's events (power-up 0 is right for the empty buffer): `room`
+    /// and the write decision then start from registers.
+    at_cap_r: DFF<Bit>,
+    desc_full_r: DFF<Bit>,
+    flen_nz: DFF<Bit>,
     d_len: [DFF<Bits<11>>; DESCRIPTORS],
     d_flag: [DFF<Bit>; DESCRIPTORS],
     d_wp: DFF<Bits<2>>,
@@ -129,7 +133,9 @@ impl Default for FrameFifo {
             dropping: Default::default(),
             fill: Default::default(),
             cfill: Default::default(),
-            no_room: Default::default(),
+            at_cap_r: Default::default(),
+            desc_full_r: Default::default(),
+            flen_nz: Default::default(),
             d_len: Default::default(),
             d_flag: Default::default(),
             d_wp: Default::default(),
@@ -172,8 +178,8 @@ impl Logic for FrameFifo {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, wptr, wstart, flen, dropping, fill, cfill, no_room, d_wp, d_rp, d_count, dropped_r, reading, rptr, rem, cur_len,
-            cur_flag, shown, shown_last, shown_hi, sptr
+            self, clock, wptr, wstart, flen, dropping, fill, cfill, at_cap_r, desc_full_r, flen_nz, d_wp, d_rp, d_count,
+            dropped_r, reading, rptr, rem, cur_len, cur_flag, shown, shown_last, shown_hi, sptr
         );
         clock!(self, clock, lo, hi);
         for i in 0..DESCRIPTORS {
@@ -186,9 +192,9 @@ impl Logic for FrameFifo {
 
         // Write side: a byte goes in while there is room and the frame is not being
         // discarded; at the end the frame is committed or taken back.
-        self.at_cap.next = self.fill.q.val() == self.cap.val();
+        self.at_cap.next = self.at_cap_r.q.val();
         self.at_cap_m1.next = self.fill.q.val() == self.cap_m1.val();
-        self.flen_zero.next = self.flen.q.val() == 0;
+        self.flen_zero.next = !self.flen_nz.q.val();
         self.write.next = self.w_byte.val() & !self.dropping.q.val() & !self.at_cap.val();
         self.wptr_inc.next = self.wptr.q.val() + 1;
         if self.wptr.q.val() == self.cap_m1.val() {
@@ -203,7 +209,7 @@ impl Logic for FrameFifo {
         if self.w_end.val() {
             if (self.dropping.q.val() | (self.w_byte.val() & !self.write.val()) | self.w_drop.val())
                 | (self.flen_zero.val() & !self.write.val())
-                | (self.d_count.q.val() == self.desc_full.val())
+                | self.desc_full_r.q.val()
             {
                 self.roll.next = true;
             } else {
@@ -314,11 +320,13 @@ impl Logic for FrameFifo {
         }
         // `room` next clock: the fill reaches the capacity (from one below with a byte
         // in, or staying at it), or a fifth descriptor is taken.
-        self.no_room.d.next = (!self.consume.val()
+        self.at_cap_r.d.next = !self.consume.val()
             & ((self.at_cap.val() & (!self.roll.val() | self.flen_zero.val()))
-                | (self.at_cap_m1.val() & self.write.val() & !self.roll.val())))
-            | ((self.d_count.q.val() == self.desc_full.val()) & !(self.start.val() & !self.commit.val()))
+                | (self.at_cap_m1.val() & self.write.val() & !self.roll.val()));
+        self.desc_full_r.d.next = (self.desc_full_r.q.val() & !(self.start.val() & !self.commit.val()))
             | ((self.d_count.q.val() == self.desc_full_m1.val()) & self.commit.val() & !self.start.val());
+        self.flen_nz.d.next = (self.flen_nz.q.val() | (self.write.val() & !self.roll.val()))
+            & !(self.commit.val() | self.roll.val());
 
         if self.reset.val() {
             self.wptr.d.next = 0.into();
@@ -327,7 +335,9 @@ impl Logic for FrameFifo {
             self.dropping.d.next = false;
             self.fill.d.next = 0.into();
             self.cfill.d.next = 0.into();
-            self.no_room.d.next = false;
+            self.at_cap_r.d.next = false;
+            self.desc_full_r.d.next = false;
+            self.flen_nz.d.next = false;
             self.d_wp.d.next = 0.into();
             self.d_rp.d.next = 0.into();
             self.d_count.d.next = 0.into();
@@ -339,7 +349,7 @@ impl Logic for FrameFifo {
         self.dropped.next = self.dropped_r.q.val();
         self.free.next = self.cap.val() - self.fill.q.val();
         self.full.next = self.d_count.q.val() == self.desc_full.val();
-        self.room.next = !self.no_room.q.val();
+        self.room.next = !self.at_cap_r.q.val() & !self.desc_full_r.q.val();
         self.r_valid.next = self.shown.q.val();
         self.r_last.next = self.shown_last.q.val();
         self.r_data.next = self.lo.read_data.val();
@@ -459,10 +469,21 @@ mod tests {
                 _ => extra_drops += 1,
             }
         }
-        assert!(next.is_none(), "a frame came out that was never written whole: {} bytes", next.unwrap().0.len());
-        assert_eq!(drops, want_drops + extra_drops, "every discarded frame strobes `dropped`");
+        assert!(
+            next.is_none(),
+            "a frame came out that was never written whole: {} bytes",
+            next.unwrap().0.len()
+        );
+        assert_eq!(
+            drops,
+            want_drops + extra_drops,
+            "every discarded frame strobes `dropped`"
+        );
         // Both kinds of loss were exercised, and most frames still made it.
-        assert!(extra_drops > 0 && want_drops > 0, "{extra_drops} {want_drops}");
+        assert!(
+            extra_drops > 0 && want_drops > 0,
+            "{extra_drops} {want_drops}"
+        );
         assert!(got.len() > 150, "{} frames out", got.len());
     }
 
@@ -470,6 +491,10 @@ mod tests {
     fn generates_valid_verilog() {
         let mut uut = FrameFifo::default();
         uut.connect_all();
-        yosys_validate(&format!("portshare-frame-fifo-{}", std::process::id()), &generate_verilog(&uut)).unwrap();
+        yosys_validate(
+            &format!("portshare-frame-fifo-{}", std::process::id()),
+            &generate_verilog(&uut),
+        )
+        .unwrap();
     }
 }

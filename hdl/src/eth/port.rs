@@ -204,23 +204,8 @@ impl Logic for EthPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self,
-            clock,
-            frame_bytes,
-            good_len,
-            good_add,
-            c_rx_frames,
-            c_rx_bytes,
-            c_fcs_errors,
-            c_rx_stomped,
-            c_runts,
-            c_align,
-            c_dropped,
-            c_false,
-            c_tx_frames,
-            c_tx_stomped,
-            sent_seen,
-            stomped_seen
+            self, clock, frame_bytes, good_len, good_add, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts,
+            c_align, c_dropped, c_false, c_tx_frames, c_tx_stomped, sent_seen, stomped_seen
         );
         clock!(self, clock, ingress, egress, mdio, in_skid);
         self.sent_toggle.clock.next = self.ref_clk.val();
@@ -320,8 +305,7 @@ impl Logic for EthPort {
             self.good_len.d.next = self.frame_bytes.q.val() + 1;
         }
         if self.good_add.q.val() {
-            self.c_rx_bytes.d.next =
-                self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.good_len.q.val());
+            self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.good_len.q.val());
         }
         if self.rx_byte.val() {
             self.frame_bytes.d.next = self.frame_bytes.q.val() + 1;
