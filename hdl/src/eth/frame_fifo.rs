@@ -5,6 +5,12 @@
 //! left, a fifth frame, no bytes at all, or `w_drop` with its end — is discarded whole
 //! (its bytes are taken back) and strobes `dropped`. Nothing is ever truncated.
 //!
+//! `room` (a byte and a frame's end would be taken now) comes from a flip-flop set
+//! from this clock's events, so a writer's handshake does not run through the fill
+//! arithmetic (on the Ethernet board it ran through the core into the other port's
+//! buffer: the core clock's critical path). The fill itself is a mux of ±1s of
+//! registers, the space of the committed frames (`cfill`) kept beside it.
+//!
 //! Write side: `w_byte` (a byte in `w_data`) and `w_end` (the frame ends on this clock,
 //! with or without a byte), never waiting. Read side: `r_valid`/`r_ready`/`r_last`;
 //! `free` is the space a frame may still take (the egress side reserves it before
@@ -36,6 +42,8 @@ pub struct FrameFifo {
     pub free: Signal<Out, Bits<11>>,
     /// Every descriptor is taken: a frame ending now would be dropped.
     pub full: Signal<Out, Bit>,
+    /// `free != 0 && !full`, from a flip-flop.
+    pub room: Signal<Out, Bit>,
     pub r_data: Signal<Out, Bits<8>>,
     pub r_valid: Signal<Out, Bit>,
     pub r_last: Signal<Out, Bit>,
@@ -50,6 +58,14 @@ pub struct FrameFifo {
     flen: DFF<Bits<11>>,
     dropping: DFF<Bit>,
     fill: DFF<Bits<11>>,
+    /// `fill` less the frame being written (`flen`).
+    cfill: DFF<Bits<11>>,
+    /// `fill == cap`, `d_count == DESCRIPTORS` and `flen != 0`, each a flip-flop set
+    /// from this clock's events (power-up 0 is right for the empty buffer): `room`
+    /// and the write decision then start from registers.
+    at_cap_r: DFF<Bit>,
+    desc_full_r: DFF<Bit>,
+    flen_nz: DFF<Bit>,
     d_len: [DFF<Bits<11>>; DESCRIPTORS],
     d_flag: [DFF<Bit>; DESCRIPTORS],
     d_wp: DFF<Bits<2>>,
@@ -70,6 +86,7 @@ pub struct FrameFifo {
     cap: Constant<Bits<11>>,
     cap_m1: Constant<Bits<11>>,
     desc_full: Constant<Bits<3>>,
+    desc_full_m1: Constant<Bits<3>>,
     // This clock's events.
     write: Signal<Local, Bit>,
     commit: Signal<Local, Bit>,
@@ -82,7 +99,10 @@ pub struct FrameFifo {
     consume: Signal<Local, Bit>,
     raddr: Signal<Local, Bits<11>>,
     rptr_inc: Signal<Local, Bits<11>>,
-    base: Signal<Local, Bits<11>>,
+    fill_next: Signal<Local, Bits<11>>,
+    flen_zero: Signal<Local, Bit>,
+    at_cap: Signal<Local, Bit>,
+    at_cap_m1: Signal<Local, Bit>,
 }
 
 impl Default for FrameFifo {
@@ -98,6 +118,7 @@ impl Default for FrameFifo {
             dropped: Default::default(),
             free: Default::default(),
             full: Default::default(),
+            room: Default::default(),
             r_data: Default::default(),
             r_valid: Default::default(),
             r_last: Default::default(),
@@ -111,6 +132,10 @@ impl Default for FrameFifo {
             flen: Default::default(),
             dropping: Default::default(),
             fill: Default::default(),
+            cfill: Default::default(),
+            at_cap_r: Default::default(),
+            desc_full_r: Default::default(),
+            flen_nz: Default::default(),
             d_len: Default::default(),
             d_flag: Default::default(),
             d_wp: Default::default(),
@@ -129,6 +154,7 @@ impl Default for FrameFifo {
             cap: Constant::new(CAPACITY.into()),
             cap_m1: Constant::new((CAPACITY - 1).into()),
             desc_full: Constant::new((DESCRIPTORS as u64).into()),
+            desc_full_m1: Constant::new((DESCRIPTORS as u64 - 1).into()),
             write: Default::default(),
             commit: Default::default(),
             roll: Default::default(),
@@ -140,7 +166,10 @@ impl Default for FrameFifo {
             consume: Default::default(),
             raddr: Default::default(),
             rptr_inc: Default::default(),
-            base: Default::default(),
+            fill_next: Default::default(),
+            flen_zero: Default::default(),
+            at_cap: Default::default(),
+            at_cap_m1: Default::default(),
         }
     }
 }
@@ -149,8 +178,8 @@ impl Logic for FrameFifo {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, wptr, wstart, flen, dropping, fill, d_wp, d_rp, d_count, dropped_r, reading, rptr, rem, cur_len,
-            cur_flag, shown, shown_last, shown_hi, sptr
+            self, clock, wptr, wstart, flen, dropping, fill, cfill, at_cap_r, desc_full_r, flen_nz, d_wp, d_rp, d_count,
+            dropped_r, reading, rptr, rem, cur_len, cur_flag, shown, shown_last, shown_hi, sptr
         );
         clock!(self, clock, lo, hi);
         for i in 0..DESCRIPTORS {
@@ -163,7 +192,10 @@ impl Logic for FrameFifo {
 
         // Write side: a byte goes in while there is room and the frame is not being
         // discarded; at the end the frame is committed or taken back.
-        self.write.next = self.w_byte.val() & !self.dropping.q.val() & (self.fill.q.val() != self.cap.val());
+        self.at_cap.next = self.at_cap_r.q.val();
+        self.at_cap_m1.next = self.fill.q.val() == self.cap_m1.val();
+        self.flen_zero.next = !self.flen_nz.q.val();
+        self.write.next = self.w_byte.val() & !self.dropping.q.val() & !self.at_cap.val();
         self.wptr_inc.next = self.wptr.q.val() + 1;
         if self.wptr.q.val() == self.cap_m1.val() {
             self.wptr_inc.next = 0.into();
@@ -176,8 +208,8 @@ impl Logic for FrameFifo {
         self.roll.next = false;
         if self.w_end.val() {
             if (self.dropping.q.val() | (self.w_byte.val() & !self.write.val()) | self.w_drop.val())
-                | (self.flen_now.val() == 0)
-                | (self.d_count.q.val() == self.desc_full.val())
+                | (self.flen_zero.val() & !self.write.val())
+                | self.desc_full_r.q.val()
             {
                 self.roll.next = true;
             } else {
@@ -265,18 +297,36 @@ impl Logic for FrameFifo {
             self.d_count.d.next = self.d_count.q.val() - 1;
         }
 
-        // Space: bytes written in, bytes taken out, a discarded frame's bytes back.
-        self.base.next = self.fill.q.val();
+        // Space: bytes written in, bytes taken out, a discarded frame's bytes back (to
+        // what the committed frames hold).
+        self.fill_next.next = self.fill.q.val();
         if self.roll.val() {
-            self.base.next = self.fill.q.val() - self.flen.q.val();
+            self.fill_next.next = self.cfill.q.val();
+            if self.consume.val() {
+                self.fill_next.next = self.cfill.q.val() - 1;
+            }
+        } else if self.write.val() & !self.consume.val() {
+            self.fill_next.next = self.fill.q.val() + 1;
+        } else if !self.write.val() & self.consume.val() {
+            self.fill_next.next = self.fill.q.val() - 1;
         }
-        self.fill.d.next = self.base.val();
-        if (self.write.val() & !self.roll.val()) & !self.consume.val() {
-            self.fill.d.next = self.base.val() + 1;
+        self.fill.d.next = self.fill_next.val();
+        self.cfill.d.next = self.cfill.q.val();
+        if self.consume.val() {
+            self.cfill.d.next = self.cfill.q.val() - 1;
         }
-        if !(self.write.val() & !self.roll.val()) & self.consume.val() {
-            self.fill.d.next = self.base.val() - 1;
+        if self.commit.val() | self.roll.val() {
+            self.cfill.d.next = self.fill_next.val();
         }
+        // `room` next clock: the fill reaches the capacity (from one below with a byte
+        // in, or staying at it), or a fifth descriptor is taken.
+        self.at_cap_r.d.next = !self.consume.val()
+            & ((self.at_cap.val() & (!self.roll.val() | self.flen_zero.val()))
+                | (self.at_cap_m1.val() & self.write.val() & !self.roll.val()));
+        self.desc_full_r.d.next = (self.desc_full_r.q.val() & !(self.start.val() & !self.commit.val()))
+            | ((self.d_count.q.val() == self.desc_full_m1.val()) & self.commit.val() & !self.start.val());
+        self.flen_nz.d.next = (self.flen_nz.q.val() | (self.write.val() & !self.roll.val()))
+            & !(self.commit.val() | self.roll.val());
 
         if self.reset.val() {
             self.wptr.d.next = 0.into();
@@ -284,6 +334,10 @@ impl Logic for FrameFifo {
             self.flen.d.next = 0.into();
             self.dropping.d.next = false;
             self.fill.d.next = 0.into();
+            self.cfill.d.next = 0.into();
+            self.at_cap_r.d.next = false;
+            self.desc_full_r.d.next = false;
+            self.flen_nz.d.next = false;
             self.d_wp.d.next = 0.into();
             self.d_rp.d.next = 0.into();
             self.d_count.d.next = 0.into();
@@ -295,6 +349,7 @@ impl Logic for FrameFifo {
         self.dropped.next = self.dropped_r.q.val();
         self.free.next = self.cap.val() - self.fill.q.val();
         self.full.next = self.d_count.q.val() == self.desc_full.val();
+        self.room.next = !self.at_cap_r.q.val() & !self.desc_full_r.q.val();
         self.r_valid.next = self.shown.q.val();
         self.r_last.next = self.shown_last.q.val();
         self.r_data.next = self.lo.read_data.val();
@@ -316,6 +371,9 @@ mod tests {
         assert!(simulate(uut, 100));
         uut.clock.next = false.into();
         assert!(simulate(uut, 100));
+        // The registered `room` is exactly its combinational definition.
+        let room = uut.free.val().to_u64() != 0 && !uut.full.val();
+        assert_eq!(uut.room.val(), room, "room with free {} full {}", uut.free.val().to_u64(), uut.full.val());
     }
 
     /// Random frames (some too long for the space left, some with `w_drop`, some
@@ -411,10 +469,21 @@ mod tests {
                 _ => extra_drops += 1,
             }
         }
-        assert!(next.is_none(), "a frame came out that was never written whole: {} bytes", next.unwrap().0.len());
-        assert_eq!(drops, want_drops + extra_drops, "every discarded frame strobes `dropped`");
+        assert!(
+            next.is_none(),
+            "a frame came out that was never written whole: {} bytes",
+            next.unwrap().0.len()
+        );
+        assert_eq!(
+            drops,
+            want_drops + extra_drops,
+            "every discarded frame strobes `dropped`"
+        );
         // Both kinds of loss were exercised, and most frames still made it.
-        assert!(extra_drops > 0 && want_drops > 0, "{extra_drops} {want_drops}");
+        assert!(
+            extra_drops > 0 && want_drops > 0,
+            "{extra_drops} {want_drops}"
+        );
         assert!(got.len() > 150, "{} frames out", got.len());
     }
 
@@ -422,6 +491,10 @@ mod tests {
     fn generates_valid_verilog() {
         let mut uut = FrameFifo::default();
         uut.connect_all();
-        yosys_validate(&format!("portshare-frame-fifo-{}", std::process::id()), &generate_verilog(&uut)).unwrap();
+        yosys_validate(
+            &format!("portshare-frame-fifo-{}", std::process::id()),
+            &generate_verilog(&uut),
+        )
+        .unwrap();
     }
 }

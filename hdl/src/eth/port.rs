@@ -22,6 +22,7 @@ use super::frame_fifo::FrameFifo;
 use super::mdio::{MdioMaster, POLL_INTERVAL};
 use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
+use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::BitSynchronizer;
 
@@ -43,12 +44,12 @@ pub struct EthPort {
     pub mdio_o: Signal<Out, Bit>,
     pub mdio_oe: Signal<Out, Bit>,
     pub mdio_i: Signal<In, Bit>,
-    /// Received frames, whole: `in_len` bytes, `in_fcs_bad`, valid with `in_valid`.
+    /// Received frames, whole, `in_fcs_bad` with every byte (the ingress buffer's
+    /// output through a skid register: `in_ready` reaches no further than it).
     pub in_data: Signal<Out, Bits<8>>,
     pub in_valid: Signal<Out, Bit>,
     pub in_last: Signal<Out, Bit>,
     pub in_ready: Signal<In, Bit>,
-    pub in_len: Signal<Out, Bits<11>>,
     pub in_fcs_bad: Signal<Out, Bit>,
     /// Frames to send: a byte per `out_byte`, `out_stomp` with `out_end`, only while
     /// `out_ready` (room for a byte, and for a frame's end).
@@ -82,11 +83,17 @@ pub struct EthPort {
     pub tx_cdc: TxCdc,
     pub ingress: FrameFifo,
     pub egress: FrameFifo,
+    /// Data, last and the FCS flag of the ingress buffer's bytes.
+    in_skid: Skid<10>,
     pub mdio: MdioMaster,
     speed_sync: BitSynchronizer,
     reset_sync: BitSynchronizer,
     /// Bytes of the frame being received (for `rx_bytes`).
     frame_bytes: DFF<Bits<11>>,
+    /// A good frame's bytes, added to `rx_bytes` the clock after its end (one 32-bit
+    /// add from registers, not two after the end's decode).
+    good_len: DFF<Bits<11>>,
+    good_add: DFF<Bit>,
     c_rx_frames: DFF<Bits<COUNTER_BITS>>,
     c_rx_bytes: DFF<Bits<COUNTER_BITS>>,
     c_fcs_errors: DFF<Bits<COUNTER_BITS>>,
@@ -107,6 +114,7 @@ pub struct EthPort {
     stomped_seen: DFF<Bit>,
     rx_end: Signal<Local, Bit>,
     rx_byte: Signal<Local, Bit>,
+    in_word: Signal<Local, Bits<10>>,
 }
 
 impl EthPort {
@@ -128,7 +136,6 @@ impl EthPort {
             in_valid: Default::default(),
             in_last: Default::default(),
             in_ready: Default::default(),
-            in_len: Default::default(),
             in_fcs_bad: Default::default(),
             out_data: Default::default(),
             out_byte: Default::default(),
@@ -157,10 +164,13 @@ impl EthPort {
             tx_cdc: Default::default(),
             ingress: Default::default(),
             egress: Default::default(),
+            in_skid: Default::default(),
             mdio: MdioMaster::new(mdio_interval),
             speed_sync: Default::default(),
             reset_sync: Default::default(),
             frame_bytes: Default::default(),
+            good_len: Default::default(),
+            good_add: Default::default(),
             c_rx_frames: Default::default(),
             c_rx_bytes: Default::default(),
             c_fcs_errors: Default::default(),
@@ -179,6 +189,7 @@ impl EthPort {
             stomped_seen: Default::default(),
             rx_end: Default::default(),
             rx_byte: Default::default(),
+            in_word: Default::default(),
         }
     }
 }
@@ -193,10 +204,10 @@ impl Logic for EthPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, frame_bytes, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts, c_align, c_dropped, c_false,
-            c_tx_frames, c_tx_stomped, sent_seen, stomped_seen
+            self, clock, frame_bytes, good_len, good_add, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts,
+            c_align, c_dropped, c_false, c_tx_frames, c_tx_stomped, sent_seen, stomped_seen
         );
-        clock!(self, clock, ingress, egress, mdio);
+        clock!(self, clock, ingress, egress, mdio, in_skid);
         self.sent_toggle.clock.next = self.ref_clk.val();
         self.sent_toggle.d.next = self.sent_toggle.q.val();
         self.stomped_toggle.clock.next = self.ref_clk.val();
@@ -247,12 +258,22 @@ impl Logic for EthPort {
         self.ingress.w_end.next = self.rx_end.val();
         self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val();
         self.ingress.w_drop.next = false;
-        self.in_data.next = self.ingress.r_data.val();
-        self.in_valid.next = self.ingress.r_valid.val();
-        self.in_last.next = self.ingress.r_last.val();
-        self.ingress.r_ready.next = self.in_ready.val();
-        self.in_len.next = self.ingress.r_len.val();
-        self.in_fcs_bad.next = self.ingress.r_flag.val();
+        self.in_skid.reset.next = self.reset.val();
+        self.in_word.next = bit_cast::<10, 8>(self.ingress.r_data.val());
+        if self.ingress.r_last.val() {
+            self.in_word.next = bit_cast::<10, 8>(self.ingress.r_data.val()) | 0x100;
+        }
+        self.in_skid.up_data.next = self.in_word.val();
+        if self.ingress.r_flag.val() {
+            self.in_skid.up_data.next = self.in_word.val() | 0x200;
+        }
+        self.in_skid.up_valid.next = self.ingress.r_valid.val();
+        self.ingress.r_ready.next = self.in_skid.up_ready.val();
+        self.in_data.next = self.in_skid.data.val().get_bits::<8>(0);
+        self.in_last.next = self.in_skid.data.val().get_bit(8);
+        self.in_fcs_bad.next = self.in_skid.data.val().get_bit(9);
+        self.in_valid.next = self.in_skid.valid.val();
+        self.in_skid.ready.next = self.in_ready.val();
 
         // Transmit: egress buffer → crossing → MAC → pins.
         self.egress.reset.next = self.reset.val();
@@ -261,7 +282,7 @@ impl Logic for EthPort {
         self.egress.w_end.next = self.out_end.val();
         self.egress.w_flag.next = self.out_stomp.val();
         self.egress.w_drop.next = false;
-        self.out_ready.next = (self.egress.free.val() != 0) & !self.egress.full.val();
+        self.out_ready.next = self.egress.room.val();
         self.tx_cdc.data.next = self.egress.r_data.val();
         self.tx_cdc.valid.next = self.egress.r_valid.val();
         self.tx_cdc.last.next = self.egress.r_last.val();
@@ -278,6 +299,14 @@ impl Logic for EthPort {
         self.txd.next = self.tx.txd.val();
 
         // Counters.
+        self.good_add.d.next = false;
+        self.good_len.d.next = self.frame_bytes.q.val();
+        if self.rx_byte.val() {
+            self.good_len.d.next = self.frame_bytes.q.val() + 1;
+        }
+        if self.good_add.q.val() {
+            self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.good_len.q.val());
+        }
         if self.rx_byte.val() {
             self.frame_bytes.d.next = self.frame_bytes.q.val() + 1;
         }
@@ -287,10 +316,7 @@ impl Logic for EthPort {
                 self.c_fcs_errors.d.next = self.c_fcs_errors.q.val() + 1;
             } else {
                 self.c_rx_frames.d.next = self.c_rx_frames.q.val() + 1;
-                self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.frame_bytes.q.val());
-                if self.rx_byte.val() {
-                    self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.frame_bytes.q.val()) + 1;
-                }
+                self.good_add.d.next = true;
             }
             if self.rx_cdc.stomped.val() {
                 self.c_rx_stomped.d.next = self.c_rx_stomped.q.val() + 1;
@@ -329,6 +355,7 @@ impl Logic for EthPort {
         self.drop_activity.next = self.ingress.dropped.val();
         if self.reset.val() {
             self.frame_bytes.d.next = 0.into();
+            self.good_add.d.next = false;
             self.c_rx_frames.d.next = 0.into();
             self.c_rx_bytes.d.next = 0.into();
             self.c_fcs_errors.d.next = 0.into();

@@ -4,3 +4,4 @@
 pub mod crc;
 pub mod crc16;
 pub mod ram;
+pub mod skid;
