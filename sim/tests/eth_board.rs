@@ -225,3 +225,175 @@ fn maximum_frames_back_to_back_with_ref_clks_100_ppm_apart() {
     check(&sent(&b.srv_tx), &want, "network → server");
     assert!(b.net_tx.frames.is_empty());
 }
+
+/// One Ethernet frame a PHY model sends, and what the unit must make of it.
+struct Sent {
+    frame: Vec<u8>,
+    arrival: Arrival,
+}
+
+impl Sent {
+    /// It leaves with a good FCS (its own checked, a whole number of bytes, not a runt)
+    /// and so is counted by the hit and reason counters (docs/semantics.md §3a).
+    fn good(&self) -> bool {
+        self.arrival.fcs == Fcs::Good && !self.arrival.half_byte && self.frame.len() + 4 >= 64
+    }
+}
+
+/// The counters a port must show for `rx` received and `tx` sent, from what the PHY
+/// models put on the wire — independently of the port's logic. Names as READ_PORT's.
+fn port_counts(rx: &[Sent], false_carriers: u32, tx: &[Sent]) -> [u32; 11] {
+    let n = |f: &dyn Fn(&Sent) -> bool| rx.iter().filter(|s| f(s)).count() as u32;
+    let fcs_ok = |s: &Sent| s.arrival.fcs == Fcs::Good;
+    [
+        n(&fcs_ok),
+        rx.iter().filter(|s| fcs_ok(s)).map(|s| s.frame.len() as u32).sum(),
+        n(&|s| !fcs_ok(s)),
+        n(&|s| s.arrival.fcs == Fcs::Stomped),
+        n(&|s| s.frame.len() + 4 < 64),
+        n(&|s| s.arrival.half_byte),
+        0,
+        false_carriers,
+        tx.len() as u32,
+        tx.iter().map(|s| s.frame.len() as u32).sum(),
+        tx.iter().filter(|s| !s.good()).count() as u32,
+    ]
+}
+
+/// 8N1 bytes from `usb_tx` sampled once per core clock at `cpb` clocks per bit.
+fn uart_bytes(line: &[bool], cpb: usize) -> Vec<u8> {
+    let (mut out, mut i) = (Vec::new(), 1);
+    while i + 10 * cpb <= line.len() {
+        if line[i - 1] && !line[i] {
+            let bit = |k: usize| line[i + k * cpb + cpb / 2];
+            assert!(!bit(0) && bit(9), "UART framing at clock {i}");
+            out.push((1..=8).fold(0u8, |b, k| b | (bit(k) as u8) << (k - 1)));
+            i += 10 * cpb;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Steps the bench `clocks` core clocks with MDIO PHY models on both ports' MDC/MDIO
+/// (network first), recording `usb_tx` once per core clock.
+fn run_managed(b: &mut Bench, phys: &mut [portshare_sim::phy::mdio::MdioPhy; 2], usb_tx: &mut Vec<bool>, clocks: u64) {
+    let end = b.core_clocks + clocks;
+    while b.core_clocks < end {
+        let before = b.core_clocks;
+        b.step();
+        if b.core_clocks == before {
+            continue;
+        }
+        let u = &mut b.uut;
+        usb_tx.push(u.usb_tx.val());
+        let net = phys[0].step(u.net_mdc.val(), u.net.mdio_o.val(), u.net.mdio_oe.val());
+        let srv = phys[1].step(u.srv_mdc.val(), u.srv.mdio_o.val(), u.srv.mdio_oe.val());
+        u.net_mdio.next = net;
+        u.srv_mdio.next = srv;
+    }
+}
+
+/// READ_PORT at the board's pins: after frames both ways — good ones, a bad FCS, one
+/// stomped upstream, a runt, one ending on a half byte, a false carrier — each port's
+/// status and counters read over the USB UART equal what the PHY models sent and
+/// decoded, link/speed/duplex/BMSR are what the MDIO PHY models answer, the hit and
+/// reason counters (READ_COUNTERS) count only the frames that leave with a good FCS,
+/// and every other frame leaves stomped.
+#[test]
+fn port_status_and_counters_over_the_uart_equal_the_phy_models() {
+    use portshare_host::protocol::{BoardCounters, Deframed, PortStatus, Reply, SlipDecoder, STATUS_OK};
+    use portshare_sim::model::Counters;
+    use portshare_sim::phy::mdio::{lan8720, MdioPhy, BMSR};
+
+    let mut b = Bench::new(30.0, -30.0);
+    // Network PHY: link up at 100 Mb/s full duplex; server PHY: 100 Mb/s half duplex.
+    let regs = [lan8720(true, false, true), lan8720(true, false, false)];
+    let mut phys = regs.map(|r| MdioPhy::new(1, r, 10.0));
+    let mut usb_tx = Vec::new();
+    b.send_request(&Request::WriteEntry { index: 0, record: slot().to_record() }, 1);
+    run_managed(&mut b, &mut phys, &mut usb_tx, 20_000);
+
+    let ok = Arrival::default();
+    let runt = tcp_frame(true, 443, 40001, 60, 1)[..40].to_vec();
+    let inc = vec![
+        Sent { frame: tcp_frame(true, 443, 40000, 60, 0), arrival: ok },
+        Sent { frame: tcp_frame(true, 1000, 40002, 100, 2), arrival: ok },
+        Sent { frame: tcp_frame(true, 443, 40003, 80, 3), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
+        Sent { frame: runt, arrival: ok },
+        Sent { frame: tcp_frame(true, 443, 40004, 70, 4), arrival: Arrival { half_byte: true, ..ok } },
+        Sent { frame: tcp_frame(true, 443, 40005, 200, 5), arrival: Arrival { toggle: 3, lost: 7, ..ok } },
+    ];
+    let out = vec![
+        Sent { frame: tcp_frame(false, 8443, 41000, 64, 6), arrival: ok },
+        Sent { frame: tcp_frame(false, 1001, 41001, 90, 7), arrival: Arrival { fcs: Fcs::Stomped, ..ok } },
+        Sent { frame: tcp_frame(false, 8443, 41002, 120, 8), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
+        Sent { frame: tcp_frame(false, 1002, 41003, 66, 9), arrival: ok },
+    ];
+    let events = |s: &[Sent], false_carrier: bool| -> Vec<RxEvent> {
+        let mut e: Vec<RxEvent> = s.iter().flat_map(|s| [RxEvent::Frame(s.frame.clone(), s.arrival), RxEvent::Idle(GAP_DIBITS)]).collect();
+        if false_carrier {
+            e.insert(2, RxEvent::FalseCarrier(40));
+            e.insert(3, RxEvent::Idle(GAP_DIBITS));
+        }
+        e
+    };
+    let phy = PhyRx { speed: Speed::Mbps100 };
+    b.net_rx.extend(phy.pins(&events(&inc, true)));
+    b.srv_rx.extend(phy.pins(&events(&out, false)));
+    run_managed(&mut b, &mut phys, &mut usb_tx, 60_000);
+
+    // What left each port: the model's bytes; stomped unless the frame was good.
+    let slots = [slot()];
+    let mut model = Counters::new(N);
+    let want = |s: &[Sent], d: Direction, model: &mut Counters| -> Vec<(Vec<u8>, Fcs)> {
+        s.iter()
+            .map(|s| {
+                let p = process_frame(&s.frame, d, &slots);
+                if s.good() {
+                    model.count(&p.outcome);
+                }
+                (p.frame, if s.good() { Fcs::Good } else { Fcs::Stomped })
+            })
+            .collect()
+    };
+    check(&sent(&b.srv_tx), &want(&inc, Direction::Incoming, &mut model), "network → server");
+    check(&sent(&b.net_tx), &want(&out, Direction::Outgoing, &mut model), "server → network");
+    assert!(model.rewritten >= 2 && model.frames() < (inc.len() + out.len()) as u64, "the mix has rewritten and uncounted frames");
+
+    // Over the UART: both ports, a third that does not exist, and the counters.
+    let requests = [Request::ReadPort { port: 0 }, Request::ReadPort { port: 1 }, Request::ReadPort { port: 2 }, Request::ReadCounters];
+    usb_tx.clear();
+    // One at a time, as the host's stop-and-wait client sends them.
+    for (i, r) in requests.iter().enumerate() {
+        b.send_request(r, 10 + i as u8);
+        run_managed(&mut b, &mut phys, &mut usb_tx, 6_000);
+    }
+    let replies: Vec<Reply> = SlipDecoder::new()
+        .push(&uart_bytes(&usb_tx, CPB as usize))
+        .into_iter()
+        .map(|p| match p {
+            Deframed::Packet(body) => Reply::decode(&body).expect("reply CRC"),
+            Deframed::BadEscape(b) => panic!("bad escape {b:02x?}"),
+        })
+        .collect();
+    assert_eq!(replies.iter().map(|r| (r.seq, r.status)).collect::<Vec<_>>(), [(10, STATUS_OK), (11, STATUS_OK), (12, portshare_host::protocol::STATUS_OUT_OF_RANGE), (13, STATUS_OK)]);
+    let got: Vec<PortStatus> = replies[..2].iter().map(|r| PortStatus::from_payload(&r.payload).unwrap()).collect();
+    let want_counts = [port_counts(&inc, 1, &out), port_counts(&out, 0, &inc)];
+    for (p, name) in [(0, "network"), (1, "server")] {
+        assert_eq!(got[p].counters(), want_counts[p], "{name} port counters ({:?})", portshare_host::protocol::ports::COUNTER_NAMES);
+        let r = &regs[p];
+        assert_eq!(
+            (got[p].link, got[p].speed_mbps, got[p].full_duplex, got[p].phy_present, got[p].bmsr),
+            (true, 100, p == 0, true, r[BMSR]),
+            "{name} port status: the MDIO model answers {r:04x?}"
+        );
+    }
+    let c = BoardCounters::from_payload(&replies[3].payload).unwrap();
+    assert_eq!(
+        (c.rewritten as u64, c.no_match as u64, c.fragment as u64, c.unparsed as u64, c.hits[0] as u64),
+        (model.rewritten, model.no_match, model.fragment, model.unparsed, model.hits[0]),
+        "hit and reason counters count only the frames that left good"
+    );
+}

@@ -496,7 +496,7 @@ impl<const N: usize> Logic for Executor<N> {
         self.len_bad_inject.d.next = (self.req_len.val() < self.c_len_inject_min.val()) | (self.req_len.val() > self.c_len_inject_max.val());
         self.arg_over.d.next = self.req_arg.val() > self.c_last_index.val();
         self.arg_over_1.d.next = self.req_arg.val() > 1;
-        self.arg_over_port.d.next = !self.has_ports.val() | (self.req_arg.val() > self.c_last_port.val());
+        self.arg_over_port.d.next = self.req_arg.val() > self.c_last_port.val();
         self.len_read_port.d.next = self.req_len.val() == self.c_len_read_port.val();
         self.is_port.d.next = self.req_cmd.val() == self.c_cmd_port.val();
         self.is_info.d.next = self.req_cmd.val() == self.c_cmd_info.val();
@@ -554,7 +554,9 @@ impl<const N: usize> Logic for Executor<N> {
                 self.reply_shift.d.next = self.is_info.q.val() | self.is_read.q.val();
                 self.reply_counters.d.next = self.is_counters.q.val();
                 self.reply_inject.d.next = self.is_inject.q.val();
-                self.reply_port.d.next = self.is_port.q.val();
+                // `has_ports` (a constant on each board) folds the whole READ_PORT reply
+                // path away on a board without ports: the Cu top keeps only its checks.
+                self.reply_port.d.next = self.is_port.q.val() & self.has_ports.val();
                 self.port_num.d.next = self.req_arg.val().get_bit(0);
                 self.reply_seq.d.next = self.req_seq.val();
                 self.issue_index.d.next = self.req_arg.val();
@@ -635,7 +637,7 @@ impl<const N: usize> Logic for Executor<N> {
                     if !self.len_read_port.q.val() {
                         self.status.d.next = self.c_st_length.val();
                         self.st_ok.d.next = false;
-                    } else if self.arg_over_port.q.val() {
+                    } else if !self.has_ports.val() | self.arg_over_port.q.val() {
                         self.status.d.next = self.c_st_range.val();
                         self.st_ok.d.next = false;
                     }
@@ -741,8 +743,7 @@ impl<const N: usize> Logic for Executor<N> {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if self.reply_port.q.val() {
                     // No management op: the board's mux has the word by CountWait.
-                    // (`has_ports` gates it so a board without ports keeps none of it.)
-                    self.wait_port.d.next = self.has_ports.val();
+                    self.wait_port.d.next = true;
                     self.state.d.next = ExecState::CountWait;
                 } else if !self.mgmt_busy.val() {
                     self.issue.d.next = false;

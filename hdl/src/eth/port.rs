@@ -50,7 +50,8 @@ pub struct EthPort {
     pub mdio_o: Signal<Out, Bit>,
     pub mdio_oe: Signal<Out, Bit>,
     pub mdio_i: Signal<In, Bit>,
-    /// Received frames, whole: `in_len` bytes, `in_fcs_bad`, valid with `in_valid`.
+    /// Received frames, whole: `in_len` bytes, `in_fcs_bad` (its FCS did not check, or
+    /// it is a runt or ends on a half byte: it leaves stomped), valid with `in_valid`.
     pub in_data: Signal<Out, Bits<8>>,
     pub in_valid: Signal<Out, Bit>,
     pub in_last: Signal<Out, Bit>,
@@ -280,7 +281,9 @@ impl Logic for EthPort {
         self.ingress.w_data.next = self.rx_cdc.data.val();
         self.ingress.w_byte.next = self.rx_byte.val();
         self.ingress.w_end.next = self.rx_end.val();
-        self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val();
+        // The frame's flag (stomp on egress, not counted by the pipeline): a bad FCS,
+        // a runt or a half byte at the end — docs/semantics.md §3a stomps all three.
+        self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val() | self.rx_cdc.runt.val() | self.rx_cdc.align.val();
         self.ingress.w_drop.next = false;
         self.in_data.next = self.ingress.r_data.val();
         self.in_valid.next = self.ingress.r_valid.val();
