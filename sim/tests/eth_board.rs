@@ -321,7 +321,8 @@ fn port_status_and_counters_over_the_uart_equal_the_phy_models() {
         Sent { frame: tcp_frame(true, 443, 40000, 60, 0), arrival: ok },
         Sent { frame: tcp_frame(true, 1000, 40002, 100, 2), arrival: ok },
         Sent { frame: tcp_frame(true, 443, 40003, 80, 3), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
-        Sent { frame: runt, arrival: ok },
+        Sent { frame: runt.clone(), arrival: ok },
+        Sent { frame: runt[..30].to_vec(), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
         Sent { frame: tcp_frame(true, 443, 40004, 70, 4), arrival: Arrival { half_byte: true, ..ok } },
         Sent { frame: tcp_frame(true, 443, 40005, 200, 5), arrival: Arrival { toggle: 3, lost: 7, ..ok } },
     ];
