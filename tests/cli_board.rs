@@ -305,12 +305,16 @@ fn stats_json_has_every_reason_and_entry() {
     assert_eq!(entries[2]["protocol"], "both");
     assert_eq!(entries[1]["assigned_port"], 5353);
     assert!(entries.iter().all(|e| e["hits"] == 0));
+    // The simulated board is the byte-level core: no Ethernet ports, which READ_PORT
+    // says (OUT_OF_RANGE) and stats reports without failing.
+    assert_eq!(v["ports"], serde_json::json!([]), "{out}");
     // Text form too.
     let out = sim_ok(&["stats", "--table", s(&t)]);
     assert!(
         out.contains("rewritten 0") && out.contains("udp_zero_checksum 0") && out.contains("9443"),
         "{out}"
     );
+    assert!(out.contains("this board has no Ethernet ports"), "{out}");
 }
 
 #[test]

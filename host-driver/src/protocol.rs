@@ -55,9 +55,20 @@
 //! | 0x05 | READ_COUNTERS | — | 5 reason counters u32 (rewritten, no match, fragment, unparsed, UDP zero checksum), then capacity hit counters u32 (entry 0 first) |
 //! | 0x06 | RESET_COUNTERS | — | — |
 //! | 0x07 | INJECT | direction u8 (0 incoming, 1 outgoing), frame (1..=2048 bytes) | the frame as the pipeline put it out |
+//! | 0x08 | READ_PORT | port u8 (0 network, 1 server) | status word u32, then 11 counters u32: rx frames, rx bytes, FCS errors, rx stomped, runts, alignment errors, dropped, false carriers, tx frames, tx bytes, tx stomped (48 bytes) |
 //!
 //! All multi-byte integers are big-endian. Payload lengths are exact: any other length
-//! is `STATUS_BAD_LENGTH`. An injected frame is buffered and CRC-checked on the board
+//! is `STATUS_BAD_LENGTH`.
+//!
+//! READ_PORT's status word: bit 0 link up, bit 1 100 Mb/s (else 10), bit 2 full
+//! duplex, bit 3 the PHY answers on MDIO; bits 31..16 the PHY's BMSR (MDIO register 1)
+//! as last polled (auto-negotiation complete in its bit 5, remote fault in bit 4).
+//! A board without Ethernet ports (the Cu top, the simulated byte-level board) has
+//! none: every port index is OUT_OF_RANGE there, which is how the host tells. What
+//! each counter counts is in `portshare-hdl`'s `eth/port.rs` and the README; the
+//! words are read one after another while traffic flows (each is exact at the clock
+//! it is read, the reply is not one instant's snapshot). Board reset zeroes them;
+//! RESET_COUNTERS does not (it zeroes the hit and reason counters). An injected frame is buffered and CRC-checked on the board
 //! before it enters the pipeline; its reply streams out as the pipeline produces it.
 //!
 //! # Status codes
@@ -68,7 +79,7 @@
 //! | 0x01 | BAD_CRC: the request's CRC did not check | no |
 //! | 0x02 | BAD_LENGTH: body shorter than 4 bytes, or payload length wrong for the command | no |
 //! | 0x03 | UNKNOWN_COMMAND | no |
-//! | 0x04 | OUT_OF_RANGE: index ≥ capacity, or direction > 1 | no |
+//! | 0x04 | OUT_OF_RANGE: index ≥ capacity, direction > 1, or port ≥ the board's ports (all of them on a board without Ethernet) | no |
 //! | 0x05 | BUSY: the packet arrived while the previous request was still being handled | no |
 //! | 0x06 | BAD_FRAMING: bad escape or UART stop bit inside the packet | no |
 //! | 0x07 | TIMEOUT: the pipeline did not finish a table operation (a hardware fault) | unknown |
@@ -96,6 +107,8 @@ use std::time::Duration;
 pub use portshare_spec::protocol::*;
 /// Reason counters in a READ_COUNTERS reply, in this order.
 pub use portshare_spec::reasons::NAMES as REASON_NAMES;
+/// The Ethernet ports' layout in a READ_PORT reply.
+pub use portshare_spec::ports;
 
 /// CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, MSB first, no final xor).
 pub fn crc16(bytes: &[u8]) -> u16 {
@@ -203,6 +216,7 @@ pub enum Request {
     ReadCounters,
     ResetCounters,
     Inject { direction: Direction, frame: Vec<u8> },
+    ReadPort { port: u8 },
 }
 
 impl Request {
@@ -215,6 +229,7 @@ impl Request {
             Request::ReadCounters => CMD_READ_COUNTERS,
             Request::ResetCounters => CMD_RESET_COUNTERS,
             Request::Inject { .. } => CMD_INJECT,
+            Request::ReadPort { .. } => CMD_READ_PORT,
         }
     }
 
@@ -226,6 +241,7 @@ impl Request {
                 p
             }
             Request::ReadEntry { index } => vec![*index],
+            Request::ReadPort { port } => vec![*port],
             Request::Inject { direction, frame } => {
                 let mut p = vec![direction.bit() as u8];
                 p.extend_from_slice(frame);
@@ -272,6 +288,8 @@ impl Request {
             CMD_CLEAR_TABLE => want(0).map(|_| Request::ClearTable),
             CMD_READ_COUNTERS => want(0).map(|_| Request::ReadCounters),
             CMD_RESET_COUNTERS => want(0).map(|_| Request::ResetCounters),
+            // The port's range is the board's (none on the Cu top): not the codec's.
+            CMD_READ_PORT => want(1).map(|_| Request::ReadPort { port: p[0] }),
             CMD_INJECT => {
                 if p.len() < 2 || p.len() > 1 + MAX_FRAME_LEN {
                     Err(STATUS_BAD_LENGTH)
@@ -294,6 +312,7 @@ impl Request {
             Request::Info => Some(INFO_LEN),
             Request::ReadEntry { .. } => Some(RECORD_LEN),
             Request::ReadCounters => Some(COUNTER_LEN * (REASON_NAMES.len() + capacity)),
+            Request::ReadPort { .. } => Some(PORT_REPLY_LEN),
             Request::Inject { .. } => None,
             _ => Some(0),
         }
@@ -505,6 +524,101 @@ impl Counters {
     }
 }
 
+/// One Ethernet port as READ_PORT reports it: what MDIO says of its link, and its
+/// counters (names and order: `portshare_spec::ports`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PortStatus {
+    pub link: bool,
+    /// 100 or 10 (Mb/s), as the PHY reports it.
+    pub speed_mbps: u32,
+    pub full_duplex: bool,
+    /// The PHY answered on MDIO.
+    pub phy_present: bool,
+    /// The PHY's basic status register (MDIO register 1) as last polled.
+    pub bmsr: u16,
+    pub rx_frames: u32,
+    pub rx_bytes: u32,
+    pub fcs_errors: u32,
+    pub rx_stomped: u32,
+    pub runts: u32,
+    pub align_errors: u32,
+    pub dropped: u32,
+    pub false_carriers: u32,
+    pub tx_frames: u32,
+    pub tx_bytes: u32,
+    pub tx_stomped: u32,
+}
+
+impl PortStatus {
+    /// The status word's flag bits the host knows; others are reserved (zero).
+    const KNOWN_FLAGS: u32 = ports::FLAG_LINK | ports::FLAG_100M | ports::FLAG_FULL_DUPLEX | ports::FLAG_PHY_PRESENT;
+
+    /// Decodes a READ_PORT payload: exactly `PORT_REPLY_LEN` bytes, reserved status bits
+    /// zero.
+    pub fn from_payload(p: &[u8]) -> Result<PortStatus, String> {
+        if p.len() != PORT_REPLY_LEN {
+            return Err(format!("{} bytes, expected {PORT_REPLY_LEN}", p.len()));
+        }
+        let w: Vec<u32> = p.chunks(COUNTER_LEN).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let s = w[ports::STATUS_WORD];
+        let flags = s & ((1 << ports::BMSR_SHIFT) - 1);
+        if flags & !Self::KNOWN_FLAGS != 0 {
+            return Err(format!("status word 0x{s:08x} has reserved bits set"));
+        }
+        let c = &w[1..];
+        Ok(PortStatus {
+            link: s & ports::FLAG_LINK != 0,
+            speed_mbps: if s & ports::FLAG_100M != 0 { 100 } else { 10 },
+            full_duplex: s & ports::FLAG_FULL_DUPLEX != 0,
+            phy_present: s & ports::FLAG_PHY_PRESENT != 0,
+            bmsr: (s >> ports::BMSR_SHIFT) as u16,
+            rx_frames: c[0],
+            rx_bytes: c[1],
+            fcs_errors: c[2],
+            rx_stomped: c[3],
+            runts: c[4],
+            align_errors: c[5],
+            dropped: c[6],
+            false_carriers: c[7],
+            tx_frames: c[8],
+            tx_bytes: c[9],
+            tx_stomped: c[10],
+        })
+    }
+
+    /// The counters in `ports::COUNTER_NAMES`' order.
+    pub fn counters(&self) -> [u32; ports::COUNTER_NAMES.len()] {
+        [
+            self.rx_frames,
+            self.rx_bytes,
+            self.fcs_errors,
+            self.rx_stomped,
+            self.runts,
+            self.align_errors,
+            self.dropped,
+            self.false_carriers,
+            self.tx_frames,
+            self.tx_bytes,
+            self.tx_stomped,
+        ]
+    }
+
+    pub fn to_payload(&self) -> Vec<u8> {
+        let mut s = (self.bmsr as u32) << ports::BMSR_SHIFT;
+        for (on, bit) in [
+            (self.link, ports::FLAG_LINK),
+            (self.speed_mbps == 100, ports::FLAG_100M),
+            (self.full_duplex, ports::FLAG_FULL_DUPLEX),
+            (self.phy_present, ports::FLAG_PHY_PRESENT),
+        ] {
+            if on {
+                s |= bit;
+            }
+        }
+        std::iter::once(s).chain(self.counters()).flat_map(|v| v.to_be_bytes()).collect()
+    }
+}
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -531,6 +645,7 @@ pub fn command_name(cmd: u8) -> &'static str {
         CMD_READ_COUNTERS => "READ_COUNTERS",
         CMD_RESET_COUNTERS => "RESET_COUNTERS",
         CMD_INJECT => "INJECT",
+        CMD_READ_PORT => "READ_PORT",
         _ => "unknown command",
     }
 }
@@ -784,6 +899,28 @@ impl<T: Transport> Client<T> {
         Ok(out)
     }
 
+    /// Reads port `port` (READ_PORT); `Ok(None)` when the board has no such port
+    /// (OUT_OF_RANGE: a board without Ethernet has none at all).
+    pub fn read_port(&mut self, port: u8) -> Result<Option<PortStatus>, ClientError> {
+        match self.request(&Request::ReadPort { port }) {
+            Ok(p) => PortStatus::from_payload(&p).map(Some).map_err(|why| ClientError::BadPayload { command: "READ_PORT", why }),
+            Err(ClientError::Device { status: DeviceStatus(STATUS_OUT_OF_RANGE), .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every Ethernet port the board has, in port order (empty for a board without).
+    pub fn read_ports(&mut self) -> Result<Vec<PortStatus>, ClientError> {
+        let mut out = Vec::new();
+        for port in 0..ports::PORT_COUNT as u8 {
+            match self.read_port(port)? {
+                Some(s) => out.push(s),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     fn expect_empty(&mut self, command: &'static str, req: &Request) -> Result<(), ClientError> {
         let p = self.request(req)?;
         if !p.is_empty() {
@@ -863,6 +1000,8 @@ mod tests {
             Request::ResetCounters,
             Request::WriteEntry { index: 1, record: [0xC0; RECORD_LEN] },
             Request::Inject { direction: Direction::Incoming, frame: vec![0xDB; MAX_FRAME_LEN] },
+            Request::ReadPort { port: 1 },
+            Request::ReadPort { port: 0xC0 },
         ] {
             let (c, s, got) = Request::decode(&r.body(5));
             assert_eq!((c, s, got), (r.command(), 5, Ok(r.clone())));
@@ -882,6 +1021,60 @@ mod tests {
         assert_eq!(Request::decode(&b).2, Err(STATUS_OUT_OF_RANGE));
         let too_long = Request::Inject { direction: Direction::Incoming, frame: vec![0; MAX_FRAME_LEN + 1] };
         assert_eq!(Request::decode(&too_long.body(1)).2, Err(STATUS_BAD_LENGTH));
+        // READ_PORT takes exactly its port byte.
+        assert_eq!(Request::ReadPort { port: 1 }.body(3).len(), READ_PORT_LEN);
+        for p in [&[][..], &[0, 0][..]] {
+            let mut b = vec![CMD_READ_PORT, 1];
+            b.extend_from_slice(p);
+            append_crc(&mut b);
+            assert_eq!(Request::decode(&b).2, Err(STATUS_BAD_LENGTH), "payload {p:?}");
+        }
+    }
+
+    fn port_status(k: u32) -> PortStatus {
+        PortStatus {
+            link: k % 2 == 0,
+            speed_mbps: if k % 3 == 0 { 10 } else { 100 },
+            full_duplex: k % 5 != 0,
+            phy_present: true,
+            bmsr: 0x782D ^ k as u16,
+            rx_frames: k,
+            rx_bytes: 0xC0C0_0000 + k,
+            fcs_errors: k + 2,
+            rx_stomped: k + 3,
+            runts: k + 4,
+            align_errors: k + 5,
+            dropped: k + 6,
+            false_carriers: k + 7,
+            tx_frames: k + 8,
+            tx_bytes: 0xFFFF_FFFF - k,
+            tx_stomped: k + 10,
+        }
+    }
+
+    #[test]
+    fn port_status_round_trips_and_rejects_bad_payloads() {
+        for k in 0..30 {
+            let s = port_status(k);
+            let p = s.to_payload();
+            assert_eq!(p.len(), PORT_REPLY_LEN);
+            assert_eq!(PortStatus::from_payload(&p), Ok(s), "k {k}");
+        }
+        // The documented layout: flags low, BMSR high, counters in COUNTER_NAMES order.
+        let p = port_status(4).to_payload();
+        assert_eq!(u32::from_be_bytes(p[..4].try_into().unwrap()), (0x782D ^ 4) << 16 | 0b1111);
+        assert_eq!(u32::from_be_bytes(p[4..8].try_into().unwrap()), 4, "rx_frames first");
+        assert_eq!(u32::from_be_bytes(p[44..48].try_into().unwrap()), 14, "tx_stomped last");
+        let good = port_status(1).to_payload();
+        for n in [0, 4, PORT_REPLY_LEN - 1, PORT_REPLY_LEN + 1, PORT_REPLY_LEN + 4] {
+            let mut p = good.clone();
+            p.resize(n, 0);
+            let e = PortStatus::from_payload(&p).unwrap_err();
+            assert!(e.contains(&format!("{n} bytes")), "{e}");
+        }
+        let mut p = good.clone();
+        p[3] |= 0x10;
+        assert!(PortStatus::from_payload(&p).unwrap_err().contains("reserved"));
     }
 
     #[test]
@@ -937,6 +1130,8 @@ mod tests {
         /// Per reply: what to do to it (in order; then clean).
         faults: VecDeque<Fault>,
         executed: usize,
+        /// The Ethernet ports it has (none by default, like the Cu top).
+        ports: Vec<PortStatus>,
     }
 
     #[derive(Clone, Copy, Debug)]
@@ -952,7 +1147,7 @@ mod tests {
 
     impl FakeBoard {
         fn new(faults: Vec<Fault>) -> Self {
-            FakeBoard { rx: SlipDecoder::new(), out: VecDeque::new(), table: vec![[0; RECORD_LEN]; 8], faults: faults.into(), executed: 0 }
+            FakeBoard { rx: SlipDecoder::new(), out: VecDeque::new(), table: vec![[0; RECORD_LEN]; 8], faults: faults.into(), executed: 0, ports: vec![] }
         }
     }
 
@@ -982,6 +1177,10 @@ mod tests {
                             self.executed += 1;
                             reply.payload = frame
                         }
+                        Ok(Request::ReadPort { port }) => match self.ports.get(port as usize) {
+                            Some(s) => reply.payload = s.to_payload(),
+                            None => reply.status = STATUS_OUT_OF_RANGE,
+                        },
                         Ok(_) => self.executed += 1,
                     }
                 }
@@ -1023,6 +1222,22 @@ mod tests {
         let f: Vec<u8> = (0..=255).collect();
         assert_eq!(c.inject(Direction::Incoming, &f).unwrap(), f);
         assert_eq!(c.stats().retries, 0);
+    }
+
+    #[test]
+    fn client_reads_every_port_or_none_on_a_board_without_ethernet() {
+        let mut board = FakeBoard::new(vec![]);
+        board.ports = vec![port_status(7), port_status(8)];
+        let mut c = Client::new(board);
+        assert_eq!(c.read_ports().unwrap(), vec![port_status(7), port_status(8)]);
+        assert_eq!(c.read_port(2).unwrap(), None);
+        // No ports: an empty list, not an error.
+        let mut c = Client::new(FakeBoard::new(vec![]));
+        assert_eq!(c.read_ports().unwrap(), vec![]);
+        // A reply of the wrong length is an error naming the command.
+        let mut c = Client::new(FakeBoard::new(vec![Fault::Status(STATUS_OK)]));
+        let e = c.read_port(0).unwrap_err();
+        assert!(matches!(e, ClientError::BadPayload { command: "READ_PORT", .. }), "{e}");
     }
 
     #[test]

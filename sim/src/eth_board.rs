@@ -387,13 +387,15 @@ pub struct BenchOptions {
     /// The link speed each PHY negotiated (its MDIO registers say so; its RMII pins run
     /// at it).
     pub speed: [Speed; 2],
+    /// Each PHY's negotiated duplex (its MDIO registers say so).
+    pub full_duplex: [bool; 2],
     /// Record every port's TX pins and `usb_tx` at every edge (for comparing engines).
     pub trace: bool,
 }
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { engine: EngineKind::Verilator, capacity: 16, ppm: [50.0, -50.0], speed: [Speed::Mbps100; 2], trace: false }
+        BenchOptions { engine: EngineKind::Verilator, capacity: 16, ppm: [50.0, -50.0], speed: [Speed::Mbps100; 2], full_duplex: [true; 2], trace: false }
     }
 }
 
@@ -454,7 +456,7 @@ impl EthBench {
                 phy: PhyRx { speed },
                 rx: VecDeque::new(),
                 tx: TxDecoder::new(speed),
-                mdio: MdioPhy::new(1, lan8720(true, speed == Speed::Mbps10, true), CORE_NS),
+                mdio: MdioPhy::new(1, lan8720(true, speed == Speed::Mbps10, options.full_duplex[i]), CORE_NS),
                 tx_en: false,
                 rx_starts: Vec::new(),
                 tx_starts: Vec::new(),

@@ -307,6 +307,131 @@ fn lost_preamble_toggling_false_carrier_runts_and_alignment_at_the_board() {
     let bytes: Vec<Vec<u8>> = got.iter().map(|g| g.bytes.clone()).collect();
     let s = b.status(Port::Net);
     assert_eq!(bytes, [f(0), f(1), vec![0xAA; 20], f(2), f(3)].iter().map(|x| process_frame(x, Direction::Incoming, &[]).frame).collect::<Vec<_>>());
-    assert!(got.iter().all(|g| g.fcs == Fcs::Good));
+    // The runt and the frame ending on a half byte leave stomped (docs/semantics.md §3a).
+    assert_eq!(got.iter().map(|g| g.fcs).collect::<Vec<_>>(), [Fcs::Good, Fcs::Good, Fcs::Stomped, Fcs::Stomped, Fcs::Good]);
     assert_eq!((s.get("false_carriers"), s.get("runts"), s.get("align_errors"), s.get("fcs_errors")), (1, 1, 1, 0));
+}
+
+/// One Ethernet frame a PHY model sends, and what the unit must make of it.
+struct Sent {
+    frame: Vec<u8>,
+    arrival: Arrival,
+}
+
+impl Sent {
+    /// It leaves with a good FCS (its own checked, a whole number of bytes, not a runt)
+    /// and so is counted by the hit and reason counters (docs/semantics.md §3a).
+    fn good(&self) -> bool {
+        self.arrival.fcs == Fcs::Good && !self.arrival.half_byte && self.frame.len() + 4 >= 64
+    }
+}
+
+/// The counters a port must show for `rx` received and `tx` sent, from what the PHY
+/// models put on the wire — independently of the port's logic. Names as READ_PORT's.
+fn port_counts(rx: &[Sent], false_carriers: u32, tx: &[Sent]) -> [u32; 11] {
+    let n = |f: &dyn Fn(&Sent) -> bool| rx.iter().filter(|s| f(s)).count() as u32;
+    let fcs_ok = |s: &Sent| s.arrival.fcs == Fcs::Good;
+    [
+        n(&fcs_ok),
+        rx.iter().filter(|s| fcs_ok(s)).map(|s| s.frame.len() as u32).sum(),
+        n(&|s| !fcs_ok(s)),
+        n(&|s| s.arrival.fcs == Fcs::Stomped),
+        n(&|s| s.frame.len() + 4 < 64),
+        n(&|s| s.arrival.half_byte),
+        0,
+        false_carriers,
+        tx.len() as u32,
+        tx.iter().map(|s| s.frame.len() as u32).sum(),
+        tx.iter().filter(|s| !s.good()).count() as u32,
+    ]
+}
+
+/// READ_PORT at the board's pins: after frames both ways — good ones, a bad FCS, one
+/// stomped upstream, two runts, one ending on a half byte, a false carrier — each
+/// port's status and counters read over the USB UART equal what the PHY models sent
+/// and decoded, link/speed/duplex/BMSR are what the MDIO PHY models answer (the two
+/// ports' duplex differ, so a swap shows), the hit and reason counters (READ_COUNTERS)
+/// count only the frames that leave with a good FCS, and every other frame leaves
+/// stomped.
+#[test]
+fn port_status_and_counters_over_the_uart_equal_the_phy_models() {
+    use portshare_host::protocol::{Counters, PortStatus, STATUS_OK, STATUS_OUT_OF_RANGE};
+    use portshare_sim::model::CountOutcome;
+    use portshare_sim::phy::mdio::BMSR;
+
+    let mut b = EthBench::new(BenchOptions { ppm: [30.0, -30.0], full_duplex: [true, false], ..Default::default() }).unwrap();
+    b.wait_for_links(2_000_000).unwrap();
+    let slots = [slot()];
+    b.write_table(&slots).unwrap();
+
+    let ok = Arrival::default();
+    let runt = tcp_frame(true, 443, 40001, 60, 1)[..40].to_vec();
+    let inc = vec![
+        Sent { frame: tcp_frame(true, 443, 40000, 60, 0), arrival: ok },
+        Sent { frame: tcp_frame(true, 1000, 40002, 100, 2), arrival: ok },
+        Sent { frame: tcp_frame(true, 443, 40003, 80, 3), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
+        Sent { frame: runt.clone(), arrival: ok },
+        Sent { frame: runt[..30].to_vec(), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
+        Sent { frame: tcp_frame(true, 443, 40004, 70, 4), arrival: Arrival { half_byte: true, ..ok } },
+        Sent { frame: tcp_frame(true, 443, 40005, 200, 5), arrival: Arrival { toggle: 3, lost: 7, ..ok } },
+    ];
+    let out = vec![
+        Sent { frame: tcp_frame(false, 8443, 41000, 64, 6), arrival: ok },
+        Sent { frame: tcp_frame(false, 1001, 41001, 90, 7), arrival: Arrival { fcs: Fcs::Stomped, ..ok } },
+        Sent { frame: tcp_frame(false, 8443, 41002, 120, 8), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
+        Sent { frame: tcp_frame(false, 1002, 41003, 66, 9), arrival: ok },
+    ];
+    let events = |s: &[Sent], false_carrier: bool| -> Vec<RxEvent> {
+        let mut e: Vec<RxEvent> = s.iter().flat_map(|s| [RxEvent::Frame(s.frame.clone(), s.arrival), RxEvent::Idle(GAP_DIBITS)]).collect();
+        if false_carrier {
+            e.insert(2, RxEvent::FalseCarrier(40));
+            e.insert(3, RxEvent::Idle(GAP_DIBITS));
+        }
+        e
+    };
+    b.feed(Port::Net, &events(&inc, true));
+    b.feed(Port::Srv, &events(&out, false));
+    b.run_until_idle(400_000).unwrap();
+
+    // What left each port: the model's bytes; stomped unless the frame was good.
+    let mut model = Counters::new(slots.len());
+    let mut want = |s: &[Sent], d: Direction| -> Vec<(Vec<u8>, Fcs)> {
+        s.iter()
+            .map(|s| {
+                let p = process_frame(&s.frame, d, &slots);
+                if s.good() {
+                    model.count(&p.outcome);
+                }
+                (p.frame, if s.good() { Fcs::Good } else { Fcs::Stomped })
+            })
+            .collect()
+    };
+    let (want_srv, want_net) = (want(&inc, Direction::Incoming), want(&out, Direction::Outgoing));
+    check(&sent(&b, Port::Srv), &want_srv, "network → server");
+    check(&sent(&b, Port::Net), &want_net, "server → network");
+    assert!(model.rewritten >= 2 && model.frames() < (inc.len() + out.len()) as u64, "the mix has rewritten and uncounted frames");
+
+    // Over the UART, one request at a time as the host's client sends them: both ports,
+    // a third that does not exist, and the counters.
+    let mut ask = |r: Request| b.transact(&r, 200_000).unwrap();
+    let replies = [ask(Request::ReadPort { port: 0 }), ask(Request::ReadPort { port: 1 }), ask(Request::ReadPort { port: 2 }), ask(Request::ReadCounters)];
+    assert_eq!(replies.iter().map(|r| r.status).collect::<Vec<_>>(), [STATUS_OK, STATUS_OK, STATUS_OUT_OF_RANGE, STATUS_OK]);
+    let got: Vec<PortStatus> = replies[..2].iter().map(|r| PortStatus::from_payload(&r.payload).unwrap()).collect();
+    let want_counts = [port_counts(&inc, 1, &out), port_counts(&out, 0, &inc)];
+    for (p, port) in [(0, Port::Net), (1, Port::Srv)] {
+        let name = port.name();
+        assert_eq!(got[p].counters(), want_counts[p], "{name} port counters ({:?})", portshare_host::protocol::ports::COUNTER_NAMES);
+        let regs = b.mdio(port).regs;
+        assert_eq!(
+            (got[p].link, got[p].speed_mbps, got[p].full_duplex, got[p].phy_present, got[p].bmsr),
+            (true, 100, p == 0, true, regs[BMSR]),
+            "{name} port status: the MDIO model answers {regs:04x?}"
+        );
+    }
+    let c = Counters::from_payload(&replies[3].payload).unwrap();
+    assert_eq!(
+        (c.rewritten, c.no_match, c.fragment, c.unparsed, c.hits[0]),
+        (model.rewritten, model.no_match, model.fragment, model.unparsed, model.hits[0]),
+        "hit and reason counters count only the frames that left good"
+    );
 }

@@ -45,12 +45,53 @@ pub mod reasons {
     pub const COUNT: usize = NAMES.len();
 }
 
+/// An Ethernet board's ports and what READ_PORT sends about one: a status word, then
+/// its counters, in this order (u32 each, big-endian). The port index is READ_PORT's
+/// argument; a board without Ethernet has none (every index is out of range).
+pub mod ports {
+    /// Ports of the Ethernet board: 0 toward the network, 1 toward the server.
+    pub const PORT_COUNT: usize = 2;
+    pub const PORT_NAMES: [&str; PORT_COUNT] = ["network", "server"];
+    /// Word 0: the status word. Its low bits are flags, its top 16 bits the PHY's
+    /// basic status register (BMSR, MDIO register 1) as last read.
+    pub const STATUS_WORD: usize = 0;
+    /// Link up (BMSR bit 2 and, when auto-negotiating, the PHY's "autodone").
+    pub const FLAG_LINK: u32 = 1 << 0;
+    /// 100 Mb/s (else 10 Mb/s), as the PHY's speed indication says.
+    pub const FLAG_100M: u32 = 1 << 1;
+    pub const FLAG_FULL_DUPLEX: u32 = 1 << 2;
+    /// The PHY answers on MDIO (address 1) at all.
+    pub const FLAG_PHY_PRESENT: u32 = 1 << 3;
+    /// Where BMSR sits in the status word.
+    pub const BMSR_SHIFT: u32 = 16;
+    /// The counters after the status word (see `hdl/src/eth/port.rs` for what each
+    /// counts): frames/bytes received with a good FCS, frames with a bad FCS (of which
+    /// already stomped), runts, alignment errors, frames dropped whole, false carriers,
+    /// frames/bytes sent, frames sent stomped.
+    pub const COUNTER_NAMES: [&str; 11] = [
+        "rx_frames",
+        "rx_bytes",
+        "fcs_errors",
+        "rx_stomped",
+        "runts",
+        "align_errors",
+        "dropped",
+        "false_carriers",
+        "tx_frames",
+        "tx_bytes",
+        "tx_stomped",
+    ];
+    /// Words in a READ_PORT reply: the status word and the counters.
+    pub const WORDS: usize = 1 + COUNTER_NAMES.len();
+    const _: () = assert!(WORDS <= 16, "the word index is 4 bits wide");
+}
+
 /// The control protocol's codes and sizes.
 pub mod protocol {
     use crate::record::RECORD_LEN;
 
-    /// Bump on any change to the wire format.
-    pub const PROTOCOL_VERSION: u8 = 1;
+    /// Bump on any change to the wire format (2: READ_PORT).
+    pub const PROTOCOL_VERSION: u8 = 2;
 
     pub const SLIP_END: u8 = 0xC0;
     pub const SLIP_ESC: u8 = 0xDB;
@@ -64,6 +105,7 @@ pub mod protocol {
     pub const CMD_READ_COUNTERS: u8 = 0x05;
     pub const CMD_RESET_COUNTERS: u8 = 0x06;
     pub const CMD_INJECT: u8 = 0x07;
+    pub const CMD_READ_PORT: u8 = 0x08;
 
     pub const STATUS_OK: u8 = 0x00;
     pub const STATUS_BAD_CRC: u8 = 0x01;
@@ -83,6 +125,8 @@ pub mod protocol {
     pub const COUNTER_LEN: usize = 4;
     /// INFO's reply payload: version u8, capacity u16, max frame u16, build id u32.
     pub const INFO_LEN: usize = 1 + 2 + 2 + 4;
+    /// READ_PORT's reply payload: the port's words (`ports::WORDS`, u32 each).
+    pub const PORT_REPLY_LEN: usize = crate::ports::WORDS * COUNTER_LEN;
     /// Largest frame INJECT carries: the board's frame buffer.
     pub const MAX_FRAME_LEN: usize = 2048;
 
@@ -92,8 +136,9 @@ pub mod protocol {
     }
     /// Lengths the board checks requests against.
     pub const NO_PAYLOAD_LEN: usize = request_len(0);
-    /// READ_ENTRY: the index byte.
+    /// READ_ENTRY: the index byte; READ_PORT: the port byte.
     pub const READ_ENTRY_LEN: usize = request_len(1);
+    pub const READ_PORT_LEN: usize = request_len(1);
     /// WRITE_ENTRY: index byte and record.
     pub const WRITE_ENTRY_LEN: usize = request_len(1 + RECORD_LEN);
     /// INJECT: direction byte and 1..=MAX_FRAME_LEN frame bytes.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use portshare_host::ftdi::{self, Usability, UsbSelector};
-use portshare_host::protocol::{Client, Counters, ClientStats, DeviceInfo};
+use portshare_host::protocol::{ports, Client, ClientStats, Counters, DeviceInfo, PortStatus};
 use portshare_host::socket::{self, SocketTransport};
 use portshare_host::table::Table;
 use portshare_host::transport::Transport;
@@ -32,7 +32,8 @@ pub enum BoardCmd {
     Load(LoadArgs),
     /// Show the entries the board holds.
     List(ListArgs),
-    /// Show the board's counters: hits per entry and frames per reason.
+    /// Show the board's counters: hits per entry and frames per reason, and each
+    /// Ethernet port's link and counters (a board without ports says so).
     Stats(StatsArgs),
     /// Empty the board's table.
     Clear(ClearArgs),
@@ -434,6 +435,16 @@ pub struct Stats {
     pub capacity: usize,
     pub reasons: Reasons,
     pub entries: Vec<EntryStats>,
+    /// The Ethernet ports (empty: the board has none).
+    pub ports: Vec<PortStats>,
+}
+
+/// One Ethernet port: its name and what READ_PORT reported.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PortStats {
+    pub port: &'static str,
+    #[serde(flatten)]
+    pub status: PortStatus,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -456,7 +467,7 @@ pub struct EntryStats {
 }
 
 impl Stats {
-    fn new(device: String, slots: &[Slot], c: &Counters) -> Stats {
+    fn new(device: String, slots: &[Slot], c: &Counters, port_status: Vec<PortStatus>) -> Stats {
         let entries = slots
             .iter()
             .enumerate()
@@ -486,7 +497,44 @@ impl Stats {
                 udp_zero_checksum: c.udp_zero_checksum,
             },
             entries,
+            ports: port_status
+                .into_iter()
+                .zip(ports::PORT_NAMES)
+                .map(|(status, port)| PortStats { port, status })
+                .collect(),
         }
+    }
+
+    /// The ports' part of the text: link, then a row per counter.
+    fn ports_text(&self) -> String {
+        if self.ports.is_empty() {
+            return "ethernet: this board has no Ethernet ports\n".into();
+        }
+        let mut s = String::new();
+        for p in &self.ports {
+            let st = &p.status;
+            let link = if !st.phy_present {
+                "no PHY answers on MDIO".to_string()
+            } else if st.link {
+                format!("link up, {} Mb/s {} duplex", st.speed_mbps, if st.full_duplex { "full" } else { "half" })
+            } else {
+                "link down".to_string()
+            };
+            let _ = writeln!(s, "port {:<7}  {link} (BMSR 0x{:04x})", p.port, st.bmsr);
+        }
+        let _ = write!(s, "{:<14}", "counter");
+        for p in &self.ports {
+            let _ = write!(s, "  {:>10}", p.port);
+        }
+        s += "\n";
+        for (i, name) in ports::COUNTER_NAMES.iter().enumerate() {
+            let _ = write!(s, "{name:<14}");
+            for p in &self.ports {
+                let _ = write!(s, "  {:>10}", p.status.counters()[i]);
+            }
+            s += "\n";
+        }
+        s
     }
 
     pub fn text(&self) -> String {
@@ -495,6 +543,7 @@ impl Stats {
             "{}\nframes: rewritten {}, no_match {}, fragment {}, unparsed {}, udp_zero_checksum {}\n",
             self.device, r.rewritten, r.no_match, r.fragment, r.unparsed, r.udp_zero_checksum
         );
+        s += &self.ports_text();
         if self.entries.is_empty() {
             s += "no entries\n";
             return s;
@@ -702,7 +751,8 @@ impl Board {
     pub fn stats(&mut self) -> anyhow::Result<Stats> {
         let slots = self.read_slots()?;
         let counters = self.client.read_counters(self.capacity())?;
-        Ok(Stats::new(self.describe(), &slots, &counters))
+        let ports = self.client.read_ports()?;
+        Ok(Stats::new(self.describe(), &slots, &counters, ports))
     }
 }
 
@@ -855,5 +905,27 @@ mod tests {
         };
         // 35 bytes · 10 bits / 4e6 = 87.5 µs.
         assert_eq!(r.wire_time(4_000_000), Duration::from_nanos(87_500));
+    }
+
+    #[test]
+    fn stats_show_each_port_link_and_counters_or_that_there_are_none() {
+        let slot = Slot::new("192.0.2.10".parse().unwrap(), true, false, 443, 8443);
+        let c = Counters { hits: vec![0], ..Default::default() };
+        let net = PortStatus { link: true, speed_mbps: 100, full_duplex: true, phy_present: true, bmsr: 0x782D, rx_frames: 24, rx_bytes: 1440, fcs_errors: 2, ..Default::default() };
+        let srv = PortStatus { phy_present: true, bmsr: 0x7809, tx_frames: 7, tx_bytes: 0xFFFF_FFFF, ..Default::default() };
+        let s = Stats::new("sim".into(), &[slot], &c, vec![net.clone(), srv]);
+        let t = s.text();
+        assert!(t.contains("port network  link up, 100 Mb/s full duplex (BMSR 0x782d)"), "{t}");
+        assert!(t.contains("port server   link down (BMSR 0x7809)"), "{t}");
+        let row = |name: &str| t.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} row: {t}")).to_string();
+        assert_eq!(row("rx_frames").split_whitespace().collect::<Vec<_>>(), ["rx_frames", "24", "0"]);
+        assert_eq!(row("tx_bytes").split_whitespace().collect::<Vec<_>>(), ["tx_bytes", "0", "4294967295"]);
+        let j = serde_json::to_value(&s).unwrap();
+        assert_eq!(j["ports"][0]["port"], "network");
+        assert_eq!(j["ports"][0]["rx_bytes"], 1440);
+        assert_eq!(j["ports"][1]["link"], false);
+        let none = Stats::new("sim".into(), &[slot], &c, vec![]);
+        assert!(none.text().contains("this board has no Ethernet ports"));
+        assert_eq!(serde_json::to_value(&none).unwrap()["ports"], serde_json::json!([]));
     }
 }

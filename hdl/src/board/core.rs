@@ -10,6 +10,13 @@
 //! source is kept and an output frame always goes back to the source whose input it
 //! was. It costs the pipeline's latency (~25 clocks) between frames; the Ethernet
 //! ports need at most two frames per 672 clocks (README, "Ethernet board").
+//!
+//! An Ethernet frame whose ingress FCS did not check (`eth_in_fcs_bad`) goes through
+//! the pipeline like any other (it leaves stomped) but its hit and reason are not
+//! counted: those count only frames whose FCS checked (docs/semantics.md §3a); the
+//! ports count the others (`fcs_errors`). The ports' status and counters reach the
+//! control block's READ_PORT through `has_ports`/`port_*` (a board without Ethernet
+//! ties `has_ports` low).
 
 use crate::core::pipeline::Pipeline;
 use crate::ctrl::control::{default_build_id, Control};
@@ -32,11 +39,17 @@ pub struct Core<const N: usize> {
     pub eth_in_valid: Signal<In, Bit>,
     pub eth_in_last: Signal<In, Bit>,
     pub eth_in_direction: Signal<In, Bit>,
+    pub eth_in_fcs_bad: Signal<In, Bit>,
     pub eth_in_ready: Signal<Out, Bit>,
     pub eth_out_data: Signal<Out, Bits<8>>,
     pub eth_out_valid: Signal<Out, Bit>,
     pub eth_out_last: Signal<Out, Bit>,
     pub eth_out_ready: Signal<In, Bit>,
+    /// The board's Ethernet ports for READ_PORT (see `Executor`).
+    pub has_ports: Signal<In, Bit>,
+    pub port_select: Signal<Out, Bit>,
+    pub port_word: Signal<Out, Bits<4>>,
+    pub port_value: Signal<In, Bits<32>>,
     /// Activity pulses for LEDs (the control block's and the pipeline's).
     pub request_pulse: Signal<Out, Bit>,
     pub error_pulse: Signal<Out, Bit>,
@@ -50,6 +63,8 @@ pub struct Core<const N: usize> {
     from_eth: DFF<Bit>,
     /// Its last byte went in.
     in_done: DFF<Bit>,
+    /// It is an Ethernet frame with a bad ingress FCS: not counted.
+    uncounted: DFF<Bit>,
     /// The source offering the byte this clock.
     sel_eth: Signal<Local, Bit>,
     open: Signal<Local, Bit>,
@@ -71,11 +86,16 @@ impl<const N: usize> Core<N> {
             eth_in_valid: Default::default(),
             eth_in_last: Default::default(),
             eth_in_direction: Default::default(),
+            eth_in_fcs_bad: Default::default(),
             eth_in_ready: Default::default(),
             eth_out_data: Default::default(),
             eth_out_valid: Default::default(),
             eth_out_last: Default::default(),
             eth_out_ready: Default::default(),
+            has_ports: Default::default(),
+            port_select: Default::default(),
+            port_word: Default::default(),
+            port_value: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
             inject_pulse: Default::default(),
@@ -85,6 +105,7 @@ impl<const N: usize> Core<N> {
             busy: Default::default(),
             from_eth: Default::default(),
             in_done: Default::default(),
+            uncounted: Default::default(),
             sel_eth: Default::default(),
             open: Default::default(),
             clear: Default::default(),
@@ -101,7 +122,7 @@ impl<const N: usize> Default for Core<N> {
 impl<const N: usize> Logic for Core<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, busy, from_eth, in_done);
+        dff_setup!(self, clock, busy, from_eth, in_done, uncounted);
         clock!(self, clock, control, pipeline);
         self.control.reset.next = self.reset.val();
         self.control.rx_data.next = self.rx_data.val();
@@ -119,6 +140,10 @@ impl<const N: usize> Logic for Core<N> {
         self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
         self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
         self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
+        self.control.has_ports.next = self.has_ports.val();
+        self.port_select.next = self.control.port_select.val();
+        self.port_word.next = self.control.port_word.val();
+        self.control.port_value.next = self.port_value.val();
 
         // Input: the frame in the pipeline's source until its last byte, then nothing
         // until it has come out; an empty pipeline takes an injected frame first.
@@ -143,7 +168,11 @@ impl<const N: usize> Logic for Core<N> {
             self.busy.d.next = true;
             self.from_eth.d.next = self.sel_eth.val();
             self.in_done.d.next = self.pipeline.in_last.val();
+            // Latched per beat, so it holds the frame's flag until the next frame's
+            // first beat, which comes after its outcome was counted.
+            self.uncounted.d.next = self.sel_eth.val() & self.eth_in_fcs_bad.val();
         }
+        self.pipeline.count_skip.next = self.uncounted.q.val();
 
         // Output: back to the frame's source.
         self.control.po_data.next = self.pipeline.out_data.val();

@@ -106,6 +106,10 @@ impl<const N: usize> Logic for CuBoard<N> {
         self.core.eth_in_valid.next = false;
         self.core.eth_in_last.next = false;
         self.core.eth_in_direction.next = false;
+        self.core.eth_in_fcs_bad.next = false;
+        // No Ethernet ports: READ_PORT answers OUT_OF_RANGE.
+        self.core.has_ports.next = false;
+        self.core.port_value.next = 0.into();
         self.core.eth_out_ready.next = true;
 
         // LEDs.

@@ -87,6 +87,9 @@ pub struct CuEthBoard<const N: usize> {
     stomp: DFF<Bit>,
     /// The port served last, for turns.
     last_srv: DFF<Bit>,
+    /// READ_PORT's word of the selected port, registered (the executor takes it a
+    /// clock after it selects it).
+    port_value: DFF<Bits<32>>,
     net_ok: Signal<Local, Bit>,
     srv_ok: Signal<Local, Bit>,
 }
@@ -161,6 +164,7 @@ impl<const N: usize> CuEthBoard<N> {
             from_srv: Default::default(),
             stomp: Default::default(),
             last_srv: Default::default(),
+            port_value: Default::default(),
             net_ok: Default::default(),
             srv_ok: Default::default(),
         }
@@ -176,7 +180,7 @@ impl<const N: usize> Default for CuEthBoard<N> {
 impl<const N: usize> Logic for CuEthBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, from_srv, stomp, last_srv);
+        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_value);
         clock!(self, clock, uart_rx, uart_tx, core, net, srv, status);
         self.net.ref_clk.next = self.net_ref_clk.val();
         self.srv.ref_clk.next = self.srv_ref_clk.val();
@@ -237,6 +241,7 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         self.core.eth_in_last.next = self.net.in_last.val();
         self.core.eth_in_valid.next = self.active.q.val() & !self.from_srv.q.val() & self.net.in_valid.val();
         self.core.eth_in_direction.next = self.from_srv.q.val();
+        self.core.eth_in_fcs_bad.next = self.stomp.q.val();
         if self.from_srv.q.val() {
             self.core.eth_in_data.next = self.srv.in_data.val();
             self.core.eth_in_last.next = self.srv.in_last.val();
@@ -264,6 +269,16 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         if self.status.reset.val() {
             self.active.d.next = false;
         }
+
+        // The ports' status and counters for READ_PORT (all core-domain registers).
+        self.core.has_ports.next = true;
+        self.net.port_word.next = self.core.port_word.val();
+        self.srv.port_word.next = self.core.port_word.val();
+        self.port_value.d.next = self.net.port_value.val();
+        if self.core.port_select.val() {
+            self.port_value.d.next = self.srv.port_value.val();
+        }
+        self.core.port_value.next = self.port_value.q.val();
 
         // LEDs.
         self.status.event0.next = self.net.rx_activity.val() | self.net.tx_activity.val();

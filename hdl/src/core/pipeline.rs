@@ -84,6 +84,11 @@ pub struct Pipeline<const N: usize> {
     /// 0 incoming, 1 outgoing; held steady for every beat of a frame.
     pub in_direction: Signal<In, Bit>,
     pub in_ready: Signal<Out, Bit>,
+    /// High while the frame whose outcome is counted now must not be (the `Core`
+    /// holds it for the one frame it has in the pipeline: its ingress FCS did not
+    /// check, docs/semantics.md §3a). Counted one clock after its last byte leaves the
+    /// queue; low (count everything) for a pipeline used alone.
+    pub count_skip: Signal<In, Bit>,
     pub out_data: Signal<Out, Bits<8>>,
     pub out_valid: Signal<Out, Bit>,
     pub out_last: Signal<Out, Bit>,
@@ -152,6 +157,7 @@ impl<const N: usize> Default for Pipeline<N> {
             mgmt_done: Default::default(),
             mgmt_rdata: Default::default(),
             rewrite_pulse: Default::default(),
+            count_skip: Default::default(),
             parser: Default::default(),
             cam: Default::default(),
             queue: Default::default(),
@@ -276,12 +282,12 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.out_valid.next = self.rewriter.out_valid.val();
         self.out_last.next = self.rewriter.out_last.val();
 
-        self.counters.count.next = self.rewriter.count.val();
+        self.counters.count.next = self.rewriter.count.val() & !self.count_skip.val();
         self.counters.count_class.next = self.rewriter.count_class.val();
         self.counters.count_hit.next = self.rewriter.count_hit.val();
         self.counters.count_index.next = self.rewriter.count_index.val();
         self.counters.count_udp_zero.next = self.rewriter.count_udp_zero.val();
-        self.rewrite_pulse.next = self.rewriter.count.val()
+        self.rewrite_pulse.next = self.counters.count.val()
             & (self.rewriter.count_class.val() == self.c_class_looked_up.val())
             & self.rewriter.count_hit.val();
 

@@ -6,7 +6,8 @@
 //! command, seq, payload, CRC, END` — byte by byte to the SLIP escaper (`reply_*`;
 //! the CRC comes back from it as `crc`). A packet the receive side turned away
 //! (`busy_pending`) is answered BUSY. READ_COUNTERS reads each counter over the
-//! management port just before its four bytes go out; INJECT feeds the frame from the
+//! management port just before its four bytes go out, READ_PORT each of a port's
+//! words from the board's port mux (`port_*`) likewise; INJECT feeds the frame from the
 //! buffer into the pipeline and forwards the pipeline's output as it comes
 //! (back-pressured by the escaper). A watchdog ends a management op or an injection
 //! that makes no progress for 2^20 clocks (10.5 ms): TIMEOUT before the reply has
@@ -18,6 +19,7 @@ use crate::core::pipeline::{
     REASON_COUNT,
 };
 use crate::ctrl::slip_rx::FRAME_ADDR_BITS;
+use portshare_spec::ports::{PORT_COUNT, WORDS as PORT_WORDS};
 use portshare_spec::protocol::*;
 use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
 use rust_hdl::prelude::*;
@@ -97,6 +99,14 @@ pub struct Executor<const N: usize> {
     pub mgmt_busy: Signal<In, Bit>,
     pub mgmt_done: Signal<In, Bit>,
     pub mgmt_rdata: Signal<In, Bits<RECORD_BITS>>,
+    /// The board's Ethernet ports (READ_PORT): whether it has them (`PORT_COUNT`; a
+    /// board without ties this low and every port is out of range), and the word
+    /// `port_word` of port `port_select` in `port_value` at most one clock after
+    /// they change (the board's registered mux).
+    pub has_ports: Signal<In, Bit>,
+    pub port_select: Signal<Out, Bit>,
+    pub port_word: Signal<Out, Bits<4>>,
+    pub port_value: Signal<In, Bits<32>>,
     /// One-clock pulse after a watchdog timeout (and during reset).
     pub pipeline_reset: Signal<Out, Bit>,
     /// Activity pulses for LEDs: a request was taken; an error reply started; an
@@ -112,6 +122,7 @@ pub struct Executor<const N: usize> {
     c_cmd_counters: Constant<Bits<8>>,
     c_cmd_reset: Constant<Bits<8>>,
     c_cmd_inject: Constant<Bits<8>>,
+    c_cmd_port: Constant<Bits<8>>,
     c_st_ok: Constant<Bits<8>>,
     c_st_crc: Constant<Bits<8>>,
     c_st_length: Constant<Bits<8>>,
@@ -131,6 +142,9 @@ pub struct Executor<const N: usize> {
     c_reason_count: Constant<Bits<9>>,
     /// Counters in a READ_COUNTERS reply (reasons + N).
     c_counter_total: Constant<Bits<9>>,
+    /// Words in a READ_PORT reply, and the highest port index.
+    c_port_words: Constant<Bits<9>>,
+    c_last_port: Constant<Bits<8>>,
     /// INFO payload in the top INFO_LEN bytes.
     c_info: Constant<Bits<RECORD_BITS>>,
     // Request lengths (whole body, CRC included), from `portshare_spec::protocol` (the
@@ -138,6 +152,7 @@ pub struct Executor<const N: usize> {
     c_len_no_payload: Constant<Bits<12>>,
     c_len_read_entry: Constant<Bits<12>>,
     c_len_write_entry: Constant<Bits<12>>,
+    c_len_read_port: Constant<Bits<12>>,
     c_len_inject_min: Constant<Bits<12>>,
     c_len_inject_max: Constant<Bits<12>>,
     /// Bytes to shift out of the record register: INFO's payload, a record.
@@ -151,10 +166,13 @@ pub struct Executor<const N: usize> {
     len_read_entry: DFF<Bit>,
     len_inject_one: DFF<Bit>,
     len_write_entry: DFF<Bit>,
+    len_read_port: DFF<Bit>,
     len_short: DFF<Bit>,
     len_bad_inject: DFF<Bit>,
     arg_over: DFF<Bit>,
     arg_over_1: DFF<Bit>,
+    /// No such port (or no ports at all).
+    arg_over_port: DFF<Bit>,
     is_info: DFF<Bit>,
     is_write: DFF<Bit>,
     is_read: DFF<Bit>,
@@ -162,6 +180,7 @@ pub struct Executor<const N: usize> {
     is_counters: DFF<Bit>,
     is_reset: DFF<Bit>,
     is_inject: DFF<Bit>,
+    is_port: DFF<Bit>,
     record: DFF<Bits<RECORD_BITS>>,
     reply_uses_buffers: Signal<Local, Bit>,
     state: DFF<ExecState>,
@@ -174,6 +193,9 @@ pub struct Executor<const N: usize> {
     reply_shift: DFF<Bit>,
     reply_counters: DFF<Bit>,
     reply_inject: DFF<Bit>,
+    reply_port: DFF<Bit>,
+    /// READ_PORT's port, held for the reply (drives `port_select`).
+    port_num: DFF<Bit>,
     op: DFF<Bits<3>>,
     /// The management request being offered (`mgmt_start`) and its index: the
     /// request's argument (an entry; INJECT's direction in bit 0), or the counter a
@@ -186,6 +208,8 @@ pub struct Executor<const N: usize> {
     shift_pending: DFF<Bit>,
     wait_entry: DFF<Bit>,
     wait_count: DFF<Bit>,
+    /// A READ_PORT word is due in `port_value` (CountWait, with no management op).
+    wait_port: DFF<Bit>,
     count_next: Signal<Local, Bit>,
     count_op: Signal<Local, Bits<3>>,
     count_index: Signal<Local, Bits<8>>,
@@ -259,6 +283,10 @@ impl<const N: usize> Executor<N> {
             mgmt_busy: Default::default(),
             mgmt_done: Default::default(),
             mgmt_rdata: Default::default(),
+            has_ports: Default::default(),
+            port_select: Default::default(),
+            port_word: Default::default(),
+            port_value: Default::default(),
             pipeline_reset: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
@@ -270,6 +298,7 @@ impl<const N: usize> Executor<N> {
             c_cmd_counters: k8(CMD_READ_COUNTERS),
             c_cmd_reset: k8(CMD_RESET_COUNTERS),
             c_cmd_inject: k8(CMD_INJECT),
+            c_cmd_port: k8(CMD_READ_PORT),
             c_st_ok: k8(STATUS_OK),
             c_st_crc: k8(STATUS_BAD_CRC),
             c_st_length: k8(STATUS_BAD_LENGTH),
@@ -287,10 +316,13 @@ impl<const N: usize> Executor<N> {
             c_last_index: k8((N - 1) as u8),
             c_reason_count: Constant::new((REASON_COUNT as u64).into()),
             c_counter_total: Constant::new(((REASON_COUNT + N) as u64).into()),
+            c_port_words: Constant::new((PORT_WORDS as u64).into()),
+            c_last_port: k8((PORT_COUNT - 1) as u8),
             c_info: Constant::new(info),
             c_len_no_payload: k12(NO_PAYLOAD_LEN),
             c_len_read_entry: k12(READ_ENTRY_LEN),
             c_len_write_entry: k12(WRITE_ENTRY_LEN),
+            c_len_read_port: k12(READ_PORT_LEN),
             c_len_inject_min: k12(INJECT_MIN_LEN),
             c_len_inject_max: k12(INJECT_MAX_LEN),
             c_info_len: Constant::new((INFO_LEN as u64).into()),
@@ -300,10 +332,12 @@ impl<const N: usize> Executor<N> {
             len_read_entry: Default::default(),
             len_inject_one: Default::default(),
             len_write_entry: Default::default(),
+            len_read_port: Default::default(),
             len_short: Default::default(),
             len_bad_inject: Default::default(),
             arg_over: Default::default(),
             arg_over_1: Default::default(),
+            arg_over_port: Default::default(),
             is_info: Default::default(),
             is_write: Default::default(),
             is_read: Default::default(),
@@ -311,6 +345,7 @@ impl<const N: usize> Executor<N> {
             is_counters: Default::default(),
             is_reset: Default::default(),
             is_inject: Default::default(),
+            is_port: Default::default(),
             record: Default::default(),
             reply_uses_buffers: Default::default(),
             state: Default::default(),
@@ -321,6 +356,8 @@ impl<const N: usize> Executor<N> {
             reply_shift: Default::default(),
             reply_counters: Default::default(),
             reply_inject: Default::default(),
+            reply_port: Default::default(),
+            port_num: Default::default(),
             op: Default::default(),
             issue: Default::default(),
             issue_index: Default::default(),
@@ -329,6 +366,7 @@ impl<const N: usize> Executor<N> {
             shift_pending: Default::default(),
             wait_entry: Default::default(),
             wait_count: Default::default(),
+            wait_port: Default::default(),
             count_next: Default::default(),
             count_op: Default::default(),
             count_index: Default::default(),
@@ -354,7 +392,7 @@ impl<const N: usize> Executor<N> {
 impl<const N: usize> Logic for Executor<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, len_no_payload, len_read_entry, len_inject_one, len_write_entry, len_short, len_bad_inject, arg_over, arg_over_1, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, op, issue, issue_index, load_info, loading, shift_pending, wait_entry, wait_count, shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset);
+        dff_setup!(self, clock, len_no_payload, len_read_entry, len_inject_one, len_write_entry, len_read_port, len_short, len_bad_inject, arg_over, arg_over_1, arg_over_port, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, is_port, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, reply_port, port_num, op, issue, issue_index, load_info, loading, shift_pending, wait_entry, wait_count, wait_port, shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset);
         self.take.next = false;
         self.take_busy.next = false;
 
@@ -423,6 +461,8 @@ impl<const N: usize> Logic for Executor<N> {
         self.mgmt_op.next = self.op.q.val();
         self.mgmt_index.next = self.issue_index.q.val();
         self.mgmt_wdata.next = self.record.q.val();
+        self.port_select.next = self.port_num.q.val();
+        self.port_word.next = self.issue_index.q.val().get_bits::<4>(0);
         self.pl_valid.next = false;
         self.pl_last.next = false;
         self.pl_data.next = self.buf_read_data.val();
@@ -456,6 +496,9 @@ impl<const N: usize> Logic for Executor<N> {
         self.len_bad_inject.d.next = (self.req_len.val() < self.c_len_inject_min.val()) | (self.req_len.val() > self.c_len_inject_max.val());
         self.arg_over.d.next = self.req_arg.val() > self.c_last_index.val();
         self.arg_over_1.d.next = self.req_arg.val() > 1;
+        self.arg_over_port.d.next = self.req_arg.val() > self.c_last_port.val();
+        self.len_read_port.d.next = self.req_len.val() == self.c_len_read_port.val();
+        self.is_port.d.next = self.req_cmd.val() == self.c_cmd_port.val();
         self.is_info.d.next = self.req_cmd.val() == self.c_cmd_info.val();
         self.is_write.d.next = self.req_cmd.val() == self.c_cmd_write.val();
         self.is_read.d.next = self.req_cmd.val() == self.c_cmd_read.val();
@@ -480,6 +523,9 @@ impl<const N: usize> Logic for Executor<N> {
         if self.wait_count.q.val() & self.mgmt_done.val() {
             self.record.d.next = self.mgmt_rdata.val() << self.c_counter_shift.val();
         }
+        if self.wait_port.q.val() {
+            self.record.d.next = bit_cast::<RECORD_BITS, 32>(self.port_value.val()) << self.c_counter_shift.val();
+        }
         if self.load_info.q.val() {
             self.record.d.next = self.c_info.val();
         }
@@ -498,6 +544,7 @@ impl<const N: usize> Logic for Executor<N> {
                     self.reply_shift.d.next = false;
                     self.reply_counters.d.next = false;
                     self.reply_inject.d.next = false;
+                    self.reply_port.d.next = false;
                     self.reply_seq.d.next = self.rej_seq.val();
                     self.state.d.next = ExecState::ReplyStart;
                 }
@@ -507,6 +554,10 @@ impl<const N: usize> Logic for Executor<N> {
                 self.reply_shift.d.next = self.is_info.q.val() | self.is_read.q.val();
                 self.reply_counters.d.next = self.is_counters.q.val();
                 self.reply_inject.d.next = self.is_inject.q.val();
+                // `has_ports` (a constant on each board) folds the whole READ_PORT reply
+                // path away on a board without ports: the Cu top keeps only its checks.
+                self.reply_port.d.next = self.is_port.q.val() & self.has_ports.val();
+                self.port_num.d.next = self.req_arg.val().get_bit(0);
                 self.reply_seq.d.next = self.req_seq.val();
                 self.issue_index.d.next = self.req_arg.val();
                 self.feed_left.d.next = self.req_len.val() - 5;
@@ -581,6 +632,14 @@ impl<const N: usize> Logic for Executor<N> {
                         self.op.d.next = self.c_op_reset.val();
                         self.issue.d.next = true;
                         self.state.d.next = ExecState::MgmtIssue;
+                    }
+                } else if self.is_port.q.val() {
+                    if !self.len_read_port.q.val() {
+                        self.status.d.next = self.c_st_length.val();
+                        self.st_ok.d.next = false;
+                    } else if !self.has_ports.val() | self.arg_over_port.q.val() {
+                        self.status.d.next = self.c_st_range.val();
+                        self.st_ok.d.next = false;
                     }
                 } else if self.is_inject.q.val() {
                     if self.len_bad_inject.q.val() {
@@ -658,7 +717,7 @@ impl<const N: usize> Logic for Executor<N> {
                     if self.st_ok.q.val() {
                         if self.reply_shift.q.val() {
                             self.state.d.next = ExecState::Shift;
-                        } else if self.reply_counters.q.val() {
+                        } else if self.reply_counters.q.val() | self.reply_port.q.val() {
                             self.count_next.next = true;
                         } else if self.reply_inject.q.val() {
                             self.state.d.next = ExecState::Inject;
@@ -672,8 +731,8 @@ impl<const N: usize> Logic for Executor<N> {
                     self.shift_left.d.next = self.shift_left.q.val() - 1;
                     if self.shift_left.q.val() == 1 {
                         self.state.d.next = ExecState::CrcHi;
-                        if self.reply_counters.q.val()
-                            & (self.counter_i.q.val() != self.c_counter_total.val())
+                        if (self.reply_counters.q.val() & (self.counter_i.q.val() != self.c_counter_total.val()))
+                            | (self.reply_port.q.val() & (self.counter_i.q.val() != self.c_port_words.val()))
                         {
                             self.count_next.next = true;
                         }
@@ -682,7 +741,11 @@ impl<const N: usize> Logic for Executor<N> {
             }
             ExecState::CountIssue => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
-                if !self.mgmt_busy.val() {
+                if self.reply_port.q.val() {
+                    // No management op: the board's mux has the word by CountWait.
+                    self.wait_port.d.next = true;
+                    self.state.d.next = ExecState::CountWait;
+                } else if !self.mgmt_busy.val() {
                     self.issue.d.next = false;
                     self.wait_count.d.next = true;
                     self.state.d.next = ExecState::CountWait;
@@ -694,7 +757,12 @@ impl<const N: usize> Logic for Executor<N> {
             }
             ExecState::CountWait => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
-                if self.mgmt_done.val() {
+                if self.reply_port.q.val() {
+                    self.wait_port.d.next = false;
+                    self.shift_left.d.next = 4.into();
+                    self.counter_i.d.next = self.counter_i.q.val() + 1;
+                    self.state.d.next = ExecState::Shift;
+                } else if self.mgmt_done.val() {
                     self.wait_count.d.next = false;
                     self.shift_left.d.next = 4.into();
                     self.counter_i.d.next = self.counter_i.q.val() + 1;
@@ -752,9 +820,12 @@ impl<const N: usize> Logic for Executor<N> {
 
         // The next counter of a READ_COUNTERS reply (from Seq, then after each one's bytes).
         if self.count_next.val() {
-            self.issue.d.next = true;
+            self.issue.d.next = !self.reply_port.q.val();
             self.op.d.next = self.count_op.val();
             self.issue_index.d.next = self.count_index.val();
+            if self.reply_port.q.val() {
+                self.issue_index.d.next = bit_cast::<8, 9>(self.counter_i.q.val());
+            }
             self.state.d.next = ExecState::CountIssue;
         }
 
@@ -763,7 +834,7 @@ impl<const N: usize> Logic for Executor<N> {
         // error, or WRITE/CLEAR/RESET's empty OK): so a request right behind line
         // garbage is not turned away BUSY while the garbage gets its error reply.
         self.reply_uses_buffers.next = self.st_ok.q.val()
-            & (self.reply_shift.q.val() | self.reply_counters.q.val() | self.reply_inject.q.val());
+            & (self.reply_shift.q.val() | self.reply_counters.q.val() | self.reply_inject.q.val() | self.reply_port.q.val());
         self.exec_free.next = self.state.q.val() == ExecState::Idle;
         if (self.state.q.val() == ExecState::ReplyStart)
             | (self.state.q.val() == ExecState::Status)
@@ -782,6 +853,7 @@ impl<const N: usize> Logic for Executor<N> {
             self.loading.d.next = false;
             self.wait_entry.d.next = false;
             self.wait_count.d.next = false;
+            self.wait_port.d.next = false;
             self.shift_pending.d.next = false;
             self.load_info.d.next = false;
             self.pl_reset.d.next = true;
@@ -939,21 +1011,22 @@ mod tests {
             2 => 0,
             _ => rng.gen_range(1..80),
         };
-        let mut body = match rng.gen_range(0..8) {
+        let mut body = match rng.gen_range(0..9) {
             0 => Request::Info.body(seq),
             1 => Request::WriteEntry { index, record }.body(seq),
             2 => Request::ReadEntry { index }.body(seq),
             3 => Request::ClearTable.body(seq),
             4 => Request::ReadCounters.body(seq),
             5 => Request::ResetCounters.body(seq),
-            6 => {
+            6 => Request::ReadPort { port: rng.gen_range(0..4) }.body(seq),
+            7 => {
                 let mut b = vec![CMD_INJECT, seq, rng.gen_range(0..3)];
                 b.extend((0..frame_len).map(|_| rng.gen::<u8>()));
                 portshare_host::protocol::append_crc(&mut b);
                 b
             }
             _ => {
-                let mut b = vec![rng.gen_range(0x08..=0xFF), seq];
+                let mut b = vec![rng.gen_range(0x09..=0xFF), seq];
                 portshare_host::protocol::append_crc(&mut b);
                 b
             }
@@ -986,8 +1059,13 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(61);
         d.b.port._hits = vec![7, 0xC0DB_0001, 0, 0xFFFF_FFFF];
         d.b.port._regs = vec![[0; RECORD_LEN]; CAP];
-        for n in 0..300u32 {
+        // Two ports whose words all differ (a word read a clock early or from the
+        // other port shows); none for a stretch, like the Cu top.
+        let ports: Vec<[u32; PORT_WORDS]> =
+            (0..PORT_COUNT as u32).map(|p| std::array::from_fn(|w| 0xC0DB_0000 ^ (p << 12) ^ (w as u32 * 0x0101_0101))).collect();
+        for n in 0..360u32 {
             let seq = n as u8;
+            d.b.port._ports = if (200..260).contains(&n) { vec![] } else { ports.clone() };
             if n % 37 == 5 {
                 let r = d.serve(&Offer::Busy(CMD_WRITE_ENTRY, seq));
                 assert_eq!((r.status, r.command, r.seq, r.payload.len()), (STATUS_BUSY, CMD_WRITE_ENTRY, seq, 0));
@@ -1001,6 +1079,7 @@ mod tests {
                 Ok(Request::WriteEntry { index, .. } | Request::ReadEntry { index }) if *index as usize >= CAP => {
                     Err(STATUS_OUT_OF_RANGE)
                 }
+                Ok(Request::ReadPort { port }) if *port as usize >= d.b.port._ports.len() => Err(STATUS_OUT_OF_RANGE),
                 r => r.clone(),
             };
             let (regs, hits, reasons) = (d.b.port._regs.clone(), d.b.port._hits.clone(), d.b.port._reasons);
@@ -1032,6 +1111,10 @@ mod tests {
                             let c = BoardCounters::from_payload(&r.payload).expect("counters payload");
                             assert_eq!(c.hits, hits, "{what}");
                             assert_eq!([c.rewritten, c.no_match, c.fragment, c.unparsed, c.udp_zero_checksum], reasons, "{what}");
+                        }
+                        Request::ReadPort { port } => {
+                            let want: Vec<u8> = ports[port as usize].iter().flat_map(|w| w.to_be_bytes()).collect();
+                            assert_eq!(r.payload, want, "{what}: the port's words in order");
                         }
                         Request::ResetCounters => {
                             assert!(d.b.port._hits.iter().all(|&h| h == 0) && d.b.port._reasons == [0; 5], "{what}")

@@ -5,6 +5,7 @@ use crate::core::pipeline::{
     bits_to_record, record_to_bits, MGMT_CLEAR_TABLE, MGMT_READ_ENTRY, MGMT_READ_HITS, MGMT_READ_REASON,
     MGMT_RESET_COUNTERS, MGMT_WRITE_ENTRY,
 };
+use portshare_spec::ports::WORDS as PORT_WORDS;
 use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
@@ -13,7 +14,7 @@ use std::collections::VecDeque;
 pub(crate) const CAP: usize = 4;
 
 /// Wires a block with the control block's pipeline-side ports (`mgmt_*`, `pl_*`, `po_*`,
-/// `pipeline_reset`) to the stand-in, both clocked by `clock`: one bench wiring for the
+/// `pipeline_reset`, and the Ethernet ports' `port_*`) to the stand-in, both clocked by `clock`: one bench wiring for the
 /// executor's bench and the control block's.
 macro_rules! wire_to_stand_in {
     ($clock:expr, $uut:expr, $port:expr) => {
@@ -36,6 +37,10 @@ macro_rules! wire_to_stand_in {
         $uut.po_valid.next = $port.out_valid.val();
         $uut.po_last.next = $port.out_last.val();
         $port.out_ready.next = $uut.po_ready.val();
+        $uut.has_ports.next = $port.has_ports.val();
+        $port.port_select.next = $uut.port_select.val();
+        $port.port_word.next = $uut.port_word.val();
+        $uut.port_value.next = $port.port_value.val();
     };
 }
 pub(crate) use wire_to_stand_in;
@@ -44,7 +49,9 @@ pub(crate) use wire_to_stand_in;
 /// in plain Rust (simulation only): a register file of `CAP` records, hit and
 /// reason counters, a few clocks of busy per op (more for writes), and a stream path
 /// through a 4-byte FIFO that stalls every third clock and inverts every byte of an
-/// outgoing frame (so a reply provably comes from the pipeline, not the buffer).
+/// outgoing frame (so a reply provably comes from the pipeline, not the buffer); and
+/// the board's Ethernet port words (`_ports`, none by default), each a clock after it
+/// is selected, like the board's registered mux.
 #[derive(LogicBlock, Default)]
 pub(crate) struct PortStandIn {
     pub(crate) clock: Signal<In, Clock>,
@@ -64,6 +71,12 @@ pub(crate) struct PortStandIn {
     pub(crate) out_valid: Signal<Out, Bit>,
     pub(crate) out_last: Signal<Out, Bit>,
     pub(crate) out_ready: Signal<In, Bit>,
+    pub(crate) has_ports: Signal<Out, Bit>,
+    pub(crate) port_select: Signal<In, Bit>,
+    pub(crate) port_word: Signal<In, Bits<4>>,
+    pub(crate) port_value: Signal<Out, Bits<32>>,
+    /// Per port, its READ_PORT words.
+    pub(crate) _ports: Vec<[u32; PORT_WORDS]>,
     pub(crate) _regs: Vec<[u8; RECORD_LEN]>,
     pub(crate) _hits: Vec<u32>,
     pub(crate) _reasons: [u32; 5],
@@ -83,9 +96,13 @@ pub(crate) struct PortStandIn {
 
 impl Logic for PortStandIn {
     fn update(&mut self) {
+        self.has_ports.next = !self._ports.is_empty();
         if !self.clock.pos_edge() {
             return;
         }
+        let (port, word) = (self.port_select.val() as usize, self.port_word.val().index());
+        let v = self._ports.get(port).and_then(|w| w.get(word)).copied().unwrap_or(0);
+        self.port_value.next = (v as u64).into();
         self._tick += 1;
         if self._regs.is_empty() {
             self._regs = vec![[0; RECORD_LEN]; CAP];

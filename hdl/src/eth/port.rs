@@ -13,8 +13,14 @@
 //! their bytes without FCS); `fcs_errors` the others (of which `rx_stomped` arrived
 //! already stomped); `runts` and `align_errors` whatever their FCS; `dropped` frames
 //! the ingress buffer could not hold; `false_carriers`; `tx_frames` frames sent, of
-//! which `tx_stomped` with a stomped FCS. Frames dropped are not sent, so
+//! which `tx_stomped` with a stomped FCS; `tx_bytes` the bytes handed from the egress
+//! buffer to the transmitter (without FCS; it leads `tx_frames` while a frame is on
+//! the wire). Frames dropped are not sent, so
 //! `rx_frames + fcs_errors = dropped + (frames handed to the pipeline)`.
+//!
+//! `port_value` is word `port_word` of READ_PORT's reply (`portshare_spec::ports`:
+//! the status word — link, speed, duplex, PHY present, BMSR — then the counters in
+//! `COUNTER_NAMES` order), a plain mux of core-domain registers.
 
 use super::cdc_rx::RxCdc;
 use super::cdc_tx::TxCdc;
@@ -24,6 +30,7 @@ use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
 use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
+use portshare_spec::ports::{BMSR_SHIFT, FLAG_100M, FLAG_FULL_DUPLEX, FLAG_LINK, FLAG_PHY_PRESENT};
 use rust_hdl::widgets::prelude::BitSynchronizer;
 
 /// Counter width.
@@ -44,8 +51,9 @@ pub struct EthPort {
     pub mdio_o: Signal<Out, Bit>,
     pub mdio_oe: Signal<Out, Bit>,
     pub mdio_i: Signal<In, Bit>,
-    /// Received frames, whole, `in_fcs_bad` with every byte (the ingress buffer's
-    /// output through a skid register: `in_ready` reaches no further than it).
+    /// Received frames, whole, `in_fcs_bad` with every byte (its FCS did not check, or
+    /// it is a runt or ends on a half byte: it leaves stomped); the ingress buffer's
+    /// output through a skid register: `in_ready` reaches no further than it.
     pub in_data: Signal<Out, Bits<8>>,
     pub in_valid: Signal<Out, Bit>,
     pub in_last: Signal<Out, Bit>,
@@ -77,6 +85,10 @@ pub struct EthPort {
     pub false_carriers: Signal<Out, Bits<COUNTER_BITS>>,
     pub tx_frames: Signal<Out, Bits<COUNTER_BITS>>,
     pub tx_stomped: Signal<Out, Bits<COUNTER_BITS>>,
+    pub tx_bytes: Signal<Out, Bits<COUNTER_BITS>>,
+    /// READ_PORT's words (see above).
+    pub port_word: Signal<In, Bits<4>>,
+    pub port_value: Signal<Out, Bits<COUNTER_BITS>>,
     pub rx: RmiiRx,
     pub tx: RmiiTx,
     pub rx_cdc: RxCdc,
@@ -104,6 +116,17 @@ pub struct EthPort {
     c_false: DFF<Bits<COUNTER_BITS>>,
     c_tx_frames: DFF<Bits<COUNTER_BITS>>,
     c_tx_stomped: DFF<Bits<COUNTER_BITS>>,
+    c_tx_bytes: DFF<Bits<COUNTER_BITS>>,
+    /// The status word's flags, each 0 or its bit (`portshare_spec::ports`).
+    flag_link: Signal<Local, Bits<COUNTER_BITS>>,
+    flag_100m: Signal<Local, Bits<COUNTER_BITS>>,
+    flag_duplex: Signal<Local, Bits<COUNTER_BITS>>,
+    flag_phy: Signal<Local, Bits<COUNTER_BITS>>,
+    c_flag_link: Constant<Bits<COUNTER_BITS>>,
+    c_flag_100m: Constant<Bits<COUNTER_BITS>>,
+    c_flag_duplex: Constant<Bits<COUNTER_BITS>>,
+    c_flag_phy: Constant<Bits<COUNTER_BITS>>,
+    c_bmsr_shift: Constant<Bits<8>>,
     /// The sent strobe crossed into the core domain (it lasts one REF_CLK cycle, two
     /// core clocks: a toggle crosses instead).
     sent_toggle: DFF<Bit>,
@@ -158,6 +181,9 @@ impl EthPort {
             false_carriers: Default::default(),
             tx_frames: Default::default(),
             tx_stomped: Default::default(),
+            tx_bytes: Default::default(),
+            port_word: Default::default(),
+            port_value: Default::default(),
             rx: Default::default(),
             tx: Default::default(),
             rx_cdc: Default::default(),
@@ -181,6 +207,16 @@ impl EthPort {
             c_false: Default::default(),
             c_tx_frames: Default::default(),
             c_tx_stomped: Default::default(),
+            c_tx_bytes: Default::default(),
+            flag_link: Default::default(),
+            flag_100m: Default::default(),
+            flag_duplex: Default::default(),
+            flag_phy: Default::default(),
+            c_flag_link: Constant::new((FLAG_LINK as u64).into()),
+            c_flag_100m: Constant::new((FLAG_100M as u64).into()),
+            c_flag_duplex: Constant::new((FLAG_FULL_DUPLEX as u64).into()),
+            c_flag_phy: Constant::new((FLAG_PHY_PRESENT as u64).into()),
+            c_bmsr_shift: Constant::new((BMSR_SHIFT as u64).into()),
             sent_toggle: Default::default(),
             stomped_toggle: Default::default(),
             sent_sync: Default::default(),
@@ -205,7 +241,7 @@ impl Logic for EthPort {
     fn update(&mut self) {
         dff_setup!(
             self, clock, frame_bytes, good_len, good_add, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts,
-            c_align, c_dropped, c_false, c_tx_frames, c_tx_stomped, sent_seen, stomped_seen
+            c_align, c_dropped, c_false, c_tx_frames, c_tx_stomped, c_tx_bytes, sent_seen, stomped_seen
         );
         clock!(self, clock, ingress, egress, mdio, in_skid);
         self.sent_toggle.clock.next = self.ref_clk.val();
@@ -256,7 +292,9 @@ impl Logic for EthPort {
         self.ingress.w_data.next = self.rx_cdc.data.val();
         self.ingress.w_byte.next = self.rx_byte.val();
         self.ingress.w_end.next = self.rx_end.val();
-        self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val();
+        // The frame's flag (stomp on egress, not counted by the pipeline): a bad FCS,
+        // a runt or a half byte at the end — docs/semantics.md §3a stomps all three.
+        self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val() | self.rx_cdc.runt.val() | self.rx_cdc.align.val();
         self.ingress.w_drop.next = false;
         self.in_skid.reset.next = self.reset.val();
         self.in_word.next = bit_cast::<10, 8>(self.ingress.r_data.val());
@@ -351,6 +389,9 @@ impl Logic for EthPort {
         if self.stomped_seen.q.val() != self.stomped_sync.sig_out.val() {
             self.c_tx_stomped.d.next = self.c_tx_stomped.q.val() + 1;
         }
+        if self.egress.r_valid.val() & self.egress.r_ready.val() {
+            self.c_tx_bytes.d.next = self.c_tx_bytes.q.val() + 1;
+        }
         self.rx_activity.next = self.rx_byte.val();
         self.drop_activity.next = self.ingress.dropped.val();
         if self.reset.val() {
@@ -366,6 +407,7 @@ impl Logic for EthPort {
             self.c_false.d.next = 0.into();
             self.c_tx_frames.d.next = 0.into();
             self.c_tx_stomped.d.next = 0.into();
+            self.c_tx_bytes.d.next = 0.into();
         }
         self.rx_frames.next = self.c_rx_frames.q.val();
         self.rx_bytes.next = self.c_rx_bytes.q.val();
@@ -377,5 +419,65 @@ impl Logic for EthPort {
         self.false_carriers.next = self.c_false.q.val();
         self.tx_frames.next = self.c_tx_frames.q.val();
         self.tx_stomped.next = self.c_tx_stomped.q.val();
+        self.tx_bytes.next = self.c_tx_bytes.q.val();
+
+        // READ_PORT's words.
+        self.flag_link.next = 0.into();
+        self.flag_100m.next = 0.into();
+        self.flag_duplex.next = 0.into();
+        self.flag_phy.next = 0.into();
+        if self.mdio.link.val() {
+            self.flag_link.next = self.c_flag_link.val();
+        }
+        if !self.mdio.speed_10.val() {
+            self.flag_100m.next = self.c_flag_100m.val();
+        }
+        if self.mdio.full_duplex.val() {
+            self.flag_duplex.next = self.c_flag_duplex.val();
+        }
+        if self.mdio.phy_present.val() {
+            self.flag_phy.next = self.c_flag_phy.val();
+        }
+        self.port_value.next = 0.into();
+        if self.port_word.val() == 0 {
+            self.port_value.next = (bit_cast::<COUNTER_BITS, 16>(self.mdio.bmsr.val()) << self.c_bmsr_shift.val())
+                | self.flag_link.val()
+                | self.flag_100m.val()
+                | self.flag_duplex.val()
+                | self.flag_phy.val();
+        }
+        if self.port_word.val() == 1 {
+            self.port_value.next = self.c_rx_frames.q.val();
+        }
+        if self.port_word.val() == 2 {
+            self.port_value.next = self.c_rx_bytes.q.val();
+        }
+        if self.port_word.val() == 3 {
+            self.port_value.next = self.c_fcs_errors.q.val();
+        }
+        if self.port_word.val() == 4 {
+            self.port_value.next = self.c_rx_stomped.q.val();
+        }
+        if self.port_word.val() == 5 {
+            self.port_value.next = self.c_runts.q.val();
+        }
+        if self.port_word.val() == 6 {
+            self.port_value.next = self.c_align.q.val();
+        }
+        if self.port_word.val() == 7 {
+            self.port_value.next = self.c_dropped.q.val();
+        }
+        if self.port_word.val() == 8 {
+            self.port_value.next = self.c_false.q.val();
+        }
+        if self.port_word.val() == 9 {
+            self.port_value.next = self.c_tx_frames.q.val();
+        }
+        if self.port_word.val() == 10 {
+            self.port_value.next = self.c_tx_bytes.q.val();
+        }
+        if self.port_word.val() == 11 {
+            self.port_value.next = self.c_tx_stomped.q.val();
+        }
     }
 }
