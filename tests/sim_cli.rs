@@ -340,6 +340,9 @@ fn sim_at_rmii_equals_the_model_both_ways_with_counters_and_latency() {
         assert_eq!((j["at"].as_str(), j["engine"].as_str()), (Some("rmii"), Some("verilator")));
         assert_eq!(j["dropped"].as_array().map(|a| a.len()), Some(0), "{j}");
         assert_eq!((j["model_mismatches"].as_u64(), j["egress_fcs_bad"].as_u64()), (Some(0), Some(0)));
+        // The capture's unpadded frames are runts on the wire: they leave stomped (§3a).
+        let runts = frames.iter().filter(|f| f.len() + 4 < 64).count() as u64;
+        assert_eq!(j["egress_runts_stomped"].as_u64(), Some(runts), "{j}");
         let (from, to) = if dir_name == "incoming" { ("net", "srv") } else { ("srv", "net") };
         let n = frames.len() as u64;
         assert_eq!(j["ports"][from]["rx_frames"].as_u64(), Some(n), "{j}");

@@ -687,8 +687,12 @@ pub struct PinsRun {
     /// Per input frame, what left the other port without its FCS (`None`: the board
     /// dropped it; empty frames are not sent and come back empty).
     pub frames: Vec<Option<Vec<u8>>>,
-    /// Frames that left with an FCS that does not check (never, for good input).
+    /// Frames that left with an FCS other than docs/semantics.md §3a's (the input's
+    /// are all good): a full-size frame stomped, or a runt with a good one. Never.
     pub bad_fcs: usize,
+    /// Runts (under 64 bytes with their FCS, e.g. a capture's unpadded frames) that
+    /// left stomped, as §3a says they must.
+    pub stomped_runts: usize,
     pub net: PortStatus,
     pub srv: PortStatus,
     /// First bit in (the preamble's first dibit on RXD) to first bit out (TX_EN up),
@@ -734,11 +738,15 @@ pub fn run_capture(options: BenchOptions, slots: &[Slot], frames: &[Vec<u8>], di
     let wire_clocks: u64 = sent_frames.iter().map(|f| 4 * (f.len() as u64 + 24) * hold * 2 * 100 / load as u64).sum();
     b.run_until_idle(wire_clocks * 4 + 1_000_000)?;
     let mut out = Vec::new();
-    let mut bad_fcs = 0;
+    let (mut bad_fcs, mut stomped_runts) = (0, 0);
     for (i, f) in b.sent(to).iter().enumerate() {
         let f = f.as_ref().map_err(|e| anyhow::anyhow!("frame {} out of the {} port could not be decoded: {e}", i + 1, to.name()))?;
-        if f.fcs != Fcs::Good {
-            bad_fcs += 1;
+        // Every input frame's FCS is good; a runt leaves stomped (docs/semantics.md §3a).
+        let runt = f.bytes.len() + 4 < 64;
+        match (runt, f.fcs == Fcs::Good) {
+            (false, true) => {}
+            (true, false) => stomped_runts += 1,
+            _ => bad_fcs += 1,
         }
         out.push(f.bytes.clone());
     }
@@ -777,6 +785,7 @@ pub fn run_capture(options: BenchOptions, slots: &[Slot], frames: &[Vec<u8>], di
     Ok(PinsRun {
         frames: result,
         bad_fcs,
+        stomped_runts,
         net,
         srv,
         latency_ns: latency,

@@ -41,7 +41,7 @@ pub struct BuildArgs {
     pub seed: Option<u64>,
     /// If timing is missed, place again with seeds 1..=N until it is met (0: never);
     /// the bitstream is the best placement's.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub seeds: u64,
     /// After icepack, simulate the bitstream just built at its UART pins and run the
     /// fixed verify session through it (table load and read-back, corpus frames both
