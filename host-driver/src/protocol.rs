@@ -448,10 +448,6 @@ pub struct Counters {
     pub hits: Vec<u32>,
 }
 
-/// The name this type had before the model's counters were folded into it; kept only
-/// for callers not yet moved over (hdl's `ctrl/executor.rs` and `ctrl/control.rs` tests).
-pub type BoardCounters = Counters;
-
 impl Counters {
     /// All zero, `capacity` entries.
     pub fn new(capacity: usize) -> Self {

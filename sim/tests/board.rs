@@ -216,5 +216,5 @@ fn table_reads_back_what_was_written_and_clear_empties_it() {
     }
     c.reset_counters().unwrap();
     let counters = c.read_counters(64).unwrap();
-    assert_eq!(counters, proto::BoardCounters { hits: vec![0; 64], ..Default::default() });
+    assert_eq!(counters, proto::Counters { hits: vec![0; 64], ..Default::default() });
 }

@@ -319,10 +319,10 @@ mod tests {
         d.b.port._hits = vec![7, 0xC0DB_0001, 0, 0xFFFF_FFFF];
         d.b.port._reasons = [1, 2, 3, 4, 0xC0C0_C0C0];
         let r = d.request(&Request::ReadCounters, 30);
-        let c = proto::BoardCounters::from_payload(&r.payload).unwrap();
+        let c = proto::Counters::from_payload(&r.payload).unwrap();
         assert_eq!(
             c,
-            proto::BoardCounters { rewritten: 1, no_match: 2, fragment: 3, unparsed: 4, udp_zero_checksum: 0xC0C0_C0C0, hits: vec![7, 0xC0DB_0001, 0, 0xFFFF_FFFF] }
+            proto::Counters { rewritten: 1, no_match: 2, fragment: 3, unparsed: 4, udp_zero_checksum: 0xC0C0_C0C0, hits: vec![7, 0xC0DB_0001, 0, 0xFFFF_FFFF] }
         );
         assert_eq!(d.request(&Request::ResetCounters, 31).status, proto::STATUS_OK);
         assert_eq!((d.b.port._hits.clone(), d.b.port._reasons), (vec![0; CAP], [0; 5]));

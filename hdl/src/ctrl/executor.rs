@@ -872,7 +872,7 @@ mod tests {
     //! reply decoder.
     use super::*;
     use crate::ctrl::port_stand_in::{wire_to_stand_in, PortStandIn, CAP};
-    use portshare_host::protocol::{crc16, crc16_update, BoardCounters, DeviceInfo, Reply, Request};
+    use portshare_host::protocol::{crc16, crc16_update, Counters, DeviceInfo, Reply, Request};
     use portshare_host::{Direction, Slot};
     use rand::{Rng, SeedableRng};
 
@@ -1108,7 +1108,7 @@ mod tests {
                         Request::ReadEntry { index } => assert_eq!(r.payload, regs[index as usize], "{what}"),
                         Request::ClearTable => assert!(d.b.port._regs.iter().all(|r| *r == [0; RECORD_LEN]), "{what}"),
                         Request::ReadCounters => {
-                            let c = BoardCounters::from_payload(&r.payload).expect("counters payload");
+                            let c = Counters::from_payload(&r.payload).expect("counters payload");
                             assert_eq!(c.hits, hits, "{what}");
                             assert_eq!([c.rewritten, c.no_match, c.fragment, c.unparsed, c.udp_zero_checksum], reasons, "{what}");
                         }
