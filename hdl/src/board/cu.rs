@@ -170,9 +170,9 @@ mod tests {
 
     fn tick(uut: &mut CuBoard<16>) {
         uut.clock.next = true.into();
-        assert!(simulate(uut, 200));
+        portshare_tools::clocking::settle(uut);
         uut.clock.next = false.into();
-        assert!(simulate(uut, 200));
+        portshare_tools::clocking::settle(uut);
     }
 
     #[test]
@@ -181,7 +181,7 @@ mod tests {
         uut.connect_all();
         uut.reset_n.next = true;
         uut.usb_rx.next = true;
-        assert!(simulate(&mut uut, 200));
+        portshare_tools::clocking::settle(&mut uut);
         let mut held = uut.led_reset.val() as usize;
         for _ in 0..40 {
             tick(&mut uut);
@@ -327,8 +327,8 @@ endmodule
 
     fn tick_board(uut: &mut CuBoard<16>) {
         uut.clock.next = true.into();
-        assert!(simulate(uut, 200));
+        portshare_tools::clocking::settle(uut);
         uut.clock.next = false.into();
-        assert!(simulate(uut, 200));
+        portshare_tools::clocking::settle(uut);
     }
 }

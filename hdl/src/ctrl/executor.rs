@@ -930,7 +930,7 @@ mod tests {
             e.reply_ready.next = ready;
             e.crc.next = (self.crc as u64).into();
             e.buf_read_data.next = (self.buffer[self.read_address] as u64).into();
-            assert!(simulate(&mut self.b, 200));
+            portshare_tools::clocking::settle(&mut self.b);
             let e = &mut self.b.exec;
             let (take, take_busy) = (e.take.val(), e.take_busy.val());
             if e.crc_clear.val() {
@@ -945,7 +945,7 @@ mod tests {
             }
             self.read_address = e.buf_read_address.val().index();
             self.b.clock.next = true.into();
-            assert!(simulate(&mut self.b, 200));
+            portshare_tools::clocking::settle(&mut self.b);
             // The receive side's registers change after the edge, like flip-flops.
             if take {
                 self.b.exec.req_ready.next = false;
@@ -956,7 +956,7 @@ mod tests {
                 self.took = true;
             }
             self.b.clock.next = false.into();
-            assert!(simulate(&mut self.b, 200));
+            portshare_tools::clocking::settle(&mut self.b);
         }
 
         /// Offers a request (or a BUSY) and runs until its reply's closing END.

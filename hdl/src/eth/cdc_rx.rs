@@ -115,7 +115,7 @@ mod tests {
             let word = read(&uut);
             uut.clock.next = clocks.level(0).into();
             uut.rx_clock.next = clocks.level(1).into();
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
             if take {
                 got.push(word);
             }
@@ -133,7 +133,7 @@ mod tests {
                     s.next = v;
                 }
             }
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
         }
         (got, lost)
     }

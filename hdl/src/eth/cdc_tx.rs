@@ -147,7 +147,7 @@ mod tests {
             let word = (uut.tx_data.val().to_u64() as u8, uut.tx_last.val(), uut.tx_stomp.val());
             uut.clock.next = clocks.level(0).into();
             uut.tx_clock.next = clocks.level(1).into();
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
             if edge.rises(0) {
                 if write {
                     next += 1;
@@ -195,7 +195,7 @@ mod tests {
                 };
                 uut.tx_ready.next = due == Some(0);
             }
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
         }
         (got, underruns)
     }

@@ -368,9 +368,9 @@ mod tests {
 
     fn tick(uut: &mut FrameFifo) {
         uut.clock.next = true.into();
-        assert!(simulate(uut, 100));
+        portshare_tools::clocking::settle(uut);
         uut.clock.next = false.into();
-        assert!(simulate(uut, 100));
+        portshare_tools::clocking::settle(uut);
         // The registered `room` is exactly its combinational definition.
         let room = uut.free.val().to_u64() != 0 && !uut.full.val();
         assert_eq!(uut.room.val(), room, "room with free {} full {}", uut.free.val().to_u64(), uut.full.val());
@@ -385,7 +385,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(13);
         let mut uut = FrameFifo::default();
         uut.connect_all();
-        assert!(simulate(&mut uut, 100));
+        portshare_tools::clocking::settle(&mut uut);
         // A reference: what the buffer must accept, given its state when each frame ends.
         let mut expect: std::collections::VecDeque<(Vec<u8>, bool)> = Default::default();
         let (mut got, mut drops, mut want_drops) = (Vec::new(), 0usize, 0usize);
@@ -447,7 +447,7 @@ mod tests {
         uut.w_end.next = false;
         for _ in 0..5000 {
             uut.r_ready.next = true;
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
             if uut.r_valid.val() {
                 partial.push(uut.r_data.val().to_u64() as u8);
                 if uut.r_last.val() {

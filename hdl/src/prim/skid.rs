@@ -68,7 +68,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut uut = Skid::<10>::default();
         uut.connect_all();
-        assert!(simulate(&mut uut, 100));
+        portshare_tools::clocking::settle(&mut uut);
         let (mut sent, mut got) = (Vec::new(), Vec::new());
         let (mut next, mut at_half) = (0u64, 0u64);
         for cycle in 0..20_000 {
@@ -81,10 +81,10 @@ mod tests {
             uut.up_valid.next = offer;
             uut.up_data.next = (next & 0x3FF).into();
             uut.ready.next = !ready;
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
             let before = uut.up_ready.val();
             uut.ready.next = ready;
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
             assert_eq!(
                 uut.up_ready.val(),
                 before,
@@ -98,9 +98,9 @@ mod tests {
                 got.push(uut.data.val().to_u64());
             }
             uut.clock.next = true.into();
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
             uut.clock.next = false.into();
-            assert!(simulate(&mut uut, 100));
+            portshare_tools::clocking::settle(&mut uut);
         }
         assert!(
             sent.len() - got.len() <= 2,
