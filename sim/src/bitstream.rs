@@ -115,12 +115,7 @@ impl Build {
 /// without a second synthesis.
 pub fn netlist_model(dir: &Path, capacity: usize) -> Result<(Model, Build)> {
     let b = Build::at(dir, capacity)?;
-    let ports = match capacity {
-        16 => board_ports::<16>(&b)?,
-        64 => board_ports::<64>(&b)?,
-        128 => board_ports::<128>(&b)?,
-        n => bail!("the board is built for {:?} entries, not {n}", crate::board::CAPACITIES),
-    };
+    let ports = board_ports(&b)?;
     let path = dir.join(portshare_tools::flow::netlist_verilog_name(TOP));
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("no netlist in {}: reading {}; {}", dir.display(), path.display(), b.rebuild()))?;
@@ -142,18 +137,24 @@ pub fn netlist_model(dir: &Path, capacity: usize) -> Result<(Model, Build)> {
 pub fn model(dir: &Path, capacity: usize) -> Result<(Model, Build)> {
     let b = Build::at(dir, capacity)?;
     b.check_flashed()?;
-    let ports = match capacity {
-        16 => board_ports::<16>(&b)?,
-        64 => board_ports::<64>(&b)?,
-        128 => board_ports::<128>(&b)?,
-        n => bail!("the board is built for {:?} entries, not {n}", crate::board::CAPACITIES),
-    };
+    let ports = board_ports(&b)?;
     let design = gates::bitstream_design(&b.asc, &b.pcf, ports, "clock").context(crate::verilator::NETLIST_NEEDS)?;
     let lib = Library::get(&design).context(crate::verilator::NEEDS)?;
     Ok((lib.instance(), b))
 }
 
-fn board_ports<const N: usize>(b: &Build) -> Result<Vec<portshare_tools::verilog::PortSpec>> {
+/// The board top's ports for the build's capacity, once its Verilog is checked to be
+/// what this tree generates.
+fn board_ports(b: &Build) -> Result<Vec<portshare_tools::verilog::PortSpec>> {
+    match b.capacity {
+        16 => board_ports_of::<16>(b),
+        64 => board_ports_of::<64>(b),
+        128 => board_ports_of::<128>(b),
+        n => bail!("the board is built for {:?} entries, not {n}", crate::board::CAPACITIES),
+    }
+}
+
+fn board_ports_of<const N: usize>(b: &Build) -> Result<Vec<portshare_tools::verilog::PortSpec>> {
     b.check_design::<N>()?;
     let mut fresh = CuBoard::<N>::new();
     fresh.connect_all();

@@ -400,21 +400,22 @@ impl SimBoard {
     /// answers INFO as this source tree's board of `capacity` entries
     /// (`crate::bitstream`).
     pub fn from_build(dir: &std::path::Path, capacity: usize) -> Result<SimBoard> {
-        let (model, build) = crate::bitstream::model(dir, capacity)?;
-        let pins = VerilatorPins::of(model)?;
-        let target = Box::new(OnPins { pins, uart: SoftUart::new(CLOCKS_PER_BIT_4MBAUD) });
-        let board = SimBoard::powered(target, capacity, SimWire::UartPins, EngineKind::Bitstream);
-        build.check_info(board)
+        Self::of_build(crate::bitstream::model(dir, capacity)?, EngineKind::Bitstream)
     }
 
     /// The netlist `portshare build` placed into `dir` (its `portshare_cu.netlist.v`),
     /// simulated at the UART pins like [`SimBoard::from_build`]'s bitstream, after the
     /// same design and INFO checks.
     pub fn from_build_netlist(dir: &std::path::Path, capacity: usize) -> Result<SimBoard> {
-        let (model, build) = crate::bitstream::netlist_model(dir, capacity)?;
+        Self::of_build(crate::bitstream::netlist_model(dir, capacity)?, EngineKind::Netlist)
+    }
+
+    /// A build's model at its UART pins at 4 Mbaud (the rate it is built for), powered
+    /// on and checked to answer INFO as this tree's board of the build's capacity.
+    fn of_build((model, build): (Model, crate::bitstream::Build), level: EngineKind) -> Result<SimBoard> {
         let pins = VerilatorPins::of(model)?;
         let target = Box::new(OnPins { pins, uart: SoftUart::new(CLOCKS_PER_BIT_4MBAUD) });
-        let board = SimBoard::powered(target, capacity, SimWire::UartPins, EngineKind::Netlist);
+        let board = SimBoard::powered(target, build.capacity, SimWire::UartPins, level);
         build.check_info(board)
     }
 

@@ -75,6 +75,14 @@ static inline void ps_load(PsModel* m) {
     m->dirty = false;
 }
 
+// The clock low (a falling edge evaluates nothing: the blocks are rising-edge only).
+static inline void ps_clock_low(Vtop& t) {
+    if (t.PS_CLOCK) {
+        t.PS_CLOCK = 0;
+        t.eval();
+    }
+}
+
 // One rising edge from clock low, back to low (the falling edge evaluates nothing).
 static inline void ps_clock(Vtop& t) {
     t.PS_CLOCK = 1;
@@ -119,10 +127,7 @@ PS_EXPORT void ps_settle(void* h) { ps_load(static_cast<PsModel*>(h)); }
 PS_EXPORT void ps_tick(void* h, uint64_t n) {
     PsModel* m = static_cast<PsModel*>(h);
     Vtop& t = m->top;
-    if (t.PS_CLOCK) {
-        t.PS_CLOCK = 0;
-        t.eval();
-    }
+    ps_clock_low(t);
     if (m->dirty) ps_load(m);
     for (uint64_t i = 0; i < n; i++) ps_clock(t);
 }
@@ -223,10 +228,7 @@ PS_EXPORT uint32_t ps_stream(void* h, PsStream* s) {
     const uint64_t start = s->clock;
     auto pattern_at = [&](uint64_t c) -> uint8_t { return s->pattern ? s->pattern[c - start] : 0; };
     if (s->pattern && s->pattern_len == 0) return PS_PATTERN_USED;
-    if (t.PS_CLOCK) {
-        t.PS_CLOCK = 0;
-        t.eval();
-    }
+    ps_clock_low(t);
     // This clock's inputs (a previous call may have loaded others).
     bool offer = ps_drive(t, s, pattern_at(start), start);
     bool ready = t.PS_OUT_READY;
