@@ -4,6 +4,7 @@
 
 use crate::core::parser::class;
 use crate::prim::ram::BlockRam;
+use crate::core::pipeline::{MGMT_READ_HITS, MGMT_READ_REASON};
 
 /// The per-entry hit counters' RAM: one 32-bit count per entry (up to 256).
 pub const HITS_BITS: usize = 32;
@@ -59,6 +60,10 @@ pub struct Counters {
     value: DFF<Bits<32>>,
     c_class_fragment: Constant<Bits<2>>,
     c_class_looked_up: Constant<Bits<2>>,
+    c_op_read_hits: Constant<Bits<3>>,
+    c_op_read_reason: Constant<Bits<3>>,
+    /// The last hit counter's address: the reset sweep ends there.
+    c_last_hit: Constant<Bits<9>>,
 }
 
 impl Default for Counters {
@@ -93,6 +98,9 @@ impl Default for Counters {
             value: Default::default(),
             c_class_fragment: Constant::new(class::FRAGMENT.into()),
             c_class_looked_up: Constant::new(class::LOOKED_UP.into()),
+            c_op_read_hits: Constant::new(MGMT_READ_HITS.into()),
+            c_op_read_reason: Constant::new(MGMT_READ_REASON.into()),
+            c_last_hit: Constant::new(((1u64 << HITS_ADDR_BITS) - 1).into()),
         }
     }
 }
@@ -152,10 +160,10 @@ impl Logic for Counters {
                 self.sel.d.next = self.mgmt_index.val();
                 self.sweep.d.next = 0.into();
                 if self.mgmt_start.val() {
-                    if self.mgmt_op.val() == 4 {
+                    if self.mgmt_op.val() == self.c_op_read_hits.val() {
                         self.op.d.next = CounterOp::ReadHits;
                         self.busy.d.next = true;
-                    } else if self.mgmt_op.val() == 5 {
+                    } else if self.mgmt_op.val() == self.c_op_read_reason.val() {
                         self.op.d.next = CounterOp::ReadReason;
                         self.busy.d.next = true;
                     } else {
@@ -213,7 +221,7 @@ impl Logic for Counters {
                     self.hits.write_address.next = self.sweep.q.val().get_bits::<8>(0);
                     self.hits.write_data.next = 0.into();
                     self.sweep.d.next = self.sweep.q.val() + 1;
-                    if self.sweep.q.val() == 255 {
+                    if self.sweep.q.val() == self.c_last_hit.val() {
                         self.op.d.next = CounterOp::Done;
                         self.done.d.next = true;
                     }

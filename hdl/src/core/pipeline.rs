@@ -133,6 +133,13 @@ pub struct Pipeline<const N: usize> {
     c_role_checksum_hi: Constant<Bits<3>>,
     c_role_checksum_lo: Constant<Bits<3>>,
     c_class_looked_up: Constant<Bits<2>>,
+    /// The management ops (MGMT_*), the CAM's and the counters'.
+    c_op_write_entry: Constant<Bits<3>>,
+    c_op_read_entry: Constant<Bits<3>>,
+    c_op_clear_table: Constant<Bits<3>>,
+    c_op_read_hits: Constant<Bits<3>>,
+    c_op_read_reason: Constant<Bits<3>>,
+    c_op_reset_counters: Constant<Bits<3>>,
 }
 
 impl<const N: usize> Default for Pipeline<N> {
@@ -184,6 +191,12 @@ impl<const N: usize> Default for Pipeline<N> {
             c_role_checksum_hi: Constant::new(role::CHECKSUM_HI.into()),
             c_role_checksum_lo: Constant::new(role::CHECKSUM_LO.into()),
             c_class_looked_up: Constant::new(class::LOOKED_UP.into()),
+            c_op_write_entry: Constant::new(MGMT_WRITE_ENTRY.into()),
+            c_op_read_entry: Constant::new(MGMT_READ_ENTRY.into()),
+            c_op_clear_table: Constant::new(MGMT_CLEAR_TABLE.into()),
+            c_op_read_hits: Constant::new(MGMT_READ_HITS.into()),
+            c_op_read_reason: Constant::new(MGMT_READ_REASON.into()),
+            c_op_reset_counters: Constant::new(MGMT_RESET_COUNTERS.into()),
         }
     }
 }
@@ -293,7 +306,9 @@ impl<const N: usize> Logic for Pipeline<N> {
 
         // Management: table ops go to the CAM, counter ops to the counters.
         self.idle.next = !self.cam.mgmt_busy.val() & !self.counters.mgmt_busy.val();
-        self.cam_op.next = (self.mgmt_op.val() == 1) | (self.mgmt_op.val() == 2) | (self.mgmt_op.val() == 3);
+        self.cam_op.next = (self.mgmt_op.val() == self.c_op_write_entry.val())
+            | (self.mgmt_op.val() == self.c_op_read_entry.val())
+            | (self.mgmt_op.val() == self.c_op_clear_table.val());
         self.cam.mgmt_op.next = self.mgmt_op.val();
         self.cam.mgmt_index.next = self.mgmt_index.val();
         self.cam.mgmt_wdata.next = self.mgmt_wdata.val();
@@ -302,7 +317,9 @@ impl<const N: usize> Logic for Pipeline<N> {
         self.counters.mgmt_index.next = self.mgmt_index.val();
         self.counters.mgmt_start.next = self.mgmt_start.val()
             & self.idle.val()
-            & ((self.mgmt_op.val() == 4) | (self.mgmt_op.val() == 5) | (self.mgmt_op.val() == 6));
+            & ((self.mgmt_op.val() == self.c_op_read_hits.val())
+                | (self.mgmt_op.val() == self.c_op_read_reason.val())
+                | (self.mgmt_op.val() == self.c_op_reset_counters.val()));
         if self.mgmt_start.val() & self.idle.val() {
             self.last_op_cam.d.next = self.cam_op.val();
         }
