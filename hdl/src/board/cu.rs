@@ -294,12 +294,11 @@ endmodule
             len = line.len()
         );
         std::fs::write(dir.join("tb.v"), tb).unwrap();
-        let run = |cmd: &mut std::process::Command| {
-            let out = cmd.current_dir(&dir).output().expect("iverilog/vvp installed");
-            assert!(out.status.success(), "{:?}: {}{}", cmd, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        };
-        run(std::process::Command::new("iverilog").args(["-g2005", "-o", "tb.vvp", "tb.v", "dut.v"]));
-        run(std::process::Command::new("vvp").args(["-n", "tb.vvp"]));
+        // Through the tools crate's one runner: a missing Icarus is named with its package.
+        use portshare_tools::runner::{run, IVERILOG, VVP};
+        let run = |tool, args: &[&str]| run(tool, args, &dir).unwrap_or_else(|e| panic!("{e}"));
+        run(IVERILOG, &["-g2005", "-o", "tb.vvp", "tb.v", "dut.v"]);
+        run(VVP, &["-n", "tb.vvp"]);
         let icarus_tx: Vec<bool> = std::fs::read_to_string(dir.join("tx.txt")).unwrap().trim().chars().map(|c| c == '1').collect();
         let _ = std::fs::remove_dir_all(&dir);
 
