@@ -20,6 +20,7 @@
 
 use crate::core::pipeline::Pipeline;
 use crate::ctrl::control::{default_build_id, Control};
+use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -57,6 +58,11 @@ pub struct Core<const N: usize> {
     pub rewrite_pulse: Signal<Out, Bit>,
     pub control: Control<N>,
     pub pipeline: Pipeline<N>,
+    /// The injected frame's bytes (data, last, direction) through a register stage:
+    /// the pipeline's `in_ready` (from its queue fill) stops here instead of running
+    /// into the executor's feed counters (the Cu board's critical path).
+    inject_skid: Skid<10>,
+    inject_word: Signal<Local, Bits<10>>,
     /// A frame is in the pipeline (its first byte went in, its last has not come out).
     busy: DFF<Bit>,
     /// Its source: the Ethernet stream (else the control block).
@@ -102,6 +108,8 @@ impl<const N: usize> Core<N> {
             rewrite_pulse: Default::default(),
             control: Control::new(build_id),
             pipeline: Pipeline::default(),
+            inject_skid: Default::default(),
+            inject_word: Default::default(),
             busy: Default::default(),
             from_eth: Default::default(),
             in_done: Default::default(),
@@ -123,7 +131,7 @@ impl<const N: usize> Logic for Core<N> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, busy, from_eth, in_done, uncounted);
-        clock!(self, clock, control, pipeline);
+        clock!(self, clock, control, pipeline, inject_skid);
         self.control.reset.next = self.reset.val();
         self.control.rx_data.next = self.rx_data.val();
         self.control.rx_valid.next = self.rx_valid.val();
@@ -147,22 +155,34 @@ impl<const N: usize> Logic for Core<N> {
 
         // Input: the frame in the pipeline's source until its last byte, then nothing
         // until it has come out; an empty pipeline takes an injected frame first.
+        self.inject_skid.reset.next = self.clear.val();
+        self.inject_word.next = bit_cast::<10, 8>(self.control.pl_data.val());
+        if self.control.pl_last.val() {
+            self.inject_word.next = bit_cast::<10, 8>(self.control.pl_data.val()) | 0x100;
+        }
+        self.inject_skid.up_data.next = self.inject_word.val();
+        if self.control.pl_direction.val() {
+            self.inject_skid.up_data.next = self.inject_word.val() | 0x200;
+        }
+        self.inject_skid.up_valid.next = self.control.pl_valid.val();
+        self.control.pl_ready.next = self.inject_skid.up_ready.val();
+
         self.sel_eth.next = self.from_eth.q.val();
         if !self.busy.q.val() {
-            self.sel_eth.next = !self.control.pl_valid.val() & self.eth_in_valid.val();
+            self.sel_eth.next = !self.inject_skid.valid.val() & self.eth_in_valid.val();
         }
         self.open.next = !(self.busy.q.val() & self.in_done.q.val());
-        self.pipeline.in_data.next = self.control.pl_data.val();
-        self.pipeline.in_last.next = self.control.pl_last.val();
-        self.pipeline.in_direction.next = self.control.pl_direction.val();
-        self.pipeline.in_valid.next = self.open.val() & self.control.pl_valid.val();
+        self.pipeline.in_data.next = self.inject_skid.data.val().get_bits::<8>(0);
+        self.pipeline.in_last.next = self.inject_skid.data.val().get_bit(8);
+        self.pipeline.in_direction.next = self.inject_skid.data.val().get_bit(9);
+        self.pipeline.in_valid.next = self.open.val() & self.inject_skid.valid.val();
         if self.sel_eth.val() {
             self.pipeline.in_data.next = self.eth_in_data.val();
             self.pipeline.in_last.next = self.eth_in_last.val();
             self.pipeline.in_direction.next = self.eth_in_direction.val();
             self.pipeline.in_valid.next = self.open.val() & self.eth_in_valid.val();
         }
-        self.control.pl_ready.next = self.open.val() & !self.sel_eth.val() & self.pipeline.in_ready.val();
+        self.inject_skid.ready.next = self.open.val() & !self.sel_eth.val() & self.pipeline.in_ready.val();
         self.eth_in_ready.next = self.open.val() & self.sel_eth.val() & self.pipeline.in_ready.val();
         if self.pipeline.in_valid.val() & self.pipeline.in_ready.val() {
             self.busy.d.next = true;
