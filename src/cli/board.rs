@@ -42,6 +42,10 @@ pub enum BoardCmd {
     List(ListArgs),
     /// Show the board's counters: hits per entry and frames per reason, and each
     /// Ethernet port's link and counters (a board without ports says so).
+    ///
+    /// A simulated Ethernet board shows its ports too: `--device sim --board cu-eth`
+    /// (frames played into its ports with `--net-rx`/`--srv-rx`), or `--device
+    /// unix:PATH` served by `portshare serve --device sim --board cu-eth`.
     Stats(StatsArgs),
     /// Empty the board's table.
     Clear(ClearArgs),
@@ -304,7 +308,8 @@ pub struct StatsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Set the counters to zero after reading them.
+    /// Set the hit and reason counters to zero after reading them (the ports'
+    /// counters run on until the board resets).
     #[arg(long)]
     pub reset: bool,
     #[command(flatten)]

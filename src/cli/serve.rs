@@ -8,6 +8,10 @@
 //!   serves command after command (`--device unix:PATH` on load, list, stats, clear,
 //!   inject), one at a time: a command that connects while another is served waits
 //!   its turn (within its reply timeout, 10 s by default). Runs until killed.
+//!
+//! The board is `--device sim`'s (`Board::connect`, `--board cu|cu-eth` included),
+//! with `--table` loaded and any `--net-rx`/`--srv-rx` captures played into a cu-eth
+//! board's ports before the socket exists, so the first command sees their counters.
 
 use anyhow::{bail, Context as _, Result};
 use portshare_host::transport::Transport as _;
