@@ -281,13 +281,15 @@ fn a_one_command_ethernet_board_and_the_combinations_that_do_not_apply() {
     assert!(e.contains("no verify path yet") && e.contains("--engine verilator"), "{e}");
     let e = stats(&["--engine", "netlist"]);
     assert!(e.contains("verilator or rtl engine, not netlist"), "{e}");
+    let e = stats(&["--baud", "115200"]);
+    assert!(e.contains("--baud does not apply"), "{e}");
     let e = stats(&["--sim-wire", "bytes"]);
     assert!(e.contains("simulated at its pins"), "{e}");
     let e = stats(&["--net-rx", s(&dir.path().join("missing.pcap"))]);
     assert!(e.contains("missing.pcap"), "{e}");
     let e = fails(&["stats", "--device", "sim", "--board", "cu-eth", "--sim-capacity", "128"]);
     assert!(e.contains("16 or 64 entries, not 128"), "{e}");
-    let e = fails(&["stats", "--device", "sim", "--net-rx", s(&input)]);
+    let e = fails(&["stats", "--device", "sim", "--net-rx", s(&dir.path().join("missing.pcap"))]);
     assert!(e.contains("the cu board has none"), "{e}");
     // A capture cut short by its snap length cannot be played whole.
     let cut = dir.path().join("cut.pcap");

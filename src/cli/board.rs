@@ -200,9 +200,7 @@ impl DeviceArgs {
         if self.board == BoardKind::CuEth {
             return self.sim_eth_board();
         }
-        if self.plays() {
-            bail!("--net-rx/--srv-rx/--net-tx/--srv-tx are the Ethernet ports of `--board cu-eth`; the cu board has none");
-        }
+        self.ports_only_on_cu_eth()?;
         if self.sim_engine == EngineKind::Bitstream {
             // The bitstream's UART is built for 4 Mbaud and its wire is its pins.
             if self.baud != ftdi::DEFAULT_BAUD {
@@ -244,7 +242,11 @@ impl DeviceArgs {
             bail!("--board cu-eth is simulated at its pins (its ports have no byte-level path): leave out --sim-wire bytes");
         }
         if self.baud != ftdi::DEFAULT_BAUD {
-            bail!("the simulated cu-eth board's UART runs at 25 Mbaud (4 clocks a bit, as its bench is built); --baud does not apply");
+            let cpb = portshare_sim::eth_board::CLOCKS_PER_BIT;
+            bail!(
+                "the simulated cu-eth board's UART runs at {} baud ({cpb} clocks a bit, as its bench is built); --baud does not apply",
+                100_000_000 / cpb as u32
+            );
         }
         SimBoard::ethernet(BenchOptions { engine: self.sim_engine, capacity: self.sim_capacity, ..Default::default() })
     }
@@ -254,9 +256,17 @@ impl DeviceArgs {
         self.net_rx.is_some() || self.srv_rx.is_some() || self.net_tx.is_some() || self.srv_tx.is_some()
     }
 
+    fn ports_only_on_cu_eth(&self) -> anyhow::Result<()> {
+        if self.board != BoardKind::CuEth && self.plays() {
+            bail!("--net-rx/--srv-rx/--net-tx/--srv-tx are the Ethernet ports of `--board cu-eth`; the cu board has none");
+        }
+        Ok(())
+    }
+
     /// What `--net-rx`/`--srv-rx` name, read and checked (before the board is built: a
     /// bad file costs no simulation), and where `--net-tx`/`--srv-tx` go.
     fn play(&self) -> anyhow::Result<Play> {
+        self.ports_only_on_cu_eth()?;
         let mut out = Vec::new();
         for (port, path) in [(Port::Net, &self.net_rx), (Port::Srv, &self.srv_rx)] {
             let Some(path) = path else { continue };
@@ -854,8 +864,8 @@ impl Board {
     }
 
     /// `--table` on list/stats/inject/clear: load first and say so on stderr (stdout
-    /// stays the command's own output, e.g. JSON).
-    /// Then plays any `--net-rx`/`--srv-rx` captures (`Board::play_rx`).
+    /// stays the command's own output, e.g. JSON); then play any `--net-rx`/`--srv-rx`
+    /// captures (`Board::play_rx`).
     pub fn load_first(&mut self, table: Option<&Path>) -> anyhow::Result<()> {
         if let Some(path) = table {
             let report = self.load(path)?;
