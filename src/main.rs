@@ -27,6 +27,11 @@ enum Cmd {
     Board(cli::board::BoardCmd),
     /// Put a simulated board's UART on a unix socket: for QEMU's emulated FTDI chip
     /// (`--uart`), or kept alive for command after command (`--listen`).
+    ///
+    /// `--board cu-eth` serves the Ethernet board (both ports' PHYs up at 100 Mb/s
+    /// full duplex): `--table` is loaded, then `--net-rx`/`--srv-rx` captures are played
+    /// into the ports (`--net-tx`/`--srv-tx` keep what left them), before it serves;
+    /// `stats` then shows each port's link and counters.
     Serve(cli::serve::ServeArgs),
     /// Put the unit live between two interfaces (AF_PACKET or TAP): real traffic through it.
     Wire(cli::wire::WireArgs),

@@ -16,10 +16,17 @@
 //!   a request/reply costs ~30× fewer clocks. Use it for bulk work (hundreds of
 //!   injected frames); use the pins for anything about the UART or timing.
 //!
+//! [`SimBoard::ethernet`] is the Ethernet board top instead (`CuEthBoard`, at its
+//! pins on the bench of [`crate::eth_board`]: both ports' PHY models with link up over
+//! MDIO, its UART at 25 Mbaud, the bench's build), one core clock per clock here; its
+//! ports' status and counters answer READ_PORT, and [`SimBoard::eth_bench`] plays
+//! frames into its RX pins.
+//!
 //! `recv`'s timeout is simulated time (10 ns per clock). The loop is rust-hdl's direct
 //! `simulate()` per clock edge (the threaded `Simulation` is ~15× slower).
 
 use crate::engine::EngineKind;
+use crate::eth_board::{BenchOptions, EthBench};
 use anyhow::{bail, Context as _, Result};
 use portshare_hdl::board::{Core, CuBoard};
 use portshare_hdl::ctrl::uart::CLOCKS_PER_BIT_4MBAUD;
@@ -56,6 +63,31 @@ trait Target {
     fn clock(&mut self) -> Option<u8>;
     /// True while bytes queued by `push` have not all reached the board.
     fn sending(&self) -> bool;
+    /// The Ethernet board's bench, when this is it.
+    fn eth(&mut self) -> Option<&mut EthBench> {
+        None
+    }
+}
+
+/// The Ethernet board top on its bench, one core clock per `clock`.
+struct OnEth(EthBench);
+
+impl Target for OnEth {
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.send_usb(bytes);
+    }
+
+    fn sending(&self) -> bool {
+        self.0.usb_sending()
+    }
+
+    fn clock(&mut self) -> Option<u8> {
+        self.0.core_clock()
+    }
+
+    fn eth(&mut self) -> Option<&mut EthBench> {
+        Some(&mut self.0)
+    }
 }
 
 /// Host side of the UART, in software: the host's 8N1 serializer
@@ -362,6 +394,8 @@ pub struct SimBoard {
     wire: SimWire,
     engine: EngineKind,
     clocks: u64,
+    /// The Ethernet board top ([`SimBoard::ethernet`]).
+    ethernet: bool,
 }
 
 impl SimBoard {
@@ -388,7 +422,7 @@ impl SimBoard {
     }
 
     fn powered(target: Box<dyn Target>, capacity: usize, wire: SimWire, engine: EngineKind) -> SimBoard {
-        let mut b = SimBoard { target, capacity, wire, engine, clocks: 0 };
+        let mut b = SimBoard { target, capacity, wire, engine, clocks: 0, ethernet: false };
         // Let the power-on reset pass before anything is sent.
         b.run_clocks(32);
         b
@@ -417,6 +451,37 @@ impl SimBoard {
         let target = Box::new(OnPins { pins, uart: SoftUart::new(CLOCKS_PER_BIT_4MBAUD) });
         let board = SimBoard::powered(target, build.capacity, SimWire::UartPins, level);
         build.check_info(board)
+    }
+
+    /// The Ethernet board top (`CuEthBoard`, 16 or 64 entries, the verilator or rtl
+    /// engine) on the bench of [`crate::eth_board`] as `options` set it up, its UART
+    /// at the bench's [`crate::eth_board::CLOCKS_PER_BIT`], after both ports have read
+    /// their PHY's link over MDIO.
+    pub fn ethernet(options: BenchOptions) -> Result<SimBoard> {
+        let mut bench = EthBench::new(options)?;
+        bench.keep_usb_bytes();
+        bench.wait_for_links(2_000_000)?;
+        let clocks = bench.core_clocks;
+        let wire = SimWire::UartPinsAt(crate::eth_board::CLOCKS_PER_BIT);
+        let mut b = SimBoard::powered(Box::new(OnEth(bench)), options.capacity, wire, options.engine);
+        b.clocks += clocks;
+        b.ethernet = true;
+        Ok(b)
+    }
+
+    /// The Ethernet board's bench (its ports' PHY models, what left its TX pins), on a
+    /// [`SimBoard::ethernet`] board.
+    pub fn eth_bench(&mut self) -> Option<&mut EthBench> {
+        self.target.eth()
+    }
+
+    /// The UART's rate in baud on the pins (`None` on the byte-level fast path).
+    pub fn baud(&self) -> Option<u32> {
+        match self.wire {
+            SimWire::UartPins => Some(100_000_000 / CLOCKS_PER_BIT_4MBAUD as u32),
+            SimWire::UartPinsAt(cpb) => Some(100_000_000 / cpb as u32),
+            SimWire::Bytes => None,
+        }
     }
 
     pub fn engine(&self) -> EngineKind {
@@ -486,6 +551,14 @@ impl Transport for SimBoard {
     }
 
     fn describe(&self) -> String {
+        if self.ethernet {
+            return format!(
+                "simulated Alchitry Cu with 2 Ethernet ports (cu-eth, {} entries, UART pins at {} baud, {} engine)",
+                self.capacity,
+                self.baud().unwrap_or(0),
+                self.engine
+            );
+        }
         match self.wire {
             SimWire::UartPins => format!("simulated Alchitry Cu ({} entries, UART pins at 4 Mbaud, {} engine)", self.capacity, self.engine),
             SimWire::UartPinsAt(cpb) => format!(

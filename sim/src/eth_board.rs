@@ -434,6 +434,9 @@ pub struct EthBench {
     pub replies: Vec<std::result::Result<Reply, String>>,
     /// With `trace`: per edge, every output that matters packed into a word.
     pub trace: Vec<u16>,
+    /// With [`Self::keep_usb_bytes`]: the bytes off `usb_tx` not yet taken by
+    /// [`Self::core_clock`] (a host transport reads them raw).
+    usb_bytes: Option<VecDeque<u8>>,
 }
 
 impl EthBench {
@@ -477,6 +480,7 @@ impl EthBench {
             seq: 0,
             replies: Vec::new(),
             trace: Vec::new(),
+            usb_bytes: None,
         };
         // Past the power-on reset (16 clocks) before anything comes in.
         b.run_clocks(64);
@@ -603,6 +607,9 @@ impl EthBench {
             self.core_clocks += 1;
             let tx = pins.usb_tx();
             if let Some(b) = self.uart.line_in(tx) {
+                if let Some(q) = &mut self.usb_bytes {
+                    q.push_back(b);
+                }
                 for d in self.slip.push(&[b]) {
                     self.replies.push(match d {
                         Deframed::Packet(body) => Reply::decode(&body).map_err(|e| e.to_string()),
@@ -679,6 +686,57 @@ impl EthBench {
             }
         }
         bail!("no link over MDIO after {max_core_clocks} core clocks")
+    }
+}
+
+/// The bench as a host's byte transport sees it (`board::SimBoard::ethernet`): raw
+/// bytes on the USB UART, one core clock at a time, and captures played into the ports.
+impl EthBench {
+    /// From now on also keeps the raw bytes off `usb_tx` for [`Self::core_clock`].
+    pub fn keep_usb_bytes(&mut self) {
+        self.usb_bytes.get_or_insert_with(VecDeque::new);
+    }
+
+    /// Queues raw bytes (a host's framed requests) on the USB UART's `usb_rx` pin.
+    pub fn send_usb(&mut self, bytes: &[u8]) {
+        self.uart.queue.extend(bytes);
+    }
+
+    /// True while bytes given to [`Self::send_usb`] have not all left the UART.
+    pub fn usb_sending(&self) -> bool {
+        self.uart.sending()
+    }
+
+    /// Runs to the next core clock's rising edge; a byte `usb_tx` finished, if any
+    /// (with [`Self::keep_usb_bytes`]).
+    pub fn core_clock(&mut self) -> Option<u8> {
+        let end = self.core_clocks + 1;
+        while self.core_clocks < end {
+            self.step();
+        }
+        self.usb_bytes.as_mut().and_then(|q| q.pop_front())
+    }
+
+    /// Plays `frames[0]` into the network port's RX pins and `frames[1]` into the
+    /// server port's, both at once, each port's frames back to back at the minimum gap
+    /// (line rate) with a good FCS and a whole preamble (empty frames are skipped), and
+    /// runs until nothing moves. The counters then count them.
+    pub fn play(&mut self, frames: [&[Vec<u8>]; 2]) -> Result<()> {
+        use crate::phy::rmii::{Arrival, GAP_DIBITS};
+        // Paced by the slower port (a frame may leave by it).
+        let hold = self.options.speed.iter().map(|s| s.hold()).max().unwrap_or(1) as u64;
+        let mut clocks = 0;
+        for (port, fs) in Port::BOTH.into_iter().zip(frames) {
+            let mut wire = 0;
+            for f in fs.iter().filter(|f| !f.is_empty()) {
+                self.feed(port, &[RxEvent::Frame(f.clone(), Arrival::default()), RxEvent::Idle(GAP_DIBITS)]);
+                // Dibits on the wire (preamble, frame, FCS, gap), two core clocks a dibit at 100 Mb/s.
+                wire += 4 * (f.len() as u64 + 24) * hold * 2;
+            }
+            clocks = u64::max(clocks, wire);
+        }
+        // Egress may be the slower port: time for everything twice over, plus a margin.
+        self.run_until_idle(4 * clocks + 1_000_000)
     }
 }
 

@@ -5,10 +5,17 @@
 //! unix:PATH` keeps alive between commands (`--device unix:PATH`). Every command speaks
 //! the same control protocol through `portshare_host::protocol::Client`, whichever
 //! transport carries it.
+//!
+//! `--board cu-eth` simulates the Ethernet board top instead (`sim::board::SimBoard::
+//! ethernet`): both ports' PHY models (100 Mb/s full duplex, REF_CLKs ±50 ppm) answer
+//! MDIO with link up, and `--net-rx`/`--srv-rx` captures are played into the ports' RX
+//! pins after `--table` is loaded, so READ_PORT's counters count them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use super::build::BoardKind;
 
 use anyhow::{bail, Context as _};
 use portshare_host::ftdi::{self, Usability, UsbSelector};
@@ -20,6 +27,7 @@ use portshare_host::usb::{self, UartSettings, UsbTransport};
 use portshare_host::{Direction, Slot};
 use portshare_sim::board::{SimBoard, SimWire};
 use portshare_sim::engine::EngineKind;
+use portshare_sim::eth_board::{BenchOptions, Port};
 use portshare_sim::pcap::Capture;
 
 mod demo;
@@ -34,6 +42,10 @@ pub enum BoardCmd {
     List(ListArgs),
     /// Show the board's counters: hits per entry and frames per reason, and each
     /// Ethernet port's link and counters (a board without ports says so).
+    ///
+    /// A simulated Ethernet board shows its ports too: `--device sim --board cu-eth`
+    /// (frames played into its ports with `--net-rx`/`--srv-rx`), or `--device
+    /// unix:PATH` served by `portshare serve --device sim --board cu-eth`.
     Stats(StatsArgs),
     /// Empty the board's table.
     Clear(ClearArgs),
@@ -91,11 +103,34 @@ pub struct DeviceArgs {
     /// Simulated board only: its table size (16, 64 or 128 slots).
     #[arg(long, default_value_t = 64)]
     pub sim_capacity: usize,
+    /// Simulated board only: which board top, as `portshare build --board` names them:
+    /// `cu` (its USB UART only) or `cu-eth` (also two Ethernet ports, simulated at its
+    /// pins: each port's PHY model answers MDIO with link up at 100 Mb/s full duplex;
+    /// its UART runs at the simulation's 25 Mbaud; 16 or 64 entries; verilator or rtl
+    /// engine).
+    #[arg(long, value_enum, default_value_t = BoardKind::Cu)]
+    pub board: BoardKind,
+    /// `--board cu-eth`: a capture (pcap or pcapng) whose frames the network port's
+    /// PHY plays into its RX pins, back to back at line rate with a good FCS, once the
+    /// link is up and `--table` is loaded, before the command's own work.
+    #[arg(long, value_name = "PCAP")]
+    pub net_rx: Option<PathBuf>,
+    /// `--board cu-eth`: the same for the server port.
+    #[arg(long, value_name = "PCAP")]
+    pub srv_rx: Option<PathBuf>,
+    /// `--board cu-eth`: where to write (pcap, frames without FCS, time stamps in
+    /// simulated time) what left the network port's TX pins while the captures played.
+    #[arg(long, value_name = "PCAP")]
+    pub net_tx: Option<PathBuf>,
+    /// `--board cu-eth`: the same for the server port.
+    #[arg(long, value_name = "PCAP")]
+    pub srv_tx: Option<PathBuf>,
     /// Simulated board only: `bytes` hands bytes straight to the control block (same
     /// protocol logic, the quick default); `pins` simulates the whole board with its
     /// UART at `--baud` (true wire timing, about ten times slower to simulate).
-    #[arg(long, default_value = "bytes", value_parser = parse_sim_wire)]
-    pub sim_wire: SimWire,
+    /// `--board cu-eth` is always simulated at its pins. [default: bytes]
+    #[arg(long, value_parser = parse_sim_wire)]
+    pub sim_wire: Option<SimWire>,
     /// Simulated board only: `verilator` runs the board's generated Verilog under
     /// Verilator (the fast default: a 64-entry load in well under a second; its library
     /// is built once, about a minute, and cached), `rtl` the rust-hdl blocks in
@@ -148,7 +183,12 @@ impl DeviceArgs {
             baud: ftdi::DEFAULT_BAUD,
             latency_ms: ftdi::DEFAULT_LATENCY_MS,
             sim_capacity: capacity,
-            sim_wire: wire,
+            board: BoardKind::Cu,
+            net_rx: None,
+            srv_rx: None,
+            net_tx: None,
+            srv_tx: None,
+            sim_wire: Some(wire),
             sim_engine: EngineKind::Verilator,
             build_dir: None,
             timeout_ms: None,
@@ -157,6 +197,10 @@ impl DeviceArgs {
 
     /// The simulated board these arguments describe (`--device sim`).
     pub fn sim_board(&self) -> anyhow::Result<SimBoard> {
+        if self.board == BoardKind::CuEth {
+            return self.sim_eth_board();
+        }
+        self.ports_only_on_cu_eth()?;
         if self.sim_engine == EngineKind::Bitstream {
             // The bitstream's UART is built for 4 Mbaud and its wire is its pins.
             if self.baud != ftdi::DEFAULT_BAUD {
@@ -169,7 +213,7 @@ impl DeviceArgs {
             bail!("--build-dir names the build that `--engine bitstream` simulates; the {} engine does not use one", self.sim_engine);
         }
         // The board's UART divides its 100 MHz clock: only exact divisors are rates.
-        let wire = match self.sim_wire {
+        let wire = match self.sim_wire.unwrap_or(SimWire::Bytes) {
             SimWire::UartPins if self.baud != ftdi::DEFAULT_BAUD => {
                 if self.baud == 0 || 100_000_000 % self.baud != 0 {
                     bail!("the simulated board's UART divides 100 MHz; {} baud is not an exact divisor", self.baud);
@@ -179,6 +223,70 @@ impl DeviceArgs {
             w => w,
         };
         SimBoard::with_engine(self.sim_capacity, wire, self.sim_engine)
+    }
+
+    /// `--board cu-eth`: the Ethernet board top on its bench, links up.
+    fn sim_eth_board(&self) -> anyhow::Result<SimBoard> {
+        match self.sim_engine {
+            EngineKind::Verilator | EngineKind::Rtl => {}
+            EngineKind::Bitstream => bail!(
+                "--engine bitstream simulates a `portshare build --board cu` bitstream; a cu-eth build has no verify \
+                 path yet: use --board cu-eth with --engine verilator (or rtl)"
+            ),
+            e => bail!("--board cu-eth is simulated on the verilator or rtl engine, not {e}"),
+        }
+        if self.build_dir.is_some() {
+            bail!("--build-dir names the build that `--engine bitstream` simulates; --board cu-eth does not use one");
+        }
+        if self.sim_wire == Some(SimWire::Bytes) {
+            bail!("--board cu-eth is simulated at its pins (its ports have no byte-level path): leave out --sim-wire bytes");
+        }
+        if self.baud != ftdi::DEFAULT_BAUD {
+            let cpb = portshare_sim::eth_board::CLOCKS_PER_BIT;
+            bail!(
+                "the simulated cu-eth board's UART runs at {} baud ({cpb} clocks a bit, as its bench is built); --baud does not apply",
+                100_000_000 / cpb as u32
+            );
+        }
+        SimBoard::ethernet(BenchOptions { engine: self.sim_engine, capacity: self.sim_capacity, ..Default::default() })
+    }
+
+    /// Any of `--net-rx`, `--srv-rx`, `--net-tx`, `--srv-tx`.
+    fn plays(&self) -> bool {
+        self.net_rx.is_some() || self.srv_rx.is_some() || self.net_tx.is_some() || self.srv_tx.is_some()
+    }
+
+    fn ports_only_on_cu_eth(&self) -> anyhow::Result<()> {
+        if self.board != BoardKind::CuEth && self.plays() {
+            bail!("--net-rx/--srv-rx/--net-tx/--srv-tx are the Ethernet ports of `--board cu-eth`; the cu board has none");
+        }
+        Ok(())
+    }
+
+    /// What `--net-rx`/`--srv-rx` name, read and checked (before the board is built: a
+    /// bad file costs no simulation), and where `--net-tx`/`--srv-tx` go.
+    fn play(&self) -> anyhow::Result<Play> {
+        self.ports_only_on_cu_eth()?;
+        let mut out = Vec::new();
+        for (port, path) in [(Port::Net, &self.net_rx), (Port::Srv, &self.srv_rx)] {
+            let Some(path) = path else { continue };
+            let capture = Capture::read(path)?;
+            for (i, r) in capture.records.iter().enumerate() {
+                // A frame cut short by the capture's snap length cannot be played whole.
+                if let portshare_sim::pcap::Stamp::Pcap { orig_len, .. } = r.stamp {
+                    if orig_len as usize > r.data.len() {
+                        bail!(
+                            "{}: record {} holds {} of the frame's {orig_len} bytes (snap length): it cannot be played whole",
+                            path.display(),
+                            i + 1,
+                            r.data.len()
+                        );
+                    }
+                }
+            }
+            out.push((port, path.clone(), capture.frames()));
+        }
+        Ok(Play { rx: out, tx: [self.net_tx.clone(), self.srv_tx.clone()] })
     }
 }
 
@@ -210,7 +318,8 @@ pub struct StatsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Set the counters to zero after reading them.
+    /// Set the hit and reason counters to zero after reading them (the ports'
+    /// counters run on until the board resets).
     #[arg(long)]
     pub reset: bool,
     #[command(flatten)]
@@ -268,6 +377,7 @@ pub fn run(c: BoardCmd) -> anyhow::Result<()> {
         BoardCmd::Load(a) => {
             let mut board = Board::connect(&a.dev)?;
             let report = board.load(&a.table)?;
+            board.play_rx()?;
             if a.json {
                 println!("{}", report.json(&a.table, board.baud));
             } else {
@@ -358,12 +468,22 @@ impl Transport for AnyTransport {
     }
 }
 
+/// `--net-rx`/`--srv-rx` captures to play into a simulated Ethernet board's ports
+/// (port, file, frames), and where `--net-tx`/`--srv-tx` write what left them.
+#[derive(Default)]
+struct Play {
+    rx: Vec<(Port, PathBuf, Vec<Vec<u8>>)>,
+    tx: [Option<PathBuf>; 2],
+}
+
 /// A connected board and what it said about itself.
 pub struct Board {
     pub client: Client<AnyTransport>,
     pub info: DeviceInfo,
     /// The UART rate really in use, for wire-time figures.
     pub baud: u32,
+    /// `--net-rx`/`--srv-rx` captures still to play (`Board::play_rx`).
+    play: Option<Play>,
 }
 
 /// What `load` did.
@@ -576,6 +696,12 @@ pub fn protocol_name(s: &Slot) -> &'static str {
 impl Board {
     /// Opens the device and asks it what it is (INFO).
     pub fn connect(dev: &DeviceArgs) -> anyhow::Result<Board> {
+        if dev.device != DeviceSpec::Sim && (dev.board != BoardKind::Cu || dev.plays()) {
+            bail!(
+                "--board and --net-rx/--srv-rx/--net-tx/--srv-tx describe a simulated board (--device sim); a board on USB is what its \
+                 bitstream is, and one on unix:PATH is what `portshare serve` was given"
+            );
+        }
         if let DeviceSpec::Unix(path) = &dev.device {
             let timeout = Duration::from_millis(dev.timeout_ms.unwrap_or(SOCKET_TIMEOUT_MS));
             let transport = AnyTransport::Socket(SocketTransport::connect(path)?);
@@ -600,10 +726,49 @@ impl Board {
                 let baud = t.baud();
                 (AnyTransport::Usb(t), baud)
             }
-            DeviceSpec::Sim => (AnyTransport::Sim(dev.sim_board()?), dev.baud),
+            DeviceSpec::Sim => {
+                let play = dev.plays().then(|| dev.play()).transpose()?;
+                let sim = dev.sim_board()?;
+                let baud = sim.baud().unwrap_or(dev.baud);
+                let mut board = Board::over(AnyTransport::Sim(sim), baud, Duration::from_millis(dev.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)), 3)?;
+                board.play = play;
+                return Ok(board);
+            }
             DeviceSpec::Unix(_) => unreachable!("connected above"),
         };
         Board::over(transport, baud, Duration::from_millis(dev.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)), 3)
+    }
+
+    /// Plays the `--net-rx`/`--srv-rx` captures into the simulated Ethernet board's
+    /// RX pins (both ports at once) and runs until nothing moves; says on stderr what
+    /// went in and what came out of each port, and writes `--net-tx`/`--srv-tx`.
+    pub fn play_rx(&mut self) -> anyhow::Result<()> {
+        let Some(Play { rx, tx }) = self.play.take() else { return Ok(()) };
+        let AnyTransport::Sim(sim) = self.client.transport() else { unreachable!("captures are taken for a simulated board only") };
+        let bench = sim.eth_bench().context("--net-rx/--srv-rx need --board cu-eth")?;
+        let mut frames: [&[Vec<u8>]; 2] = [&[], &[]];
+        for (port, _, f) in &rx {
+            frames[*port as usize] = f;
+        }
+        let before = Port::BOTH.map(|p| bench.sent(p).len());
+        bench.play(frames).context("playing the captures into the Ethernet ports")?;
+        for (port, path) in Port::BOTH.into_iter().zip(&tx) {
+            let Some(path) = path else { continue };
+            write_tx(bench, port, before[port as usize], path)?;
+        }
+        for (port, path, f) in &rx {
+            let out = port.other();
+            eprintln!(
+                "played {} frames ({} bytes without FCS) of {} into the {} port's RX pins; {} frames have left the {} port",
+                f.iter().filter(|f| !f.is_empty()).count(),
+                f.iter().map(Vec::len).sum::<usize>(),
+                path.display(),
+                ports::PORT_NAMES[*port as usize],
+                bench.sent(out).len() - before[out as usize],
+                ports::PORT_NAMES[out as usize],
+            );
+        }
+        Ok(())
     }
 
     /// `timeout`: the client's base wait for a reply (long replies get their wire time
@@ -632,7 +797,7 @@ impl Board {
                 info.capacity
             );
         }
-        Ok(Board { client, info, baud })
+        Ok(Board { client, info, baud, play: None })
     }
 
     pub fn describe(&mut self) -> String {
@@ -699,13 +864,14 @@ impl Board {
     }
 
     /// `--table` on list/stats/inject/clear: load first and say so on stderr (stdout
-    /// stays the command's own output, e.g. JSON).
+    /// stays the command's own output, e.g. JSON); then play any `--net-rx`/`--srv-rx`
+    /// captures (`Board::play_rx`).
     pub fn load_first(&mut self, table: Option<&Path>) -> anyhow::Result<()> {
         if let Some(path) = table {
             let report = self.load(path)?;
             eprintln!("{}", report.summary(path, self.baud));
         }
-        Ok(())
+        self.play_rx()
     }
 
     pub fn read_slots(&mut self) -> anyhow::Result<Vec<Slot>> {
@@ -754,6 +920,34 @@ impl Board {
         let ports = self.client.read_ports()?;
         Ok(Stats::new(self.describe(), &slots, &counters, ports))
     }
+}
+
+/// What left `port`'s TX pins from its `from`th frame on, as a pcap: frames without
+/// FCS, stamped with the simulated time TX_EN rose. A frame that left with an FCS other
+/// than its own is written too and said on stderr; one the PHY model could not decode
+/// is an error.
+fn write_tx(bench: &mut portshare_sim::eth_board::EthBench, port: Port, from: usize, path: &Path) -> anyhow::Result<()> {
+    use portshare_sim::pcap::{ethernet_header, Format, Record, Stamp};
+    let (_, starts) = bench.starts(port);
+    let starts = starts[from..].to_vec();
+    let name = ports::PORT_NAMES[port as usize];
+    if starts.len() != bench.sent(port).len() - from {
+        bail!("the {name} port's TX_EN rose {} times for {} frames", starts.len(), bench.sent(port).len() - from);
+    }
+    let mut records = Vec::new();
+    let mut bad_fcs = 0;
+    for (i, (f, t)) in bench.sent(port)[from..].iter().zip(starts).enumerate() {
+        let f = f.as_ref().map_err(|e| anyhow::anyhow!("frame {} out of the {name} port could not be decoded: {e}", i + 1))?;
+        bad_fcs += (f.fcs != portshare_sim::phy::rmii::Fcs::Good) as usize;
+        let ns = t as u64;
+        let stamp = Stamp::Pcap { ts_sec: (ns / 1_000_000_000) as u32, ts_frac: (ns % 1_000_000_000 / 1000) as u32, orig_len: f.bytes.len() as u32 };
+        records.push(Record { data: f.bytes.clone(), stamp });
+    }
+    if bad_fcs > 0 {
+        eprintln!("{}: {bad_fcs} of the frames left the {name} port with a stomped FCS", path.display());
+    }
+    Capture { format: Format::Pcap(ethernet_header()), records }.write(path)?;
+    Ok(())
 }
 
 fn devices() -> anyhow::Result<()> {

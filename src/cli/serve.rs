@@ -8,6 +8,10 @@
 //!   serves command after command (`--device unix:PATH` on load, list, stats, clear,
 //!   inject), one at a time: a command that connects while another is served waits
 //!   its turn (within its reply timeout, 10 s by default). Runs until killed.
+//!
+//! The board is `--device sim`'s (`Board::connect`, `--board cu|cu-eth` included),
+//! with `--table` loaded and any `--net-rx`/`--srv-rx` captures played into a cu-eth
+//! board's ports before the socket exists, so the first command sees their counters.
 
 use anyhow::{bail, Context as _, Result};
 use portshare_host::transport::Transport as _;
@@ -17,7 +21,7 @@ use std::os::unix::fs::FileTypeExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use super::board::{DeviceArgs, DeviceSpec};
+use super::board::{AnyTransport, Board, DeviceArgs, DeviceSpec};
 
 #[derive(clap::Args, Debug)]
 #[group(id = "socket", required = true, multiple = false, args = ["uart", "listen"])]
@@ -36,6 +40,10 @@ pub struct ServeArgs {
     /// CRC) or `version=N` (INFO replies claim control-protocol version N).
     #[arg(long, default_value = "none")]
     pub fault: ReplyFault,
+    /// Load this table into the board before serving it (before `--net-rx`/`--srv-rx`
+    /// are played, so the pipeline carries them with it).
+    #[arg(long)]
+    pub table: Option<PathBuf>,
     #[command(flatten)]
     pub dev: DeviceArgs,
 }
@@ -59,7 +67,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         bail!("{}: already exists; serve creates the socket itself", uart.display());
     }
     // The board first, so the socket exists only once it can answer.
-    let mut board = a.dev.sim_board()?;
+    let mut board = prepared(&a)?;
     let listener = UnixListener::bind(uart).with_context(|| format!("listening on {}", uart.display()))?;
     eprintln!("serving {} on unix:{} (fault: {}); waiting for a peer", board.describe(), uart.display(), a.fault);
     let served = listener
@@ -82,7 +90,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
 /// `--listen`: one board, command after command.
 fn listen(a: &ServeArgs, path: &Path) -> Result<()> {
     claim(path)?;
-    let mut board: SimBoard = a.dev.sim_board()?;
+    let mut board = prepared(a)?;
     let listener = UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
     eprintln!(
         "serving {} on unix:{} (fault: {}) until killed; commands reach it with --device unix:{}",
@@ -111,6 +119,17 @@ fn listen(a: &ServeArgs, path: &Path) -> Result<()> {
         drain(&mut board);
     }
     unreachable!("incoming() never ends")
+}
+
+/// The simulated board, `--table` loaded and `--net-rx`/`--srv-rx` played (the
+/// commands' own path: `Board::connect`, `load_first`).
+fn prepared(a: &ServeArgs) -> Result<SimBoard> {
+    let mut board = Board::connect(&a.dev)?;
+    board.load_first(a.table.as_deref())?;
+    match board.client.into_transport() {
+        AnyTransport::Sim(b) => Ok(b),
+        _ => unreachable!("--device sim is checked above"),
+    }
 }
 
 /// Runs the board until it has nothing left to say: each `recv` simulates up to
