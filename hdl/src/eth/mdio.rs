@@ -22,6 +22,9 @@
 //!   bit 12, and the vendor register is used as it is read.
 //! * The command bits (ST, OP, PHYAD, REGAD) are looked up by bit cell from a constant per
 //!   register rather than shifted out of a register.
+//!
+//! 165 LCs, core clock 112 MHz (`eth::fit`; 201 LCs with all three registers kept and
+//! the command in a shift register).
 
 use rust_hdl::prelude::*;
 

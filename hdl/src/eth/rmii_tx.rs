@@ -17,6 +17,8 @@
 //! The FCS is folded a dibit per clock (`Crc<32, 2>`), on the clock each of a frame
 //! byte's dibits goes to TXD: the last one's clock precedes the next byte time, where the
 //! FCS's first byte is taken.
+//!
+//! 224 LCs, REF_CLK 127 MHz (`eth::fit`; 287 LCs with the byte-wide FCS).
 
 use crate::prim::crc::Crc;
 use rust_hdl::prelude::*;
