@@ -70,8 +70,9 @@ pub struct MdioMaster {
     ta_ok: DFF<Bit>,
     /// Which register this read is (0: BMCR, 1: BMSR, 2: special).
     which: DFF<Bits<2>>,
-    /// Clocks to the next read or poll (not `wait`: a Verilog keyword Verilator rejects).
-    pause: DFF<Bits<24>>,
+    /// Clocks to the next read or poll (not `wait`: a Verilog keyword Verilator rejects);
+    /// 20 bits hold `POLL_INTERVAL`.
+    pause: DFF<Bits<20>>,
     /// BMCR bit 12: auto-negotiation enabled.
     autoneg_r: DFF<Bit>,
     bmsr_r: DFF<Bits<16>>,
@@ -81,7 +82,7 @@ pub struct MdioMaster {
     duplex_r: DFF<Bit>,
     updated_r: DFF<Bit>,
     half_m1: Constant<Bits<5>>,
-    interval: Constant<Bits<24>>,
+    interval: Constant<Bits<20>>,
     /// Each read's command, bit 0 the first sent (cell 32).
     cmd_bmcr: Constant<Bits<14>>,
     cmd_bmsr: Constant<Bits<14>>,
@@ -98,7 +99,7 @@ pub struct MdioMaster {
 impl MdioMaster {
     /// `interval`: core clocks between polls.
     pub fn new(interval: u64) -> Self {
-        assert!(interval < 1 << 24);
+        assert!(interval < 1 << 20, "the poll interval is at most 2^20 - 1 clocks");
         // ST 01, OP 10 (read), PHYAD, REGAD; sent MSB first, so stored bit-reversed.
         let cmd = |reg: u64| Constant::new((((0b0110 << 10 | PHY_ADDRESS << 5 | reg) as u16).reverse_bits() as u64 >> 2).into());
         Self {
