@@ -23,8 +23,8 @@
 //! * The command bits (ST, OP, PHYAD, REGAD) are looked up by bit cell from a constant per
 //!   register rather than shifted out of a register.
 //!
-//! 165 LCs, core clock 112 MHz (`eth::fit`; 201 LCs with all three registers kept and
-//! the command in a shift register).
+//! 156 LCs, core clock 108 MHz (`eth::fit`; 201 LCs with all three registers kept,
+//! the command in a shift register and a 24-bit pause).
 
 use rust_hdl::prelude::*;
 
