@@ -55,13 +55,13 @@ pub enum Board {
 }
 
 /// Every block RAM of `board` for a table of `entries`: the Cu board's, and for the
-/// Ethernet board per port its two crossings' FIFOs and two whole-frame buffers.
+/// Ethernet board per port its TX crossing's FIFO and two whole-frame buffers (the RX
+/// crossing holds its words in flip-flops).
 pub fn board_memories(board: Board, entries: usize) -> Vec<Memory> {
     use crate::eth::frame_fifo::CAPACITY;
     let mut m = memories(entries);
     if board == Board::CuEth {
         for _port in 0..2 {
-            m.push(Memory { name: "RX crossing", words: 32, bits: 16 });
             m.push(Memory { name: "TX crossing", words: 32, bits: 10 });
             // 1 024 + 512 bytes: two RAMs.
             m.push(Memory { name: "ingress frames (1 KiB)", words: 1024, bits: 8 });

@@ -18,6 +18,13 @@
 //!   vendor register's "autodone" (bit 12). `speed_10` / `full_duplex` come from the
 //!   vendor register's speed indication (bits 4:2: 001 10BASE-T, 010 100BASE-TX, bit 4
 //!   full duplex); 100 Mb/s unless it says 10. `updated` strobes when a poll completes.
+//!   Of the registers only BMSR is kept whole (the port's readout shows it); of BMCR its
+//!   bit 12, and the vendor register is used as it is read.
+//! * The command bits (ST, OP, PHYAD, REGAD) are looked up by bit cell from a constant per
+//!   register rather than shifted out of a register.
+//!
+//! 156 LCs, core clock 108 MHz (`eth::fit`; 201 LCs with all three registers kept,
+//! the command in a shift register and a 24-bit pause).
 
 use rust_hdl::prelude::*;
 
@@ -45,10 +52,8 @@ pub struct MdioMaster {
     pub speed_10: Signal<Out, Bit>,
     pub full_duplex: Signal<Out, Bit>,
     pub phy_present: Signal<Out, Bit>,
-    /// The registers as last read (for the control plane).
-    pub bmcr: Signal<Out, Bits<16>>,
+    /// BMSR as last read (for the control plane).
     pub bmsr: Signal<Out, Bits<16>>,
-    pub special: Signal<Out, Bits<16>>,
     /// One clock when a poll has completed and the outputs above were updated.
     pub updated: Signal<Out, Bit>,
     sync1: DFFWithInit<Bit>,
@@ -61,36 +66,42 @@ pub struct MdioMaster {
     /// The MDIO bit cell (0..=63: 32 preamble, ST, OP, PHYAD, REGAD, TA, 16 data; not
     /// `cell`: a Verilog-2001 keyword).
     bit_cell: DFF<Bits<6>>,
-    cmd: DFF<Bits<14>>,
     rd: DFF<Bits<16>>,
     ta_ok: DFF<Bit>,
     /// Which register this read is (0: BMCR, 1: BMSR, 2: special).
     which: DFF<Bits<2>>,
-    /// Clocks to the next read or poll (not `wait`: a Verilog keyword Verilator rejects).
-    pause: DFF<Bits<24>>,
-    bmcr_r: DFF<Bits<16>>,
+    /// Clocks to the next read or poll (not `wait`: a Verilog keyword Verilator rejects);
+    /// 20 bits hold `POLL_INTERVAL`.
+    pause: DFF<Bits<20>>,
+    /// BMCR bit 12: auto-negotiation enabled.
+    autoneg_r: DFF<Bit>,
     bmsr_r: DFF<Bits<16>>,
-    special_r: DFF<Bits<16>>,
     present_r: DFF<Bit>,
     link_r: DFF<Bit>,
     speed_10_r: DFF<Bit>,
     duplex_r: DFF<Bit>,
     updated_r: DFF<Bit>,
     half_m1: Constant<Bits<5>>,
-    interval: Constant<Bits<24>>,
+    interval: Constant<Bits<20>>,
+    /// Each read's command, bit 0 the first sent (cell 32).
     cmd_bmcr: Constant<Bits<14>>,
     cmd_bmsr: Constant<Bits<14>>,
     cmd_special: Constant<Bits<14>>,
     /// MDC's half period is up (not `event`: a Verilog keyword).
     half_tick: Signal<Local, Bit>,
+    cmd: Signal<Local, Bits<14>>,
+    /// The next cell's place in the command (14 and above: past it).
+    cmd_at: Signal<Local, Bits<6>>,
+    /// The command from that place on (a signal: Verilog cannot index an expression).
+    cmd_rest: Signal<Local, Bits<14>>,
 }
 
 impl MdioMaster {
     /// `interval`: core clocks between polls.
     pub fn new(interval: u64) -> Self {
-        assert!(interval < 1 << 24);
-        // ST 01, OP 10 (read), PHYAD, REGAD; sent MSB first.
-        let cmd = |reg: u64| Constant::new((0b0110 << 10 | PHY_ADDRESS << 5 | reg).into());
+        assert!(interval < 1 << 20, "the poll interval is at most 2^20 - 1 clocks");
+        // ST 01, OP 10 (read), PHYAD, REGAD; sent MSB first, so stored bit-reversed.
+        let cmd = |reg: u64| Constant::new((((0b0110 << 10 | PHY_ADDRESS << 5 | reg) as u16).reverse_bits() as u64 >> 2).into());
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -102,9 +113,7 @@ impl MdioMaster {
             speed_10: Default::default(),
             full_duplex: Default::default(),
             phy_present: Default::default(),
-            bmcr: Default::default(),
             bmsr: Default::default(),
-            special: Default::default(),
             updated: Default::default(),
             sync1: DFFWithInit::new(true),
             sync2: DFFWithInit::new(true),
@@ -114,14 +123,12 @@ impl MdioMaster {
             o_r: Default::default(),
             oe_r: Default::default(),
             bit_cell: Default::default(),
-            cmd: Default::default(),
             rd: Default::default(),
             ta_ok: Default::default(),
             which: Default::default(),
             pause: Default::default(),
-            bmcr_r: Default::default(),
+            autoneg_r: Default::default(),
             bmsr_r: Default::default(),
-            special_r: Default::default(),
             present_r: Default::default(),
             link_r: Default::default(),
             speed_10_r: Default::default(),
@@ -133,6 +140,9 @@ impl MdioMaster {
             cmd_bmsr: cmd(REG_BMSR),
             cmd_special: cmd(REG_SPECIAL),
             half_tick: Default::default(),
+            cmd: Default::default(),
+            cmd_at: Default::default(),
+            cmd_rest: Default::default(),
         }
     }
 }
@@ -147,13 +157,22 @@ impl Logic for MdioMaster {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, sync1, sync2, active, div, mdc_r, o_r, oe_r, bit_cell, cmd, rd, ta_ok, which, pause, bmcr_r, bmsr_r,
-            special_r, present_r, link_r, speed_10_r, duplex_r, updated_r
+            self, clock, sync1, sync2, active, div, mdc_r, o_r, oe_r, bit_cell, rd, ta_ok, which, pause, autoneg_r, bmsr_r,
+            present_r, link_r, speed_10_r, duplex_r, updated_r
         );
         self.sync1.d.next = self.mdio_i.val();
         self.sync2.d.next = self.sync1.q.val();
         self.updated_r.d.next = false;
         self.half_tick.next = false;
+        self.cmd.next = self.cmd_bmcr.val();
+        if self.which.q.val() == 1 {
+            self.cmd.next = self.cmd_bmsr.val();
+        }
+        if self.which.q.val() == 2 {
+            self.cmd.next = self.cmd_special.val();
+        }
+        self.cmd_at.next = self.bit_cell.q.val() - 31;
+        self.cmd_rest.next = self.cmd.val() >> self.cmd_at.val();
         if self.active.q.val() {
             if self.div.q.val() == self.half_m1.val() {
                 self.div.d.next = 0.into();
@@ -174,13 +193,6 @@ impl Logic for MdioMaster {
                 self.o_r.d.next = true;
                 self.oe_r.d.next = true;
                 self.ta_ok.d.next = false;
-                self.cmd.d.next = self.cmd_bmcr.val();
-                if self.which.q.val() == 1 {
-                    self.cmd.d.next = self.cmd_bmsr.val();
-                }
-                if self.which.q.val() == 2 {
-                    self.cmd.d.next = self.cmd_special.val();
-                }
             }
         } else if self.half_tick.val() & !self.mdc_r.q.val() {
             // Rising edge: the PHY samples our bit, we sample its.
@@ -199,8 +211,7 @@ impl Logic for MdioMaster {
             self.mdc_r.d.next = false;
             self.bit_cell.d.next = self.bit_cell.q.val() + 1;
             if self.bit_cell.q.val() >= 31 {
-                self.o_r.d.next = self.cmd.q.val().get_bit(13);
-                self.cmd.d.next = self.cmd.q.val() << 1;
+                self.o_r.d.next = self.cmd_rest.val().get_bit(0);
             }
             if self.bit_cell.q.val() >= 45 {
                 self.oe_r.d.next = false;
@@ -212,7 +223,7 @@ impl Logic for MdioMaster {
                 self.which.d.next = self.which.q.val() + 1;
                 self.pause.d.next = 2.into();
                 if self.which.q.val() == 0 {
-                    self.bmcr_r.d.next = self.rd.q.val();
+                    self.autoneg_r.d.next = self.rd.q.val().get_bit(12);
                     self.present_r.d.next = self.ta_ok.q.val();
                 }
                 if self.which.q.val() == 1 {
@@ -220,14 +231,13 @@ impl Logic for MdioMaster {
                     self.present_r.d.next = self.present_r.q.val() & self.ta_ok.q.val();
                 }
                 if self.which.q.val() == 2 {
-                    self.special_r.d.next = self.rd.q.val();
                     self.which.d.next = 0.into();
                     self.pause.d.next = self.interval.val();
                     self.updated_r.d.next = true;
                     self.link_r.d.next = self.present_r.q.val()
                         & self.ta_ok.q.val()
                         & self.bmsr_r.q.val().get_bit(2)
-                        & (!self.bmcr_r.q.val().get_bit(12) | self.rd.q.val().get_bit(12));
+                        & (!self.autoneg_r.q.val() | self.rd.q.val().get_bit(12));
                     self.speed_10_r.d.next = self.rd.q.val().get_bit(2) & !self.rd.q.val().get_bit(3);
                     self.duplex_r.d.next = self.rd.q.val().get_bit(4);
                     self.present_r.d.next = self.present_r.q.val() & self.ta_ok.q.val();
@@ -249,9 +259,7 @@ impl Logic for MdioMaster {
         self.speed_10.next = self.speed_10_r.q.val();
         self.full_duplex.next = self.duplex_r.q.val();
         self.phy_present.next = self.present_r.q.val();
-        self.bmcr.next = self.bmcr_r.q.val();
         self.bmsr.next = self.bmsr_r.q.val();
-        self.special.next = self.special_r.q.val();
         self.updated.next = self.updated_r.q.val();
     }
 }
@@ -263,8 +271,8 @@ mod tests {
     /// A bare clause-22 responder for this bench (the full model with timing checks is
     /// portshare_sim::phy::mdio): decodes the master's bits on MDC's rising edges and
     /// answers reads of address 1 from `regs`, changing its bit 3 clocks after a rising
-    /// edge. Returns (link, speed_10, full_duplex, phy_present, registers) at each `updated`.
-    fn poll(regs: &[(u8, u16)], present: bool, clocks: usize) -> Vec<(bool, bool, bool, bool, [u16; 3])> {
+    /// edge. Returns (link, speed_10, full_duplex, phy_present, BMSR) at each `updated`.
+    fn poll(regs: &[(u8, u16)], present: bool, clocks: usize) -> Vec<(bool, bool, bool, bool, u16)> {
         let mut uut = MdioMaster::new(5000);
         uut.connect_all();
         let (mut bits, mut drive): (Vec<bool>, Vec<bool>) = (Vec::new(), Vec::new());
@@ -299,8 +307,7 @@ mod tests {
             }
             mdc_prev = mdc;
             if uut.updated.val() {
-                let r = |s: &Signal<Out, Bits<16>>| s.val().to_u64() as u16;
-                out.push((uut.link.val(), uut.speed_10.val(), uut.full_duplex.val(), uut.phy_present.val(), [r(&uut.bmcr), r(&uut.bmsr), r(&uut.special)]));
+                out.push((uut.link.val(), uut.speed_10.val(), uut.full_duplex.val(), uut.phy_present.val(), uut.bmsr.val().to_u64() as u16));
             }
         }
         out
@@ -312,13 +319,18 @@ mod tests {
         let regs = [(0u8, 0x3100u16), (1, 0x782D), (31, 0x1058)];
         let got = poll(&regs, true, 40_000);
         assert!(got.len() >= 2, "two polls in 40 000 clocks: {got:?}");
-        assert!(got.iter().all(|g| *g == (true, false, true, true, [0x3100, 0x782D, 0x1058])), "{got:x?}");
+        assert!(got.iter().all(|g| *g == (true, false, true, true, 0x782D)), "{got:x?}");
         // 10BASE-T half duplex, link up.
         let got = poll(&[(0, 0x3100), (1, 0x782D), (31, 0x1044)], true, 20_000);
         assert_eq!((got[0].0, got[0].1, got[0].2), (true, true, false));
         // Link down (BMSR bit 2 clear); auto-negotiation not done.
         let got = poll(&[(0, 0x3100), (1, 0x7809), (31, 0x0040)], true, 20_000);
         assert_eq!((got[0].0, got[0].3), (false, true));
+        // Auto-negotiation on (BMCR bit 12) but not done: no link; off: BMSR's link alone.
+        let got = poll(&[(0, 0x3100), (1, 0x782D), (31, 0x0058)], true, 20_000);
+        assert_eq!((got[0].0, got[0].3), (false, true));
+        let got = poll(&[(0, 0x2100), (1, 0x782D), (31, 0x0058)], true, 20_000);
+        assert_eq!((got[0].0, got[0].1, got[0].2, got[0].4), (true, false, true, 0x782D));
         // No PHY answers.
         let got = poll(&regs, false, 20_000);
         assert_eq!((got[0].0, got[0].3), (false, false));

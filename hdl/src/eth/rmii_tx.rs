@@ -13,6 +13,12 @@
 //! enough of it is buffered. No padding: a frame shorter than 60 bytes leaves as it came.
 //!
 //! 10 Mb/s (`speed_10`, taken at a frame's start): each dibit is held 10 clocks.
+//!
+//! The FCS is folded a dibit per clock (`Crc<32, 2>`), on the clock each of a frame
+//! byte's dibits goes to TXD: the last one's clock precedes the next byte time, where the
+//! FCS's first byte is taken.
+//!
+//! 224 LCs, REF_CLK 127 MHz (`eth::fit`; 287 LCs with the byte-wide FCS).
 
 use crate::prim::crc::Crc;
 use rust_hdl::prelude::*;
@@ -63,7 +69,9 @@ pub struct RmiiTx {
     /// Taking and dropping the rest of an underrun frame.
     dropping: DFF<Bit>,
     gap: DFF<Bits<6>>,
-    crc: Crc<32, 8>,
+    /// This byte time carries a frame byte (its dibits go into the FCS).
+    carry: DFF<Bit>,
+    crc: Crc<32, 2>,
     tx_en_o: DFF<Bit>,
     txd_o: DFF<Bits<2>>,
     sent_o: DFF<Bit>,
@@ -110,7 +118,8 @@ impl Default for RmiiTx {
             underrun_r: Default::default(),
             dropping: Default::default(),
             gap: Default::default(),
-            crc: Crc::fcs(),
+            carry: Default::default(),
+            crc: Crc::fcs_dibit(),
             tx_en_o: Default::default(),
             txd_o: Default::default(),
             sent_o: Default::default(),
@@ -133,8 +142,8 @@ impl Logic for RmiiTx {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, slow, div, dibit, shift, n, fcs, stomp_r, underrun_r, dropping, gap, tx_en_o, txd_o, sent_o,
-            stomped_o, underrun_o
+            self, clock, state, slow, div, dibit, shift, n, fcs, stomp_r, underrun_r, dropping, gap, carry, tx_en_o, txd_o,
+            sent_o, stomped_o, underrun_o
         );
         clock!(self, clock, crc);
         self.sent_o.d.next = false;
@@ -152,8 +161,12 @@ impl Logic for RmiiTx {
         self.take.next = self.load.val() & (self.state.q.val() == TxState::Data) & self.valid.val();
         self.ready.next = self.take.val() | (self.dropping.q.val() & (self.state.q.val() != TxState::Data));
         self.crc.clear.next = false;
+        // A taken byte's first dibit on its load clock, its other three from `shift`.
         self.crc.enable.next = self.take.val();
-        self.crc.data.next = self.data.val();
+        self.crc.data.next = self.data.val().get_bits::<2>(0);
+        if self.load.val() {
+            self.carry.d.next = self.take.val();
+        }
         self.byte.next = 0x55.into();
         self.fcs_good.next = self.crc.crc.val();
         self.fcs_stomped.next = self.crc.crc.val() ^ self.invert.val();
@@ -162,6 +175,10 @@ impl Logic for RmiiTx {
             self.dibit.d.next = self.dibit.q.val() + 1;
             self.txd_o.d.next = self.shift.q.val().get_bits::<2>(0);
             self.shift.d.next = self.shift.q.val() >> 2;
+            if self.carry.q.val() & (self.dibit.q.val() != 0) {
+                self.crc.enable.next = true;
+                self.crc.data.next = self.shift.q.val().get_bits::<2>(0);
+            }
         }
         if self.dropping.q.val() & self.valid.val() & self.last.val() & (self.state.q.val() != TxState::Data) {
             self.dropping.d.next = false;
@@ -274,6 +291,7 @@ impl Logic for RmiiTx {
             self.state.d.next = TxState::Idle;
             self.tx_en_o.d.next = false;
             self.dropping.d.next = false;
+            self.carry.d.next = false;
         }
         self.tx_en.next = self.tx_en_o.q.val();
         self.txd.next = self.txd_o.q.val();
