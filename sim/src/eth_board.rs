@@ -536,10 +536,13 @@ impl EthBench {
     }
 
     /// The counters (READ_PORT over the UART, everything else carrying on meanwhile)
-    /// and the link state the design holds for `port`.
+    /// and the link state the design holds for `port`. The bench's own look: its reply
+    /// is not kept in `replies`.
     pub fn status(&mut self, port: Port) -> PortStatus {
         let mut s = self.pins.link(port);
+        let n = self.replies.len();
         let reply = self.transact(&Request::ReadPort { port: port.i() as u8 }, 200_000).expect("READ_PORT over the UART");
+        self.replies.truncate(n);
         assert_eq!(reply.status, portshare_host::protocol::STATUS_OK, "READ_PORT {}", port.name());
         let p = portshare_host::protocol::PortStatus::from_payload(&reply.payload).expect("READ_PORT's reply");
         s.counters = p.counters().map(u64::from);
