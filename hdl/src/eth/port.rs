@@ -18,9 +18,21 @@
 //! the wire). Frames dropped are not sent, so
 //! `rx_frames + fcs_errors = dropped + (frames handed to the pipeline)`.
 //!
+//! When: a received frame's counts at its end as it leaves the crossing (`rx_bytes` the
+//! clock after), a false carrier as it leaves the crossing, a drop as the ingress
+//! buffer rolls the frame back, a sent frame (and its stomp) once the transmitter's
+//! strobe has crossed into the core domain, `tx_bytes` per byte the egress buffer
+//! hands on. Each event is a bit of `events` into [`PortCounters`], which keeps the 11
+//! 32-bit counters (wrapping) in one block RAM and adds what is pending within a visit
+//! round (≤ 66 clocks), so READ_PORT may lag an event by that much. Reset and
+//! RESET_COUNTERS (`clear_counters`, one clock) zero them all; an event from that
+//! clock on counts from zero.
+//!
 //! `port_value` is word `port_word` of READ_PORT's reply (`portshare_spec::ports`:
 //! the status word — link, speed, duplex, PHY present, BMSR — then the counters in
-//! `COUNTER_NAMES` order), a plain mux of core-domain registers.
+//! `COUNTER_NAMES` order), asked for with `port_read`, there from `port_done`: the
+//! status word from core-domain registers the next clock, a counter from the RAM a
+//! few clocks later (after a clearing sweep, if one is running).
 
 use super::cdc_rx::RxCdc;
 use super::cdc_tx::TxCdc;

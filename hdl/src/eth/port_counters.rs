@@ -30,6 +30,9 @@ use rust_hdl::prelude::*;
 
 /// Counters per port.
 pub const COUNTERS: usize = COUNTER_NAMES.len();
+/// The RAM: 256 words of 16 bits, one SB_RAM40_4K (`resources` counts it).
+pub const RAM_ADDR_BITS: usize = 8;
+pub const RAM_BITS: usize = 16;
 /// The byte counters' places in `events` (their events carry an amount).
 pub const RX_BYTES: usize = 1;
 pub const TX_BYTES: usize = 9;
@@ -65,7 +68,7 @@ pub struct PortCounters {
     pub read_index: Signal<In, Bits<4>>,
     pub done: Signal<Out, Bit>,
     pub value: Signal<Out, Bits<32>>,
-    ram: BlockRam<16, 8>,
+    ram: BlockRam<RAM_BITS, RAM_ADDR_BITS>,
     state: DFF<CountState>,
     /// The counter the engine is at.
     idx: DFF<Bits<4>>,
