@@ -9,10 +9,11 @@
 //! the USB UART in software (`board::SoftUart`, 8N1 at [`CLOCKS_PER_BIT`]) carrying the
 //! control protocol. `portshare sim --at rmii` and `sim/tests/eth_board.rs` drive it.
 //!
-//! The per-port counters come from the design's signals (`EthPort`'s counter outputs):
-//! under Verilator the board top's Verilog gets output ports wired to them (and MDIO's
-//! three-state pin split into the line in and the master's drive out) — see
-//! [`verilator_design`]; the logic is the generated Verilog's, untouched. Its three
+//! The per-port counters are read as the host reads them, READ_PORT over the UART
+//! (they live in each port's block RAM); link and speed come from the design's
+//! signals: under Verilator the board top's Verilog gets output ports wired to them
+//! (and MDIO's three-state pin split into the line in and the master's drive out) —
+//! see [`verilator_design`]; the logic is the generated Verilog's, untouched. Its three
 //! clocks are plain inputs, evaluated by `Model::settle`.
 
 use crate::board::SoftUart;
@@ -68,14 +69,13 @@ impl Port {
     }
 }
 
-/// `EthPort`'s counters, in this order (its doc says what each counts).
-pub const COUNTERS: [&str; 10] =
-    ["rx_frames", "rx_bytes", "fcs_errors", "rx_stomped", "runts", "align_errors", "dropped", "false_carriers", "tx_frames", "tx_stomped"];
+/// `EthPort`'s counters, in READ_PORT's order (its doc says what each counts).
+pub const COUNTERS: [&str; 11] = portshare_host::protocol::ports::COUNTER_NAMES;
 
-/// One port's counters and link state, read from the design.
+/// One port's counters (READ_PORT) and link state (the design's signals).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortStatus {
-    pub counters: [u64; 10],
+    pub counters: [u64; 11],
     pub link: bool,
     pub speed_10: bool,
 }
@@ -97,20 +97,9 @@ impl PortStatus {
     }
 }
 
-fn port_status(p: &EthPort) -> PortStatus {
-    let c = [
-        &p.rx_frames,
-        &p.rx_bytes,
-        &p.fcs_errors,
-        &p.rx_stomped,
-        &p.runts,
-        &p.align_errors,
-        &p.dropped,
-        &p.false_carriers,
-        &p.tx_frames,
-        &p.tx_stomped,
-    ];
-    PortStatus { counters: c.map(|s| s.val().to_u64()), link: p.link.val(), speed_10: p.speed_10.val() }
+/// Link and speed from the design's signals (the counters stay zero here).
+fn port_link(p: &EthPort) -> PortStatus {
+    PortStatus { counters: [0; 11], link: p.link.val(), speed_10: p.speed_10.val() }
 }
 
 /// A port's outputs after an edge.
@@ -134,7 +123,8 @@ trait Pins {
     fn settle(&mut self);
     fn usb_tx(&mut self) -> bool;
     fn out(&mut self, p: Port) -> PortOut;
-    fn status(&mut self, p: Port) -> PortStatus;
+    /// Link and speed (the counters are READ_PORT's: [`EthBench::status`]).
+    fn link(&mut self, p: Port) -> PortStatus;
 }
 
 /// The board top in rust-hdl's simulator.
@@ -199,8 +189,8 @@ impl<const N: usize> Pins for RtlPins<N> {
         let e = self.port(p);
         PortOut { tx_en, txd: txd.to_u64() as u8, mdc, mdio_o: e.mdio_o.val(), mdio_oe: e.mdio_oe.val() }
     }
-    fn status(&mut self, p: Port) -> PortStatus {
-        port_status(self.port(p))
+    fn link(&mut self, p: Port) -> PortStatus {
+        port_link(self.port(p))
     }
 }
 
@@ -214,7 +204,6 @@ struct PortIdx {
     mdc: usize,
     mdio_o: usize,
     mdio_oe: usize,
-    counters: [usize; 10],
     link: usize,
     speed_10: usize,
 }
@@ -238,9 +227,6 @@ fn added_ports() -> Vec<(String, usize, String)> {
         v.push((format!("{n}_mdio_oe"), 1, format!("{n}_mdio_buf$write_enable")));
         v.push((format!("{n}_link"), 1, format!("{n}$link")));
         v.push((format!("{n}_speed_10"), 1, format!("{n}$speed_10")));
-        for c in COUNTERS {
-            v.push((format!("{n}_{c}"), portshare_hdl::eth::port::COUNTER_BITS, format!("{n}${c}")));
-        }
     }
     v
 }
@@ -254,7 +240,7 @@ fn replace_once(text: &mut String, from: &str, to: &str) -> Result<()> {
 }
 
 /// The board top's generated Verilog (from a fresh block) for Verilator: `module top`
-/// gets output ports for each port's counters, link and speed, and its MDIO pins
+/// gets output ports for each port's link and speed, and its MDIO pins
 /// (three-state: Verilator's top-level inout needs the enables split out) become the
 /// line in (`net_mdio`, what the PHY side leaves it at) and the master's drive out
 /// (`net_mdio_o`/`net_mdio_oe`); the master reads its own drive while it drives, the
@@ -304,10 +290,6 @@ impl VerilatorPins {
         let port = |n: &str| model.port(n).with_context(|| format!("the board top's Verilog has no port {n}"));
         let idx = |p: Port| -> Result<PortIdx> {
             let n = p.name();
-            let mut counters = [0; 10];
-            for (c, name) in counters.iter_mut().zip(COUNTERS) {
-                *c = port(&format!("{n}_{name}"))?;
-            }
             Ok(PortIdx {
                 crs_dv: port(&format!("{n}_crs_dv"))?,
                 rxd: port(&format!("{n}_rxd"))?,
@@ -317,7 +299,6 @@ impl VerilatorPins {
                 mdc: port(&format!("{n}_mdc"))?,
                 mdio_o: port(&format!("{n}_mdio_o"))?,
                 mdio_oe: port(&format!("{n}_mdio_oe"))?,
-                counters,
                 link: port(&format!("{n}_link"))?,
                 speed_10: port(&format!("{n}_speed_10"))?,
             })
@@ -369,10 +350,10 @@ impl Pins for VerilatorPins {
             mdio_oe: m.get_u64(x.mdio_oe) == 1,
         }
     }
-    fn status(&mut self, p: Port) -> PortStatus {
+    fn link(&mut self, p: Port) -> PortStatus {
         let x = &self.ports[p.i()];
         let m = &mut self.model;
-        PortStatus { counters: x.counters.map(|c| m.get_u64(c)), link: m.get_u64(x.link) == 1, speed_10: m.get_u64(x.speed_10) == 1 }
+        PortStatus { counters: [0; 11], link: m.get_u64(x.link) == 1, speed_10: m.get_u64(x.speed_10) == 1 }
     }
 }
 
@@ -558,9 +539,18 @@ impl EthBench {
         &self.ports[port.i()].mdio
     }
 
-    /// The counters and link state the design holds for `port`.
+    /// The counters (READ_PORT over the UART, everything else carrying on meanwhile)
+    /// and the link state the design holds for `port`. The bench's own look: its reply
+    /// is not kept in `replies`.
     pub fn status(&mut self, port: Port) -> PortStatus {
-        self.pins.status(port)
+        let mut s = self.pins.link(port);
+        let n = self.replies.len();
+        let reply = self.transact(&Request::ReadPort { port: port.i() as u8 }, 200_000).expect("READ_PORT over the UART");
+        self.replies.truncate(n);
+        assert_eq!(reply.status, portshare_host::protocol::STATUS_OK, "READ_PORT {}", port.name());
+        let p = portshare_host::protocol::PortStatus::from_payload(&reply.payload).expect("READ_PORT's reply");
+        s.counters = p.counters().map(u64::from);
+        s
     }
 
     /// RX dibits still queued for `port`.
@@ -676,7 +666,7 @@ impl EthBench {
         while self.core_clocks < limit {
             self.run_clocks(256);
             let ok = Port::BOTH.iter().all(|&p| {
-                let s = self.pins.status(p);
+                let s = self.pins.link(p);
                 s.link && s.speed_10 == (self.options.speed[p.i()] == Speed::Mbps10)
             });
             if ok {

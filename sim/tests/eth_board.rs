@@ -435,3 +435,68 @@ fn port_status_and_counters_over_the_uart_equal_the_phy_models() {
         "hit and reason counters count only the frames that left good"
     );
 }
+
+/// RESET_COUNTERS at the board's pins: after a mix of frames both ways, READ_PORT shows
+/// the PHY models' counts; RESET_COUNTERS zeroes both ports' counters (every READ_PORT
+/// counter word 0, the status word unchanged) as well as the pipeline's; after more
+/// traffic each port counts again from zero, exactly the second batch.
+#[test]
+fn reset_counters_zeroes_both_ports_and_they_count_again_from_zero() {
+    use portshare_host::protocol::{Counters, PortStatus, STATUS_OK};
+
+    let mut b = EthBench::new(BenchOptions { ppm: [40.0, -40.0], ..Default::default() }).unwrap();
+    b.wait_for_links(2_000_000).unwrap();
+    let slots = [slot()];
+    b.write_table(&slots).unwrap();
+    let ok = Arrival::default();
+    let batch = |k: u32| -> (Vec<Sent>, Vec<Sent>) {
+        let inc = vec![
+            Sent { frame: tcp_frame(true, 443, 40000 + k as u16, 60 + k as usize, k), arrival: ok },
+            Sent { frame: tcp_frame(true, 443, 40100, 90, k + 1), arrival: Arrival { fcs: Fcs::Bad, ..ok } },
+            Sent { frame: tcp_frame(true, 443, 40200, 300 + 7 * k as usize, k + 2), arrival: ok },
+            Sent { frame: tcp_frame(true, 443, 40300, 64, k + 3)[..45].to_vec(), arrival: ok },
+        ];
+        let out = vec![
+            Sent { frame: tcp_frame(false, 8443, 41000, 70 + k as usize, k + 4), arrival: ok },
+            Sent { frame: tcp_frame(false, 8443, 41100, 100, k + 5), arrival: Arrival { fcs: Fcs::Stomped, ..ok } },
+            Sent { frame: tcp_frame(false, 8443, 41200, 80, k + 6), arrival: Arrival { half_byte: true, ..ok } },
+        ];
+        (inc, out)
+    };
+    let events = |s: &[Sent]| -> Vec<RxEvent> { s.iter().flat_map(|s| [RxEvent::Frame(s.frame.clone(), s.arrival), RxEvent::Idle(GAP_DIBITS)]).collect() };
+    let read = |b: &mut EthBench, port: u8| -> PortStatus {
+        let r = b.transact(&Request::ReadPort { port }, 200_000).unwrap();
+        assert_eq!(r.status, STATUS_OK);
+        PortStatus::from_payload(&r.payload).unwrap()
+    };
+
+    // Batch 1, each port's counts from the PHY models; the false carrier only on one
+    // port and the second batch differs, so neither a swap nor a stale count passes.
+    let (inc1, out1) = batch(1);
+    let mut ev = events(&inc1);
+    ev.extend([RxEvent::FalseCarrier(40), RxEvent::Idle(GAP_DIBITS)]);
+    b.feed(Port::Net, &ev);
+    b.feed(Port::Srv, &events(&out1));
+    b.run_until_idle(400_000).unwrap();
+    let first = [read(&mut b, 0), read(&mut b, 1)];
+    assert_eq!([first[0].counters(), first[1].counters()], [port_counts(&inc1, 1, &out1), port_counts(&out1, 0, &inc1)], "batch 1");
+
+    let r = b.transact(&Request::ResetCounters, 200_000).unwrap();
+    assert_eq!(r.status, STATUS_OK);
+    let zeroed = [read(&mut b, 0), read(&mut b, 1)];
+    for (p, z) in zeroed.iter().enumerate() {
+        assert_eq!(z.counters(), [0; 11], "port {p} right after RESET_COUNTERS");
+        assert_eq!((z.link, z.speed_mbps, z.full_duplex, z.phy_present, z.bmsr), (first[p].link, 100, true, true, first[p].bmsr), "port {p}'s status word");
+    }
+    let r = b.transact(&Request::ReadCounters, 200_000).unwrap();
+    let c = Counters::from_payload(&r.payload).unwrap();
+    assert_eq!((c.frames(), c.hits[0]), (0, 0), "the pipeline's counters too");
+
+    // Batch 2: exactly its counts, from zero.
+    let (inc2, out2) = batch(2);
+    b.feed(Port::Net, &events(&inc2));
+    b.feed(Port::Srv, &events(&out2));
+    b.run_until_idle(400_000).unwrap();
+    let second = [read(&mut b, 0), read(&mut b, 1)];
+    assert_eq!([second[0].counters(), second[1].counters()], [port_counts(&inc2, 0, &out2), port_counts(&out2, 0, &inc2)], "batch 2, from zero");
+}

@@ -16,9 +16,10 @@
 //! counted: those count only frames whose FCS checked (docs/semantics.md §3a); the
 //! ports count the others (`fcs_errors`). The ports' status and counters reach the
 //! control block's READ_PORT through `has_ports`/`port_*` (a board without Ethernet
-//! ties `has_ports` low).
+//! ties `has_ports` low); RESET_COUNTERS clears the ports' counters too
+//! (`port_counters_clear`).
 
-use crate::core::pipeline::Pipeline;
+use crate::core::pipeline::{Pipeline, MGMT_RESET_COUNTERS};
 use crate::ctrl::control::{default_build_id, Control};
 use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
@@ -49,8 +50,13 @@ pub struct Core<const N: usize> {
     /// The board's Ethernet ports for READ_PORT (see `Executor`).
     pub has_ports: Signal<In, Bit>,
     pub port_select: Signal<Out, Bit>,
+    pub port_read: Signal<Out, Bit>,
     pub port_word: Signal<Out, Bits<4>>,
     pub port_value: Signal<In, Bits<32>>,
+    pub port_done: Signal<In, Bit>,
+    /// RESET_COUNTERS for the ports' counters: one clock, the clock after the pipeline
+    /// took its own MGMT_RESET_COUNTERS (the ports' sweep then holds READ_PORT back).
+    pub port_counters_clear: Signal<Out, Bit>,
     /// Activity pulses for LEDs (the control block's and the pipeline's).
     pub request_pulse: Signal<Out, Bit>,
     pub error_pulse: Signal<Out, Bit>,
@@ -75,6 +81,10 @@ pub struct Core<const N: usize> {
     sel_eth: Signal<Local, Bit>,
     open: Signal<Local, Bit>,
     clear: Signal<Local, Bit>,
+    /// The pipeline took a RESET_COUNTERS op (registered: `mgmt_busy` is the
+    /// pipeline's).
+    counters_clear: DFF<Bit>,
+    c_op_reset: Constant<Bits<3>>,
 }
 
 impl<const N: usize> Core<N> {
@@ -100,8 +110,11 @@ impl<const N: usize> Core<N> {
             eth_out_ready: Default::default(),
             has_ports: Default::default(),
             port_select: Default::default(),
+            port_read: Default::default(),
             port_word: Default::default(),
             port_value: Default::default(),
+            port_done: Default::default(),
+            port_counters_clear: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
             inject_pulse: Default::default(),
@@ -117,6 +130,8 @@ impl<const N: usize> Core<N> {
             sel_eth: Default::default(),
             open: Default::default(),
             clear: Default::default(),
+            counters_clear: Default::default(),
+            c_op_reset: Constant::new((MGMT_RESET_COUNTERS as u64).into()),
         }
     }
 }
@@ -130,7 +145,7 @@ impl<const N: usize> Default for Core<N> {
 impl<const N: usize> Logic for Core<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, busy, from_eth, in_done, uncounted);
+        dff_setup!(self, clock, busy, from_eth, in_done, uncounted, counters_clear);
         clock!(self, clock, control, pipeline, inject_skid);
         self.control.reset.next = self.reset.val();
         self.control.rx_data.next = self.rx_data.val();
@@ -152,6 +167,12 @@ impl<const N: usize> Logic for Core<N> {
         self.port_select.next = self.control.port_select.val();
         self.port_word.next = self.control.port_word.val();
         self.control.port_value.next = self.port_value.val();
+        self.port_read.next = self.control.port_read.val();
+        self.control.port_done.next = self.port_done.val();
+        self.counters_clear.d.next = self.control.mgmt_start.val()
+            & !self.pipeline.mgmt_busy.val()
+            & (self.control.mgmt_op.val() == self.c_op_reset.val());
+        self.port_counters_clear.next = self.counters_clear.q.val();
 
         // Input: the frame in the pipeline's source until its last byte, then nothing
         // until it has come out; an empty pipeline takes an injected frame first.

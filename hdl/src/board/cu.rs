@@ -110,6 +110,7 @@ impl<const N: usize> Logic for CuBoard<N> {
         // No Ethernet ports: READ_PORT answers OUT_OF_RANGE.
         self.core.has_ports.next = false;
         self.core.port_value.next = 0.into();
+        self.core.port_done.next = false;
         self.core.eth_out_ready.next = true;
 
         // LEDs.

@@ -87,9 +87,9 @@ pub struct CuEthBoard<const N: usize> {
     stomp: DFF<Bit>,
     /// The port served last, for turns.
     last_srv: DFF<Bit>,
-    /// READ_PORT's word of the selected port, registered (the executor takes it a
-    /// clock after it selects it).
+    /// READ_PORT's answer from the selected port, registered.
     port_value: DFF<Bits<32>>,
+    port_done: DFF<Bit>,
     net_ok: Signal<Local, Bit>,
     srv_ok: Signal<Local, Bit>,
 }
@@ -165,6 +165,7 @@ impl<const N: usize> CuEthBoard<N> {
             stomp: Default::default(),
             last_srv: Default::default(),
             port_value: Default::default(),
+            port_done: Default::default(),
             net_ok: Default::default(),
             srv_ok: Default::default(),
         }
@@ -180,7 +181,7 @@ impl<const N: usize> Default for CuEthBoard<N> {
 impl<const N: usize> Logic for CuEthBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_value);
+        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_value, port_done);
         clock!(self, clock, uart_rx, uart_tx, core, net, srv, status);
         self.net.ref_clk.next = self.net_ref_clk.val();
         self.srv.ref_clk.next = self.srv_ref_clk.val();
@@ -270,15 +271,23 @@ impl<const N: usize> Logic for CuEthBoard<N> {
             self.active.d.next = false;
         }
 
-        // The ports' status and counters for READ_PORT (all core-domain registers).
+        // The ports' status and counters for READ_PORT (core domain): the read goes
+        // to the selected port, its answer back a clock later; RESET_COUNTERS to both.
         self.core.has_ports.next = true;
         self.net.port_word.next = self.core.port_word.val();
         self.srv.port_word.next = self.core.port_word.val();
+        self.net.port_read.next = self.core.port_read.val() & !self.core.port_select.val();
+        self.srv.port_read.next = self.core.port_read.val() & self.core.port_select.val();
         self.port_value.d.next = self.net.port_value.val();
+        self.port_done.d.next = self.net.port_done.val() & !self.core.port_select.val();
         if self.core.port_select.val() {
             self.port_value.d.next = self.srv.port_value.val();
+            self.port_done.d.next = self.srv.port_done.val();
         }
         self.core.port_value.next = self.port_value.q.val();
+        self.core.port_done.next = self.port_done.q.val();
+        self.net.clear_counters.next = self.core.port_counters_clear.val();
+        self.srv.clear_counters.next = self.core.port_counters_clear.val();
 
         // LEDs.
         self.status.event0.next = self.net.rx_activity.val() | self.net.tx_activity.val();

@@ -59,8 +59,10 @@ pub struct Control<const N: usize> {
     /// The board's Ethernet ports for READ_PORT (see `Executor`).
     pub has_ports: Signal<In, Bit>,
     pub port_select: Signal<Out, Bit>,
+    pub port_read: Signal<Out, Bit>,
     pub port_word: Signal<Out, Bits<4>>,
     pub port_value: Signal<In, Bits<32>>,
+    pub port_done: Signal<In, Bit>,
     /// One-clock pulse after a watchdog timeout (and during reset).
     pub pipeline_reset: Signal<Out, Bit>,
     /// Activity pulses for LEDs: a request was taken; an error reply started; an
@@ -103,8 +105,10 @@ impl<const N: usize> Control<N> {
             mgmt_rdata: Default::default(),
             has_ports: Default::default(),
             port_select: Default::default(),
+            port_read: Default::default(),
             port_word: Default::default(),
             port_value: Default::default(),
+            port_done: Default::default(),
             pipeline_reset: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
@@ -182,6 +186,8 @@ impl<const N: usize> Logic for Control<N> {
         self.port_select.next = self.exec.port_select.val();
         self.port_word.next = self.exec.port_word.val();
         self.exec.port_value.next = self.port_value.val();
+        self.port_read.next = self.exec.port_read.val();
+        self.exec.port_done.next = self.port_done.val();
         self.pipeline_reset.next = self.exec.pipeline_reset.val();
         self.request_pulse.next = self.exec.request_pulse.val();
         self.error_pulse.next = self.exec.error_pulse.val();

@@ -7,7 +7,7 @@
 //! the CRC comes back from it as `crc`). A packet the receive side turned away
 //! (`busy_pending`) is answered BUSY. READ_COUNTERS reads each counter over the
 //! management port just before its four bytes go out, READ_PORT each of a port's
-//! words from the board's port mux (`port_*`) likewise; INJECT feeds the frame from the
+//! words from the board's ports (`port_*`, a read answered when done) likewise; INJECT feeds the frame from the
 //! buffer into the pipeline and forwards the pipeline's output as it comes
 //! (back-pressured by the escaper). A watchdog ends a management op or an injection
 //! that makes no progress for 2^20 clocks (10.5 ms): TIMEOUT before the reply has
@@ -100,13 +100,16 @@ pub struct Executor<const N: usize> {
     pub mgmt_done: Signal<In, Bit>,
     pub mgmt_rdata: Signal<In, Bits<RECORD_BITS>>,
     /// The board's Ethernet ports (READ_PORT): whether it has them (`PORT_COUNT`; a
-    /// board without ties this low and every port is out of range), and the word
-    /// `port_word` of port `port_select` in `port_value` at most one clock after
-    /// they change (the board's registered mux).
+    /// board without ties this low and every port is out of range), and a read: a
+    /// `port_read` pulse asks for word `port_word` of port `port_select` (both held
+    /// until the answer), which is in `port_value` the clock `port_done` pulses (the
+    /// counters live in block RAM, and a clearing sweep holds a read back).
     pub has_ports: Signal<In, Bit>,
     pub port_select: Signal<Out, Bit>,
+    pub port_read: Signal<Out, Bit>,
     pub port_word: Signal<Out, Bits<4>>,
     pub port_value: Signal<In, Bits<32>>,
+    pub port_done: Signal<In, Bit>,
     /// One-clock pulse after a watchdog timeout (and during reset).
     pub pipeline_reset: Signal<Out, Bit>,
     /// Activity pulses for LEDs: a request was taken; an error reply started; an
@@ -208,7 +211,9 @@ pub struct Executor<const N: usize> {
     shift_pending: DFF<Bit>,
     wait_entry: DFF<Bit>,
     wait_count: DFF<Bit>,
-    /// A READ_PORT word is due in `port_value` (CountWait, with no management op).
+    /// A READ_PORT word is being asked for (CountIssue: drives `port_read`), and is
+    /// awaited (CountWait, with no management op).
+    port_ask: DFF<Bit>,
     wait_port: DFF<Bit>,
     count_next: Signal<Local, Bit>,
     count_op: Signal<Local, Bits<3>>,
@@ -285,8 +290,10 @@ impl<const N: usize> Executor<N> {
             mgmt_rdata: Default::default(),
             has_ports: Default::default(),
             port_select: Default::default(),
+            port_read: Default::default(),
             port_word: Default::default(),
             port_value: Default::default(),
+            port_done: Default::default(),
             pipeline_reset: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
@@ -366,6 +373,7 @@ impl<const N: usize> Executor<N> {
             shift_pending: Default::default(),
             wait_entry: Default::default(),
             wait_count: Default::default(),
+            port_ask: Default::default(),
             wait_port: Default::default(),
             count_next: Default::default(),
             count_op: Default::default(),
@@ -392,7 +400,7 @@ impl<const N: usize> Executor<N> {
 impl<const N: usize> Logic for Executor<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, len_no_payload, len_read_entry, len_inject_one, len_write_entry, len_read_port, len_short, len_bad_inject, arg_over, arg_over_1, arg_over_port, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, is_port, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, reply_port, port_num, op, issue, issue_index, load_info, loading, shift_pending, wait_entry, wait_count, wait_port, shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset);
+        dff_setup!(self, clock, len_no_payload, len_read_entry, len_inject_one, len_write_entry, len_read_port, len_short, len_bad_inject, arg_over, arg_over_1, arg_over_port, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, is_port, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, reply_port, port_num, op, issue, issue_index, load_info, loading, shift_pending, wait_entry, wait_count, port_ask, wait_port, shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset);
         self.take.next = false;
         self.take_busy.next = false;
 
@@ -462,6 +470,7 @@ impl<const N: usize> Logic for Executor<N> {
         self.mgmt_index.next = self.issue_index.q.val();
         self.mgmt_wdata.next = self.record.q.val();
         self.port_select.next = self.port_num.q.val();
+        self.port_read.next = self.port_ask.q.val();
         self.port_word.next = self.issue_index.q.val().get_bits::<4>(0);
         self.pl_valid.next = false;
         self.pl_last.next = false;
@@ -523,7 +532,7 @@ impl<const N: usize> Logic for Executor<N> {
         if self.wait_count.q.val() & self.mgmt_done.val() {
             self.record.d.next = self.mgmt_rdata.val() << self.c_counter_shift.val();
         }
-        if self.wait_port.q.val() {
+        if self.wait_port.q.val() & self.port_done.val() {
             self.record.d.next = bit_cast::<RECORD_BITS, 32>(self.port_value.val()) << self.c_counter_shift.val();
         }
         if self.load_info.q.val() {
@@ -742,7 +751,8 @@ impl<const N: usize> Logic for Executor<N> {
             ExecState::CountIssue => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if self.reply_port.q.val() {
-                    // No management op: the board's mux has the word by CountWait.
+                    // No management op: the port's read, asked for this clock.
+                    self.port_ask.d.next = false;
                     self.wait_port.d.next = true;
                     self.state.d.next = ExecState::CountWait;
                 } else if !self.mgmt_busy.val() {
@@ -758,10 +768,16 @@ impl<const N: usize> Logic for Executor<N> {
             ExecState::CountWait => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if self.reply_port.q.val() {
-                    self.wait_port.d.next = false;
-                    self.shift_left.d.next = 4.into();
-                    self.counter_i.d.next = self.counter_i.q.val() + 1;
-                    self.state.d.next = ExecState::Shift;
+                    if self.port_done.val() {
+                        self.wait_port.d.next = false;
+                        self.shift_left.d.next = 4.into();
+                        self.counter_i.d.next = self.counter_i.q.val() + 1;
+                        self.state.d.next = ExecState::Shift;
+                    } else if self.wd_expired.val() {
+                        self.wait_port.d.next = false;
+                        self.pl_reset.d.next = true;
+                        self.state.d.next = ExecState::CrcHi;
+                    }
                 } else if self.mgmt_done.val() {
                     self.wait_count.d.next = false;
                     self.shift_left.d.next = 4.into();
@@ -821,6 +837,7 @@ impl<const N: usize> Logic for Executor<N> {
         // The next counter of a READ_COUNTERS reply (from Seq, then after each one's bytes).
         if self.count_next.val() {
             self.issue.d.next = !self.reply_port.q.val();
+            self.port_ask.d.next = self.reply_port.q.val();
             self.op.d.next = self.count_op.val();
             self.issue_index.d.next = self.count_index.val();
             if self.reply_port.q.val() {
@@ -853,6 +870,7 @@ impl<const N: usize> Logic for Executor<N> {
             self.loading.d.next = false;
             self.wait_entry.d.next = false;
             self.wait_count.d.next = false;
+            self.port_ask.d.next = false;
             self.wait_port.d.next = false;
             self.shift_pending.d.next = false;
             self.load_info.d.next = false;

@@ -39,8 +39,10 @@ macro_rules! wire_to_stand_in {
         $port.out_ready.next = $uut.po_ready.val();
         $uut.has_ports.next = $port.has_ports.val();
         $port.port_select.next = $uut.port_select.val();
+        $port.port_read.next = $uut.port_read.val();
         $port.port_word.next = $uut.port_word.val();
         $uut.port_value.next = $port.port_value.val();
+        $uut.port_done.next = $port.port_done.val();
     };
 }
 pub(crate) use wire_to_stand_in;
@@ -50,8 +52,8 @@ pub(crate) use wire_to_stand_in;
 /// reason counters, a few clocks of busy per op (more for writes), and a stream path
 /// through a 4-byte FIFO that stalls every third clock and inverts every byte of an
 /// outgoing frame (so a reply provably comes from the pipeline, not the buffer); and
-/// the board's Ethernet port words (`_ports`, none by default), each a clock after it
-/// is selected, like the board's registered mux.
+/// the board's Ethernet port words (`_ports`, none by default), each answered 1 to 4
+/// clocks after it is asked for (`port_read`/`port_done`), like the board's ports.
 #[derive(LogicBlock, Default)]
 pub(crate) struct PortStandIn {
     pub(crate) clock: Signal<In, Clock>,
@@ -73,8 +75,12 @@ pub(crate) struct PortStandIn {
     pub(crate) out_ready: Signal<In, Bit>,
     pub(crate) has_ports: Signal<Out, Bit>,
     pub(crate) port_select: Signal<In, Bit>,
+    pub(crate) port_read: Signal<In, Bit>,
     pub(crate) port_word: Signal<In, Bits<4>>,
     pub(crate) port_value: Signal<Out, Bits<32>>,
+    pub(crate) port_done: Signal<Out, Bit>,
+    /// The read being answered: clocks left and its word.
+    pub(crate) _port_due: Option<(u64, u32)>,
     /// Per port, its READ_PORT words.
     pub(crate) _ports: Vec<[u32; PORT_WORDS]>,
     pub(crate) _regs: Vec<[u8; RECORD_LEN]>,
@@ -100,9 +106,23 @@ impl Logic for PortStandIn {
         if !self.clock.pos_edge() {
             return;
         }
-        let (port, word) = (self.port_select.val() as usize, self.port_word.val().index());
-        let v = self._ports.get(port).and_then(|w| w.get(word)).copied().unwrap_or(0);
-        self.port_value.next = (v as u64).into();
+        // A read is answered 1 to 4 clocks later (as the ports' RAM and sweep may),
+        // its word held in `port_value` until the next answer.
+        self.port_done.next = false;
+        if let Some((left, v)) = self._port_due {
+            if left == 0 {
+                self.port_value.next = (v as u64).into();
+                self.port_done.next = true;
+                self._port_due = None;
+            } else {
+                self._port_due = Some((left - 1, v));
+            }
+        }
+        if self.port_read.val() {
+            let (port, word) = (self.port_select.val() as usize, self.port_word.val().index());
+            let v = self._ports.get(port).and_then(|w| w.get(word)).copied().unwrap_or(0);
+            self._port_due = Some(((self._tick * 7 + word as u64) % 4, v));
+        }
         self._tick += 1;
         if self._regs.is_empty() {
             self._regs = vec![[0; RECORD_LEN]; CAP];

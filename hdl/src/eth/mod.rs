@@ -26,6 +26,7 @@ pub mod cdc_rx;
 pub mod cdc_tx;
 pub mod frame_fifo;
 pub mod port;
+pub mod port_counters;
 #[cfg(test)]
 mod fit;
 pub mod two_clocks;

@@ -18,9 +18,21 @@
 //! the wire). Frames dropped are not sent, so
 //! `rx_frames + fcs_errors = dropped + (frames handed to the pipeline)`.
 //!
+//! When: a received frame's counts at its end as it leaves the crossing (`rx_bytes` the
+//! clock after), a false carrier as it leaves the crossing, a drop as the ingress
+//! buffer rolls the frame back, a sent frame (and its stomp) once the transmitter's
+//! strobe has crossed into the core domain, `tx_bytes` per byte the egress buffer
+//! hands on. Each event is a bit of `events` into [`PortCounters`], which keeps the 11
+//! 32-bit counters (wrapping) in one block RAM and adds what is pending within a visit
+//! round (≤ 66 clocks), so READ_PORT may lag an event by that much. Reset and
+//! RESET_COUNTERS (`clear_counters`, one clock) zero them all; an event from that
+//! clock on counts from zero.
+//!
 //! `port_value` is word `port_word` of READ_PORT's reply (`portshare_spec::ports`:
 //! the status word — link, speed, duplex, PHY present, BMSR — then the counters in
-//! `COUNTER_NAMES` order), a plain mux of core-domain registers.
+//! `COUNTER_NAMES` order), asked for with `port_read`, there from `port_done`: the
+//! status word from core-domain registers the next clock, a counter from the RAM a
+//! few clocks later (after a clearing sweep, if one is running).
 
 use super::cdc_rx::RxCdc;
 use super::cdc_tx::TxCdc;
@@ -28,6 +40,7 @@ use super::frame_fifo::FrameFifo;
 use super::mdio::{MdioMaster, POLL_INTERVAL};
 use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
+use super::port_counters::{PortCounters, COUNTERS};
 use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
 use portshare_spec::ports::{BMSR_SHIFT, FLAG_100M, FLAG_FULL_DUPLEX, FLAG_LINK, FLAG_PHY_PRESENT};
@@ -75,20 +88,14 @@ pub struct EthPort {
     pub tx_activity: Signal<Out, Bit>,
     /// One clock per frame dropped (LEDs).
     pub drop_activity: Signal<Out, Bit>,
-    pub rx_frames: Signal<Out, Bits<COUNTER_BITS>>,
-    pub rx_bytes: Signal<Out, Bits<COUNTER_BITS>>,
-    pub fcs_errors: Signal<Out, Bits<COUNTER_BITS>>,
-    pub rx_stomped: Signal<Out, Bits<COUNTER_BITS>>,
-    pub runts: Signal<Out, Bits<COUNTER_BITS>>,
-    pub align_errors: Signal<Out, Bits<COUNTER_BITS>>,
-    pub dropped: Signal<Out, Bits<COUNTER_BITS>>,
-    pub false_carriers: Signal<Out, Bits<COUNTER_BITS>>,
-    pub tx_frames: Signal<Out, Bits<COUNTER_BITS>>,
-    pub tx_stomped: Signal<Out, Bits<COUNTER_BITS>>,
-    pub tx_bytes: Signal<Out, Bits<COUNTER_BITS>>,
-    /// READ_PORT's words (see above).
+    /// READ_PORT's words (see above): `port_read` asks for word `port_word`, which is
+    /// in `port_value` from the clock `port_done` pulses until the next `port_done`.
+    pub port_read: Signal<In, Bit>,
     pub port_word: Signal<In, Bits<4>>,
     pub port_value: Signal<Out, Bits<COUNTER_BITS>>,
+    pub port_done: Signal<Out, Bit>,
+    /// RESET_COUNTERS: zero the counters (one clock).
+    pub clear_counters: Signal<In, Bit>,
     pub rx: RmiiRx,
     pub tx: RmiiTx,
     pub rx_cdc: RxCdc,
@@ -106,17 +113,14 @@ pub struct EthPort {
     /// add from registers, not two after the end's decode).
     good_len: DFF<Bits<11>>,
     good_add: DFF<Bit>,
-    c_rx_frames: DFF<Bits<COUNTER_BITS>>,
-    c_rx_bytes: DFF<Bits<COUNTER_BITS>>,
-    c_fcs_errors: DFF<Bits<COUNTER_BITS>>,
-    c_rx_stomped: DFF<Bits<COUNTER_BITS>>,
-    c_runts: DFF<Bits<COUNTER_BITS>>,
-    c_align: DFF<Bits<COUNTER_BITS>>,
-    c_dropped: DFF<Bits<COUNTER_BITS>>,
-    c_false: DFF<Bits<COUNTER_BITS>>,
-    c_tx_frames: DFF<Bits<COUNTER_BITS>>,
-    c_tx_stomped: DFF<Bits<COUNTER_BITS>>,
-    c_tx_bytes: DFF<Bits<COUNTER_BITS>>,
+    pub counters: PortCounters,
+    /// The word asked for is the status word (else a counter), and its answer is due.
+    status_sel: DFF<Bit>,
+    status_done: DFF<Bit>,
+    events: Signal<Local, Bits<COUNTERS>>,
+    status_word: Signal<Local, Bits<COUNTER_BITS>>,
+    tx_sent: Signal<Local, Bit>,
+    tx_stomped_seen: Signal<Local, Bit>,
     /// The status word's flags, each 0 or its bit (`portshare_spec::ports`).
     flag_link: Signal<Local, Bits<COUNTER_BITS>>,
     flag_100m: Signal<Local, Bits<COUNTER_BITS>>,
@@ -171,19 +175,11 @@ impl EthPort {
             rx_activity: Default::default(),
             tx_activity: Default::default(),
             drop_activity: Default::default(),
-            rx_frames: Default::default(),
-            rx_bytes: Default::default(),
-            fcs_errors: Default::default(),
-            rx_stomped: Default::default(),
-            runts: Default::default(),
-            align_errors: Default::default(),
-            dropped: Default::default(),
-            false_carriers: Default::default(),
-            tx_frames: Default::default(),
-            tx_stomped: Default::default(),
-            tx_bytes: Default::default(),
+            port_read: Default::default(),
             port_word: Default::default(),
             port_value: Default::default(),
+            port_done: Default::default(),
+            clear_counters: Default::default(),
             rx: Default::default(),
             tx: Default::default(),
             rx_cdc: Default::default(),
@@ -197,17 +193,13 @@ impl EthPort {
             frame_bytes: Default::default(),
             good_len: Default::default(),
             good_add: Default::default(),
-            c_rx_frames: Default::default(),
-            c_rx_bytes: Default::default(),
-            c_fcs_errors: Default::default(),
-            c_rx_stomped: Default::default(),
-            c_runts: Default::default(),
-            c_align: Default::default(),
-            c_dropped: Default::default(),
-            c_false: Default::default(),
-            c_tx_frames: Default::default(),
-            c_tx_stomped: Default::default(),
-            c_tx_bytes: Default::default(),
+            counters: Default::default(),
+            status_sel: Default::default(),
+            status_done: Default::default(),
+            events: Default::default(),
+            status_word: Default::default(),
+            tx_sent: Default::default(),
+            tx_stomped_seen: Default::default(),
             flag_link: Default::default(),
             flag_100m: Default::default(),
             flag_duplex: Default::default(),
@@ -240,10 +232,9 @@ impl Logic for EthPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, frame_bytes, good_len, good_add, c_rx_frames, c_rx_bytes, c_fcs_errors, c_rx_stomped, c_runts,
-            c_align, c_dropped, c_false, c_tx_frames, c_tx_stomped, c_tx_bytes, sent_seen, stomped_seen
+            self, clock, frame_bytes, good_len, good_add, status_sel, status_done, sent_seen, stomped_seen
         );
-        clock!(self, clock, ingress, egress, mdio, in_skid);
+        clock!(self, clock, ingress, egress, mdio, in_skid, counters);
         self.sent_toggle.clock.next = self.ref_clk.val();
         self.sent_toggle.d.next = self.sent_toggle.q.val();
         self.stomped_toggle.clock.next = self.ref_clk.val();
@@ -336,41 +327,20 @@ impl Logic for EthPort {
         self.tx_en.next = self.tx.tx_en.val();
         self.txd.next = self.tx.txd.val();
 
-        // Counters.
+        // Counters: each event a bit of `events` (COUNTER_NAMES order), counted in
+        // the block RAM by `counters`.
         self.good_add.d.next = false;
         self.good_len.d.next = self.frame_bytes.q.val();
         if self.rx_byte.val() {
             self.good_len.d.next = self.frame_bytes.q.val() + 1;
-        }
-        if self.good_add.q.val() {
-            self.c_rx_bytes.d.next = self.c_rx_bytes.q.val() + bit_cast::<COUNTER_BITS, 11>(self.good_len.q.val());
         }
         if self.rx_byte.val() {
             self.frame_bytes.d.next = self.frame_bytes.q.val() + 1;
         }
         if self.rx_end.val() {
             self.frame_bytes.d.next = 0.into();
-            if self.rx_cdc.fcs_bad.val() {
-                self.c_fcs_errors.d.next = self.c_fcs_errors.q.val() + 1;
-            } else {
-                self.c_rx_frames.d.next = self.c_rx_frames.q.val() + 1;
-                self.good_add.d.next = true;
-            }
-            if self.rx_cdc.stomped.val() {
-                self.c_rx_stomped.d.next = self.c_rx_stomped.q.val() + 1;
-            }
-            if self.rx_cdc.runt.val() {
-                self.c_runts.d.next = self.c_runts.q.val() + 1;
-            }
-            if self.rx_cdc.align.val() {
-                self.c_align.d.next = self.c_align.q.val() + 1;
-            }
-        }
-        if self.rx_cdc.valid.val() & self.rx_cdc.false_carrier.val() {
-            self.c_false.d.next = self.c_false.q.val() + 1;
-        }
-        if self.ingress.dropped.val() {
-            self.c_dropped.d.next = self.c_dropped.q.val() + 1;
+            // A good frame's bytes count the clock after its end, from registers.
+            self.good_add.d.next = !self.rx_cdc.fcs_bad.val();
         }
         if self.tx.sent.val() {
             self.sent_toggle.d.next = !self.sent_toggle.q.val();
@@ -382,46 +352,33 @@ impl Logic for EthPort {
         self.stomped_sync.sig_in.next = self.stomped_toggle.q.val();
         self.sent_seen.d.next = self.sent_sync.sig_out.val();
         self.stomped_seen.d.next = self.stomped_sync.sig_out.val();
-        self.tx_activity.next = self.sent_seen.q.val() != self.sent_sync.sig_out.val();
-        if self.sent_seen.q.val() != self.sent_sync.sig_out.val() {
-            self.c_tx_frames.d.next = self.c_tx_frames.q.val() + 1;
-        }
-        if self.stomped_seen.q.val() != self.stomped_sync.sig_out.val() {
-            self.c_tx_stomped.d.next = self.c_tx_stomped.q.val() + 1;
-        }
-        if self.egress.r_valid.val() & self.egress.r_ready.val() {
-            self.c_tx_bytes.d.next = self.c_tx_bytes.q.val() + 1;
-        }
+        self.tx_sent.next = self.sent_seen.q.val() != self.sent_sync.sig_out.val();
+        self.tx_stomped_seen.next = self.stomped_seen.q.val() != self.stomped_sync.sig_out.val();
+        self.tx_activity.next = self.tx_sent.val();
+        self.events.next = bit_cast::<COUNTERS, 1>((self.rx_end.val() & !self.rx_cdc.fcs_bad.val()).into())
+            | (bit_cast::<COUNTERS, 1>(self.good_add.q.val().into()) << 1)
+            | (bit_cast::<COUNTERS, 1>((self.rx_end.val() & self.rx_cdc.fcs_bad.val()).into()) << 2)
+            | (bit_cast::<COUNTERS, 1>((self.rx_end.val() & self.rx_cdc.stomped.val()).into()) << 3)
+            | (bit_cast::<COUNTERS, 1>((self.rx_end.val() & self.rx_cdc.runt.val()).into()) << 4)
+            | (bit_cast::<COUNTERS, 1>((self.rx_end.val() & self.rx_cdc.align.val()).into()) << 5)
+            | (bit_cast::<COUNTERS, 1>(self.ingress.dropped.val().into()) << 6)
+            | (bit_cast::<COUNTERS, 1>((self.rx_cdc.valid.val() & self.rx_cdc.false_carrier.val()).into()) << 7)
+            | (bit_cast::<COUNTERS, 1>(self.tx_sent.val().into()) << 8)
+            | (bit_cast::<COUNTERS, 1>((self.egress.r_valid.val() & self.egress.r_ready.val()).into()) << 9)
+            | (bit_cast::<COUNTERS, 1>(self.tx_stomped_seen.val().into()) << 10);
+        self.counters.events.next = self.events.val();
+        self.counters.rx_len.next = self.good_len.q.val();
+        self.counters.reset.next = self.reset.val();
+        self.counters.clear.next = self.clear_counters.val();
         self.rx_activity.next = self.rx_byte.val();
         self.drop_activity.next = self.ingress.dropped.val();
         if self.reset.val() {
             self.frame_bytes.d.next = 0.into();
             self.good_add.d.next = false;
-            self.c_rx_frames.d.next = 0.into();
-            self.c_rx_bytes.d.next = 0.into();
-            self.c_fcs_errors.d.next = 0.into();
-            self.c_rx_stomped.d.next = 0.into();
-            self.c_runts.d.next = 0.into();
-            self.c_align.d.next = 0.into();
-            self.c_dropped.d.next = 0.into();
-            self.c_false.d.next = 0.into();
-            self.c_tx_frames.d.next = 0.into();
-            self.c_tx_stomped.d.next = 0.into();
-            self.c_tx_bytes.d.next = 0.into();
         }
-        self.rx_frames.next = self.c_rx_frames.q.val();
-        self.rx_bytes.next = self.c_rx_bytes.q.val();
-        self.fcs_errors.next = self.c_fcs_errors.q.val();
-        self.rx_stomped.next = self.c_rx_stomped.q.val();
-        self.runts.next = self.c_runts.q.val();
-        self.align_errors.next = self.c_align.q.val();
-        self.dropped.next = self.c_dropped.q.val();
-        self.false_carriers.next = self.c_false.q.val();
-        self.tx_frames.next = self.c_tx_frames.q.val();
-        self.tx_stomped.next = self.c_tx_stomped.q.val();
-        self.tx_bytes.next = self.c_tx_bytes.q.val();
 
-        // READ_PORT's words.
+        // READ_PORT's words: the status word from registers (answered the next clock),
+        // a counter from `counters` (word 1 is counter 0).
         self.flag_link.next = 0.into();
         self.flag_100m.next = 0.into();
         self.flag_duplex.next = 0.into();
@@ -438,46 +395,23 @@ impl Logic for EthPort {
         if self.mdio.phy_present.val() {
             self.flag_phy.next = self.c_flag_phy.val();
         }
-        self.port_value.next = 0.into();
-        if self.port_word.val() == 0 {
-            self.port_value.next = (bit_cast::<COUNTER_BITS, 16>(self.mdio.bmsr.val()) << self.c_bmsr_shift.val())
-                | self.flag_link.val()
-                | self.flag_100m.val()
-                | self.flag_duplex.val()
-                | self.flag_phy.val();
+        self.status_word.next = (bit_cast::<COUNTER_BITS, 16>(self.mdio.bmsr.val()) << self.c_bmsr_shift.val())
+            | self.flag_link.val()
+            | self.flag_100m.val()
+            | self.flag_duplex.val()
+            | self.flag_phy.val();
+        self.status_done.d.next = false;
+        self.counters.read.next = false;
+        self.counters.read_index.next = self.port_word.val() - 1;
+        if self.port_read.val() {
+            self.status_sel.d.next = self.port_word.val() == 0;
+            self.status_done.d.next = self.port_word.val() == 0;
+            self.counters.read.next = self.port_word.val() != 0;
         }
-        if self.port_word.val() == 1 {
-            self.port_value.next = self.c_rx_frames.q.val();
+        self.port_value.next = self.counters.value.val();
+        if self.status_sel.q.val() {
+            self.port_value.next = self.status_word.val();
         }
-        if self.port_word.val() == 2 {
-            self.port_value.next = self.c_rx_bytes.q.val();
-        }
-        if self.port_word.val() == 3 {
-            self.port_value.next = self.c_fcs_errors.q.val();
-        }
-        if self.port_word.val() == 4 {
-            self.port_value.next = self.c_rx_stomped.q.val();
-        }
-        if self.port_word.val() == 5 {
-            self.port_value.next = self.c_runts.q.val();
-        }
-        if self.port_word.val() == 6 {
-            self.port_value.next = self.c_align.q.val();
-        }
-        if self.port_word.val() == 7 {
-            self.port_value.next = self.c_dropped.q.val();
-        }
-        if self.port_word.val() == 8 {
-            self.port_value.next = self.c_false.q.val();
-        }
-        if self.port_word.val() == 9 {
-            self.port_value.next = self.c_tx_frames.q.val();
-        }
-        if self.port_word.val() == 10 {
-            self.port_value.next = self.c_tx_bytes.q.val();
-        }
-        if self.port_word.val() == 11 {
-            self.port_value.next = self.c_tx_stomped.q.val();
-        }
+        self.port_done.next = self.status_done.q.val() | self.counters.done.val();
     }
 }
