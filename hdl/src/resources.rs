@@ -57,17 +57,18 @@ pub enum Board {
 /// Every block RAM of `board` for a table of `entries`: the Cu board's, and for the
 /// Ethernet board per port its two crossings' FIFOs and two whole-frame buffers.
 pub fn board_memories(board: Board, entries: usize) -> Vec<Memory> {
-    use crate::eth::frame_fifo::CAPACITY;
+    use crate::eth::frame_fifo::{EGRESS_CAPACITY, INGRESS_CAPACITY};
     let mut m = memories(entries);
     if board == Board::CuEth {
         for _port in 0..2 {
             m.push(Memory { name: "RX crossing", words: 32, bits: 16 });
             m.push(Memory { name: "TX crossing", words: 32, bits: 10 });
-            // 1 024 + 512 bytes: two RAMs.
+            // 1 024 + 1 024 bytes: two RAMs of two blocks each.
             m.push(Memory { name: "ingress frames (1 KiB)", words: 1024, bits: 8 });
-            m.push(Memory { name: "ingress frames (512 B)", words: CAPACITY as usize - 1024, bits: 8 });
+            m.push(Memory { name: "ingress frames (1 KiB, upper)", words: INGRESS_CAPACITY as usize - 1024, bits: 8 });
+            // 1 024 + 512 bytes: two RAMs.
             m.push(Memory { name: "egress frames (1 KiB)", words: 1024, bits: 8 });
-            m.push(Memory { name: "egress frames (512 B)", words: CAPACITY as usize - 1024, bits: 8 });
+            m.push(Memory { name: "egress frames (512 B)", words: EGRESS_CAPACITY as usize - 1024, bits: 8 });
         }
     }
     m
