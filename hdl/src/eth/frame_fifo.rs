@@ -119,6 +119,9 @@ pub struct FrameFifo<const HI: usize> {
     rd_open: DFF<Bit>,
     wr_read: DFF<Bit>,
     lead: DFF<Bits<12>>,
+    /// `flen >= CUT_THROUGH_BYTES`, set as `flen` reaches it (a compare with the constant was a
+    /// carry chain into the start decision: the block's critical path).
+    flen_ge: DFF<Bit>,
     /// The RAM output holds a byte of the frame (from `sptr`), its last-ness, its RAM.
     shown: DFF<Bit>,
     shown_last: DFF<Bit>,
@@ -130,7 +133,7 @@ pub struct FrameFifo<const HI: usize> {
     desc_full: Constant<Bits<3>>,
     desc_full_m1: Constant<Bits<3>>,
     cut_through: Constant<Bit>,
-    ct_level: Constant<Bits<12>>,
+    ct_level_m1: Constant<Bits<12>>,
     // This clock's events.
     write: Signal<Local, Bit>,
     commit: Signal<Local, Bit>,
@@ -201,6 +204,7 @@ impl<const HI: usize> FrameFifo<HI> {
             rd_open: Default::default(),
             wr_read: Default::default(),
             lead: Default::default(),
+            flen_ge: Default::default(),
             shown: Default::default(),
             shown_last: Default::default(),
             shown_hi: Default::default(),
@@ -211,7 +215,7 @@ impl<const HI: usize> FrameFifo<HI> {
             desc_full: Constant::new((DESCRIPTORS as u64).into()),
             desc_full_m1: Constant::new((DESCRIPTORS as u64 - 1).into()),
             cut_through: Constant::new(cut_through),
-            ct_level: Constant::new(CUT_THROUGH_BYTES.into()),
+            ct_level_m1: Constant::new((CUT_THROUGH_BYTES - 1).into()),
             write: Default::default(),
             commit: Default::default(),
             roll: Default::default(),
@@ -247,7 +251,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, wptr, wstart, flen, dropping, fill, cfill, at_cap_r, desc_full_r, flen_nz, d_wp, d_rp, d_count,
-            dropped_r, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, shown, shown_last, shown_hi, sptr
+            dropped_r, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, flen_ge, shown, shown_last, shown_hi, sptr
         );
         clock!(self, clock, lo, hi);
         for i in 0..DESCRIPTORS {
@@ -340,7 +344,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             & !self.reading.q.val()
             & !self.shown.q.val()
             & (self.d_count.q.val() == 0)
-            & (self.flen.q.val() >= self.ct_level.val())
+            & self.flen_ge.q.val()
             & !self.w_end.val()
             & !self.dropping.q.val();
         self.close.next = self.rd_open.q.val() & (self.d_count.q.val() != 0);
@@ -447,6 +451,9 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             | ((self.d_count.q.val() == self.desc_full_m1.val()) & self.commit.val() & !self.pop.val());
         self.flen_nz.d.next = (self.flen_nz.q.val() | (self.write.val() & !self.roll.val()))
             & !(self.commit.val() | self.roll.val());
+        self.flen_ge.d.next = (self.flen_ge.q.val()
+            | (self.write.val() & !self.roll.val() & (self.flen.q.val() == self.ct_level_m1.val())))
+            & !(self.commit.val() | self.roll.val());
 
         if self.reset.val() {
             self.wptr.d.next = 0.into();
@@ -458,6 +465,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             self.at_cap_r.d.next = false;
             self.desc_full_r.d.next = false;
             self.flen_nz.d.next = false;
+            self.flen_ge.d.next = false;
             self.d_wp.d.next = 0.into();
             self.d_rp.d.next = 0.into();
             self.d_count.d.next = 0.into();
