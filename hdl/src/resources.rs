@@ -58,17 +58,18 @@ pub enum Board {
 /// Ethernet board per port its TX crossing's FIFO, two whole-frame buffers and its
 /// counters (the RX crossing holds its words in flip-flops).
 pub fn board_memories(board: Board, entries: usize) -> Vec<Memory> {
-    use crate::eth::frame_fifo::CAPACITY;
+    use crate::eth::frame_fifo::{EGRESS_CAPACITY, INGRESS_CAPACITY};
     use crate::eth::port_counters;
     let mut m = memories(entries);
     if board == Board::CuEth {
         for _port in 0..2 {
             m.push(Memory { name: "TX crossing", words: 32, bits: 10 });
-            // 1 024 + 512 bytes: two RAMs.
+            // 1 024 + 1 024 bytes: two RAMs of two blocks each.
             m.push(Memory { name: "ingress frames (1 KiB)", words: 1024, bits: 8 });
-            m.push(Memory { name: "ingress frames (512 B)", words: CAPACITY as usize - 1024, bits: 8 });
+            m.push(Memory { name: "ingress frames (1 KiB, upper)", words: INGRESS_CAPACITY as usize - 1024, bits: 8 });
+            // 1 024 + 512 bytes: two RAMs.
             m.push(Memory { name: "egress frames (1 KiB)", words: 1024, bits: 8 });
-            m.push(Memory { name: "egress frames (512 B)", words: CAPACITY as usize - 1024, bits: 8 });
+            m.push(Memory { name: "egress frames (512 B)", words: EGRESS_CAPACITY as usize - 1024, bits: 8 });
             m.push(Memory { name: "port counters", words: 1 << port_counters::RAM_ADDR_BITS, bits: port_counters::RAM_BITS });
         }
     }

@@ -499,4 +499,136 @@ fn reset_counters_zeroes_both_ports_and_they_count_again_from_zero() {
     b.run_until_idle(400_000).unwrap();
     let second = [read(&mut b, 0), read(&mut b, 1)];
     assert_eq!([second[0].counters(), second[1].counters()], [port_counts(&inc2, 0, &out2), port_counts(&out2, 0, &inc2)], "batch 2, from zero");
+/// Wire-to-wire latency (first bit in to first bit out, ns) of every frame that entered
+/// `from`, when none was lost: (min, max).
+fn latency(b: &EthBench, from: Port) -> (f64, f64) {
+    let (rx, _) = b.starts(from);
+    let (_, tx) = b.starts(from.other());
+    assert_eq!(rx.len(), tx.len(), "{from:?}: {} frames in, {} out", rx.len(), tx.len());
+    let l: Vec<f64> = rx.iter().zip(tx).map(|(i, o)| o - i).collect();
+    (l.iter().cloned().fold(f64::MAX, f64::min), l.iter().cloned().fold(0.0, f64::max))
+}
+
+/// Both directions at once, 1 514-byte frames back to back at the minimum gap on both
+/// ports, the REF_CLKs 100 ppm apart (each side faster once), a third of them rewritten:
+/// none lost, each the model's with a good FCS after at least 96 bit times of gap, and
+/// each leaving less than 2 µs after its last bit arrived (its own wire time plus the
+/// pipeline's pass of the other port's frame at most; the egress lets it out while it
+/// is copied in).
+#[test]
+fn both_directions_at_once_maximum_frames_back_to_back_lose_nothing() {
+    for ppm in [[50.0, -50.0], [-50.0, 50.0]] {
+        let mut b = bench(EngineKind::Verilator, ppm, [Speed::Mbps100; 2]);
+        b.write_table(&[slot()]).unwrap();
+        let n = 10;
+        let mk = |incoming: bool| -> Vec<Vec<u8>> {
+            let port = |i: usize| match (incoming, i % 3) {
+                (true, 0) => 443,
+                (false, 0) => 8443,
+                _ => 2000 + i as u16,
+            };
+            (0..n).map(|i| tcp_frame(incoming, port(i), 50000 + i as u16, 1514, i as u32 * 31)).collect()
+        };
+        let (inc, out) = (mk(true), mk(false));
+        b.feed(Port::Net, &back_to_back(&inc, |_| Arrival::default()));
+        b.feed(Port::Srv, &back_to_back(&out, |_| Arrival::default()));
+        b.run_until_idle(2_000_000).unwrap();
+        let slots = [slot()];
+        let want = |fs: &[Vec<u8>], d| -> Vec<(Vec<u8>, Fcs)> { fs.iter().map(|f| (process_frame(f, d, &slots).frame, Fcs::Good)).collect() };
+        let (to_srv, to_net) = (want(&inc, Direction::Incoming), want(&out, Direction::Outgoing));
+        assert_eq!(to_srv.iter().zip(&inc).filter(|(a, f)| a.0 != **f).count(), n.div_ceil(3), "the table rewrote a third");
+        check(&sent(&b, Port::Srv), &to_srv, &format!("network → server, ppm {ppm:?}"));
+        check(&sent(&b, Port::Net), &to_net, &format!("server → network, ppm {ppm:?}"));
+        // A frame's own wire time (preamble to FCS, 1 526 bytes at 80 ns) and the
+        // pipeline's pass of the other port's (1 514 clocks).
+        let (own, pass) = (1526.0 * 80.0, 1514.0 * 10.0);
+        let mut best = f64::MAX;
+        for p in Port::BOTH {
+            assert_eq!(b.status(p).get("dropped"), 0, "{p:?}");
+            let (lo, hi) = latency(&b, p);
+            eprintln!("ppm {ppm:?}, {p:?} → {:?}: 1 514-byte frames, wire-to-wire latency {lo:.0}..{hi:.0} ns", p.other());
+            // At most one pass behind the other port's frame, and not growing.
+            assert!(hi < own + pass + 3000.0 && hi - lo < 2000.0, "{p:?}: latency {lo:.0}..{hi:.0} ns");
+            best = best.min(lo);
+        }
+        // The direction served first leaves while the pipeline copies it in.
+        assert!(best < own + 3000.0, "latency at least {best:.0} ns");
+    }
+}
+
+/// Frames of random sizes (60…1 514 bytes without FCS), back to back at the line rate
+/// both ways at once for a long stream, REF_CLKs 100 ppm apart: none lost (the ingress
+/// holds a maximum frame and what arrives while it waits; the egress sends while it is
+/// copied in), each the model's.
+#[test]
+fn long_mixed_size_stream_both_ways_at_line_rate_loses_nothing() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1514);
+    let mut b = bench(EngineKind::Verilator, [50.0, -50.0], [Speed::Mbps100; 2]);
+    b.write_table(&[slot()]).unwrap();
+    let n = 160;
+    let mut mk = |incoming: bool| -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                let len = match rng.gen_range(0..4) {
+                    0 => 60,
+                    1 => 1514,
+                    _ => rng.gen_range(60..=1514),
+                };
+                let port = if rng.gen_bool(0.4) { if incoming { 443 } else { 8443 } } else { 3000 + i as u16 };
+                tcp_frame(incoming, port, 20000 + i as u16, len, rng.gen())
+            })
+            .collect()
+    };
+    let (inc, out) = (mk(true), mk(false));
+    b.feed(Port::Net, &back_to_back(&inc, |_| Arrival::default()));
+    b.feed(Port::Srv, &back_to_back(&out, |_| Arrival::default()));
+    b.run_until_idle(20_000_000).unwrap();
+    let slots = [slot()];
+    let want = |fs: &[Vec<u8>], d| -> Vec<(Vec<u8>, Fcs)> { fs.iter().map(|f| (process_frame(f, d, &slots).frame, Fcs::Good)).collect() };
+    check(&sent(&b, Port::Srv), &want(&inc, Direction::Incoming), "network → server");
+    check(&sent(&b, Port::Net), &want(&out, Direction::Outgoing), "server → network");
+    for p in Port::BOTH {
+        assert_eq!(b.status(p).get("dropped"), 0, "{p:?}");
+        let (lo, hi) = latency(&b, p);
+        eprintln!("{p:?} → {:?}: mixed sizes, wire-to-wire latency {lo:.0}..{hi:.0} ns", p.other());
+    }
+}
+
+/// The server port at 100 Mb/s into the network port at 10 while the network port's
+/// own frames (at its 10 Mb/s line rate, maximum size) go the other way: the fast →
+/// slow direction drops whole frames on the server port's ingress, counted in
+/// `dropped` (every frame that leaves is the model's, whole, in order, with a good
+/// FCS); the slow egress never holds the pipeline, so the other direction loses
+/// nothing.
+#[test]
+fn fast_into_slow_drops_whole_frames_and_the_other_direction_loses_nothing() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    let mut b = bench(EngineKind::Verilator, [30.0, -30.0], [Speed::Mbps10, Speed::Mbps100]);
+    b.wait_for_links(200_000).unwrap();
+    b.write_table(&[slot()]).unwrap();
+    // Server → network: 100 Mb/s, back to back, mixed sizes (~6 ms on the wire).
+    let out: Vec<Vec<u8>> = (0..60).map(|i| tcp_frame(false, if i % 2 == 0 { 8443 } else { 4000 + i }, 9000 + i, [60, 1514, rng.gen_range(60..1514)][i as usize % 3], i as u32)).collect();
+    // Network → server: 10 Mb/s, back to back, maximum size (~6 ms on the wire).
+    let inc: Vec<Vec<u8>> = (0..5).map(|i| tcp_frame(true, if i % 2 == 0 { 443 } else { 5000 + i }, 7000 + i, 1514, i as u32)).collect();
+    b.feed(Port::Srv, &back_to_back(&out, |_| Arrival::default()));
+    b.feed(Port::Net, &back_to_back(&inc, |_| Arrival::default()));
+    b.run_until_idle(10_000_000).unwrap();
+    let slots = [slot()];
+    let good = |fs: &[Vec<u8>], d| -> Vec<(Vec<u8>, Fcs)> { fs.iter().map(|f| (process_frame(f, d, &slots).frame, Fcs::Good)).collect() };
+    check(&sent(&b, Port::Srv), &good(&inc, Direction::Incoming), "network (10) → server (100)");
+    assert_eq!(b.status(Port::Net).get("dropped"), 0);
+    // Fast → slow: an ordered subsequence of the model's frames, each whole.
+    let to_net = sent(&b, Port::Net);
+    let want = good(&out, Direction::Outgoing);
+    let mut w = want.iter();
+    for (i, g) in to_net.iter().enumerate() {
+        assert!(g.gap_bits.is_none_or(|gap| gap >= 96), "frame {i} out after {:?} bit times", g.gap_bits);
+        assert!(w.any(|(f, fcs)| *f == g.bytes && *fcs == g.fcs), "frame {i} out ({} bytes) is not the next of the model's, whole", g.bytes.len());
+    }
+    let dropped = b.status(Port::Srv).get("dropped");
+    assert!(dropped > 10, "only {dropped} dropped: the slow side was not overrun");
+    assert_eq!(to_net.len() as u64 + dropped, out.len() as u64, "every frame left or was counted as dropped");
+    eprintln!("server (100) → network (10): {} of {} left, {dropped} dropped", to_net.len(), out.len());
 }

@@ -10,11 +10,18 @@
 //! ```
 //!
 //! The arbiter here takes one whole frame at a time from a port's ingress buffer into
-//! the core (ports in turn when both have one); the other port's egress buffer holds
-//! the pipeline back while it is full (so a frame there never drops); the
-//! frame's direction is its ingress port's, its stomp flag its ingress FCS's. One table
-//! (the core's) serves both directions. README, "Ethernet board", has the pins, the
-//! figures and why the pipeline is shared this way.
+//! the core (ports in turn when both have one), but only a frame that fits the other
+//! port's egress buffer whole (`out_free` > its length, a descriptor free): a slow or
+//! busy egress (a 10 Mb/s port) then never holds the pipeline back — the other
+//! direction is served meanwhile — and its own ingress drops whole frames, counted,
+//! when it overflows. The egress lets a frame out once 64 bytes are in (cut-through),
+//! so the wire does not idle while the pipeline copies it. The fit is decided one clock
+//! ahead from registers (`net_go`/`srv_go`), not in the start decision's path (the core
+//! clock must reach 100 MHz); the arbiter waits one clock after a frame (`settled`) so
+//! that decision sees that frame's last byte in the egress. The frame's direction is
+//! its ingress port's, its stomp flag its ingress FCS's. One table (the core's) serves
+//! both directions. README, "Ethernet board", has the pins, the figures and why the
+//! pipeline is shared this way.
 //!
 //! | pin | ball (Br header) | |
 //! |-----|-----|-|
@@ -90,6 +97,11 @@ pub struct CuEthBoard<const N: usize> {
     /// READ_PORT's answer from the selected port, registered.
     port_value: DFF<Bits<32>>,
     port_done: DFF<Bit>,
+    /// Last clock: the port had a frame whose length fits the other port's egress.
+    net_go: DFF<Bit>,
+    srv_go: DFF<Bit>,
+    /// No frame was carried last clock either.
+    settled: DFF<Bit>,
     net_ok: Signal<Local, Bit>,
     srv_ok: Signal<Local, Bit>,
 }
@@ -166,6 +178,9 @@ impl<const N: usize> CuEthBoard<N> {
             last_srv: Default::default(),
             port_value: Default::default(),
             port_done: Default::default(),
+            net_go: Default::default(),
+            srv_go: Default::default(),
+            settled: Default::default(),
             net_ok: Default::default(),
             srv_ok: Default::default(),
         }
@@ -181,7 +196,7 @@ impl<const N: usize> Default for CuEthBoard<N> {
 impl<const N: usize> Logic for CuEthBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_value, port_done);
+        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_value, port_done, net_go, srv_go, settled);
         clock!(self, clock, uart_rx, uart_tx, core, net, srv, status);
         self.net.ref_clk.next = self.net_ref_clk.val();
         self.srv.ref_clk.next = self.srv_ref_clk.val();
@@ -222,10 +237,14 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         self.srv_mdio_buf.write_data.next = self.srv.mdio_o.val();
         self.srv.mdio_i.next = self.srv_mdio_buf.read_data.val();
 
-        // Arbiter: a whole frame whose egress has room, ports in turn.
-        self.net_ok.next = self.net.in_valid.val();
-        self.srv_ok.next = self.srv.in_valid.val();
-        if !self.active.q.val() {
+        // Arbiter: a whole frame whose egress has room for it, ports in turn. `>`: the
+        // egress's space as registered may still count the previous frame's last byte.
+        self.net_go.d.next = self.net.in_valid.val() & (self.srv.out_free.val() > self.net.in_len.val()) & !self.srv.out_full.val();
+        self.srv_go.d.next = self.srv.in_valid.val() & (self.net.out_free.val() > self.srv.in_len.val()) & !self.net.out_full.val();
+        self.settled.d.next = !self.active.q.val();
+        self.net_ok.next = self.net_go.q.val() & self.net.in_valid.val();
+        self.srv_ok.next = self.srv_go.q.val() & self.srv.in_valid.val();
+        if !self.active.q.val() & self.settled.q.val() {
             if self.srv_ok.val() & (!self.net_ok.val() | !self.last_srv.q.val()) {
                 self.active.d.next = true;
                 self.from_srv.d.next = true;
@@ -250,8 +269,8 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         }
         self.net.in_ready.next = self.active.q.val() & !self.from_srv.q.val() & self.core.eth_in_ready.val();
         self.srv.in_ready.next = self.active.q.val() & self.from_srv.q.val() & self.core.eth_in_ready.val();
-        // Out of the core into the other port's egress, which holds the pipeline back
-        // while it is full (never drops).
+        // Out of the core into the other port's egress, which could hold the pipeline
+        // back while it is full (never drops; the fit test above keeps it from that).
         self.core.eth_out_ready.next = self.net.out_ready.val();
         if !self.from_srv.q.val() {
             self.core.eth_out_ready.next = self.srv.out_ready.val();

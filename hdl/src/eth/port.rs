@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  CRS_DV,RXD ─► rmii_rx ─► cdc_rx ─► ingress FrameFifo ─► in_* (whole frames, with length and FCS-bad flag)
-//!  TX_EN,TXD ◄── rmii_tx ◄── cdc_tx ◄── egress FrameFifo ◄── out_* (frames from the pipeline, with stomp)
+//!  TX_EN,TXD ◄── rmii_tx ◄── cdc_tx ◄── egress FrameFifo ◄── out_* (frames from the pipeline, with stomp; out_free/out_full)
 //!  MDC,MDIO ◄─► mdio (link, speed, duplex) ── speed_10 ─► both MACs (2-FF synchronizer into REF_CLK)
 //! ```
 //!
@@ -36,7 +36,7 @@
 
 use super::cdc_rx::RxCdc;
 use super::cdc_tx::TxCdc;
-use super::frame_fifo::FrameFifo;
+use super::frame_fifo::{EgressFifo, IngressFifo};
 use super::mdio::{MdioMaster, POLL_INTERVAL};
 use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
@@ -72,6 +72,9 @@ pub struct EthPort {
     pub in_last: Signal<Out, Bit>,
     pub in_ready: Signal<In, Bit>,
     pub in_fcs_bad: Signal<Out, Bit>,
+    /// The length of the frame `in_*` holds (valid with `in_valid`; it travels through
+    /// the skid with the bytes, so it is the length of the frame at its head).
+    pub in_len: Signal<Out, Bits<12>>,
     /// Frames to send: a byte per `out_byte`, `out_stomp` with `out_end`, only while
     /// `out_ready` (room for a byte, and for a frame's end).
     pub out_data: Signal<In, Bits<8>>,
@@ -79,6 +82,11 @@ pub struct EthPort {
     pub out_end: Signal<In, Bit>,
     pub out_stomp: Signal<In, Bit>,
     pub out_ready: Signal<Out, Bit>,
+    /// The space a frame may still take in the egress buffer, and that it has no
+    /// descriptor left (the arbiter sends a frame in only when both say it fits, so the
+    /// egress never holds the pipeline back).
+    pub out_free: Signal<Out, Bits<12>>,
+    pub out_full: Signal<Out, Bit>,
     /// From the PHY's registers (MDIO).
     pub link: Signal<Out, Bit>,
     pub speed_10: Signal<Out, Bit>,
@@ -100,10 +108,10 @@ pub struct EthPort {
     pub tx: RmiiTx,
     pub rx_cdc: RxCdc,
     pub tx_cdc: TxCdc,
-    pub ingress: FrameFifo,
-    pub egress: FrameFifo,
-    /// Data, last and the FCS flag of the ingress buffer's bytes.
-    in_skid: Skid<10>,
+    pub ingress: IngressFifo,
+    pub egress: EgressFifo,
+    /// Data, last, the FCS flag and the frame's length of the ingress buffer's bytes.
+    in_skid: Skid<22>,
     pub mdio: MdioMaster,
     speed_sync: BitSynchronizer,
     reset_sync: BitSynchronizer,
@@ -141,7 +149,8 @@ pub struct EthPort {
     stomped_seen: DFF<Bit>,
     rx_end: Signal<Local, Bit>,
     rx_byte: Signal<Local, Bit>,
-    in_word: Signal<Local, Bits<10>>,
+    in_word: Signal<Local, Bits<22>>,
+    c_len_shift: Constant<Bits<8>>,
 }
 
 impl EthPort {
@@ -164,11 +173,14 @@ impl EthPort {
             in_last: Default::default(),
             in_ready: Default::default(),
             in_fcs_bad: Default::default(),
+            in_len: Default::default(),
             out_data: Default::default(),
             out_byte: Default::default(),
             out_end: Default::default(),
             out_stomp: Default::default(),
             out_ready: Default::default(),
+            out_free: Default::default(),
+            out_full: Default::default(),
             link: Default::default(),
             speed_10: Default::default(),
             full_duplex: Default::default(),
@@ -184,8 +196,8 @@ impl EthPort {
             tx: Default::default(),
             rx_cdc: Default::default(),
             tx_cdc: Default::default(),
-            ingress: Default::default(),
-            egress: Default::default(),
+            ingress: IngressFifo::new(false),
+            egress: EgressFifo::new(true),
             in_skid: Default::default(),
             mdio: MdioMaster::new(mdio_interval),
             speed_sync: Default::default(),
@@ -218,6 +230,7 @@ impl EthPort {
             rx_end: Default::default(),
             rx_byte: Default::default(),
             in_word: Default::default(),
+            c_len_shift: Constant::new(10.into()),
         }
     }
 }
@@ -288,9 +301,12 @@ impl Logic for EthPort {
         self.ingress.w_flag.next = self.rx_cdc.fcs_bad.val() | self.rx_cdc.runt.val() | self.rx_cdc.align.val();
         self.ingress.w_drop.next = false;
         self.in_skid.reset.next = self.reset.val();
-        self.in_word.next = bit_cast::<10, 8>(self.ingress.r_data.val());
+        self.in_word.next = bit_cast::<22, 8>(self.ingress.r_data.val())
+            | (bit_cast::<22, 12>(self.ingress.r_len.val()) << self.c_len_shift.val());
         if self.ingress.r_last.val() {
-            self.in_word.next = bit_cast::<10, 8>(self.ingress.r_data.val()) | 0x100;
+            self.in_word.next = bit_cast::<22, 8>(self.ingress.r_data.val())
+                | (bit_cast::<22, 12>(self.ingress.r_len.val()) << self.c_len_shift.val())
+                | 0x100;
         }
         self.in_skid.up_data.next = self.in_word.val();
         if self.ingress.r_flag.val() {
@@ -301,6 +317,7 @@ impl Logic for EthPort {
         self.in_data.next = self.in_skid.data.val().get_bits::<8>(0);
         self.in_last.next = self.in_skid.data.val().get_bit(8);
         self.in_fcs_bad.next = self.in_skid.data.val().get_bit(9);
+        self.in_len.next = self.in_skid.data.val().get_bits::<12>(10);
         self.in_valid.next = self.in_skid.valid.val();
         self.in_skid.ready.next = self.in_ready.val();
 
@@ -312,6 +329,8 @@ impl Logic for EthPort {
         self.egress.w_flag.next = self.out_stomp.val();
         self.egress.w_drop.next = false;
         self.out_ready.next = self.egress.room.val();
+        self.out_free.next = self.egress.free.val();
+        self.out_full.next = self.egress.full.val();
         self.tx_cdc.data.next = self.egress.r_data.val();
         self.tx_cdc.valid.next = self.egress.r_valid.val();
         self.tx_cdc.last.next = self.egress.r_last.val();
