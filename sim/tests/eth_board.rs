@@ -632,3 +632,19 @@ fn fast_into_slow_drops_whole_frames_and_the_other_direction_loses_nothing() {
     assert_eq!(to_net.len() as u64 + dropped, out.len() as u64, "every frame left or was counted as dropped");
     eprintln!("server (100) → network (10): {} of {} left, {dropped} dropped", to_net.len(), out.len());
 }
+
+/// Frames longer than an egress buffer (1 536 bytes) but not than an ingress buffer
+/// (2 048) are carried whole when the egress is empty (it sends while they are copied
+/// in, holding the pipeline back at most until it has room); a longer one is dropped
+/// whole and counted; the frames around them pass.
+#[test]
+fn frames_longer_than_the_egress_buffer_pass_whole_and_longer_than_the_ingress_drop_whole() {
+    let mut b = bench(EngineKind::Verilator, [50.0, -50.0], [Speed::Mbps100; 2]);
+    let lens = [1600, 60, 2040, 2100, 60, 1536];
+    let fs: Vec<Vec<u8>> = lens.iter().enumerate().map(|(i, &n)| tcp_frame(true, 443, 100 + i as u16, n, i as u32)).collect();
+    b.feed(Port::Net, &back_to_back(&fs, |_| Arrival::default()));
+    b.run_until_idle(2_000_000).unwrap();
+    let want: Vec<(Vec<u8>, Fcs)> = fs.iter().filter(|f| f.len() <= 2048).map(|f| (process_frame(f, Direction::Incoming, &[]).frame, Fcs::Good)).collect();
+    check(&sent(&b, Port::Srv), &want, "network → server");
+    assert_eq!(b.status(Port::Net).get("dropped"), 1);
+}

@@ -11,7 +11,8 @@
 //!
 //! The arbiter here takes one whole frame at a time from a port's ingress buffer into
 //! the core (ports in turn when both have one), but only a frame that fits the other
-//! port's egress buffer whole (`out_free` > its length, a descriptor free): a slow or
+//! port's egress buffer whole (`out_free` > its length, a descriptor free; or the
+//! egress empty, for a frame longer than it, up to the ingress's 2 048 bytes): a slow or
 //! busy egress (a 10 Mb/s port) then never holds the pipeline back — the other
 //! direction is served meanwhile — and its own ingress drops whole frames, counted,
 //! when it overflows. The egress lets a frame out once 64 bytes are in (cut-through),
@@ -237,10 +238,14 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         self.srv_mdio_buf.write_data.next = self.srv.mdio_o.val();
         self.srv.mdio_i.next = self.srv_mdio_buf.read_data.val();
 
-        // Arbiter: a whole frame whose egress has room for it, ports in turn. `>`: the
-        // egress's space as registered may still count the previous frame's last byte.
-        self.net_go.d.next = self.net.in_valid.val() & (self.srv.out_free.val() > self.net.in_len.val()) & !self.srv.out_full.val();
-        self.srv_go.d.next = self.srv.in_valid.val() & (self.net.out_free.val() > self.srv.in_len.val()) & !self.net.out_full.val();
+        // Arbiter: a whole frame whose egress has room for it (`>`: a byte to spare), or
+        // any frame into an empty egress (one longer than the egress, up to the
+        // ingress's 2 048 bytes, streams through it, holding the pipeline back only
+        // until the wire frees room), ports in turn.
+        self.net_go.d.next = self.net.in_valid.val()
+            & (((self.srv.out_free.val() > self.net.in_len.val()) & !self.srv.out_full.val()) | self.srv.out_empty.val());
+        self.srv_go.d.next = self.srv.in_valid.val()
+            & (((self.net.out_free.val() > self.srv.in_len.val()) & !self.net.out_full.val()) | self.net.out_empty.val());
         self.settled.d.next = !self.active.q.val();
         self.net_ok.next = self.net_go.q.val() & self.net.in_valid.val();
         self.srv_ok.next = self.srv_go.q.val() & self.srv.in_valid.val();

@@ -78,6 +78,9 @@ pub struct FrameFifo<const HI: usize> {
     pub full: Signal<Out, Bit>,
     /// `free != 0 && !full`, from a flip-flop.
     pub room: Signal<Out, Bit>,
+    /// Nothing held (a frame longer than the buffer may still go through it when it
+    /// is cut-through and its writer is held by `room`).
+    pub empty: Signal<Out, Bit>,
     pub r_data: Signal<Out, Bits<8>>,
     pub r_valid: Signal<Out, Bit>,
     pub r_last: Signal<Out, Bit>,
@@ -173,6 +176,7 @@ impl<const HI: usize> FrameFifo<HI> {
             free: Default::default(),
             full: Default::default(),
             room: Default::default(),
+            empty: Default::default(),
             r_data: Default::default(),
             r_valid: Default::default(),
             r_last: Default::default(),
@@ -480,6 +484,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         self.free.next = self.cap.val() - self.fill.q.val();
         self.full.next = self.d_count.q.val() == self.desc_full.val();
         self.room.next = !self.at_cap_r.q.val() & !self.desc_full_r.q.val();
+        self.empty.next = self.fill.q.val() == 0;
         self.r_valid.next = self.shown.q.val();
         self.r_last.next = self.shown_last.q.val();
         self.r_data.next = self.lo.read_data.val();

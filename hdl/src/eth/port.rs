@@ -87,6 +87,8 @@ pub struct EthPort {
     /// egress never holds the pipeline back).
     pub out_free: Signal<Out, Bits<12>>,
     pub out_full: Signal<Out, Bit>,
+    /// The egress buffer holds nothing (a frame longer than it may go in then).
+    pub out_empty: Signal<Out, Bit>,
     /// From the PHY's registers (MDIO).
     pub link: Signal<Out, Bit>,
     pub speed_10: Signal<Out, Bit>,
@@ -181,6 +183,7 @@ impl EthPort {
             out_ready: Default::default(),
             out_free: Default::default(),
             out_full: Default::default(),
+            out_empty: Default::default(),
             link: Default::default(),
             speed_10: Default::default(),
             full_duplex: Default::default(),
@@ -331,6 +334,7 @@ impl Logic for EthPort {
         self.out_ready.next = self.egress.room.val();
         self.out_free.next = self.egress.free.val();
         self.out_full.next = self.egress.full.val();
+        self.out_empty.next = self.egress.empty.val();
         self.tx_cdc.data.next = self.egress.r_data.val();
         self.tx_cdc.valid.next = self.egress.r_valid.val();
         self.tx_cdc.last.next = self.egress.r_last.val();
