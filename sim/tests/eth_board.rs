@@ -499,6 +499,8 @@ fn reset_counters_zeroes_both_ports_and_they_count_again_from_zero() {
     b.run_until_idle(400_000).unwrap();
     let second = [read(&mut b, 0), read(&mut b, 1)];
     assert_eq!([second[0].counters(), second[1].counters()], [port_counts(&inc2, 0, &out2), port_counts(&out2, 0, &inc2)], "batch 2, from zero");
+}
+
 /// Wire-to-wire latency (first bit in to first bit out, ns) of every frame that entered
 /// `from`, when none was lost: (min, max).
 fn latency(b: &EthBench, from: Port) -> (f64, f64) {
