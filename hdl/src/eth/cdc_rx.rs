@@ -66,7 +66,7 @@ pub struct RxCdc {
     wp_gray: DFF<Bits<3>>,
     rp_sync1: DFF<Bits<3>>,
     rp_sync2: DFF<Bits<3>>,
-    overflow_r: DFF<Bit>,
+    r_overflow: DFF<Bit>,
     /// Core domain: the read pointer, the write pointer as synchronized, and the output
     /// register (the stream's current word).
     rp: DFF<Bits<3>>,
@@ -77,7 +77,7 @@ pub struct RxCdc {
     out_word: DFF<Bits<15>>,
     /// Full: the write pointer is the read pointer one lap on (gray: the top two bits
     /// inverted).
-    lap: Constant<Bits<3>>,
+    c_lap: Constant<Bits<3>>,
     word: Signal<Local, Bits<15>>,
     write: Signal<Local, Bit>,
     full: Signal<Local, Bit>,
@@ -116,14 +116,14 @@ impl Default for RxCdc {
             wp_gray: Default::default(),
             rp_sync1: Default::default(),
             rp_sync2: Default::default(),
-            overflow_r: Default::default(),
+            r_overflow: Default::default(),
             rp: Default::default(),
             rp_gray: Default::default(),
             wp_sync1: Default::default(),
             wp_sync2: Default::default(),
             out_valid: Default::default(),
             out_word: Default::default(),
-            lap: Constant::new(0b110.into()),
+            c_lap: Constant::new(0b110.into()),
             word: Default::default(),
             write: Default::default(),
             full: Default::default(),
@@ -138,7 +138,7 @@ impl Default for RxCdc {
 impl Logic for RxCdc {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, rx_clock, wp, wp_gray, rp_sync1, rp_sync2, overflow_r);
+        dff_setup!(self, rx_clock, wp, wp_gray, rp_sync1, rp_sync2, r_overflow);
         dff_setup!(self, clock, rp, rp_gray, wp_sync1, wp_sync2, out_valid, out_word);
         for i in 0..DEPTH {
             self.mem[i].clock.next = self.rx_clock.val();
@@ -156,7 +156,7 @@ impl Logic for RxCdc {
             .replace_bit(13, self.rx_align.val())
             .replace_bit(14, self.rx_false_carrier.val());
         self.write.next = self.rx_valid.val() | self.rx_frame_end.val() | self.rx_false_carrier.val();
-        self.full.next = self.wp_gray.q.val() == (self.rp_sync2.q.val() ^ self.lap.val());
+        self.full.next = self.wp_gray.q.val() == (self.rp_sync2.q.val() ^ self.c_lap.val());
         self.wp_next.next = self.wp.q.val() + 1;
         if self.write.val() & !self.full.val() {
             for i in 0..DEPTH {
@@ -167,8 +167,8 @@ impl Logic for RxCdc {
             self.wp.d.next = self.wp_next.val();
             self.wp_gray.d.next = self.wp_next.val() ^ (self.wp_next.val() >> 1);
         }
-        self.overflow_r.d.next = self.write.val() & self.full.val();
-        self.rx_overflow.next = self.overflow_r.q.val();
+        self.r_overflow.d.next = self.write.val() & self.full.val();
+        self.rx_overflow.next = self.r_overflow.q.val();
 
         // Read side (core clock).
         self.wp_sync1.d.next = self.wp_gray.q.val();

@@ -44,7 +44,7 @@ pub struct TxCdc {
     written: DFF<Bits<6>>,
     sent: DFF<Bits<6>>,
     in_frame: DFF<Bit>,
-    start_level: Constant<Bits<6>>,
+    c_start_level: Constant<Bits<6>>,
     open: Signal<Local, Bit>,
     take: Signal<Local, Bit>,
 }
@@ -69,7 +69,7 @@ impl Default for TxCdc {
             written: Default::default(),
             sent: Default::default(),
             in_frame: Default::default(),
-            start_level: Constant::new(START_LEVEL.into()),
+            c_start_level: Constant::new(START_LEVEL.into()),
             open: Default::default(),
             take: Default::default(),
         }
@@ -101,7 +101,7 @@ impl Logic for TxCdc {
         }
 
         // REF_CLK side: a frame is let out once it has a lead or is whole.
-        self.open.next = self.in_frame.q.val() | (self.frames.sig_out.val() != self.sent.q.val()) | (self.fifo.read_fill.val() >= self.start_level.val());
+        self.open.next = self.in_frame.q.val() | (self.frames.sig_out.val() != self.sent.q.val()) | (self.fifo.read_fill.val() >= self.c_start_level.val());
         self.tx_valid.next = !self.fifo.empty.val() & self.open.val();
         self.take.next = !self.fifo.empty.val() & self.open.val() & self.tx_ready.val();
         self.fifo.read.next = self.take.val();

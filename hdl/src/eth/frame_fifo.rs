@@ -98,18 +98,18 @@ pub struct FrameFifo<const HI: usize> {
     fill: DFF<Bits<12>>,
     /// `fill` less the frame being written (`flen`).
     cfill: DFF<Bits<12>>,
-    /// `fill == cap`, `d_count == DESCRIPTORS` and `flen != 0`, each a flip-flop set
+    /// `fill == cap`, `desc_count == DESCRIPTORS` and `flen != 0`, each a flip-flop set
     /// from this clock's events (power-up 0 is right for the empty buffer): `room`
     /// and the write decision then start from registers.
-    at_cap_r: DFF<Bit>,
-    desc_full_r: DFF<Bit>,
+    r_at_cap: DFF<Bit>,
+    r_desc_full: DFF<Bit>,
     flen_nz: DFF<Bit>,
-    d_len: [DFF<Bits<12>>; DESCRIPTORS],
-    d_flag: [DFF<Bit>; DESCRIPTORS],
-    d_wp: DFF<Bits<2>>,
-    d_rp: DFF<Bits<2>>,
-    d_count: DFF<Bits<3>>,
-    dropped_r: DFF<Bit>,
+    desc_len: [DFF<Bits<12>>; DESCRIPTORS],
+    desc_flag: [DFF<Bit>; DESCRIPTORS],
+    desc_wp: DFF<Bits<2>>,
+    desc_rp: DFF<Bits<2>>,
+    desc_count: DFF<Bits<3>>,
+    r_dropped: DFF<Bit>,
     /// Reading a frame: bytes still to fetch, its length and flag.
     reading: DFF<Bit>,
     rptr: DFF<Bits<11>>,
@@ -130,13 +130,13 @@ pub struct FrameFifo<const HI: usize> {
     shown_last: DFF<Bit>,
     shown_hi: DFF<Bit>,
     sptr: DFF<Bits<11>>,
-    cap: Constant<Bits<12>>,
-    cap_m1: Constant<Bits<12>>,
-    ptr_last: Constant<Bits<11>>,
-    desc_full: Constant<Bits<3>>,
-    desc_full_m1: Constant<Bits<3>>,
-    cut_through: Constant<Bit>,
-    ct_level_m1: Constant<Bits<12>>,
+    c_cap: Constant<Bits<12>>,
+    c_cap_m1: Constant<Bits<12>>,
+    c_ptr_last: Constant<Bits<11>>,
+    c_desc_full: Constant<Bits<3>>,
+    c_desc_full_m1: Constant<Bits<3>>,
+    c_cut_through: Constant<Bit>,
+    c_ct_level_m1: Constant<Bits<12>>,
     // This clock's events.
     write: Signal<Local, Bit>,
     commit: Signal<Local, Bit>,
@@ -191,15 +191,15 @@ impl<const HI: usize> FrameFifo<HI> {
             dropping: Default::default(),
             fill: Default::default(),
             cfill: Default::default(),
-            at_cap_r: Default::default(),
-            desc_full_r: Default::default(),
+            r_at_cap: Default::default(),
+            r_desc_full: Default::default(),
             flen_nz: Default::default(),
-            d_len: Default::default(),
-            d_flag: Default::default(),
-            d_wp: Default::default(),
-            d_rp: Default::default(),
-            d_count: Default::default(),
-            dropped_r: Default::default(),
+            desc_len: Default::default(),
+            desc_flag: Default::default(),
+            desc_wp: Default::default(),
+            desc_rp: Default::default(),
+            desc_count: Default::default(),
+            r_dropped: Default::default(),
             reading: Default::default(),
             rptr: Default::default(),
             rem: Default::default(),
@@ -213,13 +213,13 @@ impl<const HI: usize> FrameFifo<HI> {
             shown_last: Default::default(),
             shown_hi: Default::default(),
             sptr: Default::default(),
-            cap: Constant::new(cap.into()),
-            cap_m1: Constant::new((cap - 1).into()),
-            ptr_last: Constant::new((cap - 1).into()),
-            desc_full: Constant::new((DESCRIPTORS as u64).into()),
-            desc_full_m1: Constant::new((DESCRIPTORS as u64 - 1).into()),
-            cut_through: Constant::new(cut_through),
-            ct_level_m1: Constant::new((CUT_THROUGH_BYTES - 1).into()),
+            c_cap: Constant::new(cap.into()),
+            c_cap_m1: Constant::new((cap - 1).into()),
+            c_ptr_last: Constant::new((cap - 1).into()),
+            c_desc_full: Constant::new((DESCRIPTORS as u64).into()),
+            c_desc_full_m1: Constant::new((DESCRIPTORS as u64 - 1).into()),
+            c_cut_through: Constant::new(cut_through),
+            c_ct_level_m1: Constant::new((CUT_THROUGH_BYTES - 1).into()),
             write: Default::default(),
             commit: Default::default(),
             roll: Default::default(),
@@ -254,27 +254,27 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, wptr, wstart, flen, dropping, fill, cfill, at_cap_r, desc_full_r, flen_nz, d_wp, d_rp, d_count,
-            dropped_r, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, flen_ge, shown, shown_last, shown_hi, sptr
+            self, clock, wptr, wstart, flen, dropping, fill, cfill, r_at_cap, r_desc_full, flen_nz, desc_wp, desc_rp, desc_count,
+            r_dropped, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, flen_ge, shown, shown_last, shown_hi, sptr
         );
         clock!(self, clock, lo, hi);
         for i in 0..DESCRIPTORS {
-            self.d_len[i].clock.next = self.clock.val();
-            self.d_len[i].d.next = self.d_len[i].q.val();
-            self.d_flag[i].clock.next = self.clock.val();
-            self.d_flag[i].d.next = self.d_flag[i].q.val();
+            self.desc_len[i].clock.next = self.clock.val();
+            self.desc_len[i].d.next = self.desc_len[i].q.val();
+            self.desc_flag[i].clock.next = self.clock.val();
+            self.desc_flag[i].d.next = self.desc_flag[i].q.val();
         }
-        self.dropped_r.d.next = false;
+        self.r_dropped.d.next = false;
 
         // Write side: a byte goes in while there is room and the frame is not being
         // discarded; at the end the frame is committed or taken back (or, already going
         // out, committed with its flag set).
-        self.at_cap.next = self.at_cap_r.q.val();
-        self.at_cap_m1.next = self.fill.q.val() == self.cap_m1.val();
+        self.at_cap.next = self.r_at_cap.q.val();
+        self.at_cap_m1.next = self.fill.q.val() == self.c_cap_m1.val();
         self.flen_zero.next = !self.flen_nz.q.val();
         self.write.next = self.w_byte.val() & !self.dropping.q.val() & !self.at_cap.val();
         self.wptr_inc.next = self.wptr.q.val() + 1;
-        if self.wptr.q.val() == self.ptr_last.val() {
+        if self.wptr.q.val() == self.c_ptr_last.val() {
             self.wptr_inc.next = 0.into();
         }
         self.flen_now.next = self.flen.q.val();
@@ -287,7 +287,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         if self.w_end.val() {
             if (self.dropping.q.val() | (self.w_byte.val() & !self.write.val()) | self.w_drop.val())
                 | (self.flen_zero.val() & !self.write.val())
-                | self.desc_full_r.q.val()
+                | self.r_desc_full.q.val()
             {
                 if self.wr_read.q.val() {
                     self.poison.next = true;
@@ -313,12 +313,12 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         }
         if self.commit.val() {
             for i in 0..DESCRIPTORS {
-                if self.d_wp.q.val() == i.to_bits() {
-                    self.d_len[i].d.next = self.flen_now.val();
-                    self.d_flag[i].d.next = self.w_flag.val() | self.poison.val();
+                if self.desc_wp.q.val() == i.to_bits() {
+                    self.desc_len[i].d.next = self.flen_now.val();
+                    self.desc_flag[i].d.next = self.w_flag.val() | self.poison.val();
                 }
             }
-            self.d_wp.d.next = self.d_wp.q.val() + 1;
+            self.desc_wp.d.next = self.desc_wp.q.val() + 1;
             self.wstart.d.next = self.wptr.q.val();
             if self.write.val() {
                 self.wstart.d.next = self.wptr_inc.val();
@@ -329,7 +329,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         if self.roll.val() {
             self.wptr.d.next = self.wstart.q.val();
             self.flen.d.next = 0.into();
-            self.dropped_r.d.next = true;
+            self.r_dropped.d.next = true;
         }
         if self.w_end.val() {
             self.dropping.d.next = false;
@@ -343,22 +343,22 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         // later byte of it is in, and its descriptor taken when it is committed.
         self.advance.next = !self.shown.q.val() | self.r_ready.val();
         self.consume.next = self.shown.q.val() & self.r_ready.val();
-        self.start.next = !self.reading.q.val() & !self.shown.q.val() & (self.d_count.q.val() != 0);
-        self.start_open.next = self.cut_through.val()
+        self.start.next = !self.reading.q.val() & !self.shown.q.val() & (self.desc_count.q.val() != 0);
+        self.start_open.next = self.c_cut_through.val()
             & !self.reading.q.val()
             & !self.shown.q.val()
-            & (self.d_count.q.val() == 0)
+            & (self.desc_count.q.val() == 0)
             & self.flen_ge.q.val()
             & !self.w_end.val()
             & !self.dropping.q.val();
-        self.close.next = self.rd_open.q.val() & (self.d_count.q.val() != 0);
+        self.close.next = self.rd_open.q.val() & (self.desc_count.q.val() != 0);
         self.pop.next = self.start.val() | self.close.val();
         self.fetch.next = self.reading.q.val()
             & self.advance.val()
             & ((!self.rd_open.q.val() & (self.rem.q.val() != 0))
                 | (self.rd_open.q.val() & self.wr_read.q.val() & (self.lead.q.val().get_bits::<11>(1) != 0)));
         self.rptr_inc.next = self.rptr.q.val() + 1;
-        if self.rptr.q.val() == self.ptr_last.val() {
+        if self.rptr.q.val() == self.c_ptr_last.val() {
             self.rptr_inc.next = 0.into();
         }
         self.raddr.next = self.sptr.q.val();
@@ -398,18 +398,18 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         }
         if self.pop.val() {
             for i in 0..DESCRIPTORS {
-                if self.d_rp.q.val() == i.to_bits() {
-                    self.cur_len.d.next = self.d_len[i].q.val();
-                    self.cur_flag.d.next = self.d_flag[i].q.val();
+                if self.desc_rp.q.val() == i.to_bits() {
+                    self.cur_len.d.next = self.desc_len[i].q.val();
+                    self.cur_flag.d.next = self.desc_flag[i].q.val();
                 }
             }
-            self.d_rp.d.next = self.d_rp.q.val() + 1;
+            self.desc_rp.d.next = self.desc_rp.q.val() + 1;
         }
         if self.start.val() {
             self.reading.d.next = true;
             for i in 0..DESCRIPTORS {
-                if self.d_rp.q.val() == i.to_bits() {
-                    self.rem.d.next = self.d_len[i].q.val();
+                if self.desc_rp.q.val() == i.to_bits() {
+                    self.rem.d.next = self.desc_len[i].q.val();
                 }
             }
         }
@@ -419,10 +419,10 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             self.rem.d.next = self.lead.q.val();
         }
         if self.commit.val() & !self.pop.val() {
-            self.d_count.d.next = self.d_count.q.val() + 1;
+            self.desc_count.d.next = self.desc_count.q.val() + 1;
         }
         if !self.commit.val() & self.pop.val() {
-            self.d_count.d.next = self.d_count.q.val() - 1;
+            self.desc_count.d.next = self.desc_count.q.val() - 1;
         }
 
         // Space: bytes written in, bytes taken out, a discarded frame's bytes back (to
@@ -448,15 +448,15 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         }
         // `room` next clock: the fill reaches the capacity (from one below with a byte
         // in, or staying at it), or a fifth descriptor is taken.
-        self.at_cap_r.d.next = !self.consume.val()
+        self.r_at_cap.d.next = !self.consume.val()
             & ((self.at_cap.val() & (!self.roll.val() | self.flen_zero.val()))
                 | (self.at_cap_m1.val() & self.write.val() & !self.roll.val()));
-        self.desc_full_r.d.next = (self.desc_full_r.q.val() & !(self.pop.val() & !self.commit.val()))
-            | ((self.d_count.q.val() == self.desc_full_m1.val()) & self.commit.val() & !self.pop.val());
+        self.r_desc_full.d.next = (self.r_desc_full.q.val() & !(self.pop.val() & !self.commit.val()))
+            | ((self.desc_count.q.val() == self.c_desc_full_m1.val()) & self.commit.val() & !self.pop.val());
         self.flen_nz.d.next = (self.flen_nz.q.val() | (self.write.val() & !self.roll.val()))
             & !(self.commit.val() | self.roll.val());
         self.flen_ge.d.next = (self.flen_ge.q.val()
-            | (self.write.val() & !self.roll.val() & (self.flen.q.val() == self.ct_level_m1.val())))
+            | (self.write.val() & !self.roll.val() & (self.flen.q.val() == self.c_ct_level_m1.val())))
             & !(self.commit.val() | self.roll.val());
 
         if self.reset.val() {
@@ -466,13 +466,13 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             self.dropping.d.next = false;
             self.fill.d.next = 0.into();
             self.cfill.d.next = 0.into();
-            self.at_cap_r.d.next = false;
-            self.desc_full_r.d.next = false;
+            self.r_at_cap.d.next = false;
+            self.r_desc_full.d.next = false;
             self.flen_nz.d.next = false;
             self.flen_ge.d.next = false;
-            self.d_wp.d.next = 0.into();
-            self.d_rp.d.next = 0.into();
-            self.d_count.d.next = 0.into();
+            self.desc_wp.d.next = 0.into();
+            self.desc_rp.d.next = 0.into();
+            self.desc_count.d.next = 0.into();
             self.reading.d.next = false;
             self.rd_open.d.next = false;
             self.wr_read.d.next = false;
@@ -480,10 +480,10 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             self.shown.d.next = false;
         }
 
-        self.dropped.next = self.dropped_r.q.val();
-        self.free.next = self.cap.val() - self.fill.q.val();
-        self.full.next = self.d_count.q.val() == self.desc_full.val();
-        self.room.next = !self.at_cap_r.q.val() & !self.desc_full_r.q.val();
+        self.dropped.next = self.r_dropped.q.val();
+        self.free.next = self.c_cap.val() - self.fill.q.val();
+        self.full.next = self.desc_count.q.val() == self.c_desc_full.val();
+        self.room.next = !self.r_at_cap.q.val() & !self.r_desc_full.q.val();
         self.empty.next = self.fill.q.val() == 0;
         self.r_valid.next = self.shown.q.val();
         self.r_last.next = self.shown_last.q.val();

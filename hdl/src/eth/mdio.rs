@@ -60,9 +60,9 @@ pub struct MdioMaster {
     sync2: DFFWithInit<Bit>,
     active: DFF<Bit>,
     div: DFF<Bits<5>>,
-    mdc_r: DFF<Bit>,
-    o_r: DFF<Bit>,
-    oe_r: DFF<Bit>,
+    r_mdc: DFF<Bit>,
+    r_o: DFF<Bit>,
+    r_oe: DFF<Bit>,
     /// The MDIO bit cell (0..=63: 32 preamble, ST, OP, PHYAD, REGAD, TA, 16 data; not
     /// `cell`: a Verilog-2001 keyword).
     bit_cell: DFF<Bits<6>>,
@@ -74,19 +74,19 @@ pub struct MdioMaster {
     /// 20 bits hold `POLL_INTERVAL`.
     pause: DFF<Bits<20>>,
     /// BMCR bit 12: auto-negotiation enabled.
-    autoneg_r: DFF<Bit>,
-    bmsr_r: DFF<Bits<16>>,
-    present_r: DFF<Bit>,
-    link_r: DFF<Bit>,
+    r_autoneg: DFF<Bit>,
+    r_bmsr: DFF<Bits<16>>,
+    r_present: DFF<Bit>,
+    r_link: DFF<Bit>,
     speed_10_r: DFF<Bit>,
-    duplex_r: DFF<Bit>,
-    updated_r: DFF<Bit>,
-    half_m1: Constant<Bits<5>>,
-    interval: Constant<Bits<20>>,
+    r_duplex: DFF<Bit>,
+    r_updated: DFF<Bit>,
+    c_half_m1: Constant<Bits<5>>,
+    c_interval: Constant<Bits<20>>,
     /// Each read's command, bit 0 the first sent (cell 32).
-    cmd_bmcr: Constant<Bits<14>>,
-    cmd_bmsr: Constant<Bits<14>>,
-    cmd_special: Constant<Bits<14>>,
+    c_cmd_bmcr: Constant<Bits<14>>,
+    c_cmd_bmsr: Constant<Bits<14>>,
+    c_cmd_special: Constant<Bits<14>>,
     /// MDC's half period is up (not `event`: a Verilog keyword).
     half_tick: Signal<Local, Bit>,
     cmd: Signal<Local, Bits<14>>,
@@ -119,26 +119,26 @@ impl MdioMaster {
             sync2: DFFWithInit::new(true),
             active: Default::default(),
             div: Default::default(),
-            mdc_r: Default::default(),
-            o_r: Default::default(),
-            oe_r: Default::default(),
+            r_mdc: Default::default(),
+            r_o: Default::default(),
+            r_oe: Default::default(),
             bit_cell: Default::default(),
             rd: Default::default(),
             ta_ok: Default::default(),
             which: Default::default(),
             pause: Default::default(),
-            autoneg_r: Default::default(),
-            bmsr_r: Default::default(),
-            present_r: Default::default(),
-            link_r: Default::default(),
+            r_autoneg: Default::default(),
+            r_bmsr: Default::default(),
+            r_present: Default::default(),
+            r_link: Default::default(),
             speed_10_r: Default::default(),
-            duplex_r: Default::default(),
-            updated_r: Default::default(),
-            half_m1: Constant::new((MDC_HALF - 1).into()),
-            interval: Constant::new(interval.into()),
-            cmd_bmcr: cmd(REG_BMCR),
-            cmd_bmsr: cmd(REG_BMSR),
-            cmd_special: cmd(REG_SPECIAL),
+            r_duplex: Default::default(),
+            r_updated: Default::default(),
+            c_half_m1: Constant::new((MDC_HALF - 1).into()),
+            c_interval: Constant::new(interval.into()),
+            c_cmd_bmcr: cmd(REG_BMCR),
+            c_cmd_bmsr: cmd(REG_BMSR),
+            c_cmd_special: cmd(REG_SPECIAL),
             half_tick: Default::default(),
             cmd: Default::default(),
             cmd_at: Default::default(),
@@ -157,24 +157,24 @@ impl Logic for MdioMaster {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, sync1, sync2, active, div, mdc_r, o_r, oe_r, bit_cell, rd, ta_ok, which, pause, autoneg_r, bmsr_r,
-            present_r, link_r, speed_10_r, duplex_r, updated_r
+            self, clock, sync1, sync2, active, div, r_mdc, r_o, r_oe, bit_cell, rd, ta_ok, which, pause, r_autoneg, r_bmsr,
+            r_present, r_link, speed_10_r, r_duplex, r_updated
         );
         self.sync1.d.next = self.mdio_i.val();
         self.sync2.d.next = self.sync1.q.val();
-        self.updated_r.d.next = false;
+        self.r_updated.d.next = false;
         self.half_tick.next = false;
-        self.cmd.next = self.cmd_bmcr.val();
+        self.cmd.next = self.c_cmd_bmcr.val();
         if self.which.q.val() == 1 {
-            self.cmd.next = self.cmd_bmsr.val();
+            self.cmd.next = self.c_cmd_bmsr.val();
         }
         if self.which.q.val() == 2 {
-            self.cmd.next = self.cmd_special.val();
+            self.cmd.next = self.c_cmd_special.val();
         }
         self.cmd_at.next = self.bit_cell.q.val() - 31;
         self.cmd_rest.next = self.cmd.val() >> self.cmd_at.val();
         if self.active.q.val() {
-            if self.div.q.val() == self.half_m1.val() {
+            if self.div.q.val() == self.c_half_m1.val() {
                 self.div.d.next = 0.into();
                 self.half_tick.next = true;
             } else {
@@ -189,14 +189,14 @@ impl Logic for MdioMaster {
                 self.active.d.next = true;
                 self.div.d.next = 0.into();
                 self.bit_cell.d.next = 0.into();
-                self.mdc_r.d.next = false;
-                self.o_r.d.next = true;
-                self.oe_r.d.next = true;
+                self.r_mdc.d.next = false;
+                self.r_o.d.next = true;
+                self.r_oe.d.next = true;
                 self.ta_ok.d.next = false;
             }
-        } else if self.half_tick.val() & !self.mdc_r.q.val() {
+        } else if self.half_tick.val() & !self.r_mdc.q.val() {
             // Rising edge: the PHY samples our bit, we sample its.
-            self.mdc_r.d.next = true;
+            self.r_mdc.d.next = true;
             if self.bit_cell.q.val() == 47 {
                 self.ta_ok.d.next = !self.sync2.q.val();
             }
@@ -208,59 +208,59 @@ impl Logic for MdioMaster {
             }
         } else if self.half_tick.val() {
             // Falling edge: the next cell's bit.
-            self.mdc_r.d.next = false;
+            self.r_mdc.d.next = false;
             self.bit_cell.d.next = self.bit_cell.q.val() + 1;
             if self.bit_cell.q.val() >= 31 {
-                self.o_r.d.next = self.cmd_rest.val().get_bit(0);
+                self.r_o.d.next = self.cmd_rest.val().get_bit(0);
             }
             if self.bit_cell.q.val() >= 45 {
-                self.oe_r.d.next = false;
+                self.r_oe.d.next = false;
             }
             if self.bit_cell.q.val() == 63 {
                 // The read is complete.
                 self.active.d.next = false;
-                self.oe_r.d.next = false;
+                self.r_oe.d.next = false;
                 self.which.d.next = self.which.q.val() + 1;
                 self.pause.d.next = 2.into();
                 if self.which.q.val() == 0 {
-                    self.autoneg_r.d.next = self.rd.q.val().get_bit(12);
-                    self.present_r.d.next = self.ta_ok.q.val();
+                    self.r_autoneg.d.next = self.rd.q.val().get_bit(12);
+                    self.r_present.d.next = self.ta_ok.q.val();
                 }
                 if self.which.q.val() == 1 {
-                    self.bmsr_r.d.next = self.rd.q.val();
-                    self.present_r.d.next = self.present_r.q.val() & self.ta_ok.q.val();
+                    self.r_bmsr.d.next = self.rd.q.val();
+                    self.r_present.d.next = self.r_present.q.val() & self.ta_ok.q.val();
                 }
                 if self.which.q.val() == 2 {
                     self.which.d.next = 0.into();
-                    self.pause.d.next = self.interval.val();
-                    self.updated_r.d.next = true;
-                    self.link_r.d.next = self.present_r.q.val()
+                    self.pause.d.next = self.c_interval.val();
+                    self.r_updated.d.next = true;
+                    self.r_link.d.next = self.r_present.q.val()
                         & self.ta_ok.q.val()
-                        & self.bmsr_r.q.val().get_bit(2)
-                        & (!self.autoneg_r.q.val() | self.rd.q.val().get_bit(12));
+                        & self.r_bmsr.q.val().get_bit(2)
+                        & (!self.r_autoneg.q.val() | self.rd.q.val().get_bit(12));
                     self.speed_10_r.d.next = self.rd.q.val().get_bit(2) & !self.rd.q.val().get_bit(3);
-                    self.duplex_r.d.next = self.rd.q.val().get_bit(4);
-                    self.present_r.d.next = self.present_r.q.val() & self.ta_ok.q.val();
+                    self.r_duplex.d.next = self.rd.q.val().get_bit(4);
+                    self.r_present.d.next = self.r_present.q.val() & self.ta_ok.q.val();
                 }
             }
         }
         if self.reset.val() {
             self.active.d.next = false;
-            self.oe_r.d.next = false;
-            self.mdc_r.d.next = false;
+            self.r_oe.d.next = false;
+            self.r_mdc.d.next = false;
             self.which.d.next = 0.into();
             self.pause.d.next = 2.into();
-            self.link_r.d.next = false;
+            self.r_link.d.next = false;
         }
-        self.mdc.next = self.mdc_r.q.val();
-        self.mdio_o.next = self.o_r.q.val();
-        self.mdio_oe.next = self.oe_r.q.val();
-        self.link.next = self.link_r.q.val();
+        self.mdc.next = self.r_mdc.q.val();
+        self.mdio_o.next = self.r_o.q.val();
+        self.mdio_oe.next = self.r_oe.q.val();
+        self.link.next = self.r_link.q.val();
         self.speed_10.next = self.speed_10_r.q.val();
-        self.full_duplex.next = self.duplex_r.q.val();
-        self.phy_present.next = self.present_r.q.val();
-        self.bmsr.next = self.bmsr_r.q.val();
-        self.updated.next = self.updated_r.q.val();
+        self.full_duplex.next = self.r_duplex.q.val();
+        self.phy_present.next = self.r_present.q.val();
+        self.bmsr.next = self.r_bmsr.q.val();
+        self.updated.next = self.r_updated.q.val();
     }
 }
 

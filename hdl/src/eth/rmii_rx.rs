@@ -62,8 +62,8 @@ pub struct RmiiRx {
     pub align: Signal<Out, Bit>,
     /// One clock when a carrier ends without an SFD.
     pub false_carrier: Signal<Out, Bit>,
-    crs_r: DFF<Bit>,
-    rxd_r: DFF<Bits<2>>,
+    r_crs: DFF<Bit>,
+    r_rxd: DFF<Bits<2>>,
     state: DFF<RxState>,
     slow: DFF<Bit>,
     /// 10 Mb/s: the dibit grid has been found.
@@ -101,7 +101,7 @@ pub struct RmiiRx {
     runt_o: DFF<Bit>,
     align_o: DFF<Bit>,
     false_carrier_o: DFF<Bit>,
-    min_frame: Constant<Bits<7>>,
+    c_min_frame: Constant<Bits<7>>,
     tick: Signal<Local, Bit>,
     shifted: Signal<Local, Bits<8>>,
 }
@@ -123,8 +123,8 @@ impl Default for RmiiRx {
             runt: Default::default(),
             align: Default::default(),
             false_carrier: Default::default(),
-            crs_r: Default::default(),
-            rxd_r: Default::default(),
+            r_crs: Default::default(),
+            r_rxd: Default::default(),
             state: Default::default(),
             slow: Default::default(),
             locked: Default::default(),
@@ -153,7 +153,7 @@ impl Default for RmiiRx {
             runt_o: Default::default(),
             align_o: Default::default(),
             false_carrier_o: Default::default(),
-            min_frame: Constant::new(MIN_FRAME.into()),
+            c_min_frame: Constant::new(MIN_FRAME.into()),
             tick: Default::default(),
             shifted: Default::default(),
         }
@@ -167,13 +167,13 @@ impl Logic for RmiiRx {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, crs_r, rxd_r, state, slow, locked, div, seen_pre, dibit, shift, got, h0, h1, h2, h3, pend, count,
+            self, clock, r_crs, r_rxd, state, slow, locked, div, seen_pre, dibit, shift, got, h0, h1, h2, h3, pend, count,
             fin, fin_align, fcs_ok, fcs_stomped, data_o, valid_o, last_o, end_o, fcs_bad_o, stomped_o, runt_o, align_o,
             false_carrier_o
         );
         clock!(self, clock, crc);
-        self.crs_r.d.next = self.crs_dv.val();
-        self.rxd_r.d.next = self.rxd.val();
+        self.r_crs.d.next = self.crs_dv.val();
+        self.r_rxd.d.next = self.rxd.val();
         self.got.d.next = false;
         self.fin.d.next = false;
         self.valid_o.d.next = false;
@@ -182,8 +182,8 @@ impl Logic for RmiiRx {
         self.false_carrier_o.d.next = false;
         self.crc.clear.next = false;
         self.crc.enable.next = false;
-        self.crc.data.next = self.rxd_r.q.val();
-        self.shifted.next = (self.shift.q.val() >> 2) | (bit_cast::<8, 2>(self.rxd_r.q.val()) << 6);
+        self.crc.data.next = self.r_rxd.q.val();
+        self.shifted.next = (self.shift.q.val() >> 2) | (bit_cast::<8, 2>(self.r_rxd.q.val()) << 6);
 
         // Which clocks carry a dibit.
         self.tick.next = true;
@@ -194,7 +194,7 @@ impl Logic for RmiiRx {
             } else {
                 self.div.d.next = self.div.q.val() - 1;
             }
-            if (self.state.q.val() == RxState::Hunt) & !self.locked.q.val() & (self.rxd_r.q.val() != 0) {
+            if (self.state.q.val() == RxState::Hunt) & !self.locked.q.val() & (self.r_rxd.q.val() != 0) {
                 // The first clock of the first non-zero dibit: sample 5 clocks on.
                 self.locked.d.next = true;
                 self.div.d.next = 4.into();
@@ -206,18 +206,18 @@ impl Logic for RmiiRx {
                 self.slow.d.next = self.speed_10.val();
                 self.locked.d.next = false;
                 self.seen_pre.d.next = false;
-                if self.crs_r.q.val() {
+                if self.r_crs.q.val() {
                     self.state.d.next = RxState::Hunt;
                 }
             }
             RxState::Hunt => {
-                if !self.crs_r.q.val() {
+                if !self.r_crs.q.val() {
                     self.state.d.next = RxState::Idle;
                     self.false_carrier_o.d.next = true;
                 } else if self.tick.val() {
-                    if self.rxd_r.q.val() == 1 {
+                    if self.r_rxd.q.val() == 1 {
                         self.seen_pre.d.next = true;
-                    } else if self.rxd_r.q.val() == 3 {
+                    } else if self.r_rxd.q.val() == 3 {
                         if self.seen_pre.q.val() {
                             // The SFD's last dibit: the frame's first byte follows.
                             self.state.d.next = RxState::Data;
@@ -236,7 +236,7 @@ impl Logic for RmiiRx {
             }
             RxState::Data => {
                 if self.tick.val() {
-                    if self.dibit.q.val().get_bit(0) & !self.crs_r.q.val() {
+                    if self.dibit.q.val().get_bit(0) & !self.r_crs.q.val() {
                         self.state.d.next = RxState::Idle;
                         self.fin.d.next = true;
                         self.fin_align.d.next = self.dibit.q.val().get_bit(1);
@@ -263,7 +263,7 @@ impl Logic for RmiiRx {
             self.h2.d.next = self.h1.q.val();
             self.h3.d.next = self.h2.q.val();
             self.pend.d.next = self.h3.q.val();
-            if self.count.q.val() != self.min_frame.val() {
+            if self.count.q.val() != self.c_min_frame.val() {
                 self.count.d.next = self.count.q.val() + 1;
             }
             if self.count.q.val() >= 5 {
@@ -275,7 +275,7 @@ impl Logic for RmiiRx {
             self.end_o.d.next = true;
             self.fcs_bad_o.d.next = !self.fcs_ok.q.val();
             self.stomped_o.d.next = self.fcs_stomped.q.val();
-            self.runt_o.d.next = self.count.q.val() < self.min_frame.val();
+            self.runt_o.d.next = self.count.q.val() < self.c_min_frame.val();
             self.align_o.d.next = self.fin_align.q.val();
             if self.count.q.val() >= 5 {
                 self.valid_o.d.next = true;

@@ -64,8 +64,8 @@ pub struct RmiiTx {
     /// Preamble bytes sent; FCS bytes sent.
     n: DFF<Bits<3>>,
     fcs: DFF<Bits<32>>,
-    stomp_r: DFF<Bit>,
-    underrun_r: DFF<Bit>,
+    r_stomp: DFF<Bit>,
+    r_underrun: DFF<Bit>,
     /// Taking and dropping the rest of an underrun frame.
     dropping: DFF<Bit>,
     gap: DFF<Bits<6>>,
@@ -77,8 +77,8 @@ pub struct RmiiTx {
     sent_o: DFF<Bit>,
     stomped_o: DFF<Bit>,
     underrun_o: DFF<Bit>,
-    gap_dibits: Constant<Bits<6>>,
-    invert: Constant<Bits<32>>,
+    c_gap_dibits: Constant<Bits<6>>,
+    c_invert: Constant<Bits<32>>,
     tick: Signal<Local, Bit>,
     /// A byte time starts on this clock.
     load: Signal<Local, Bit>,
@@ -114,8 +114,8 @@ impl Default for RmiiTx {
             shift: Default::default(),
             n: Default::default(),
             fcs: Default::default(),
-            stomp_r: Default::default(),
-            underrun_r: Default::default(),
+            r_stomp: Default::default(),
+            r_underrun: Default::default(),
             dropping: Default::default(),
             gap: Default::default(),
             carry: Default::default(),
@@ -126,8 +126,8 @@ impl Default for RmiiTx {
             stomped_o: Default::default(),
             underrun_o: Default::default(),
             // The clock that sends Last's idle dibit and Idle's clock make up the 2 (100 Mb/s).
-            gap_dibits: Constant::new((GAP_DIBITS - 2).into()),
-            invert: Constant::new(0xFFFF_FFFF_u64.into()),
+            c_gap_dibits: Constant::new((GAP_DIBITS - 2).into()),
+            c_invert: Constant::new(0xFFFF_FFFF_u64.into()),
             tick: Default::default(),
             load: Default::default(),
             byte: Default::default(),
@@ -142,7 +142,7 @@ impl Logic for RmiiTx {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, slow, div, dibit, shift, n, fcs, stomp_r, underrun_r, dropping, gap, carry, tx_en_o, txd_o,
+            self, clock, state, slow, div, dibit, shift, n, fcs, r_stomp, r_underrun, dropping, gap, carry, tx_en_o, txd_o,
             sent_o, stomped_o, underrun_o
         );
         clock!(self, clock, crc);
@@ -169,7 +169,7 @@ impl Logic for RmiiTx {
         }
         self.byte.next = 0x55.into();
         self.fcs_good.next = self.crc.crc.val();
-        self.fcs_stomped.next = self.crc.crc.val() ^ self.invert.val();
+        self.fcs_stomped.next = self.crc.crc.val() ^ self.c_invert.val();
 
         if self.tick.val() & (self.state.q.val() != TxState::Idle) {
             self.dibit.d.next = self.dibit.q.val() + 1;
@@ -200,8 +200,8 @@ impl Logic for RmiiTx {
                     self.shift.d.next = 0x15.into();
                     self.dibit.d.next = 1.into();
                     self.crc.clear.next = true;
-                    self.stomp_r.d.next = false;
-                    self.underrun_r.d.next = false;
+                    self.r_stomp.d.next = false;
+                    self.r_underrun.d.next = false;
                 }
             }
             TxState::Preamble => {
@@ -220,14 +220,14 @@ impl Logic for RmiiTx {
                         if self.last.val() {
                             self.state.d.next = TxState::Fcs;
                             self.n.d.next = 0.into();
-                            self.stomp_r.d.next = self.stomp.val();
+                            self.r_stomp.d.next = self.stomp.val();
                         }
                     } else {
                         // Underrun: end here, stomped, and drop the rest of the frame.
                         self.state.d.next = TxState::Fcs;
                         self.n.d.next = 0.into();
-                        self.stomp_r.d.next = true;
-                        self.underrun_r.d.next = true;
+                        self.r_stomp.d.next = true;
+                        self.r_underrun.d.next = true;
                         self.dropping.d.next = true;
                         // This byte time already carries the FCS's first byte.
                         self.fcs.d.next = self.fcs_stomped.val() >> 8;
@@ -242,7 +242,7 @@ impl Logic for RmiiTx {
                     if self.n.q.val() == 0 {
                         self.fcs.d.next = self.fcs_good.val() >> 8;
                         self.byte.next = self.fcs_good.val().get_bits::<8>(0);
-                        if self.stomp_r.q.val() {
+                        if self.r_stomp.q.val() {
                             self.fcs.d.next = self.fcs_stomped.val() >> 8;
                             self.byte.next = self.fcs_stomped.val().get_bits::<8>(0);
                         }
@@ -260,14 +260,14 @@ impl Logic for RmiiTx {
                     self.tx_en_o.d.next = false;
                     self.txd_o.d.next = 0.into();
                     self.state.d.next = TxState::Gap;
-                    self.gap.d.next = self.gap_dibits.val();
+                    self.gap.d.next = self.c_gap_dibits.val();
                     if self.slow.q.val() {
                         // Idle starts a clock, not a dibit time, after the count.
-                        self.gap.d.next = self.gap_dibits.val() + 1;
+                        self.gap.d.next = self.c_gap_dibits.val() + 1;
                     }
                     self.sent_o.d.next = true;
-                    self.stomped_o.d.next = self.stomp_r.q.val();
-                    self.underrun_o.d.next = self.underrun_r.q.val();
+                    self.stomped_o.d.next = self.r_stomp.q.val();
+                    self.underrun_o.d.next = self.r_underrun.q.val();
                 }
             }
             TxState::Gap => {
