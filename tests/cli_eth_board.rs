@@ -244,13 +244,16 @@ fn a_served_ethernet_board_counts_the_frames_played_into_its_ports() {
     let stats: serde_json::Value = serde_json::from_str(&ok(&["stats", "--device", dev, "--json"])).unwrap();
     assert_eq!(reasons(&stats), want_reasons(&model), "played and injected");
 
-    // clear --counters: the table and the hit and reason counters go; the ports'
-    // counters run on until the board resets (READ_PORT's documented behaviour).
+    // clear --counters: the table, the hit and reason counters and both ports'
+    // counters go (RESET_COUNTERS); the ports' status stays.
     assert!(ok(&["clear", "--device", dev, "--counters"]).contains("2 entries removed"));
     let stats: serde_json::Value = serde_json::from_str(&ok(&["stats", "--device", dev, "--json"])).unwrap();
     assert_eq!(reasons(&stats), [0; 5]);
     assert_eq!(stats["entries"], serde_json::json!([]));
-    assert_eq!(counters(&stats["ports"][0]), want_ports[0]);
+    for p in 0..2 {
+        assert_eq!(counters(&stats["ports"][p]), [0; 11], "port {p} after clear --counters");
+        assert_eq!(stats["ports"][p]["link"], true);
+    }
 
     // --board describes the simulated board; the served one already is one.
     let e = fails(&["stats", "--device", dev, "--board", "cu-eth"]);

@@ -318,8 +318,8 @@ pub struct StatsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Set the hit and reason counters to zero after reading them (the ports'
-    /// counters run on until the board resets).
+    /// Set the counters to zero after reading them: the hit and reason counters and,
+    /// on a board with Ethernet ports, each port's counters (RESET_COUNTERS).
     #[arg(long)]
     pub reset: bool,
     #[command(flatten)]
