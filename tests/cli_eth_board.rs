@@ -9,29 +9,14 @@
 use portshare_host::Direction;
 use portshare_sim::model::{self, Counters, CountOutcome};
 use portshare_sim::pcap::{self, Capture, Format, Record, Stamp};
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::path::Path;
 
-fn portshare(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portshare")).args(args).output().expect("run portshare")
-}
+mod common;
+use common::{fails, ok, s, Server};
 
-fn ok(args: &[&str]) -> String {
-    let o = portshare(args);
-    assert!(o.status.success(), "portshare {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
+/// The served board: the Ethernet top, 16 entries.
+const SERVE_ETH: &[&str] = &["--device", "sim", "--board", "cu-eth", "--sim-capacity", "16"];
 
-fn fails(args: &[&str]) -> String {
-    let o = portshare(args);
-    assert!(!o.status.success(), "portshare {args:?} should fail");
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 const TABLE: &str = r#"
 [[entry]]
@@ -89,58 +74,6 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     Capture { format: Format::Pcap(pcap::ethernet_header()), records }.write(path).unwrap();
 }
 
-/// A `serve --listen` process, killed when the test ends.
-struct Server {
-    child: Child,
-    sock: PathBuf,
-    log: BufReader<ChildStderr>,
-    /// What it said before it served.
-    started: String,
-}
-
-impl Server {
-    fn start(sock: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portshare"))
-            .args(["serve", "--device", "sim", "--board", "cu-eth", "--sim-capacity", "16"])
-            .args(extra)
-            .arg("--listen")
-            .arg(format!("unix:{}", sock.display()))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run portshare serve");
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut started = String::new();
-        loop {
-            let mut line = String::new();
-            assert!(log.read_line(&mut line).unwrap() > 0, "serve exited before serving: {started}");
-            started += &line;
-            if line.starts_with("serving ") {
-                break;
-            }
-        }
-        Server { child, sock: sock.into(), log, started }
-    }
-
-    fn device(&self) -> String {
-        format!("unix:{}", self.sock.display())
-    }
-
-    fn stop(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let mut stderr = String::new();
-        self.log.read_to_string(&mut stderr).unwrap();
-        stderr
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The 11 port counters in READ_PORT's order, from the frames played into the port
 /// (`rx`, of which `dropped` did not leave the other) and those that left it (`tx`).
 fn port_counts(rx: &[Vec<u8>], dropped: usize, tx: &[Vec<u8>]) -> [u64; 11] {
@@ -190,7 +123,7 @@ fn a_served_ethernet_board_counts_the_frames_played_into_its_ports() {
 
     let (net_tx, srv_tx) = (dir.path().join("net-tx.pcap"), dir.path().join("srv-tx.pcap"));
     let plays = ["--net-rx", s(&net_rx), "--srv-rx", s(&srv_rx), "--net-tx", s(&net_tx), "--srv-tx", s(&srv_tx)];
-    let server = Server::start(&dir.path().join("eth.sock"), &[&["--table", s(&table_file)][..], &plays].concat());
+    let server = Server::start(&dir.path().join("eth.sock"), &[SERVE_ETH, &["--table", s(&table_file)][..], &plays].concat());
     assert!(server.started.contains("2 entries written"), "{}", server.started);
     assert!(!server.started.contains("stomped"), "every frame leaves with a good FCS: {}", server.started);
     // What left each port: the model's frames, in order, any the board dropped missing.

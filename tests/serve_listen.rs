@@ -10,74 +10,17 @@ use portshare_host::table::Table;
 use portshare_host::Direction;
 use portshare_sim::model::{self, Counters, CountOutcome};
 use portshare_sim::pcap::Capture;
-use std::io::{BufRead as _, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-fn portshare(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portshare")).args(args).output().expect("run portshare")
-}
+mod common;
+use common::{fails, ok, s, Server};
 
-fn ok(args: &[&str]) -> String {
-    let o = portshare(args);
-    assert!(o.status.success(), "portshare {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
+/// The served board of these tests: the Cu top, 16 entries.
+const SERVE_CU: &[&str] = &["--device", "sim", "--sim-capacity", "16"];
 
-fn fails(args: &[&str]) -> String {
-    let o = portshare(args);
-    assert!(!o.status.success(), "portshare {args:?} should fail");
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A `serve --listen` process, killed (it runs until killed) when the test ends.
-struct Server {
-    child: Child,
-    sock: PathBuf,
-    log: BufReader<ChildStderr>,
-}
-
-impl Server {
-    /// Starts one and waits until it says it serves (the socket then listens).
-    fn start(sock: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portshare"))
-            .args(["serve", "--device", "sim", "--sim-capacity", "16", "--listen"])
-            .arg(format!("unix:{}", sock.display()))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run portshare serve");
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        log.read_line(&mut first).unwrap();
-        assert!(first.starts_with("serving "), "serve --listen: {first}");
-        Server { child, sock: sock.into(), log }
-    }
-
-    fn device(&self) -> String {
-        format!("unix:{}", self.sock.display())
-    }
-
-    fn stop(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let mut stderr = String::new();
-        self.log.read_to_string(&mut stderr).unwrap();
-        stderr
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn the_served_board_keeps_its_table_and_counters_between_commands() {
@@ -88,7 +31,7 @@ fn the_served_board_keeps_its_table_and_counters_between_commands() {
     ok(&["sim", "--engine", "model", "--flows", "4", "--save-table", s(&table_file), s(&input), "-o", s(&scratch)]);
     let table = Table::load(&table_file, 16).unwrap();
 
-    let server = Server::start(&dir.path().join("board.sock"));
+    let server = Server::start(&dir.path().join("board.sock"), SERVE_CU);
     let dev = server.device();
     let dev = dev.as_str();
     // A fresh board is empty.
@@ -170,7 +113,7 @@ fn bad_device_paths_and_sockets_that_are_no_board_are_named() {
     let e = fails(&["clear", "--device", &format!("unix:{}", stale.display())]);
     assert!(e.contains("nothing listens on this socket") && e.contains("--listen"), "{e}");
     // `serve --listen` takes such a leftover over, but not a socket in use.
-    let server = Server::start(&stale);
+    let server = Server::start(&stale, SERVE_CU);
     let e = fails(&["serve", "--device", "sim", "--listen", &server.device()]);
     assert!(e.contains("a server already listens there"), "{e}");
     drop(server);
