@@ -45,7 +45,7 @@ use super::{pin, Core};
 use crate::ctrl::control::default_build_id;
 use crate::ctrl::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
 use crate::eth::mdio::POLL_INTERVAL;
-use crate::eth::port::{EthPort, COUNTER_BITS};
+use crate::eth::port::EthPort;
 use crate::eth::port_counters::{PortCounters, COUNTERS, TOTAL};
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::TristateBuffer;
@@ -99,8 +99,8 @@ pub struct CuEthBoard<const N: usize> {
     stomp: DFF<Bit>,
     /// The port served last, for turns.
     last_srv: DFF<Bit>,
-    /// READ_PORT's answer from the selected port, registered.
-    port_value: DFF<Bits<COUNTER_BITS>>,
+    /// READ_PORT's answer is due (a clock after the block's `done`; the value is from
+    /// registers that hold until the next read, so it needs no register of its own).
     port_done: DFF<Bit>,
     /// The word asked for is a status word (else a counter), whose port, and its answer
     /// is due.
@@ -190,7 +190,6 @@ impl<const N: usize> CuEthBoard<N> {
             from_srv: Default::default(),
             stomp: Default::default(),
             last_srv: Default::default(),
-            port_value: Default::default(),
             port_done: Default::default(),
             status_sel: Default::default(),
             status_srv: Default::default(),
@@ -215,7 +214,7 @@ impl<const N: usize> Default for CuEthBoard<N> {
 impl<const N: usize> Logic for CuEthBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_value, port_done, status_sel, status_srv, status_done, net_go, srv_go, settled);
+        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_done, status_sel, status_srv, status_done, net_go, srv_go, settled);
         clock!(self, clock, uart_rx, uart_tx, core, net, srv, counters, status);
         self.net.ref_clk.next = self.net_ref_clk.val();
         self.srv.ref_clk.next = self.srv_ref_clk.val();
@@ -316,7 +315,7 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         // The ports' status and counters for READ_PORT (core domain): word 0 is the
         // selected port's status word (from registers, answered two clocks on), word
         // `w` (1 to COUNTERS, the executor asks no more) its counter `w - 1` from
-        // `counters`; every answer registered once more. RESET_COUNTERS clears both
+        // `counters`; every answer due a clock after. RESET_COUNTERS clears both
         // ports'.
         self.core.has_ports.next = true;
         self.counters.reset.next = self.status.reset.val();
@@ -337,15 +336,14 @@ impl<const N: usize> Logic for CuEthBoard<N> {
             self.status_done.d.next = self.core.port_word.val() == 0;
             self.counters.read.next = self.core.port_word.val() != 0;
         }
-        self.port_value.d.next = self.counters.value.val();
+        self.core.port_value.next = self.counters.value.val();
         if self.status_sel.q.val() {
-            self.port_value.d.next = self.net.status_word.val();
+            self.core.port_value.next = self.net.status_word.val();
             if self.status_srv.q.val() {
-                self.port_value.d.next = self.srv.status_word.val();
+                self.core.port_value.next = self.srv.status_word.val();
             }
         }
         self.port_done.d.next = self.status_done.q.val() | self.counters.done.val();
-        self.core.port_value.next = self.port_value.q.val();
         self.core.port_done.next = self.port_done.q.val();
 
         // LEDs.

@@ -7,7 +7,7 @@
 //! low at `2i`, high at `2i + 1`. Events (`events`, one bit per counter, port 0's in
 //! bits 0–10, any number in one clock) only raise a counter's pending amount: a 3-bit
 //! count per counter, 16 bits for each port's `rx_bytes` (adds that port's `rx_len0` /
-//! `rx_len1` per event) and `tx_bytes` (adds one per event). One read-modify-write
+//! `rx_len1` per event), 8 for `tx_bytes` (adds one per event). One read-modify-write
 //! engine visits the counters in turn, three clocks each (read low; write low + amount,
 //! read high; write high + carry), a counter's pending amount taken whole in the first
 //! (an event in that clock stays pending; an amount of zero writes the words back
@@ -16,7 +16,8 @@
 //! four UART bytes: 33 clocks). A counter loses nothing while its events come at most
 //! seven per 132 clocks: each is a frame's end, a false carrier, a drop or a frame sent,
 //! ≥ 20 byte times = 160 clocks apart on a 100 Mb/s wire; the byte amounts take at most
-//! 2 047 per frame (one frame per round) and one per byte (≤ 17 per round).
+//! 2 047 per frame (one frame per round) and one per byte handed to the TX crossing
+//! (≤ 255 per round: at most its 32 free words at once, then one per byte time).
 //!
 //! `read` (a pulse, counter `read_index`; one at a time, the next after `done`) is
 //! served between two visits: `value` holds the counter (both halves read back to
@@ -42,6 +43,8 @@ pub const RAM_BITS: usize = 16;
 /// The byte counters' places among a port's counters (their events carry an amount).
 pub const RX_BYTES: usize = 1;
 pub const TX_BYTES: usize = 9;
+/// Width of `tx_bytes`' pending amount (see `pend_tx_bytes0`).
+const TX_PEND_BITS: usize = 8;
 const _: () = assert!(matches!(COUNTER_NAMES[RX_BYTES].as_bytes(), b"rx_bytes"));
 const _: () = assert!(matches!(COUNTER_NAMES[TX_BYTES].as_bytes(), b"tx_bytes"));
 /// Addresses the sweep clears (two words per counter, rounded up to a power of two).
@@ -81,9 +84,11 @@ pub struct PortCounters {
     idx: DFF<Bits<5>>,
     pend: [DFF<Bits<3>>; TOTAL],
     pend_rx_bytes0: DFF<Bits<16>>,
-    pend_tx_bytes0: DFF<Bits<16>>,
+    /// `tx_bytes` takes at most 255 a round: the TX crossing accepts its 32 free words
+    /// at once, then one per byte time (≤ 25 in the 196 clocks of a sweep and a round).
+    pend_tx_bytes0: DFF<Bits<TX_PEND_BITS>>,
     pend_rx_bytes1: DFF<Bits<16>>,
-    pend_tx_bytes1: DFF<Bits<16>>,
+    pend_tx_bytes1: DFF<Bits<TX_PEND_BITS>>,
     /// The amount being added, and the low word's carry.
     amount: DFF<Bits<16>>,
     carry: DFF<Bit>,
@@ -219,13 +224,13 @@ impl Logic for PortCounters {
             self.sel_amount.next = self.pend_rx_bytes0.q.val();
         }
         if self.idx.q.val() == self.c_tx_bytes0.val() {
-            self.sel_amount.next = self.pend_tx_bytes0.q.val();
+            self.sel_amount.next = bit_cast::<16, TX_PEND_BITS>(self.pend_tx_bytes0.q.val());
         }
         if self.idx.q.val() == self.c_rx_bytes1.val() {
             self.sel_amount.next = self.pend_rx_bytes1.q.val();
         }
         if self.idx.q.val() == self.c_tx_bytes1.val() {
-            self.sel_amount.next = self.pend_tx_bytes1.q.val();
+            self.sel_amount.next = bit_cast::<16, TX_PEND_BITS>(self.pend_tx_bytes1.q.val());
         }
 
         if self.read.val() {
