@@ -55,8 +55,8 @@ pub enum Board {
 }
 
 /// Every block RAM of `board` for a table of `entries`: the Cu board's, and for the
-/// Ethernet board per port its TX crossing's FIFO, two whole-frame buffers and its
-/// counters (the RX crossing holds its words in flip-flops).
+/// Ethernet board per port its TX crossing's FIFO and two whole-frame buffers (the RX
+/// crossing holds its words in flip-flops), and both ports' counters in one RAM.
 pub fn board_memories(board: Board, entries: usize) -> Vec<Memory> {
     use crate::eth::frame_fifo::{EGRESS_CAPACITY, INGRESS_CAPACITY};
     use crate::eth::port_counters;
@@ -70,8 +70,8 @@ pub fn board_memories(board: Board, entries: usize) -> Vec<Memory> {
             // 1 024 + 512 bytes: two RAMs.
             m.push(Memory { name: "egress frames (1 KiB)", words: 1024, bits: 8 });
             m.push(Memory { name: "egress frames (512 B)", words: EGRESS_CAPACITY as usize - 1024, bits: 8 });
-            m.push(Memory { name: "port counters", words: 1 << port_counters::RAM_ADDR_BITS, bits: port_counters::RAM_BITS });
         }
+        m.push(Memory { name: "port counters", words: 1 << port_counters::RAM_ADDR_BITS, bits: port_counters::RAM_BITS });
     }
     m
 }

@@ -21,7 +21,8 @@
 //! clock must reach 100 MHz); the arbiter waits one clock after a frame (`settled`) so
 //! that decision sees that frame's last byte in the egress. The frame's direction is
 //! its ingress port's, its stomp flag its ingress FCS's. One table (the core's) serves
-//! both directions. README, "Ethernet board", has the pins, the figures and why the
+//! both directions; one [`PortCounters`] (one block RAM) keeps both ports' counters and
+//! answers READ_PORT's counter words, the ports' own registers its status word. README, "Ethernet board", has the pins, the figures and why the
 //! pipeline is shared this way.
 //!
 //! | pin | ball (Br header) | |
@@ -45,6 +46,7 @@ use crate::ctrl::control::default_build_id;
 use crate::ctrl::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
 use crate::eth::mdio::POLL_INTERVAL;
 use crate::eth::port::EthPort;
+use crate::eth::port_counters::{PortCounters, COUNTERS, TOTAL};
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::TristateBuffer;
 
@@ -85,6 +87,8 @@ pub struct CuEthBoard<const N: usize> {
     pub core: Core<N>,
     pub net: EthPort,
     pub srv: EthPort,
+    /// Both ports' counters: the network port's first, then the server port's.
+    pub counters: PortCounters,
     net_mdio_buf: TristateBuffer<Bit>,
     srv_mdio_buf: TristateBuffer<Bit>,
     status: BoardStatus,
@@ -95,9 +99,17 @@ pub struct CuEthBoard<const N: usize> {
     stomp: DFF<Bit>,
     /// The port served last, for turns.
     last_srv: DFF<Bit>,
-    /// READ_PORT's answer from the selected port, registered.
-    port_value: DFF<Bits<32>>,
+    /// READ_PORT's answer is due (a clock after the block's `done`; the value is from
+    /// registers that hold until the next read, so it needs no register of its own).
     port_done: DFF<Bit>,
+    /// The word asked for is a status word (else a counter), whose port, and its answer
+    /// is due.
+    status_sel: DFF<Bit>,
+    status_srv: DFF<Bit>,
+    status_done: DFF<Bit>,
+    /// The server port's first counter's index in `counters` (and its events' place).
+    c_srv_first: Constant<Bits<5>>,
+    c_srv_shift: Constant<Bits<8>>,
     /// Last clock: the port had a frame whose length fits the other port's egress.
     net_go: DFF<Bit>,
     srv_go: DFF<Bit>,
@@ -170,6 +182,7 @@ impl<const N: usize> CuEthBoard<N> {
             core: Core::new(build_id),
             net: EthPort::new(mdio_interval),
             srv: EthPort::new(mdio_interval),
+            counters: Default::default(),
             net_mdio_buf: Default::default(),
             srv_mdio_buf: Default::default(),
             status: Default::default(),
@@ -177,8 +190,12 @@ impl<const N: usize> CuEthBoard<N> {
             from_srv: Default::default(),
             stomp: Default::default(),
             last_srv: Default::default(),
-            port_value: Default::default(),
             port_done: Default::default(),
+            status_sel: Default::default(),
+            status_srv: Default::default(),
+            status_done: Default::default(),
+            c_srv_first: Constant::new((COUNTERS as u64).into()),
+            c_srv_shift: Constant::new((COUNTERS as u64).into()),
             net_go: Default::default(),
             srv_go: Default::default(),
             settled: Default::default(),
@@ -197,8 +214,8 @@ impl<const N: usize> Default for CuEthBoard<N> {
 impl<const N: usize> Logic for CuEthBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_value, port_done, net_go, srv_go, settled);
-        clock!(self, clock, uart_rx, uart_tx, core, net, srv, status);
+        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_done, status_sel, status_srv, status_done, net_go, srv_go, settled);
+        clock!(self, clock, uart_rx, uart_tx, core, net, srv, counters, status);
         self.net.ref_clk.next = self.net_ref_clk.val();
         self.srv.ref_clk.next = self.srv_ref_clk.val();
         self.status.reset_n.next = self.reset_n.val();
@@ -295,23 +312,39 @@ impl<const N: usize> Logic for CuEthBoard<N> {
             self.active.d.next = false;
         }
 
-        // The ports' status and counters for READ_PORT (core domain): the read goes
-        // to the selected port, its answer back a clock later; RESET_COUNTERS to both.
+        // The ports' status and counters for READ_PORT (core domain): word 0 is the
+        // selected port's status word (from registers, answered two clocks on), word
+        // `w` (1 to COUNTERS, the executor asks no more) its counter `w - 1` from
+        // `counters`; every answer due a clock after. RESET_COUNTERS clears both
+        // ports'.
         self.core.has_ports.next = true;
-        self.net.port_word.next = self.core.port_word.val();
-        self.srv.port_word.next = self.core.port_word.val();
-        self.net.port_read.next = self.core.port_read.val() & !self.core.port_select.val();
-        self.srv.port_read.next = self.core.port_read.val() & self.core.port_select.val();
-        self.port_value.d.next = self.net.port_value.val();
-        self.port_done.d.next = self.net.port_done.val() & !self.core.port_select.val();
+        self.counters.reset.next = self.status.reset.val();
+        self.counters.clear.next = self.core.port_counters_clear.val();
+        self.counters.events.next = bit_cast::<TOTAL, COUNTERS>(self.net.events.val())
+            | (bit_cast::<TOTAL, COUNTERS>(self.srv.events.val()) << self.c_srv_shift.val());
+        self.counters.rx_len0.next = self.net.rx_len.val();
+        self.counters.rx_len1.next = self.srv.rx_len.val();
+        self.counters.read_index.next = bit_cast::<5, 4>(self.core.port_word.val()) - 1;
         if self.core.port_select.val() {
-            self.port_value.d.next = self.srv.port_value.val();
-            self.port_done.d.next = self.srv.port_done.val();
+            self.counters.read_index.next = (bit_cast::<5, 4>(self.core.port_word.val()) - 1) + self.c_srv_first.val();
         }
-        self.core.port_value.next = self.port_value.q.val();
+        self.counters.read.next = false;
+        self.status_done.d.next = false;
+        if self.core.port_read.val() {
+            self.status_sel.d.next = self.core.port_word.val() == 0;
+            self.status_srv.d.next = self.core.port_select.val();
+            self.status_done.d.next = self.core.port_word.val() == 0;
+            self.counters.read.next = self.core.port_word.val() != 0;
+        }
+        self.core.port_value.next = self.counters.value.val();
+        if self.status_sel.q.val() {
+            self.core.port_value.next = self.net.status_word.val();
+            if self.status_srv.q.val() {
+                self.core.port_value.next = self.srv.status_word.val();
+            }
+        }
+        self.port_done.d.next = self.status_done.q.val() | self.counters.done.val();
         self.core.port_done.next = self.port_done.q.val();
-        self.net.clear_counters.next = self.core.port_counters_clear.val();
-        self.srv.clear_counters.next = self.core.port_counters_clear.val();
 
         // LEDs.
         self.status.event0.next = self.net.rx_activity.val() | self.net.tx_activity.val();

@@ -22,17 +22,13 @@
 //! clock after), a false carrier as it leaves the crossing, a drop as the ingress
 //! buffer rolls the frame back, a sent frame (and its stomp) once the transmitter's
 //! strobe has crossed into the core domain, `tx_bytes` per byte the egress buffer
-//! hands on. Each event is a bit of `events` into [`PortCounters`], which keeps the 11
-//! 32-bit counters (wrapping) in one block RAM and adds what is pending within a visit
-//! round (≤ 66 clocks), so READ_PORT may lag an event by that much. Reset and
-//! RESET_COUNTERS (`clear_counters`, one clock) zero them all; an event from that
-//! clock on counts from zero.
+//! hands on. Each event is a bit of `events` (with a good frame's length in `rx_len`),
+//! out to the board's one [`PortCounters`](super::port_counters::PortCounters), which
+//! keeps both ports' 32-bit counters in one block RAM.
 //!
-//! `port_value` is word `port_word` of READ_PORT's reply (`portshare_spec::ports`:
-//! the status word — link, speed, duplex, PHY present, BMSR — then the counters in
-//! `COUNTER_NAMES` order), asked for with `port_read`, there from `port_done`: the
-//! status word from core-domain registers the next clock, a counter from the RAM a
-//! few clocks later (after a clearing sweep, if one is running).
+//! `status_word` is word 0 of READ_PORT's reply (`portshare_spec::ports`: link, speed,
+//! duplex, PHY present, BMSR), from core-domain registers; the board answers READ_PORT
+//! (the counters are its words 1 on).
 
 use super::cdc_rx::RxCdc;
 use super::cdc_tx::TxCdc;
@@ -40,7 +36,7 @@ use super::frame_fifo::{EgressFifo, IngressFifo};
 use super::mdio::{MdioMaster, POLL_INTERVAL};
 use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
-use super::port_counters::{PortCounters, COUNTERS};
+use super::port_counters::COUNTERS;
 use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
 use portshare_spec::ports::{BMSR_SHIFT, FLAG_100M, FLAG_FULL_DUPLEX, FLAG_LINK, FLAG_PHY_PRESENT};
@@ -98,14 +94,12 @@ pub struct EthPort {
     pub tx_activity: Signal<Out, Bit>,
     /// One clock per frame dropped (LEDs).
     pub drop_activity: Signal<Out, Bit>,
-    /// READ_PORT's words (see above): `port_read` asks for word `port_word`, which is
-    /// in `port_value` from the clock `port_done` pulses until the next `port_done`.
-    pub port_read: Signal<In, Bit>,
-    pub port_word: Signal<In, Bits<4>>,
-    pub port_value: Signal<Out, Bits<COUNTER_BITS>>,
-    pub port_done: Signal<Out, Bit>,
-    /// RESET_COUNTERS: zero the counters (one clock).
-    pub clear_counters: Signal<In, Bit>,
+    /// The counters' events (bit `i`: counter `i` of `COUNTER_NAMES` counts) and the
+    /// length `rx_bytes` adds.
+    pub events: Signal<Out, Bits<COUNTERS>>,
+    pub rx_len: Signal<Out, Bits<11>>,
+    /// READ_PORT's word 0 (see above).
+    pub status_word: Signal<Out, Bits<COUNTER_BITS>>,
     pub rx: RmiiRx,
     pub tx: RmiiTx,
     pub rx_cdc: RxCdc,
@@ -123,12 +117,6 @@ pub struct EthPort {
     /// add from registers, not two after the end's decode).
     good_len: DFF<Bits<11>>,
     good_add: DFF<Bit>,
-    pub counters: PortCounters,
-    /// The word asked for is the status word (else a counter), and its answer is due.
-    status_sel: DFF<Bit>,
-    status_done: DFF<Bit>,
-    events: Signal<Local, Bits<COUNTERS>>,
-    status_word: Signal<Local, Bits<COUNTER_BITS>>,
     tx_sent: Signal<Local, Bit>,
     tx_stomped_seen: Signal<Local, Bit>,
     /// The status word's flags, each 0 or its bit (`portshare_spec::ports`).
@@ -190,11 +178,9 @@ impl EthPort {
             rx_activity: Default::default(),
             tx_activity: Default::default(),
             drop_activity: Default::default(),
-            port_read: Default::default(),
-            port_word: Default::default(),
-            port_value: Default::default(),
-            port_done: Default::default(),
-            clear_counters: Default::default(),
+            events: Default::default(),
+            rx_len: Default::default(),
+            status_word: Default::default(),
             rx: Default::default(),
             tx: Default::default(),
             rx_cdc: Default::default(),
@@ -208,11 +194,6 @@ impl EthPort {
             frame_bytes: Default::default(),
             good_len: Default::default(),
             good_add: Default::default(),
-            counters: Default::default(),
-            status_sel: Default::default(),
-            status_done: Default::default(),
-            events: Default::default(),
-            status_word: Default::default(),
             tx_sent: Default::default(),
             tx_stomped_seen: Default::default(),
             flag_link: Default::default(),
@@ -248,9 +229,9 @@ impl Logic for EthPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, frame_bytes, good_len, good_add, status_sel, status_done, sent_seen, stomped_seen
+            self, clock, frame_bytes, good_len, good_add, sent_seen, stomped_seen
         );
-        clock!(self, clock, ingress, egress, mdio, in_skid, counters);
+        clock!(self, clock, ingress, egress, mdio, in_skid);
         self.sent_toggle.clock.next = self.ref_clk.val();
         self.sent_toggle.d.next = self.sent_toggle.q.val();
         self.stomped_toggle.clock.next = self.ref_clk.val();
@@ -350,8 +331,8 @@ impl Logic for EthPort {
         self.tx_en.next = self.tx.tx_en.val();
         self.txd.next = self.tx.txd.val();
 
-        // Counters: each event a bit of `events` (COUNTER_NAMES order), counted in
-        // the block RAM by `counters`.
+        // Counters: each event a bit of `events` (COUNTER_NAMES order), counted by
+        // the board's `PortCounters`.
         self.good_add.d.next = false;
         self.good_len.d.next = self.frame_bytes.q.val();
         if self.rx_byte.val() {
@@ -389,10 +370,7 @@ impl Logic for EthPort {
             | (bit_cast::<COUNTERS, 1>(self.tx_sent.val().into()) << 8)
             | (bit_cast::<COUNTERS, 1>((self.egress.r_valid.val() & self.egress.r_ready.val()).into()) << 9)
             | (bit_cast::<COUNTERS, 1>(self.tx_stomped_seen.val().into()) << 10);
-        self.counters.events.next = self.events.val();
-        self.counters.rx_len.next = self.good_len.q.val();
-        self.counters.reset.next = self.reset.val();
-        self.counters.clear.next = self.clear_counters.val();
+        self.rx_len.next = self.good_len.q.val();
         self.rx_activity.next = self.rx_byte.val();
         self.drop_activity.next = self.ingress.dropped.val();
         if self.reset.val() {
@@ -400,8 +378,7 @@ impl Logic for EthPort {
             self.good_add.d.next = false;
         }
 
-        // READ_PORT's words: the status word from registers (answered the next clock),
-        // a counter from `counters` (word 1 is counter 0).
+        // READ_PORT's word 0, the status word.
         self.flag_link.next = 0.into();
         self.flag_100m.next = 0.into();
         self.flag_duplex.next = 0.into();
@@ -423,18 +400,5 @@ impl Logic for EthPort {
             | self.flag_100m.val()
             | self.flag_duplex.val()
             | self.flag_phy.val();
-        self.status_done.d.next = false;
-        self.counters.read.next = false;
-        self.counters.read_index.next = self.port_word.val() - 1;
-        if self.port_read.val() {
-            self.status_sel.d.next = self.port_word.val() == 0;
-            self.status_done.d.next = self.port_word.val() == 0;
-            self.counters.read.next = self.port_word.val() != 0;
-        }
-        self.port_value.next = self.counters.value.val();
-        if self.status_sel.q.val() {
-            self.port_value.next = self.status_word.val();
-        }
-        self.port_done.next = self.status_done.q.val() | self.counters.done.val();
     }
 }
