@@ -310,7 +310,7 @@ fn run_rmii(a: &SimArgs, capture: &Capture, frames: &[Vec<u8>], table: &Table, s
             "ingress_port": from,
             "egress_port": to,
             "ports": { "net": run.net.json(), "srv": run.srv.json() },
-            "counters_source": "the design's EthPort counter signals (not yet over the control protocol)",
+            "counters_source": "READ_PORT over the board's UART pins, once the run is idle",
             "latency_ns": { "min": lmin, "max": lmax },
             "ingress_frames_per_s": run.ingress_fps,
             "egress_frames_per_s": run.egress_fps,
