@@ -22,8 +22,9 @@
 //! that decision sees that frame's last byte in the egress. The frame's direction is
 //! its ingress port's, its stomp flag its ingress FCS's. One table (the core's) serves
 //! both directions; one [`PortCounters`] (one block RAM) keeps both ports' counters and
-//! answers READ_PORT's counter words, the ports' own registers its status word. README, "Ethernet board", has the pins, the figures and why the
-//! pipeline is shared this way.
+//! answers READ_PORT's counter words, the ports' own registers its status word.
+//! README, "Ethernet board", has the pins, the figures and why the pipeline is shared
+//! this way.
 //!
 //! | pin | ball (Br header) | |
 //! |-----|-----|-|
