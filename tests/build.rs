@@ -283,7 +283,7 @@ fn unsupported_table_size_is_refused_before_any_tool_runs() {
 /// The block-RAM count computed from the design's RAM sizes equals nextpnr's at 16
 /// entries too (one placement at a relaxed clock: only the resources matter here).
 /// The Ethernet board top (`--board cu-eth`) is not placed here: at 16 entries it packs
-/// to 96 % of the LCs and nextpnr finds no legal placement (README, "Ethernet board").
+/// to 97 % of the LCs and nextpnr finds no legal placement (README, "Ethernet board").
 #[test]
 fn board_top_16_uses_the_block_rams_the_design_computes() {
     let dir = tempfile::tempdir().unwrap();
