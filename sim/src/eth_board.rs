@@ -97,9 +97,11 @@ impl PortStatus {
     }
 }
 
-/// Link and speed from the design's signals (the counters stay zero here).
-fn port_link(p: &EthPort) -> PortStatus {
-    PortStatus { counters: [0; 11], link: p.link.val(), speed_10: p.speed_10.val() }
+/// A port's link and speed as the design's MDIO master holds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Link {
+    link: bool,
+    speed_10: bool,
 }
 
 /// A port's outputs after an edge.
@@ -124,7 +126,7 @@ trait Pins {
     fn usb_tx(&mut self) -> bool;
     fn out(&mut self, p: Port) -> PortOut;
     /// Link and speed (the counters are READ_PORT's: [`EthBench::status`]).
-    fn link(&mut self, p: Port) -> PortStatus;
+    fn link(&mut self, p: Port) -> Link;
 }
 
 /// The board top in rust-hdl's simulator.
@@ -189,8 +191,9 @@ impl<const N: usize> Pins for RtlPins<N> {
         let e = self.port(p);
         PortOut { tx_en, txd: txd.to_u64() as u8, mdc, mdio_o: e.mdio_o.val(), mdio_oe: e.mdio_oe.val() }
     }
-    fn link(&mut self, p: Port) -> PortStatus {
-        port_link(self.port(p))
+    fn link(&mut self, p: Port) -> Link {
+        let e = self.port(p);
+        Link { link: e.link.val(), speed_10: e.speed_10.val() }
     }
 }
 
@@ -350,10 +353,10 @@ impl Pins for VerilatorPins {
             mdio_oe: m.get_u64(x.mdio_oe) == 1,
         }
     }
-    fn link(&mut self, p: Port) -> PortStatus {
+    fn link(&mut self, p: Port) -> Link {
         let x = &self.ports[p.i()];
         let m = &mut self.model;
-        PortStatus { counters: [0; 11], link: m.get_u64(x.link) == 1, speed_10: m.get_u64(x.speed_10) == 1 }
+        Link { link: m.get_u64(x.link) == 1, speed_10: m.get_u64(x.speed_10) == 1 }
     }
 }
 
@@ -543,14 +546,13 @@ impl EthBench {
     /// and the link state the design holds for `port`. The bench's own look: its reply
     /// is not kept in `replies`.
     pub fn status(&mut self, port: Port) -> PortStatus {
-        let mut s = self.pins.link(port);
         let n = self.replies.len();
         let reply = self.transact(&Request::ReadPort { port: port.i() as u8 }, 200_000).expect("READ_PORT over the UART");
         self.replies.truncate(n);
         assert_eq!(reply.status, portshare_host::protocol::STATUS_OK, "READ_PORT {}", port.name());
         let p = portshare_host::protocol::PortStatus::from_payload(&reply.payload).expect("READ_PORT's reply");
-        s.counters = p.counters().map(u64::from);
-        s
+        let Link { link, speed_10 } = self.pins.link(port);
+        PortStatus { counters: p.counters().map(u64::from), link, speed_10 }
     }
 
     /// RX dibits still queued for `port`.
