@@ -188,8 +188,10 @@ impl<const N: usize> Pins for RtlPins<N> {
             Port::Net => (u.net_tx_en.val(), u.net_txd.val(), u.net_mdc.val()),
             Port::Srv => (u.srv_tx_en.val(), u.srv_txd.val(), u.srv_mdc.val()),
         };
-        let e = self.port(p);
-        PortOut { tx_en, txd: txd.to_u64() as u8, mdc, mdio_o: e.mdio_o.val(), mdio_oe: e.mdio_oe.val() }
+        // The master drives a port's MDIO only while it polls that port's PHY.
+        let m = &u.mdio;
+        let mine = m.phy.val() == (p == Port::Srv);
+        PortOut { tx_en, txd: txd.to_u64() as u8, mdc, mdio_o: m.mdio_o.val(), mdio_oe: m.mdio_oe.val() && mine }
     }
     fn link(&mut self, p: Port) -> Link {
         let e = self.port(p);
@@ -270,8 +272,8 @@ pub fn verilator_design<const N: usize>() -> Result<Design> {
         replace_once(&mut top, &format!(".bus({n}_mdio)"), &format!(".bus({n}_mdio_pad)"))?;
         replace_once(
             &mut top,
-            &format!("{n}$mdio_i = {n}_mdio_buf$read_data;"),
-            &format!("{n}$mdio_i = {n}_mdio_buf$write_enable ? {n}_mdio_buf$write_data : {n}_mdio;"),
+            &format!("{n}_mdio_i = {n}_mdio_buf$read_data;"),
+            &format!("{n}_mdio_i = {n}_mdio_buf$write_enable ? {n}_mdio_buf$write_data : {n}_mdio;"),
         )?;
     }
     replace_once(&mut top, "    // Stub signals\n", &format!("{decls}    // Stub signals\n"))?;

@@ -57,15 +57,23 @@ fn counters_verilog_matches_rust_hdl() {
     let mut uut = Counters::default();
     uut.connect_all();
     let mut rec = portshare_tools::icarus::Recorder::new(&uut).unwrap();
-    for t in 0..400u64 {
-        uut.count.next = t % 50 == 10 && t < 300;
-        uut.count_class.next = portshare_hdl::core::parser::class::LOOKED_UP.into();
-        uut.count_hit.next = true;
-        uut.count_index.next = ((t / 100) as u64).into();
-        uut.count_udp_zero.next = false;
-        uut.mgmt_start.next = t % 20 == 0 && t >= 320;
-        uut.mgmt_op.next = portshare_hdl::core::pipeline::MGMT_READ_HITS.into();
-        uut.mgmt_index.next = (((t - 300.min(t)) / 20) as u64 % 4).into();
+    use portshare_hdl::core::parser::class;
+    use portshare_hdl::core::pipeline::{MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(55);
+    // Frames of every class (some on consecutive clocks), hits 50 clocks apart, reads
+    // of hits and reasons and a reset among them.
+    for t in 0..3000u64 {
+        let hit = t % 50 == 10;
+        uut.count.next = hit || rng.gen_bool(0.4);
+        uut.count_class.next = if hit { class::LOOKED_UP } else { [class::UNPARSED, class::FRAGMENT, class::LOOKED_UP][rng.gen_range(0..3)] }.into();
+        uut.count_hit.next = hit;
+        uut.count_index.next = ((t / 100) % 6).into();
+        uut.count_udp_zero.next = rng.gen();
+        let reset = (1500..1510).contains(&t);
+        uut.mgmt_start.next = reset || rng.gen_bool(0.05);
+        uut.mgmt_op.next = if reset { MGMT_RESET_COUNTERS } else if rng.gen() { MGMT_READ_HITS } else { MGMT_READ_REASON }.into();
+        uut.mgmt_index.next = rng.gen_range(0..7u64).into();
         rec.step(&mut uut, |u| &mut u.clock).unwrap();
     }
     // (The hits RAM is a `BlockRam`, whose Verilog starts zeroed whatever was

@@ -51,6 +51,11 @@ pub struct FlowOptions {
     /// Clock domains beside `--freq`'s: (top-level clock net, MHz), given to nextpnr as
     /// pre-pack constraints (`clocks.py`, `ctx.addClock`), each timed against its own.
     pub clocks: Vec<(String, f64)>,
+    /// yosys `synth_ice40 -dffe_min_ce_use N`: a clock enable that would drive fewer
+    /// than N flip-flops becomes a LUT mux instead. An iCE40 logic block's 8 cells
+    /// share one clock, enable and reset, so many small enable groups leave blocks
+    /// part-empty; a nearly full design may then not place at all.
+    pub dffe_min_ce_use: Option<u32>,
 }
 
 impl FlowOptions {
@@ -63,6 +68,7 @@ impl FlowOptions {
             seed_sweep: 0,
             pcf: None,
             clocks: Vec::new(),
+            dffe_min_ce_use: None,
         }
     }
 }
@@ -340,9 +346,10 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
     write(&dir.join(&v_name), &verilog)?;
     write(&dir.join(&pcf_name), &pcf)?;
     // The script is a file so a failed run can be repeated by hand: `yosys -s synth.ys`.
+    let synth_options = opts.dffe_min_ce_use.map_or(String::new(), |n| format!(" -dffe_min_ce_use {n}"));
     write(
         &dir.join("synth.ys"),
-        &format!("read_verilog {v_name}\nsynth_ice40 -top {top} -json {netlist}\nwrite_verilog -noattr {netlist_v}\n"),
+        &format!("read_verilog {v_name}\nsynth_ice40 -top {top}{synth_options} -json {netlist}\nwrite_verilog -noattr {netlist_v}\n"),
     )?;
     let mut seconds = StepSeconds {
         verilog: t0.elapsed().as_secs_f64(),
@@ -798,6 +805,39 @@ mod tests {
         }
     }
 
+    /// Shows the counter's top byte from a register loaded every other clock: 8
+    /// flip-flops on one clock enable.
+    #[derive(LogicBlock)]
+    struct EnableBlinky {
+        clock: Signal<In, Clock>,
+        leds: Signal<Out, Bits<8>>,
+        divider: FreeCounter,
+        shown: DFF<Bits<8>>,
+    }
+
+    impl Default for EnableBlinky {
+        fn default() -> Self {
+            EnableBlinky {
+                clock: pins::clock(),
+                leds: pins::leds(),
+                divider: FreeCounter::default(),
+                shown: Default::default(),
+            }
+        }
+    }
+
+    impl Logic for EnableBlinky {
+        #[hdl_gen]
+        fn update(&mut self) {
+            dff_setup!(self, clock, shown);
+            clock!(self, clock, divider);
+            if self.divider.count.val().get_bit(0) {
+                self.shown.d.next = self.divider.count.val().get_bits::<8>(24);
+            }
+            self.leds.next = self.shown.q.val();
+        }
+    }
+
     /// Writes the counter into a 256x8 RAM and shows what it reads back.
     #[derive(LogicBlock)]
     struct RamBlinky {
@@ -1024,6 +1064,25 @@ mod tests {
         let r = build(&mut Blinky::default(), &easy).expect("flow");
         assert_eq!(r.placements.len(), 1);
         assert!(r.timing_met);
+    }
+
+    /// `dffe_min_ce_use` reaches yosys: an enable of 8 flip-flops stays an SB_DFFE*
+    /// by default and becomes plain flip-flops (and LUT muxes) when 8 is too few.
+    #[test]
+    fn dffe_min_ce_use_turns_small_enable_groups_into_plain_flip_flops() {
+        let enable_ffs = |min: Option<u32>| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut opts = FlowOptions::new(dir.path(), 10.0);
+            opts.dffe_min_ce_use = min;
+            build(&mut EnableBlinky::default(), &opts).expect("flow");
+            let script = fs::read_to_string(dir.path().join("synth.ys")).unwrap();
+            assert_eq!(script.contains("-dffe_min_ce_use 9"), min.is_some(), "{script}");
+            let netlist: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.path().join("top.json")).unwrap()).unwrap();
+            let cells = netlist["modules"]["top"]["cells"].as_object().unwrap().values();
+            cells.filter(|c| c["type"].as_str().unwrap().starts_with("SB_DFFE")).count()
+        };
+        assert_eq!(enable_ffs(None), 8);
+        assert_eq!(enable_ffs(Some(9)), 0);
     }
 
     #[test]

@@ -45,7 +45,7 @@ use super::status::BoardStatus;
 use super::{pin, Core};
 use crate::ctrl::control::default_build_id;
 use crate::ctrl::uart::{UartRx, UartTx, CLOCKS_PER_BIT_4MBAUD};
-use crate::eth::mdio::POLL_INTERVAL;
+use crate::eth::mdio::{MdioMaster, POLL_INTERVAL};
 use crate::eth::port::EthPort;
 use crate::eth::port_counters::{PortCounters, COUNTERS, TOTAL};
 use rust_hdl::prelude::*;
@@ -90,8 +90,13 @@ pub struct CuEthBoard<const N: usize> {
     pub srv: EthPort,
     /// Both ports' counters: the network port's first, then the server port's.
     pub counters: PortCounters,
+    /// Both PHYs' MDIO master (`mdio.phy`: 0 the network port's, 1 the server's).
+    pub mdio: MdioMaster,
     net_mdio_buf: TristateBuffer<Bit>,
     srv_mdio_buf: TristateBuffer<Bit>,
+    /// What each MDIO pin reads.
+    net_mdio_i: Signal<Local, Bit>,
+    srv_mdio_i: Signal<Local, Bit>,
     status: BoardStatus,
     /// A frame is being carried (from its ingress port until it is out of the core).
     active: DFF<Bit>,
@@ -181,11 +186,14 @@ impl<const N: usize> CuEthBoard<N> {
             uart_rx: UartRx::new(clocks_per_bit),
             uart_tx: UartTx::new(clocks_per_bit),
             core: Core::new(build_id),
-            net: EthPort::new(mdio_interval),
-            srv: EthPort::new(mdio_interval),
+            net: Default::default(),
+            srv: Default::default(),
             counters: Default::default(),
+            mdio: MdioMaster::new(mdio_interval),
             net_mdio_buf: Default::default(),
             srv_mdio_buf: Default::default(),
+            net_mdio_i: Default::default(),
+            srv_mdio_i: Default::default(),
             status: Default::default(),
             active: Default::default(),
             from_srv: Default::default(),
@@ -216,7 +224,7 @@ impl<const N: usize> Logic for CuEthBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_done, status_sel, status_srv, status_done, net_go, srv_go, settled);
-        clock!(self, clock, uart_rx, uart_tx, core, net, srv, counters, status);
+        clock!(self, clock, uart_rx, uart_tx, core, net, srv, counters, status, mdio);
         self.net.ref_clk.next = self.net_ref_clk.val();
         self.srv.ref_clk.next = self.srv_ref_clk.val();
         self.status.reset_n.next = self.reset_n.val();
@@ -240,21 +248,41 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         self.net.rxd.next = self.net_rxd.val();
         self.net_tx_en.next = self.net.tx_en.val();
         self.net_txd.next = self.net.txd.val();
-        self.net_mdc.next = self.net.mdc.val();
-        Signal::<InOut, Bit>::link(&mut self.net_mdio, &mut self.net_mdio_buf.bus);
-        self.net_mdio_buf.write_enable.next = self.net.mdio_oe.val();
-        self.net_mdio_buf.write_data.next = self.net.mdio_o.val();
-        self.net.mdio_i.next = self.net_mdio_buf.read_data.val();
         self.srv.reset.next = self.status.reset.val();
         self.srv.crs_dv.next = self.srv_crs_dv.val();
         self.srv.rxd.next = self.srv_rxd.val();
         self.srv_tx_en.next = self.srv.tx_en.val();
         self.srv_txd.next = self.srv.txd.val();
-        self.srv_mdc.next = self.srv.mdc.val();
+
+        // MDIO: one master, its lines on the PHY it polls (the other's MDC stays low,
+        // its MDIO released); its results to that PHY's port.
+        self.mdio.reset.next = self.status.reset.val();
+        self.net_mdc.next = self.mdio.mdc.val() & !self.mdio.phy.val();
+        self.srv_mdc.next = self.mdio.mdc.val() & self.mdio.phy.val();
+        Signal::<InOut, Bit>::link(&mut self.net_mdio, &mut self.net_mdio_buf.bus);
         Signal::<InOut, Bit>::link(&mut self.srv_mdio, &mut self.srv_mdio_buf.bus);
-        self.srv_mdio_buf.write_enable.next = self.srv.mdio_oe.val();
-        self.srv_mdio_buf.write_data.next = self.srv.mdio_o.val();
-        self.srv.mdio_i.next = self.srv_mdio_buf.read_data.val();
+        self.net_mdio_buf.write_enable.next = self.mdio.mdio_oe.val() & !self.mdio.phy.val();
+        self.srv_mdio_buf.write_enable.next = self.mdio.mdio_oe.val() & self.mdio.phy.val();
+        self.net_mdio_buf.write_data.next = self.mdio.mdio_o.val();
+        self.srv_mdio_buf.write_data.next = self.mdio.mdio_o.val();
+        self.net_mdio_i.next = self.net_mdio_buf.read_data.val();
+        self.srv_mdio_i.next = self.srv_mdio_buf.read_data.val();
+        self.mdio.mdio_i.next = self.net_mdio_i.val();
+        if self.mdio.phy.val() {
+            self.mdio.mdio_i.next = self.srv_mdio_i.val();
+        }
+        self.net.phy_updated.next = self.mdio.updated.val() & !self.mdio.phy.val();
+        self.srv.phy_updated.next = self.mdio.updated.val() & self.mdio.phy.val();
+        self.net.phy_link.next = self.mdio.link.val();
+        self.srv.phy_link.next = self.mdio.link.val();
+        self.net.phy_speed_10.next = self.mdio.speed_10.val();
+        self.srv.phy_speed_10.next = self.mdio.speed_10.val();
+        self.net.phy_full_duplex.next = self.mdio.full_duplex.val();
+        self.srv.phy_full_duplex.next = self.mdio.full_duplex.val();
+        self.net.phy_present.next = self.mdio.phy_present.val();
+        self.srv.phy_present.next = self.mdio.phy_present.val();
+        self.net.phy_bmsr.next = self.mdio.bmsr.val();
+        self.srv.phy_bmsr.next = self.mdio.bmsr.val();
 
         // Arbiter: a whole frame whose egress has room for it (`>`: a byte to spare), or
         // any frame into an empty egress (one longer than the egress, up to the

@@ -1,8 +1,12 @@
-//! MDIO master (IEEE 802.3 clause 22), on the 100 MHz core clock: polls one PHY — the
-//! LAN8720 module strapped to address 1 — for its control (0, BMCR), status (1, BMSR)
-//! and vendor special control/status (31, the LAN8720's "PHY Special Control/Status"
-//! register) registers, then waits `interval` clocks and polls again, and tells the MACs
-//! link, speed and duplex.
+//! MDIO master (IEEE 802.3 clause 22), on the 100 MHz core clock, for both of the
+//! board's PHYs — each a LAN8720 module strapped to address 1 on its own MDC/MDIO pair:
+//! polls PHY 0 (`phy` low) and then PHY 1 for their control (0, BMCR), vendor special
+//! control/status (31, the LAN8720's "PHY Special Control/Status" register) and status
+//! (1, BMSR) registers, then waits `interval` clocks and polls again, and tells each
+//! port link, speed and duplex. `phy` says which PHY the lines are for (the board top
+//! routes MDC and MDIO to that PHY's pins); the results, with `updated`, are the PHY
+//! just polled (each port keeps its own). One master for two PHYs saves a master
+//! (~150 logic cells) at the cost of a poll twice as long (two 3-read rounds, 0.1 ms).
 //!
 //! * MDC = core clock / (2 · `MDC_HALF`) = 2 MHz (period 500 ns, 250 ns high and low;
 //!   the standard asks for ≥ 400 ns and ≥ 160 ns). It runs only during a read.
@@ -17,9 +21,10 @@
 //!   polls shows down for one poll) and, when auto-negotiation is on (BMCR bit 12), the
 //!   vendor register's "autodone" (bit 12). `speed_10` / `full_duplex` come from the
 //!   vendor register's speed indication (bits 4:2: 001 10BASE-T, 010 100BASE-TX, bit 4
-//!   full duplex); 100 Mb/s unless it says 10. `updated` strobes when a poll completes.
-//!   Of the registers only BMSR is kept whole (the port's readout shows it); of BMCR its
-//!   bit 12, and the vendor register is used as it is read.
+//!   full duplex); 100 Mb/s unless it says 10. `updated` strobes when a PHY's poll
+//!   completes. BMSR is read last, so `bmsr` is the read shift register itself (valid
+//!   with `updated`); of BMCR only bit 12 is kept, of the vendor register its bits 12, 4
+//!   and 2:3.
 //! * The command bits (ST, OP, PHYAD, REGAD) are looked up by bit cell from a constant per
 //!   register rather than shifted out of a register.
 //!
@@ -36,8 +41,8 @@ pub const PHY_ADDRESS: u64 = 1;
 pub const POLL_INTERVAL: u64 = 1_000_000;
 /// The registers read, in order.
 pub const REG_BMCR: u64 = 0;
-pub const REG_BMSR: u64 = 1;
 pub const REG_SPECIAL: u64 = 31;
+pub const REG_BMSR: u64 = 1;
 
 #[derive(LogicBlock)]
 pub struct MdioMaster {
@@ -52,10 +57,12 @@ pub struct MdioMaster {
     pub speed_10: Signal<Out, Bit>,
     pub full_duplex: Signal<Out, Bit>,
     pub phy_present: Signal<Out, Bit>,
-    /// BMSR as last read (for the control plane).
+    /// BMSR as just read (for the control plane; valid with `updated`).
     pub bmsr: Signal<Out, Bits<16>>,
-    /// One clock when a poll has completed and the outputs above were updated.
+    /// One clock when PHY `phy`'s poll has completed and the outputs above are its.
     pub updated: Signal<Out, Bit>,
+    /// The PHY the lines (`mdc`, `mdio_*`) and results are for.
+    pub phy: Signal<Out, Bit>,
     sync1: DFFWithInit<Bit>,
     sync2: DFFWithInit<Bit>,
     active: DFF<Bit>,
@@ -68,14 +75,15 @@ pub struct MdioMaster {
     bit_cell: DFF<Bits<6>>,
     rd: DFF<Bits<16>>,
     ta_ok: DFF<Bit>,
-    /// Which register this read is (0: BMCR, 1: BMSR, 2: special).
+    /// Which register this read is (0: BMCR, 1: special, 2: BMSR), and of which PHY.
     which: DFF<Bits<2>>,
+    r_phy: DFF<Bit>,
     /// Clocks to the next read or poll (not `wait`: a Verilog keyword Verilator rejects);
     /// 20 bits hold `POLL_INTERVAL`.
     pause: DFF<Bits<20>>,
-    /// BMCR bit 12: auto-negotiation enabled.
+    /// BMCR bit 12: auto-negotiation enabled; the vendor register's autodone.
     r_autoneg: DFF<Bit>,
-    r_bmsr: DFF<Bits<16>>,
+    r_autodone: DFF<Bit>,
     r_present: DFF<Bit>,
     r_link: DFF<Bit>,
     speed_10_r: DFF<Bit>,
@@ -115,6 +123,7 @@ impl MdioMaster {
             phy_present: Default::default(),
             bmsr: Default::default(),
             updated: Default::default(),
+            phy: Default::default(),
             sync1: DFFWithInit::new(true),
             sync2: DFFWithInit::new(true),
             active: Default::default(),
@@ -126,9 +135,10 @@ impl MdioMaster {
             rd: Default::default(),
             ta_ok: Default::default(),
             which: Default::default(),
+            r_phy: Default::default(),
             pause: Default::default(),
             r_autoneg: Default::default(),
-            r_bmsr: Default::default(),
+            r_autodone: Default::default(),
             r_present: Default::default(),
             r_link: Default::default(),
             speed_10_r: Default::default(),
@@ -157,8 +167,8 @@ impl Logic for MdioMaster {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, sync1, sync2, active, div, r_mdc, r_o, r_oe, bit_cell, rd, ta_ok, which, pause, r_autoneg, r_bmsr,
-            r_present, r_link, speed_10_r, r_duplex, r_updated
+            self, clock, sync1, sync2, active, div, r_mdc, r_o, r_oe, bit_cell, rd, ta_ok, which, r_phy, pause, r_autoneg,
+            r_autodone, r_present, r_link, speed_10_r, r_duplex, r_updated
         );
         self.sync1.d.next = self.mdio_i.val();
         self.sync2.d.next = self.sync1.q.val();
@@ -166,10 +176,10 @@ impl Logic for MdioMaster {
         self.half_tick.next = false;
         self.cmd.next = self.c_cmd_bmcr.val();
         if self.which.q.val() == 1 {
-            self.cmd.next = self.c_cmd_bmsr.val();
+            self.cmd.next = self.c_cmd_special.val();
         }
         if self.which.q.val() == 2 {
-            self.cmd.next = self.c_cmd_special.val();
+            self.cmd.next = self.c_cmd_bmsr.val();
         }
         self.cmd_at.next = self.bit_cell.q.val() - 31;
         self.cmd_rest.next = self.cmd.val() >> self.cmd_at.val();
@@ -227,19 +237,23 @@ impl Logic for MdioMaster {
                     self.r_present.d.next = self.ta_ok.q.val();
                 }
                 if self.which.q.val() == 1 {
-                    self.r_bmsr.d.next = self.rd.q.val();
+                    self.r_autodone.d.next = self.rd.q.val().get_bit(12);
+                    self.speed_10_r.d.next = self.rd.q.val().get_bit(2) & !self.rd.q.val().get_bit(3);
+                    self.r_duplex.d.next = self.rd.q.val().get_bit(4);
                     self.r_present.d.next = self.r_present.q.val() & self.ta_ok.q.val();
                 }
                 if self.which.q.val() == 2 {
+                    // BMSR: this PHY's poll is complete; the other's follows, or a pause.
                     self.which.d.next = 0.into();
-                    self.pause.d.next = self.c_interval.val();
+                    self.r_phy.d.next = !self.r_phy.q.val();
+                    if self.r_phy.q.val() {
+                        self.pause.d.next = self.c_interval.val();
+                    }
                     self.r_updated.d.next = true;
                     self.r_link.d.next = self.r_present.q.val()
                         & self.ta_ok.q.val()
-                        & self.r_bmsr.q.val().get_bit(2)
-                        & (!self.r_autoneg.q.val() | self.rd.q.val().get_bit(12));
-                    self.speed_10_r.d.next = self.rd.q.val().get_bit(2) & !self.rd.q.val().get_bit(3);
-                    self.r_duplex.d.next = self.rd.q.val().get_bit(4);
+                        & self.rd.q.val().get_bit(2)
+                        & (!self.r_autoneg.q.val() | self.r_autodone.q.val());
                     self.r_present.d.next = self.r_present.q.val() & self.ta_ok.q.val();
                 }
             }
@@ -249,6 +263,7 @@ impl Logic for MdioMaster {
             self.r_oe.d.next = false;
             self.r_mdc.d.next = false;
             self.which.d.next = 0.into();
+            self.r_phy.d.next = false;
             self.pause.d.next = 2.into();
             self.r_link.d.next = false;
         }
@@ -259,8 +274,13 @@ impl Logic for MdioMaster {
         self.speed_10.next = self.speed_10_r.q.val();
         self.full_duplex.next = self.r_duplex.q.val();
         self.phy_present.next = self.r_present.q.val();
-        self.bmsr.next = self.r_bmsr.q.val();
+        self.bmsr.next = self.rd.q.val();
         self.updated.next = self.r_updated.q.val();
+        // The results are the PHY just polled: `phy` turns over with them, a clock later.
+        self.phy.next = self.r_phy.q.val();
+        if self.r_updated.q.val() {
+            self.phy.next = !self.r_phy.q.val();
+        }
     }
 }
 
@@ -268,49 +288,65 @@ impl Logic for MdioMaster {
 mod tests {
     use super::*;
 
-    /// A bare clause-22 responder for this bench (the full model with timing checks is
-    /// portshare_sim::phy::mdio): decodes the master's bits on MDC's rising edges and
-    /// answers reads of address 1 from `regs`, changing its bit 3 clocks after a rising
-    /// edge. Returns (link, speed_10, full_duplex, phy_present, BMSR) at each `updated`.
-    fn poll(regs: &[(u8, u16)], present: bool, clocks: usize) -> Vec<(bool, bool, bool, bool, u16)> {
+    type Seen = (bool, bool, bool, bool, u16);
+
+    /// A bare clause-22 responder per PHY for this bench (the full model with timing
+    /// checks is portshare_sim::phy::mdio): each sees MDC and MDIO only while `phy`
+    /// names it (as the board top routes them), decodes the master's bits on MDC's
+    /// rising edges and answers reads of address 1 from its `regs`, changing its bit 3
+    /// clocks after a rising edge. Returns (phy, (link, speed_10, full_duplex,
+    /// phy_present, BMSR)) at each `updated`.
+    fn poll2(regs: [&[(u8, u16)]; 2], present: [bool; 2], clocks: usize) -> Vec<(bool, Seen)> {
         let mut uut = MdioMaster::new(5000);
         uut.connect_all();
-        let (mut bits, mut drive): (Vec<bool>, Vec<bool>) = (Vec::new(), Vec::new());
-        let (mut mdc_prev, mut phy_line, mut since_rise) = (false, true, 0usize);
+        let mut bits: [Vec<bool>; 2] = Default::default();
+        let mut drive: [Vec<bool>; 2] = Default::default();
+        let (mut mdc_prev, mut phy_line, mut since_rise) = ([false; 2], [true; 2], [0usize; 2]);
         let mut out = Vec::new();
         for _ in 0..clocks {
-            uut.mdio_i.next = if uut.mdio_oe.val() { uut.mdio_o.val() } else { phy_line };
+            let p = uut.phy.val() as usize;
+            uut.mdio_i.next = if uut.mdio_oe.val() { uut.mdio_o.val() } else { phy_line[p] };
             uut.clock.next = true.into();
             portshare_tools::clocking::settle(&mut uut);
             uut.clock.next = false.into();
             portshare_tools::clocking::settle(&mut uut);
-            let (mdc, o, oe) = (uut.mdc.val(), uut.mdio_o.val(), uut.mdio_oe.val());
-            since_rise += 1;
-            if mdc && !mdc_prev {
-                since_rise = 0;
-                bits.push(!oe || o);
-                let n = bits.len();
-                // 32 ones, then 01 10 PHYAD REGAD: answer from the next cell on.
-                if n >= 46 && bits[n - 46..n - 14].iter().all(|&b| b) && bits[n - 14..n - 10] == [false, true, true, false] {
-                    let field = |r: std::ops::Range<usize>| bits[r].iter().fold(0u8, |v, &b| v << 1 | b as u8);
-                    let (phy, reg) = (field(n - 10..n - 5), field(n - 5..n));
-                    let value = regs.iter().find(|r| r.0 == reg).map_or(0xFFFF, |r| r.1);
-                    // TA released then 0, 16 bits MSB first, released (popped from the back).
-                    let mut seq = vec![true, false];
-                    seq.extend((0..16).rev().map(|i| value >> i & 1 == 1));
-                    seq.push(true);
-                    drive = if phy == 1 && present { seq.into_iter().rev().collect() } else { vec![] };
+            for k in 0..2 {
+                let mine = uut.phy.val() as usize == k;
+                let (mdc, o, oe) = (uut.mdc.val() && mine, uut.mdio_o.val(), uut.mdio_oe.val() && mine);
+                since_rise[k] += 1;
+                if mdc && !mdc_prev[k] {
+                    since_rise[k] = 0;
+                    let bits = &mut bits[k];
+                    bits.push(!oe || o);
+                    let n = bits.len();
+                    // 32 ones, then 01 10 PHYAD REGAD: answer from the next cell on.
+                    if n >= 46 && bits[n - 46..n - 14].iter().all(|&b| b) && bits[n - 14..n - 10] == [false, true, true, false] {
+                        let field = |r: std::ops::Range<usize>| bits[r].iter().fold(0u8, |v, &b| v << 1 | b as u8);
+                        let (phy, reg) = (field(n - 10..n - 5), field(n - 5..n));
+                        let value = regs[k].iter().find(|r| r.0 == reg).map_or(0xFFFF, |r| r.1);
+                        // TA released then 0, 16 bits MSB first, released (popped from the back).
+                        let mut seq = vec![true, false];
+                        seq.extend((0..16).rev().map(|i| value >> i & 1 == 1));
+                        seq.push(true);
+                        drive[k] = if phy == 1 && present[k] { seq.into_iter().rev().collect() } else { vec![] };
+                    }
                 }
+                if since_rise[k] == 3 {
+                    phy_line[k] = drive[k].pop().unwrap_or(true);
+                }
+                mdc_prev[k] = mdc;
             }
-            if since_rise == 3 {
-                phy_line = drive.pop().unwrap_or(true);
-            }
-            mdc_prev = mdc;
             if uut.updated.val() {
-                out.push((uut.link.val(), uut.speed_10.val(), uut.full_duplex.val(), uut.phy_present.val(), uut.bmsr.val().to_u64() as u16));
+                let seen = (uut.link.val(), uut.speed_10.val(), uut.full_duplex.val(), uut.phy_present.val(), uut.bmsr.val().to_u64() as u16);
+                out.push((uut.phy.val(), seen));
             }
         }
         out
+    }
+
+    /// Both PHYs the same: the results of PHY 0's polls.
+    fn poll(regs: &[(u8, u16)], present: bool, clocks: usize) -> Vec<Seen> {
+        poll2([regs, regs], [present; 2], clocks).into_iter().filter(|(phy, _)| !phy).map(|(_, s)| s).collect()
     }
 
     #[test]
@@ -334,6 +370,24 @@ mod tests {
         // No PHY answers.
         let got = poll(&regs, false, 20_000);
         assert_eq!((got[0].0, got[0].3), (false, false));
+    }
+
+    /// Two PHYs on their own lines, each reported as itself, alternately: PHY 0 at
+    /// 100 Mb/s full duplex with a link, PHY 1 at 10 half without one; then PHY 0
+    /// absent beside a PHY 1 that answers.
+    #[test]
+    fn polls_both_phys_in_turn_and_reports_each_as_itself() {
+        let fast = [(0u8, 0x3100u16), (1, 0x782D), (31, 0x1058)];
+        let slow_down = [(0u8, 0x3100u16), (1, 0x7809), (31, 0x1044)];
+        let got = poll2([&fast, &slow_down], [true, true], 40_000);
+        assert!(got.len() >= 3, "{got:x?}");
+        for (i, (phy, seen)) in got.iter().enumerate() {
+            assert_eq!(*phy, i % 2 == 1, "PHY 0 first, then 1, in turn: {got:x?}");
+            let want = if *phy { (false, true, false, true, 0x7809) } else { (true, false, true, true, 0x782D) };
+            assert_eq!(*seen, want, "PHY {}", *phy as u8);
+        }
+        let got = poll2([&fast, &fast], [false, true], 20_000);
+        assert_eq!((got[0].1 .0, got[0].1 .3, got[1].1 .0, got[1].1 .3), (false, false, true, true), "{got:x?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! ```text
 //!  CRS_DV,RXD ─► rmii_rx ─► cdc_rx ─► ingress FrameFifo ─► in_* (whole frames, with length and FCS-bad flag)
 //!  TX_EN,TXD ◄── rmii_tx ◄── cdc_tx ◄── egress FrameFifo ◄── out_* (frames from the pipeline, with stomp; out_free/out_full)
-//!  MDC,MDIO ◄─► mdio (link, speed, duplex) ── speed_10 ─► both MACs (2-FF synchronizer into REF_CLK)
+//!  phy_* (the board's one MDIO master: link, speed, duplex) ─► r_* ── speed_10 ─► both MACs (2-FF synchronizer into REF_CLK)
 //! ```
 //!
 //! `rmii_rx`/`rmii_tx`/the crossings' REF_CLK side run on `ref_clk`, the rest on the
@@ -33,7 +33,6 @@
 use super::cdc_rx::RxCdc;
 use super::cdc_tx::TxCdc;
 use super::frame_fifo::{EgressFifo, IngressFifo};
-use super::mdio::{MdioMaster, POLL_INTERVAL};
 use super::rmii_rx::RmiiRx;
 use super::rmii_tx::RmiiTx;
 use super::port_counters::COUNTERS;
@@ -50,16 +49,19 @@ pub struct EthPort {
     /// The core clock and its reset.
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
-    /// The pins (MDIO's three-state buffer is the board top's).
+    /// The pins (MDC and MDIO are the board top's, for its one MDIO master).
     pub ref_clk: Signal<In, Clock>,
     pub crs_dv: Signal<In, Bit>,
     pub rxd: Signal<In, Bits<2>>,
     pub tx_en: Signal<Out, Bit>,
     pub txd: Signal<Out, Bits<2>>,
-    pub mdc: Signal<Out, Bit>,
-    pub mdio_o: Signal<Out, Bit>,
-    pub mdio_oe: Signal<Out, Bit>,
-    pub mdio_i: Signal<In, Bit>,
+    /// This port's PHY as the MDIO master just read it, taken with `phy_updated`.
+    pub phy_updated: Signal<In, Bit>,
+    pub phy_link: Signal<In, Bit>,
+    pub phy_speed_10: Signal<In, Bit>,
+    pub phy_full_duplex: Signal<In, Bit>,
+    pub phy_present: Signal<In, Bit>,
+    pub phy_bmsr: Signal<In, Bits<16>>,
     /// Received frames, whole, `in_fcs_bad` with every byte (its FCS did not check, or
     /// it is a runt or ends on a half byte: it leaves stomped); the ingress buffer's
     /// output through a skid register: `in_ready` reaches no further than it.
@@ -108,7 +110,12 @@ pub struct EthPort {
     pub egress: EgressFifo,
     /// Data, last, the FCS flag and the frame's length of the ingress buffer's bytes.
     in_skid: Skid<22>,
-    pub mdio: MdioMaster,
+    /// The PHY's state as last polled (link down until the first poll).
+    r_link: DFF<Bit>,
+    r_speed_10: DFF<Bit>,
+    r_duplex: DFF<Bit>,
+    r_present: DFF<Bit>,
+    r_bmsr: DFF<Bits<16>>,
     speed_sync: BitSynchronizer,
     reset_sync: BitSynchronizer,
     /// Bytes of the frame being received (for `rx_bytes`).
@@ -143,9 +150,8 @@ pub struct EthPort {
     c_len_shift: Constant<Bits<8>>,
 }
 
-impl EthPort {
-    /// `mdio_interval`: core clocks between MDIO polls.
-    pub fn new(mdio_interval: u64) -> Self {
+impl Default for EthPort {
+    fn default() -> Self {
         Self {
             clock: Default::default(),
             reset: Default::default(),
@@ -154,10 +160,12 @@ impl EthPort {
             rxd: Default::default(),
             tx_en: Default::default(),
             txd: Default::default(),
-            mdc: Default::default(),
-            mdio_o: Default::default(),
-            mdio_oe: Default::default(),
-            mdio_i: Default::default(),
+            phy_updated: Default::default(),
+            phy_link: Default::default(),
+            phy_speed_10: Default::default(),
+            phy_full_duplex: Default::default(),
+            phy_present: Default::default(),
+            phy_bmsr: Default::default(),
             in_data: Default::default(),
             in_valid: Default::default(),
             in_last: Default::default(),
@@ -188,7 +196,11 @@ impl EthPort {
             ingress: IngressFifo::new(false),
             egress: EgressFifo::new(true),
             in_skid: Default::default(),
-            mdio: MdioMaster::new(mdio_interval),
+            r_link: Default::default(),
+            r_speed_10: Default::default(),
+            r_duplex: Default::default(),
+            r_present: Default::default(),
+            r_bmsr: Default::default(),
             speed_sync: Default::default(),
             reset_sync: Default::default(),
             frame_bytes: Default::default(),
@@ -219,19 +231,14 @@ impl EthPort {
     }
 }
 
-impl Default for EthPort {
-    fn default() -> Self {
-        Self::new(POLL_INTERVAL)
-    }
-}
-
 impl Logic for EthPort {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, frame_bytes, good_len, good_add, sent_seen, stomped_seen
+            self, clock, frame_bytes, good_len, good_add, sent_seen, stomped_seen, r_link, r_speed_10, r_duplex, r_present,
+            r_bmsr
         );
-        clock!(self, clock, ingress, egress, mdio, in_skid);
+        clock!(self, clock, ingress, egress, in_skid);
         self.sent_toggle.clock.next = self.ref_clk.val();
         self.sent_toggle.d.next = self.sent_toggle.q.val();
         self.stomped_toggle.clock.next = self.ref_clk.val();
@@ -247,16 +254,21 @@ impl Logic for EthPort {
         self.tx_cdc.tx_clock.next = self.ref_clk.val();
         self.tx_cdc.clock.next = self.clock.val();
 
-        // MDIO and the speed it reports, into the REF_CLK domain.
-        self.mdio.reset.next = self.reset.val();
-        self.mdc.next = self.mdio.mdc.val();
-        self.mdio_o.next = self.mdio.mdio_o.val();
-        self.mdio_oe.next = self.mdio.mdio_oe.val();
-        self.mdio.mdio_i.next = self.mdio_i.val();
-        self.link.next = self.mdio.link.val();
-        self.speed_10.next = self.mdio.speed_10.val();
-        self.full_duplex.next = self.mdio.full_duplex.val();
-        self.speed_sync.sig_in.next = self.mdio.speed_10.val();
+        // The PHY's state from MDIO, and the speed it reports into the REF_CLK domain.
+        if self.phy_updated.val() {
+            self.r_link.d.next = self.phy_link.val();
+            self.r_speed_10.d.next = self.phy_speed_10.val();
+            self.r_duplex.d.next = self.phy_full_duplex.val();
+            self.r_present.d.next = self.phy_present.val();
+            self.r_bmsr.d.next = self.phy_bmsr.val();
+        }
+        if self.reset.val() {
+            self.r_link.d.next = false;
+        }
+        self.link.next = self.r_link.q.val();
+        self.speed_10.next = self.r_speed_10.q.val();
+        self.full_duplex.next = self.r_duplex.q.val();
+        self.speed_sync.sig_in.next = self.r_speed_10.q.val();
         self.reset_sync.sig_in.next = self.reset.val();
 
         // Receive: pins → MAC → crossing → ingress buffer.
@@ -383,19 +395,19 @@ impl Logic for EthPort {
         self.flag_100m.next = 0.into();
         self.flag_duplex.next = 0.into();
         self.flag_phy.next = 0.into();
-        if self.mdio.link.val() {
+        if self.r_link.q.val() {
             self.flag_link.next = self.c_flag_link.val();
         }
-        if !self.mdio.speed_10.val() {
+        if !self.r_speed_10.q.val() {
             self.flag_100m.next = self.c_flag_100m.val();
         }
-        if self.mdio.full_duplex.val() {
+        if self.r_duplex.q.val() {
             self.flag_duplex.next = self.c_flag_duplex.val();
         }
-        if self.mdio.phy_present.val() {
+        if self.r_present.q.val() {
             self.flag_phy.next = self.c_flag_phy.val();
         }
-        self.status_word.next = (bit_cast::<COUNTER_BITS, 16>(self.mdio.bmsr.val()) << self.c_bmsr_shift.val())
+        self.status_word.next = (bit_cast::<COUNTER_BITS, 16>(self.r_bmsr.q.val()) << self.c_bmsr_shift.val())
             | self.flag_link.val()
             | self.flag_100m.val()
             | self.flag_duplex.val()
