@@ -28,8 +28,9 @@
 //! * The command bits (ST, OP, PHYAD, REGAD) are looked up by bit cell from a constant per
 //!   register rather than shifted out of a register.
 //!
-//! 156 LCs, core clock 108 MHz (`eth::fit`; 201 LCs with all three registers kept,
-//! the command in a shift register and a 24-bit pause).
+//! 148 LCs, core clock 124.8 MHz (`eth::fit`; 156 for one PHY with BMSR in a register
+//! of its own, 201 with all three registers kept, the command in a shift register and
+//! a 24-bit pause).
 
 use rust_hdl::prelude::*;
 
