@@ -330,10 +330,13 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         self.srv.out_data.next = self.core.eth_out_data.val();
         self.net.out_stomp.next = self.stomp.q.val();
         self.srv.out_stomp.next = self.stomp.q.val();
-        self.net.out_byte.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.from_srv.q.val();
-        self.net.out_end.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.core.eth_out_last.val() & self.from_srv.q.val();
-        self.srv.out_byte.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & !self.from_srv.q.val();
-        self.srv.out_end.next = self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.core.eth_out_last.val() & !self.from_srv.q.val();
+        // Each egress takes a byte on its own `out_ready` (what the mux above gives the
+        // core when it is the one written): the write decision does not run through the
+        // mux and the other port's buffer (the core clock's critical path, 14.3 ns).
+        self.net.out_byte.next = self.core.eth_out_valid.val() & self.net.out_ready.val() & self.from_srv.q.val();
+        self.net.out_end.next = self.core.eth_out_valid.val() & self.net.out_ready.val() & self.core.eth_out_last.val() & self.from_srv.q.val();
+        self.srv.out_byte.next = self.core.eth_out_valid.val() & self.srv.out_ready.val() & !self.from_srv.q.val();
+        self.srv.out_end.next = self.core.eth_out_valid.val() & self.srv.out_ready.val() & self.core.eth_out_last.val() & !self.from_srv.q.val();
         if self.core.eth_out_valid.val() & self.core.eth_out_ready.val() & self.core.eth_out_last.val() {
             self.active.d.next = false;
         }

@@ -28,7 +28,7 @@
 //! * The command bits (ST, OP, PHYAD, REGAD) are looked up by bit cell from a constant per
 //!   register rather than shifted out of a register.
 //!
-//! 148 LCs, core clock 124.8 MHz (`eth::fit`; 156 for one PHY with BMSR in a register
+//! 141 LCs, core clock 125.0 MHz (`eth::fit`; 156 for one PHY with BMSR in a register
 //! of its own, 201 with all three registers kept, the command in a shift register and
 //! a 24-bit pause).
 
@@ -79,9 +79,11 @@ pub struct MdioMaster {
     /// Which register this read is (0: BMCR, 1: special, 2: BMSR), and of which PHY.
     which: DFF<Bits<2>>,
     r_phy: DFF<Bit>,
-    /// Clocks to the next read or poll (not `wait`: a Verilog keyword Verilator rejects);
-    /// 20 bits hold `POLL_INTERVAL`.
-    pause: DFF<Bits<20>>,
+    /// Clocks to the next read or poll, less one (not `wait`: a Verilog keyword Verilator
+    /// rejects): it counts down past 0, and its top bit set says the pause is over (a
+    /// flip-flop rather than a 20-bit zero test on the start's path, which was the
+    /// board's critical path). 20 bits hold `POLL_INTERVAL`.
+    pause: DFF<Bits<21>>,
     /// BMCR bit 12: auto-negotiation enabled; the vendor register's autodone.
     r_autoneg: DFF<Bit>,
     r_autodone: DFF<Bit>,
@@ -91,7 +93,7 @@ pub struct MdioMaster {
     r_duplex: DFF<Bit>,
     r_updated: DFF<Bit>,
     c_half_m1: Constant<Bits<5>>,
-    c_interval: Constant<Bits<20>>,
+    c_interval: Constant<Bits<21>>,
     /// Each read's command, bit 0 the first sent (cell 32).
     c_cmd_bmcr: Constant<Bits<14>>,
     c_cmd_bmsr: Constant<Bits<14>>,
@@ -108,7 +110,7 @@ pub struct MdioMaster {
 impl MdioMaster {
     /// `interval`: core clocks between polls.
     pub fn new(interval: u64) -> Self {
-        assert!(interval < 1 << 20, "the poll interval is at most 2^20 - 1 clocks");
+        assert!((2..1 << 20).contains(&interval), "the poll interval is 2 to 2^20 - 1 clocks");
         // ST 01, OP 10 (read), PHYAD, REGAD; sent MSB first, so stored bit-reversed.
         let cmd = |reg: u64| Constant::new((((0b0110 << 10 | PHY_ADDRESS << 5 | reg) as u16).reverse_bits() as u64 >> 2).into());
         Self {
@@ -146,7 +148,7 @@ impl MdioMaster {
             r_duplex: Default::default(),
             r_updated: Default::default(),
             c_half_m1: Constant::new((MDC_HALF - 1).into()),
-            c_interval: Constant::new(interval.into()),
+            c_interval: Constant::new((interval - 1).into()),
             c_cmd_bmcr: cmd(REG_BMCR),
             c_cmd_bmsr: cmd(REG_BMSR),
             c_cmd_special: cmd(REG_SPECIAL),
@@ -193,7 +195,7 @@ impl Logic for MdioMaster {
             }
         }
         if !self.active.q.val() {
-            if self.pause.q.val() != 0 {
+            if !self.pause.q.val().get_bit(20) {
                 self.pause.d.next = self.pause.q.val() - 1;
             } else {
                 // Start a read: preamble.
@@ -232,7 +234,7 @@ impl Logic for MdioMaster {
                 self.active.d.next = false;
                 self.r_oe.d.next = false;
                 self.which.d.next = self.which.q.val() + 1;
-                self.pause.d.next = 2.into();
+                self.pause.d.next = 1.into();
                 if self.which.q.val() == 0 {
                     self.r_autoneg.d.next = self.rd.q.val().get_bit(12);
                     self.r_present.d.next = self.ta_ok.q.val();
@@ -265,7 +267,7 @@ impl Logic for MdioMaster {
             self.r_mdc.d.next = false;
             self.which.d.next = 0.into();
             self.r_phy.d.next = false;
-            self.pause.d.next = 2.into();
+            self.pause.d.next = 1.into();
             self.r_link.d.next = false;
         }
         self.mdc.next = self.r_mdc.q.val();
