@@ -82,8 +82,10 @@ pub struct ClockTiming {
     pub target_mhz: f64,
 }
 
-/// The slowest register-to-register path of the kept placement (nextpnr's report),
-/// which is what sets Fmax: `1000 / total_ns` MHz.
+/// The register-to-register path of the kept placement (nextpnr's report) with the
+/// least slack against its clock's target: with one clock the slowest path, which sets
+/// Fmax (`1000 / total_ns` MHz); with several, the one that misses by most (or comes
+/// closest), not merely the longest (a 14 ns path meets 50 MHz, a 13 ns one misses 100).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct CriticalPath {
     /// The clock edges it runs between (`posedge clk -> posedge clk`).
@@ -459,7 +461,7 @@ pub fn build<B: Block>(uut: &mut B, opts: &FlowOptions) -> Result<Report, ToolEr
         })?
         .len();
     let (clocks, util) = parse_nextpnr_report(&pnr, &report_path)?;
-    let critical_path = critical_path(&pnr);
+    let critical_path = critical_path(&pnr, &clocks);
     let used = |k: &str| util.get(k).map(|u| u.0).unwrap_or(0);
     let total = |k: &str| util.get(k).map(|u| u.1).unwrap_or(0);
     let modules =
@@ -632,10 +634,15 @@ fn parse_nextpnr_report(
     Ok((clocks, out))
 }
 
-/// The longest clocked path in `nextpnr --report`'s `critical_paths` (entries
-/// `{"from": edge, "to": edge, "path": [{"type", "delay", "to": {"cell"}}…]}`; paths
-/// from or to `<async>` I/O are skipped).
-fn critical_path(v: &serde_json::Value) -> Option<CriticalPath> {
+/// The clocked path in `nextpnr --report`'s `critical_paths` (entries `{"from": edge,
+/// "to": edge, "path": [{"type", "delay", "to": {"cell"}}…]}`; paths from or to
+/// `<async>` I/O are skipped) with the least slack: its delay less its launching
+/// clock's period (the clock named in `from`; a clock without a target counts its
+/// delay alone).
+fn critical_path(v: &serde_json::Value, clocks: &[ClockTiming]) -> Option<CriticalPath> {
+    let period = |edge: &str| {
+        clocks.iter().find(|c| edge.ends_with(c.name.as_str())).map_or(0.0, |c| 1000.0 / c.target_mhz)
+    };
     let paths = v.get("critical_paths")?.as_array()?;
     paths
         .iter()
@@ -663,7 +670,10 @@ fn critical_path(v: &serde_json::Value) -> Option<CriticalPath> {
                 routing_ns,
             })
         })
-        .max_by(|a, b| a.total_ns.total_cmp(&b.total_ns))
+        .max_by(|a, b| {
+            let launch = |p: &CriticalPath| p.clocks.split(" -> ").next().unwrap_or("").to_string();
+            (a.total_ns - period(&launch(a))).total_cmp(&(b.total_ns - period(&launch(b))))
+        })
 }
 
 /// Line ranges (1-based, inclusive) of each `module … endmodule` in `verilog`.
@@ -1083,6 +1093,31 @@ mod tests {
         };
         assert_eq!(enable_ffs(None), 8);
         assert_eq!(enable_ffs(Some(9)), 0);
+    }
+
+    /// With two clock domains the critical path is the one with the least slack: a
+    /// 13 ns path at 100 MHz (−3 ns), not a 14 ns one at 50 MHz (+6 ns).
+    #[test]
+    fn the_critical_path_is_the_least_slack_not_the_longest() {
+        let path = |clock: &str, from: &str, ns: f64| {
+            serde_json::json!({
+                "from": format!("posedge {clock}"), "to": format!("posedge {clock}"),
+                "path": [
+                    {"type": "clk-to-q", "delay": 1.0, "to": {"cell": from}},
+                    {"type": "routing", "delay": ns - 1.0, "to": {"cell": "sink"}},
+                ]
+            })
+        };
+        let report = serde_json::json!({ "critical_paths": [
+            path("ref_clk$SB_IO_IN_$glb_clk", "slow_domain", 14.0),
+            path("clock$SB_IO_IN_$glb_clk", "fast_domain", 13.0),
+        ]});
+        let clock = |name: &str, target_mhz: f64| ClockTiming { name: name.into(), fmax_mhz: 0.0, target_mhz };
+        let clocks = [clock("clock$SB_IO_IN_$glb_clk", 100.0), clock("ref_clk$SB_IO_IN_$glb_clk", 50.0)];
+        assert_eq!(critical_path(&report, &clocks).unwrap().from, "fast_domain");
+        // Both at one target: the longest.
+        let same = [clock("clock$SB_IO_IN_$glb_clk", 100.0), clock("ref_clk$SB_IO_IN_$glb_clk", 100.0)];
+        assert_eq!(critical_path(&report, &same).unwrap().from, "slow_domain");
     }
 
     #[test]
