@@ -188,10 +188,12 @@ impl<const N: usize> Pins for RtlPins<N> {
             Port::Net => (u.net_tx_en.val(), u.net_txd.val(), u.net_mdc.val()),
             Port::Srv => (u.srv_tx_en.val(), u.srv_txd.val(), u.srv_mdc.val()),
         };
-        // The master drives a port's MDIO only while it polls that port's PHY.
-        let m = &u.mdio;
-        let mine = m.phy.val() == (p == Port::Srv);
-        PortOut { tx_en, txd: txd.to_u64() as u8, mdc, mdio_o: m.mdio_o.val(), mdio_oe: m.mdio_oe.val() && mine }
+        // The pin's drive, as the Verilator side reads it (`{n}_mdio_buf$write_*`).
+        let buf = match p {
+            Port::Net => &u.net_mdio_buf,
+            Port::Srv => &u.srv_mdio_buf,
+        };
+        PortOut { tx_en, txd: txd.to_u64() as u8, mdc, mdio_o: buf.write_data.val(), mdio_oe: buf.write_enable.val() }
     }
     fn link(&mut self, p: Port) -> Link {
         let e = self.port(p);

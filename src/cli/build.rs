@@ -112,7 +112,7 @@ pub fn run(a: BuildArgs) -> anyhow::Result<()> {
         ];
         // At 94 % of the LCs, 437 clock-enable/reset groups (181 of one flip-flop) left
         // nextpnr no legal placement; enables of fewer than 8 flip-flops as LUT muxes
-        // place and route it (7 183 LCs).
+        // place and route it (README, "Ethernet board", "Fit").
         opts.dffe_min_ce_use = Some(CU_ETH_DFFE_MIN_CE_USE);
     }
     opts.seed = a.seed;

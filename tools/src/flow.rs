@@ -661,19 +661,18 @@ fn critical_path(v: &serde_json::Value, clocks: &[ClockTiming]) -> Option<Critic
                     _ => logic_ns += delay,
                 }
             }
-            Some(CriticalPath {
+            let path = CriticalPath {
                 clocks: format!("{from} -> {to}"),
                 from: cell(steps.first()?)?,
                 to: cell(steps.last()?)?,
                 total_ns: logic_ns + routing_ns,
                 logic_ns,
                 routing_ns,
-            })
+            };
+            Some((path.total_ns - period(from), path))
         })
-        .max_by(|a, b| {
-            let launch = |p: &CriticalPath| p.clocks.split(" -> ").next().unwrap_or("").to_string();
-            (a.total_ns - period(&launch(a))).total_cmp(&(b.total_ns - period(&launch(b))))
-        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, path)| path)
 }
 
 /// Line ranges (1-based, inclusive) of each `module … endmodule` in `verilog`.

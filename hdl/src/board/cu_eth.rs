@@ -92,8 +92,9 @@ pub struct CuEthBoard<const N: usize> {
     pub counters: PortCounters,
     /// Both PHYs' MDIO master (`mdio.phy`: 0 the network port's, 1 the server's).
     pub mdio: MdioMaster,
-    net_mdio_buf: TristateBuffer<Bit>,
-    srv_mdio_buf: TristateBuffer<Bit>,
+    /// The MDIO pins' three-state buffers (what each pin is driven with, and when).
+    pub net_mdio_buf: TristateBuffer<Bit>,
+    pub srv_mdio_buf: TristateBuffer<Bit>,
     /// What each MDIO pin reads.
     net_mdio_i: Signal<Local, Bit>,
     srv_mdio_i: Signal<Local, Bit>,

@@ -54,6 +54,8 @@ const _: () = {
     assert!(REASON_COUNT == 5);
     assert!(REASON_REWRITTEN == 0 && REASON_NO_MATCH == 1 && REASON_FRAGMENT == 2);
     assert!(REASON_UNPARSED == 3 && REASON_UDP_ZERO_CHECKSUM == 4);
+    // `update`'s match arms 5 and 7 (hdl_gen needs literals there).
+    assert!(SLOT_HIT == 5 && SLOT_READ_HITS == 7);
 };
 /// Slots: the waiting hit's increment, READ_HITS' read.
 const SLOT_HIT: u64 = 5;
@@ -165,7 +167,6 @@ pub struct Counters {
     c_op_read_reason: Constant<Bits<3>>,
     c_reason_base: Constant<Bits<8>>,
     c_reason_count: Constant<Bits<8>>,
-    c_slot_hit: Constant<Bits<3>>,
     c_slot_read_hits: Constant<Bits<3>>,
     c_last_word: Constant<Bits<9>>,
 }
@@ -220,7 +221,6 @@ impl Default for Counters {
             c_op_read_reason: Constant::new(MGMT_READ_REASON.into()),
             c_reason_base: Constant::new(REASON_BASE.into()),
             c_reason_count: Constant::new((REASON_COUNT as u64).into()),
-            c_slot_hit: Constant::new(SLOT_HIT.into()),
             c_slot_read_hits: Constant::new(SLOT_READ_HITS.into()),
             c_last_word: Constant::new(((1u64 << HITS_ADDR_BITS) - 1).into()),
         }

@@ -176,6 +176,11 @@ impl Logic for MdioMaster {
         self.sync1.d.next = self.mdio_i.val();
         self.sync2.d.next = self.sync1.q.val();
         self.r_updated.d.next = false;
+        // The other PHY's turn once this one's results are out (`phy` stays theirs
+        // through `updated`).
+        if self.r_updated.q.val() {
+            self.r_phy.d.next = !self.r_phy.q.val();
+        }
         self.half_tick.next = false;
         self.cmd.next = self.c_cmd_bmcr.val();
         if self.which.q.val() == 1 {
@@ -248,7 +253,6 @@ impl Logic for MdioMaster {
                 if self.which.q.val() == 2 {
                     // BMSR: this PHY's poll is complete; the other's follows, or a pause.
                     self.which.d.next = 0.into();
-                    self.r_phy.d.next = !self.r_phy.q.val();
                     if self.r_phy.q.val() {
                         self.pause.d.next = self.c_interval.val();
                     }
@@ -279,11 +283,7 @@ impl Logic for MdioMaster {
         self.phy_present.next = self.r_present.q.val();
         self.bmsr.next = self.rd.q.val();
         self.updated.next = self.r_updated.q.val();
-        // The results are the PHY just polled: `phy` turns over with them, a clock later.
         self.phy.next = self.r_phy.q.val();
-        if self.r_updated.q.val() {
-            self.phy.next = !self.r_phy.q.val();
-        }
     }
 }
 
