@@ -6,7 +6,9 @@
 //!
 //! Four patterns, each used where its rule says; a link's two ends use the same signal
 //! names where the blocks allow it (`count_*` rewriter → counters, `result_*` CAM →
-//! rewriter, `mgmt_*` pipeline → CAM / counters).
+//! rewriter, `mgmt_*` control → pipeline → CAM / counters, `inject_*` executor → control
+//! → the core's inject buffer, `rewritten_*` the core → control → executor: injected
+//! frames' bytes back from the pipeline's `out_*`).
 //!
 //! - **Stream** (`*_data`, `*_valid`, `*_ready`, `*_last`): bytes that may have to wait.
 //!   A beat moves on a rising edge where `valid && ready`; `last` (where bytes come in

@@ -177,16 +177,16 @@ impl<const N: usize> Logic for Core<N> {
         // Input: the frame in the pipeline's source until its last byte, then nothing
         // until it has come out; an empty pipeline takes an injected frame first.
         self.inject_skid.reset.next = self.clear.val();
-        self.inject_word.next = bit_cast::<10, 8>(self.control.pl_data.val());
-        if self.control.pl_last.val() {
-            self.inject_word.next = bit_cast::<10, 8>(self.control.pl_data.val()) | 0x100;
+        self.inject_word.next = bit_cast::<10, 8>(self.control.inject_data.val());
+        if self.control.inject_last.val() {
+            self.inject_word.next = bit_cast::<10, 8>(self.control.inject_data.val()) | 0x100;
         }
         self.inject_skid.up_data.next = self.inject_word.val();
-        if self.control.pl_direction.val() {
+        if self.control.inject_direction.val() {
             self.inject_skid.up_data.next = self.inject_word.val() | 0x200;
         }
-        self.inject_skid.up_valid.next = self.control.pl_valid.val();
-        self.control.pl_ready.next = self.inject_skid.up_ready.val();
+        self.inject_skid.up_valid.next = self.control.inject_valid.val();
+        self.control.inject_ready.next = self.inject_skid.up_ready.val();
 
         self.sel_eth.next = self.from_eth.q.val();
         if !self.busy.q.val() {
@@ -216,13 +216,13 @@ impl<const N: usize> Logic for Core<N> {
         self.pipeline.count_skip.next = self.uncounted.q.val();
 
         // Output: back to the frame's source.
-        self.control.po_data.next = self.pipeline.out_data.val();
-        self.control.po_last.next = self.pipeline.out_last.val();
-        self.control.po_valid.next = self.pipeline.out_valid.val() & !self.from_eth.q.val();
+        self.control.rewritten_data.next = self.pipeline.out_data.val();
+        self.control.rewritten_last.next = self.pipeline.out_last.val();
+        self.control.rewritten_valid.next = self.pipeline.out_valid.val() & !self.from_eth.q.val();
         self.eth_out_data.next = self.pipeline.out_data.val();
         self.eth_out_last.next = self.pipeline.out_last.val();
         self.eth_out_valid.next = self.pipeline.out_valid.val() & self.from_eth.q.val();
-        self.pipeline.out_ready.next = self.control.po_ready.val();
+        self.pipeline.out_ready.next = self.control.rewritten_ready.val();
         if self.from_eth.q.val() {
             self.pipeline.out_ready.next = self.eth_out_ready.val();
         }

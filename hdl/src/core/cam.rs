@@ -42,8 +42,8 @@ use rust_hdl::prelude::*;
 pub struct OneHot<const N: usize> {
     pub index: Signal<In, Bits<8>>,
     pub onehot: Signal<Out, Bits<N>>,
-    one: Constant<Bits<N>>,
-    count: Constant<Bits<9>>,
+    c_one: Constant<Bits<N>>,
+    c_count: Constant<Bits<9>>,
 }
 
 impl<const N: usize> Default for OneHot<N> {
@@ -51,8 +51,8 @@ impl<const N: usize> Default for OneHot<N> {
         Self {
             index: Default::default(),
             onehot: Default::default(),
-            one: Constant::new(1.into()),
-            count: Constant::new((N as u64).into()),
+            c_one: Constant::new(1.into()),
+            c_count: Constant::new((N as u64).into()),
         }
     }
 }
@@ -61,8 +61,8 @@ impl<const N: usize> Logic for OneHot<N> {
     #[hdl_gen]
     fn update(&mut self) {
         self.onehot.next = 0.into();
-        if bit_cast::<9, 8>(self.index.val()) < self.count.val() {
-            self.onehot.next = self.one.val() << self.index.val();
+        if bit_cast::<9, 8>(self.index.val()) < self.c_count.val() {
+            self.onehot.next = self.c_one.val() << self.index.val();
         }
     }
 }
@@ -74,20 +74,20 @@ impl<const N: usize> Logic for OneHot<N> {
 pub struct LastGroup<const N: usize> {
     pub group: Signal<In, Bits<8>>,
     pub is_last: Signal<Out, Bit>,
-    last: Constant<Bits<8>>,
+    c_last: Constant<Bits<8>>,
 }
 
 impl<const N: usize> Default for LastGroup<N> {
     fn default() -> Self {
         assert!(N % 8 == 0 && (8..=256).contains(&N), "the CAM holds 8..=256 entries in groups of 8");
-        Self { group: Default::default(), is_last: Default::default(), last: Constant::new(((N / 8 - 1) as u64).into()) }
+        Self { group: Default::default(), is_last: Default::default(), c_last: Constant::new(((N / 8 - 1) as u64).into()) }
     }
 }
 
 impl<const N: usize> Logic for LastGroup<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        self.is_last.next = self.group.val() == self.last.val();
+        self.is_last.next = self.group.val() == self.c_last.val();
     }
 }
 

@@ -38,16 +38,16 @@ pub struct Control<const N: usize> {
     pub tx_valid: Signal<Out, Bit>,
     pub tx_ready: Signal<In, Bit>,
     /// Into the pipeline's stream input.
-    pub pl_data: Signal<Out, Bits<8>>,
-    pub pl_valid: Signal<Out, Bit>,
-    pub pl_last: Signal<Out, Bit>,
-    pub pl_direction: Signal<Out, Bit>,
-    pub pl_ready: Signal<In, Bit>,
+    pub inject_data: Signal<Out, Bits<8>>,
+    pub inject_valid: Signal<Out, Bit>,
+    pub inject_last: Signal<Out, Bit>,
+    pub inject_direction: Signal<Out, Bit>,
+    pub inject_ready: Signal<In, Bit>,
     /// From the pipeline's stream output.
-    pub po_data: Signal<In, Bits<8>>,
-    pub po_valid: Signal<In, Bit>,
-    pub po_last: Signal<In, Bit>,
-    pub po_ready: Signal<Out, Bit>,
+    pub rewritten_data: Signal<In, Bits<8>>,
+    pub rewritten_valid: Signal<In, Bit>,
+    pub rewritten_last: Signal<In, Bit>,
+    pub rewritten_ready: Signal<Out, Bit>,
     /// The pipeline's management port.
     pub mgmt_op: Signal<Out, Bits<3>>,
     pub mgmt_start: Signal<Out, Bit>,
@@ -87,15 +87,15 @@ impl<const N: usize> Control<N> {
             tx_data: Default::default(),
             tx_valid: Default::default(),
             tx_ready: Default::default(),
-            pl_data: Default::default(),
-            pl_valid: Default::default(),
-            pl_last: Default::default(),
-            pl_direction: Default::default(),
-            pl_ready: Default::default(),
-            po_data: Default::default(),
-            po_valid: Default::default(),
-            po_last: Default::default(),
-            po_ready: Default::default(),
+            inject_data: Default::default(),
+            inject_valid: Default::default(),
+            inject_last: Default::default(),
+            inject_direction: Default::default(),
+            inject_ready: Default::default(),
+            rewritten_data: Default::default(),
+            rewritten_valid: Default::default(),
+            rewritten_last: Default::default(),
+            rewritten_ready: Default::default(),
             mgmt_op: Default::default(),
             mgmt_start: Default::default(),
             mgmt_index: Default::default(),
@@ -166,15 +166,15 @@ impl<const N: usize> Logic for Control<N> {
         self.tx_valid.next = self.tx.tx_valid.val();
         self.tx.tx_ready.next = self.tx_ready.val();
         // Executor <-> pipeline.
-        self.pl_data.next = self.exec.pl_data.val();
-        self.pl_valid.next = self.exec.pl_valid.val();
-        self.pl_last.next = self.exec.pl_last.val();
-        self.pl_direction.next = self.exec.pl_direction.val();
-        self.exec.pl_ready.next = self.pl_ready.val();
-        self.exec.po_data.next = self.po_data.val();
-        self.exec.po_valid.next = self.po_valid.val();
-        self.exec.po_last.next = self.po_last.val();
-        self.po_ready.next = self.exec.po_ready.val();
+        self.inject_data.next = self.exec.inject_data.val();
+        self.inject_valid.next = self.exec.inject_valid.val();
+        self.inject_last.next = self.exec.inject_last.val();
+        self.inject_direction.next = self.exec.inject_direction.val();
+        self.exec.inject_ready.next = self.inject_ready.val();
+        self.exec.rewritten_data.next = self.rewritten_data.val();
+        self.exec.rewritten_valid.next = self.rewritten_valid.val();
+        self.exec.rewritten_last.next = self.rewritten_last.val();
+        self.rewritten_ready.next = self.exec.rewritten_ready.val();
         self.mgmt_op.next = self.exec.mgmt_op.val();
         self.mgmt_start.next = self.exec.mgmt_start.val();
         self.mgmt_index.next = self.exec.mgmt_index.val();

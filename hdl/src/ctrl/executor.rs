@@ -81,16 +81,16 @@ pub struct Executor<const N: usize> {
     pub crc_clear: Signal<Out, Bit>,
     pub crc: Signal<In, Bits<16>>,
     /// Into the pipeline's stream input.
-    pub pl_data: Signal<Out, Bits<8>>,
-    pub pl_valid: Signal<Out, Bit>,
-    pub pl_last: Signal<Out, Bit>,
-    pub pl_direction: Signal<Out, Bit>,
-    pub pl_ready: Signal<In, Bit>,
+    pub inject_data: Signal<Out, Bits<8>>,
+    pub inject_valid: Signal<Out, Bit>,
+    pub inject_last: Signal<Out, Bit>,
+    pub inject_direction: Signal<Out, Bit>,
+    pub inject_ready: Signal<In, Bit>,
     /// From the pipeline's stream output.
-    pub po_data: Signal<In, Bits<8>>,
-    pub po_valid: Signal<In, Bit>,
-    pub po_last: Signal<In, Bit>,
-    pub po_ready: Signal<Out, Bit>,
+    pub rewritten_data: Signal<In, Bits<8>>,
+    pub rewritten_valid: Signal<In, Bit>,
+    pub rewritten_last: Signal<In, Bit>,
+    pub rewritten_ready: Signal<Out, Bit>,
     /// The pipeline's management port.
     pub mgmt_op: Signal<Out, Bits<3>>,
     pub mgmt_start: Signal<Out, Bit>,
@@ -226,13 +226,13 @@ pub struct Executor<const N: usize> {
     feed_last: DFF<Bit>,
     feed_ptr: DFF<Bits<12>>,
     watchdog: DFF<Bits<20>>,
-    pl_reset: DFF<Bit>,
+    r_pipeline_reset: DFF<Bit>,
     out_byte: Signal<Local, Bits<8>>,
     out_req: Signal<Local, Bit>,
     out_raw: Signal<Local, Bit>,
     out_crc: Signal<Local, Bit>,
     out_accept: Signal<Local, Bit>,
-    pl_accept: Signal<Local, Bit>,
+    inject_accept: Signal<Local, Bit>,
     wd_expired: Signal<Local, Bit>,
 }
 
@@ -272,15 +272,15 @@ impl<const N: usize> Executor<N> {
             reply_ready: Default::default(),
             crc_clear: Default::default(),
             crc: Default::default(),
-            pl_data: Default::default(),
-            pl_valid: Default::default(),
-            pl_last: Default::default(),
-            pl_direction: Default::default(),
-            pl_ready: Default::default(),
-            po_data: Default::default(),
-            po_valid: Default::default(),
-            po_last: Default::default(),
-            po_ready: Default::default(),
+            inject_data: Default::default(),
+            inject_valid: Default::default(),
+            inject_last: Default::default(),
+            inject_direction: Default::default(),
+            inject_ready: Default::default(),
+            rewritten_data: Default::default(),
+            rewritten_valid: Default::default(),
+            rewritten_last: Default::default(),
+            rewritten_ready: Default::default(),
             mgmt_op: Default::default(),
             mgmt_start: Default::default(),
             mgmt_index: Default::default(),
@@ -385,13 +385,13 @@ impl<const N: usize> Executor<N> {
             feed_last: Default::default(),
             feed_ptr: Default::default(),
             watchdog: Default::default(),
-            pl_reset: Default::default(),
+            r_pipeline_reset: Default::default(),
             out_byte: Default::default(),
             out_req: Default::default(),
             out_raw: Default::default(),
             out_crc: Default::default(),
             out_accept: Default::default(),
-            pl_accept: Default::default(),
+            inject_accept: Default::default(),
             wd_expired: Default::default(),
         }
     }
@@ -400,7 +400,7 @@ impl<const N: usize> Executor<N> {
 impl<const N: usize> Logic for Executor<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, len_no_payload, len_read_entry, len_inject_one, len_write_entry, len_read_port, len_short, len_bad_inject, arg_over, arg_over_1, arg_over_port, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, is_port, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, reply_port, port_num, op, issue, issue_index, load_info, loading, shift_pending, wait_entry, wait_count, port_ask, wait_port, shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, pl_reset);
+        dff_setup!(self, clock, len_no_payload, len_read_entry, len_inject_one, len_write_entry, len_read_port, len_short, len_bad_inject, arg_over, arg_over_1, arg_over_port, is_info, is_write, is_read, is_clear, is_counters, is_reset, is_inject, is_port, record, state, status, reply_cmd, reply_seq, st_ok, reply_shift, reply_counters, reply_inject, reply_port, port_num, op, issue, issue_index, load_info, loading, shift_pending, wait_entry, wait_count, port_ask, wait_port, shift_left, counter_i, feed_left, feeding, feed_last, feed_ptr, watchdog, r_pipeline_reset);
         self.take.next = false;
         self.take_busy.next = false;
 
@@ -435,9 +435,9 @@ impl<const N: usize> Logic for Executor<N> {
                 self.out_byte.next = self.record.q.val().get_bits::<8>(160);
             }
             ExecState::Inject => {
-                self.out_req.next = self.po_valid.val();
+                self.out_req.next = self.rewritten_valid.val();
                 self.out_crc.next = true;
-                self.out_byte.next = self.po_data.val();
+                self.out_byte.next = self.rewritten_data.val();
             }
             ExecState::CrcHi => {
                 self.out_req.next = true;
@@ -472,14 +472,14 @@ impl<const N: usize> Logic for Executor<N> {
         self.port_select.next = self.port_num.q.val();
         self.port_read.next = self.port_ask.q.val();
         self.port_word.next = self.issue_index.q.val().get_bits::<4>(0);
-        self.pl_valid.next = false;
-        self.pl_last.next = false;
-        self.pl_data.next = self.buf_read_data.val();
-        self.pl_direction.next = self.issue_index.q.val().get_bit(0);
-        self.po_ready.next = false;
-        self.pl_accept.next = false;
+        self.inject_valid.next = false;
+        self.inject_last.next = false;
+        self.inject_data.next = self.buf_read_data.val();
+        self.inject_direction.next = self.issue_index.q.val().get_bit(0);
+        self.rewritten_ready.next = false;
+        self.inject_accept.next = false;
         self.buf_read_address.next = 0.into();
-        self.pl_reset.d.next = false;
+        self.r_pipeline_reset.d.next = false;
         self.request_pulse.next = false;
         self.error_pulse.next = false;
         self.inject_pulse.next = false;
@@ -686,7 +686,7 @@ impl<const N: usize> Logic for Executor<N> {
                     self.issue.d.next = false;
                     self.status.d.next = self.c_st_timeout.val();
                     self.st_ok.d.next = false;
-                    self.pl_reset.d.next = true;
+                    self.r_pipeline_reset.d.next = true;
                     self.state.d.next = ExecState::ReplyStart;
                 }
             }
@@ -700,7 +700,7 @@ impl<const N: usize> Logic for Executor<N> {
                     self.wait_entry.d.next = false;
                     self.status.d.next = self.c_st_timeout.val();
                     self.st_ok.d.next = false;
-                    self.pl_reset.d.next = true;
+                    self.r_pipeline_reset.d.next = true;
                     self.state.d.next = ExecState::ReplyStart;
                 }
             }
@@ -761,7 +761,7 @@ impl<const N: usize> Logic for Executor<N> {
                     self.state.d.next = ExecState::CountWait;
                 } else if self.wd_expired.val() {
                     self.issue.d.next = false;
-                    self.pl_reset.d.next = true;
+                    self.r_pipeline_reset.d.next = true;
                     self.state.d.next = ExecState::CrcHi;
                 }
             }
@@ -775,7 +775,7 @@ impl<const N: usize> Logic for Executor<N> {
                         self.state.d.next = ExecState::Shift;
                     } else if self.wd_expired.val() {
                         self.wait_port.d.next = false;
-                        self.pl_reset.d.next = true;
+                        self.r_pipeline_reset.d.next = true;
                         self.state.d.next = ExecState::CrcHi;
                     }
                 } else if self.mgmt_done.val() {
@@ -785,19 +785,19 @@ impl<const N: usize> Logic for Executor<N> {
                     self.state.d.next = ExecState::Shift;
                 } else if self.wd_expired.val() {
                     self.wait_count.d.next = false;
-                    self.pl_reset.d.next = true;
+                    self.r_pipeline_reset.d.next = true;
                     self.state.d.next = ExecState::CrcHi;
                 }
             }
             ExecState::Inject => {
                 // Feeder: `read_data` always holds RAM[feed_ptr]; on a beat, fetch the next.
-                // `feeding`/`feed_last` are registered so `pl_valid`/`pl_last` come
+                // `feeding`/`feed_last` are registered so `inject_valid`/`inject_last` come
                 // straight from flip-flops.
-                self.pl_valid.next = self.feeding.q.val();
-                self.pl_last.next = self.feed_last.q.val();
-                self.pl_accept.next = self.feeding.q.val() & self.pl_ready.val();
+                self.inject_valid.next = self.feeding.q.val();
+                self.inject_last.next = self.feed_last.q.val();
+                self.inject_accept.next = self.feeding.q.val() & self.inject_ready.val();
                 self.buf_read_address.next = bit_cast::<11, 12>(self.feed_ptr.q.val());
-                if self.pl_accept.val() {
+                if self.inject_accept.val() {
                     self.buf_read_address.next = bit_cast::<11, 12>(self.feed_ptr.q.val() + 1);
                     self.feed_ptr.d.next = self.feed_ptr.q.val() + 1;
                     self.feed_left.d.next = self.feed_left.q.val() - 1;
@@ -805,15 +805,15 @@ impl<const N: usize> Logic for Executor<N> {
                     self.feed_last.d.next = self.feed_left.q.val() == 2;
                 }
                 // Output: straight to the escaper, back-pressured by the UART.
-                self.po_ready.next = self.reply_ready.val();
-                if !(self.pl_accept.val() | self.out_accept.val()) {
+                self.rewritten_ready.next = self.reply_ready.val();
+                if !(self.inject_accept.val() | self.out_accept.val()) {
                     self.watchdog.d.next = self.watchdog.q.val() + 1;
                 }
-                if self.out_accept.val() & self.po_last.val() {
+                if self.out_accept.val() & self.rewritten_last.val() {
                     self.inject_pulse.next = true;
                     self.state.d.next = ExecState::CrcHi;
                 } else if self.wd_expired.val() {
-                    self.pl_reset.d.next = true;
+                    self.r_pipeline_reset.d.next = true;
                     self.state.d.next = ExecState::CrcHi;
                 }
             }
@@ -874,9 +874,9 @@ impl<const N: usize> Logic for Executor<N> {
             self.wait_port.d.next = false;
             self.shift_pending.d.next = false;
             self.load_info.d.next = false;
-            self.pl_reset.d.next = true;
+            self.r_pipeline_reset.d.next = true;
         }
-        self.pipeline_reset.next = self.pl_reset.q.val();
+        self.pipeline_reset.next = self.r_pipeline_reset.q.val();
     }
 }
 

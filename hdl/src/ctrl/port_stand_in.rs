@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 /// Entries the stand-in holds (the benches' table size).
 pub(crate) const CAP: usize = 4;
 
-/// Wires a block with the control block's pipeline-side ports (`mgmt_*`, `pl_*`, `po_*`,
+/// Wires a block with the control block's pipeline-side ports (`mgmt_*`, `inject_*`, `rewritten_*`,
 /// `pipeline_reset`, and the Ethernet ports' `port_*`) to the stand-in, both clocked by `clock`: one bench wiring for the
 /// executor's bench and the control block's.
 macro_rules! wire_to_stand_in {
@@ -28,15 +28,15 @@ macro_rules! wire_to_stand_in {
         $uut.mgmt_busy.next = $port.mgmt_busy.val();
         $uut.mgmt_done.next = $port.mgmt_done.val();
         $uut.mgmt_rdata.next = $port.mgmt_rdata.val();
-        $port.in_data.next = $uut.pl_data.val();
-        $port.in_valid.next = $uut.pl_valid.val();
-        $port.in_last.next = $uut.pl_last.val();
-        $port.in_direction.next = $uut.pl_direction.val();
-        $uut.pl_ready.next = $port.in_ready.val();
-        $uut.po_data.next = $port.out_data.val();
-        $uut.po_valid.next = $port.out_valid.val();
-        $uut.po_last.next = $port.out_last.val();
-        $port.out_ready.next = $uut.po_ready.val();
+        $port.in_data.next = $uut.inject_data.val();
+        $port.in_valid.next = $uut.inject_valid.val();
+        $port.in_last.next = $uut.inject_last.val();
+        $port.in_direction.next = $uut.inject_direction.val();
+        $uut.inject_ready.next = $port.in_ready.val();
+        $uut.rewritten_data.next = $port.out_data.val();
+        $uut.rewritten_valid.next = $port.out_valid.val();
+        $uut.rewritten_last.next = $port.out_last.val();
+        $port.out_ready.next = $uut.rewritten_ready.val();
         $uut.has_ports.next = $port.has_ports.val();
         $port.port_select.next = $uut.port_select.val();
         $port.port_read.next = $uut.port_read.val();

@@ -30,8 +30,8 @@ pub struct UartRx {
     pub valid: Signal<Out, Bit>,
     /// One-clock strobe: a byte arrived whose stop bit was 0 (the byte is discarded).
     pub frame_error: Signal<Out, Bit>,
-    clocks_per_bit_m1: Constant<Bits<16>>,
-    half_bit_m1: Constant<Bits<16>>,
+    c_clocks_per_bit_m1: Constant<Bits<16>>,
+    c_half_bit_m1: Constant<Bits<16>>,
     sync1: DFFWithInit<Bit>,
     sync2: DFFWithInit<Bit>,
     busy: DFF<Bit>,
@@ -54,8 +54,8 @@ impl UartRx {
             data: Default::default(),
             valid: Default::default(),
             frame_error: Default::default(),
-            clocks_per_bit_m1: Constant::new((clocks_per_bit as u64 - 1).into()),
-            half_bit_m1: Constant::new((clocks_per_bit as u64 / 2 - 1).into()),
+            c_clocks_per_bit_m1: Constant::new((clocks_per_bit as u64 - 1).into()),
+            c_half_bit_m1: Constant::new((clocks_per_bit as u64 / 2 - 1).into()),
             sync1: DFFWithInit::new(true),
             sync2: DFFWithInit::new(true),
             busy: Default::default(),
@@ -89,13 +89,13 @@ impl Logic for UartRx {
             if !self.sync2.q.val() {
                 // Falling edge: look again in the middle of the start bit.
                 self.busy.d.next = true;
-                self.count.d.next = self.half_bit_m1.val();
+                self.count.d.next = self.c_half_bit_m1.val();
                 self.bit.d.next = 0.into();
             }
         } else if self.count.q.val() != 0 {
             self.count.d.next = self.count.q.val() - 1;
         } else {
-            self.count.d.next = self.clocks_per_bit_m1.val();
+            self.count.d.next = self.c_clocks_per_bit_m1.val();
             self.bit.d.next = self.bit.q.val() + 1;
             if self.bit.q.val() == 0 {
                 if self.sync2.q.val() {
@@ -130,7 +130,7 @@ pub struct UartTx {
     pub ready: Signal<Out, Bit>,
     /// The serial line (idle high).
     pub tx: Signal<Out, Bit>,
-    clocks_per_bit_m1: Constant<Bits<16>>,
+    c_clocks_per_bit_m1: Constant<Bits<16>>,
     line: DFFWithInit<Bit>,
     busy: DFF<Bit>,
     count: DFF<Bits<16>>,
@@ -151,7 +151,7 @@ impl UartTx {
             valid: Default::default(),
             ready: Default::default(),
             tx: Default::default(),
-            clocks_per_bit_m1: Constant::new((clocks_per_bit as u64 - 1).into()),
+            c_clocks_per_bit_m1: Constant::new((clocks_per_bit as u64 - 1).into()),
             line: DFFWithInit::new(true),
             busy: Default::default(),
             count: Default::default(),
@@ -186,14 +186,14 @@ impl Logic for UartTx {
             self.busy.d.next = true;
             self.line.d.next = false;
             self.shift.d.next = self.data.val();
-            self.count.d.next = self.clocks_per_bit_m1.val();
+            self.count.d.next = self.c_clocks_per_bit_m1.val();
             self.bit.d.next = 0.into();
         } else if self.busy.q.val() {
             if self.count.q.val() != 0 {
                 self.count.d.next = self.count.q.val() - 1;
                 self.at_end.d.next = (self.count.q.val() == 1) & (self.bit.q.val() == 9);
             } else {
-                self.count.d.next = self.clocks_per_bit_m1.val();
+                self.count.d.next = self.c_clocks_per_bit_m1.val();
                 self.bit.d.next = self.bit.q.val() + 1;
                 if self.bit.q.val() == 8 {
                     self.line.d.next = true;

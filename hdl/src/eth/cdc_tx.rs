@@ -12,7 +12,12 @@
 //! that is 24 byte times of lead: the hold plus 200 ppm over 20 000 bytes. It costs
 //! 16 byte times (1.3 µs) of latency at 100 Mb/s.
 //!
-//! Core side: `data`/`valid`/`ready`/`last`/`stomp` (`ready` is the FIFO not full).
+//! Core side: `data`/`valid`/`ready`/`last`/`stomp`. `ready` comes from a flip-flop (the
+//! FIFO's `full` is a compare of two pointers, and through the egress buffer's read and
+//! fill arithmetic it was the core's critical path): it is set when the FIFO's
+//! `write_fill` is below `READY_LEVEL`. `write_fill` counts writes from a delayed write
+//! pointer, so it misses the write two clocks back; with the one this clock, the
+//! registered decision is for a clock after that, so the margin is two words.
 //! REF_CLK side: `tx_*`, named as `RmiiTx`'s inputs.
 
 use rust_hdl::prelude::*;
@@ -21,6 +26,9 @@ declare_async_fifo!(TxFifo, Bits<10>, 32, 1);
 
 /// Words buffered before a frame is let out (unless it is already whole).
 pub const START_LEVEL: u64 = 16;
+/// `ready` is set the next clock while `write_fill` is below this: the FIFO's 32 words
+/// less the two writes `write_fill` may not show yet (above).
+pub const READY_LEVEL: u64 = 30;
 
 #[derive(LogicBlock)]
 pub struct TxCdc {
@@ -44,7 +52,10 @@ pub struct TxCdc {
     written: DFF<Bits<6>>,
     sent: DFF<Bits<6>>,
     in_frame: DFF<Bit>,
+    /// Registered `ready`.
+    r_ready: DFF<Bit>,
     c_start_level: Constant<Bits<6>>,
+    c_ready_level: Constant<Bits<6>>,
     open: Signal<Local, Bit>,
     take: Signal<Local, Bit>,
 }
@@ -69,7 +80,9 @@ impl Default for TxCdc {
             written: Default::default(),
             sent: Default::default(),
             in_frame: Default::default(),
+            r_ready: Default::default(),
             c_start_level: Constant::new(START_LEVEL.into()),
+            c_ready_level: Constant::new(READY_LEVEL.into()),
             open: Default::default(),
             take: Default::default(),
         }
@@ -84,6 +97,7 @@ impl Logic for TxCdc {
         self.written.clock.next = self.clock.val();
         self.sent.clock.next = self.tx_clock.val();
         self.in_frame.clock.next = self.tx_clock.val();
+        self.r_ready.clock.next = self.clock.val();
         self.written.d.next = self.written.q.val();
         self.sent.d.next = self.sent.q.val();
         self.in_frame.d.next = self.in_frame.q.val();
@@ -93,10 +107,11 @@ impl Logic for TxCdc {
         self.frames.send.next = !self.frames.busy.val();
 
         // Core side.
-        self.ready.next = !self.fifo.full.val();
-        self.fifo.write.next = self.valid.val() & !self.fifo.full.val();
+        self.r_ready.d.next = self.fifo.write_fill.val() < self.c_ready_level.val();
+        self.ready.next = self.r_ready.q.val();
+        self.fifo.write.next = self.valid.val() & self.r_ready.q.val();
         self.fifo.data_in.next = bit_cast::<10, 8>(self.data.val()).replace_bit(8, self.last.val()).replace_bit(9, self.stomp.val());
-        if self.valid.val() & !self.fifo.full.val() & self.last.val() {
+        if self.valid.val() & self.r_ready.q.val() & self.last.val() {
             self.written.d.next = self.written.q.val() + 1;
         }
 
@@ -129,7 +144,9 @@ mod tests {
     /// at one per clock. Taken on the REF_CLK side the way
     /// `RmiiTx` takes them: 8 byte times of preamble after `tx_valid` rises, then a byte
     /// every 4 cycles that must be there (else it counts an underrun), 12 of gap.
-    fn cross(frames: &[Vec<u8>], ref_ppm: f64, bursty: bool) -> (Vec<Vec<u8>>, usize) {
+    /// With `flood`, a byte every core clock: the FIFO stays full and `ready` holds the
+    /// writer back (a word taken while the FIFO is full would be lost).
+    fn cross(frames: &[Vec<u8>], ref_ppm: f64, bursty: bool, flood: bool) -> (Vec<Vec<u8>>, usize) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(41);
         let mut uut = TxCdc::default();
         uut.connect_all();
@@ -143,6 +160,7 @@ mod tests {
         while clocks.now_ns() < end_ns {
             let edge = clocks.advance();
             let write = edge.rises(0) && uut.valid.val() && uut.ready.val();
+            let full = uut.fifo.full.val();
             let read = edge.rises(1) && uut.tx_valid.val() && uut.tx_ready.val();
             let word = (uut.tx_data.val().to_u64() as u8, uut.tx_last.val(), uut.tx_stomp.val());
             uut.clock.next = clocks.level(0).into();
@@ -150,9 +168,12 @@ mod tests {
             portshare_tools::clocking::settle(&mut uut);
             if edge.rises(0) {
                 if write {
+                    assert!(!full, "byte {next} taken while the FIFO is full");
                     next += 1;
                     index = if bytes[next - 1].1 { 0 } else { index + 1 };
-                    wait = if bytes[next - 1].1 {
+                    wait = if flood {
+                        1
+                    } else if bytes[next - 1].1 {
                         160
                     } else if bursty && index == 38 {
                         160
@@ -208,10 +229,22 @@ mod tests {
         frames.extend([vec![1u8], vec![2, 3, 4], (0..60).collect(), vec![9, 0x5A]]);
         for ppm in [-100.0, 100.0] {
             for bursty in [false, true] {
-                let (got, underruns) = cross(&frames, ppm, bursty);
+                let (got, underruns) = cross(&frames, ppm, bursty, false);
                 assert_eq!(underruns, 0, "ppm {ppm} bursty {bursty}");
                 assert!(got == frames, "ppm {ppm} bursty {bursty}: {} of {} frames", got.len(), frames.len());
             }
+        }
+    }
+
+    #[test]
+    fn a_writer_faster_than_the_line_is_held_back_by_ready_and_loses_nothing() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(47);
+        let mut frames: Vec<Vec<u8>> = (0..3).map(|_| (0..1518).map(|_| rng.gen()).collect()).collect();
+        frames.extend([vec![7u8; 60], vec![9, 0x5A], (0..200).map(|_| rng.gen()).collect()]);
+        for ppm in [-100.0, 100.0] {
+            let (got, underruns) = cross(&frames, ppm, false, true);
+            assert_eq!(underruns, 0, "ppm {ppm}");
+            assert!(got == frames, "ppm {ppm}: {} of {} frames", got.len(), frames.len());
         }
     }
 

@@ -106,13 +106,13 @@ pub struct Crc<const W: usize, const D: usize> {
     /// … followed by its CRC inverted (stomped).
     pub residue_stomped: Signal<Out, Bit>,
     state: DFFWithInit<Bits<W>>,
-    init: Constant<Bits<W>>,
-    xorout: Constant<Bits<W>>,
-    residue: Constant<Bits<W>>,
-    stomped: Constant<Bits<W>>,
+    c_init: Constant<Bits<W>>,
+    c_xorout: Constant<Bits<W>>,
+    c_residue: Constant<Bits<W>>,
+    c_stomped: Constant<Bits<W>>,
     /// Per next-state bit j: the state bits and the data bits whose xor it is.
-    state_taps: Vec<Constant<Bits<W>>>,
-    data_taps: Vec<Constant<Bits<D>>>,
+    c_state_taps: Vec<Constant<Bits<W>>>,
+    c_data_taps: Vec<Constant<Bits<D>>>,
     base: Signal<Local, Bits<W>>,
     next: Signal<Local, Bits<W>>,
 }
@@ -135,12 +135,12 @@ impl<const W: usize, const D: usize> Crc<W, D> {
             residue_ok: Default::default(),
             residue_stomped: Default::default(),
             state: DFFWithInit::new(spec.init.into()),
-            init: Constant::new(spec.init.into()),
-            xorout: Constant::new(spec.xorout.into()),
-            residue: Constant::new(spec.residue().into()),
-            stomped: Constant::new(spec.stomped_residue().into()),
-            state_taps: (0..W).map(|j| Constant::new(taps(&state_cols, j).into())).collect(),
-            data_taps: (0..W).map(|j| Constant::new(taps(&data_cols, j).into())).collect(),
+            c_init: Constant::new(spec.init.into()),
+            c_xorout: Constant::new(spec.xorout.into()),
+            c_residue: Constant::new(spec.residue().into()),
+            c_stomped: Constant::new(spec.stomped_residue().into()),
+            c_state_taps: (0..W).map(|j| Constant::new(taps(&state_cols, j).into())).collect(),
+            c_data_taps: (0..W).map(|j| Constant::new(taps(&data_cols, j).into())).collect(),
             base: Default::default(),
             next: Default::default(),
         }
@@ -168,7 +168,7 @@ impl<const W: usize, const D: usize> Logic for Crc<W, D> {
         dff_setup!(self, clock, state);
         self.base.next = self.state.q.val();
         if self.clear.val() {
-            self.base.next = self.init.val();
+            self.base.next = self.c_init.val();
         }
         self.state.d.next = self.base.val();
         // The xor network only where it is used: rust-hdl's simulator would otherwise
@@ -178,14 +178,14 @@ impl<const W: usize, const D: usize> Logic for Crc<W, D> {
             for j in 0..W {
                 self.next.next = self.next.val().replace_bit(
                     j,
-                    (self.base.val() & self.state_taps[j].val()).xor() ^ (self.data.val() & self.data_taps[j].val()).xor(),
+                    (self.base.val() & self.c_state_taps[j].val()).xor() ^ (self.data.val() & self.c_data_taps[j].val()).xor(),
                 );
             }
             self.state.d.next = self.next.val();
         }
-        self.crc.next = self.state.q.val() ^ self.xorout.val();
-        self.residue_ok.next = self.state.q.val() == self.residue.val();
-        self.residue_stomped.next = self.state.q.val() == self.stomped.val();
+        self.crc.next = self.state.q.val() ^ self.c_xorout.val();
+        self.residue_ok.next = self.state.q.val() == self.c_residue.val();
+        self.residue_stomped.next = self.state.q.val() == self.c_stomped.val();
     }
 }
 
