@@ -26,7 +26,7 @@ use portshare_hdl::eth::port::EthPort;
 use portshare_host::protocol::{Deframed, Reply, Request, SlipDecoder};
 use portshare_host::Slot;
 use portshare_tools::verilator::{Design, Library, Model};
-use portshare_tools::verilog::parse_top_ports;
+use portshare_tools::verilog::{add_outputs, inout_as_input, parse_top_ports};
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 
@@ -238,48 +238,22 @@ fn added_ports() -> Vec<(String, usize, String)> {
     v
 }
 
-fn replace_once(text: &mut String, from: &str, to: &str) -> Result<()> {
-    if text.matches(from).count() != 1 {
-        bail!("the board top's Verilog has {} `{from}`, not one (has rust-hdl's output changed?)", text.matches(from).count());
-    }
-    *text = text.replacen(from, to, 1);
-    Ok(())
-}
-
 /// The board top's generated Verilog (from a fresh block) for Verilator: `module top`
 /// gets output ports for each port's link and speed, and its MDIO pins
 /// (three-state: Verilator's top-level inout needs the enables split out) become the
 /// line in (`net_mdio`, what the PHY side leaves it at) and the master's drive out
 /// (`net_mdio_o`/`net_mdio_oe`); the master reads its own drive while it drives, the
-/// line otherwise, as `TristateBuffer` does in rust-hdl. Nothing else changes.
+/// line otherwise, as `TristateBuffer` does in rust-hdl (`tools::verilog`'s
+/// `inout_as_input` and `add_outputs`). Nothing else changes.
 pub fn verilator_design<const N: usize>() -> Result<Design> {
     let mut fresh = CuEthBoard::<N>::with_options(CLOCKS_PER_BIT, BUILD_ID, MDIO_INTERVAL);
-    let generated = portshare_tools::flow::top_verilog(&mut fresh, "top")?;
-    let end = generated.find("endmodule // top\n").context("no `endmodule // top` in the board top's Verilog")?;
-    let (top, rest) = generated.split_at(end);
-    let mut top = top.to_string();
-    let added = added_ports();
-    let names: Vec<&str> = added.iter().map(|a| a.0.as_str()).collect();
-    replace_once(&mut top, "led_reset);", &format!("led_reset,{});", names.join(",")))?;
-    let mut decls = String::new();
-    let mut assigns = String::new();
-    for (name, width, from) in &added {
-        let range = if *width > 1 { format!("[{}:0] ", width - 1) } else { String::new() };
-        decls += &format!("    output wire  {range}{name};\n");
-        assigns += &format!("    assign {name} = {from};\n");
-    }
+    let mut verilog = portshare_tools::flow::top_verilog(&mut fresh, "top")?;
     for p in Port::BOTH {
         let n = p.name();
-        replace_once(&mut top, &format!("    inout wire  {n}_mdio;\n"), &format!("    input wire  {n}_mdio;\n    wire  {n}_mdio_pad;\n"))?;
-        replace_once(&mut top, &format!(".bus({n}_mdio)"), &format!(".bus({n}_mdio_pad)"))?;
-        replace_once(
-            &mut top,
-            &format!("{n}_mdio_i = {n}_mdio_buf$read_data;"),
-            &format!("{n}_mdio_i = {n}_mdio_buf$write_enable ? {n}_mdio_buf$write_data : {n}_mdio;"),
-        )?;
+        verilog = inout_as_input(&verilog, &format!("{n}_mdio"), &format!("{n}_mdio_buf"))
+            .map_err(|e| anyhow::anyhow!("the board top's {n}_mdio (has rust-hdl's output changed?): {e}"))?;
     }
-    replace_once(&mut top, "    // Stub signals\n", &format!("{decls}    // Stub signals\n"))?;
-    let verilog = format!("{top}{assigns}{rest}");
+    let verilog = add_outputs(&verilog, &added_ports()).map_err(|e| anyhow::anyhow!("the board top's probes: {e}"))?;
     let mut ports = parse_top_ports(&verilog).map_err(|e| anyhow::anyhow!("the board top's ports: {e}"))?;
     for p in &mut ports {
         p.is_clock = ["clock", "net_ref_clk", "srv_ref_clk"].contains(&p.name.as_str());
