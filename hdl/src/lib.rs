@@ -28,6 +28,13 @@
 //!   `mgmt_start && !mgmt_busy` at an edge accepts it; `mgmt_busy` is high from the next
 //!   clock until `mgmt_done`, a one-clock pulse (never in the accepting clock) with
 //!   `mgmt_rdata` valid in that clock only. The pipeline, the CAM and the counters.
+//! - **Bundle** (a rust-hdl `LogicInterface`, its members `<bundle>$<member>` in the
+//!   Verilog): a link that crosses several levels of hierarchy unchanged is one field
+//!   passed down with `link` and met with `join`, so no level can rename or miswire a
+//!   member. `ctrl::port_read::PortRead` (READ_PORT's start/done link, executor →
+//!   control → core → the board top's ports, answered in the board top). The links
+//!   above keep flat names: their blocks' ports are the Icarus and Verilator benches'
+//!   vectors, named in `sim/` and the harnesses.
 //!
 //! # Names inside a block
 //!

@@ -21,6 +21,7 @@
 
 use crate::core::pipeline::{Pipeline, MGMT_RESET_COUNTERS};
 use crate::ctrl::control::{default_build_id, Control};
+use crate::ctrl::port_read::PortRead;
 use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
 
@@ -49,11 +50,7 @@ pub struct Core<const N: usize> {
     pub eth_out_ready: Signal<In, Bit>,
     /// The board's Ethernet ports for READ_PORT (see `Executor`).
     pub has_ports: Signal<In, Bit>,
-    pub port_select: Signal<Out, Bit>,
-    pub port_read: Signal<Out, Bit>,
-    pub port_word: Signal<Out, Bits<4>>,
-    pub port_value: Signal<In, Bits<32>>,
-    pub port_done: Signal<In, Bit>,
+    pub port: PortRead,
     /// RESET_COUNTERS for the ports' counters: one clock, the clock after the pipeline
     /// took its own MGMT_RESET_COUNTERS (the ports' sweep then holds READ_PORT back).
     pub port_counters_clear: Signal<Out, Bit>,
@@ -109,11 +106,7 @@ impl<const N: usize> Core<N> {
             eth_out_last: Default::default(),
             eth_out_ready: Default::default(),
             has_ports: Default::default(),
-            port_select: Default::default(),
-            port_read: Default::default(),
-            port_word: Default::default(),
-            port_value: Default::default(),
-            port_done: Default::default(),
+            port: Default::default(),
             port_counters_clear: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
@@ -164,11 +157,7 @@ impl<const N: usize> Logic for Core<N> {
         self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
         self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
         self.control.has_ports.next = self.has_ports.val();
-        self.port_select.next = self.control.port_select.val();
-        self.port_word.next = self.control.port_word.val();
-        self.control.port_value.next = self.port_value.val();
-        self.port_read.next = self.control.port_read.val();
-        self.control.port_done.next = self.port_done.val();
+        PortRead::link(&mut self.port, &mut self.control.port);
         self.counters_clear.d.next = self.control.mgmt_start.val()
             & !self.pipeline.mgmt_busy.val()
             & (self.control.mgmt_op.val() == self.c_op_reset.val());

@@ -109,8 +109,8 @@ impl<const N: usize> Logic for CuBoard<N> {
         self.core.eth_in_fcs_bad.next = false;
         // No Ethernet ports: READ_PORT answers OUT_OF_RANGE.
         self.core.has_ports.next = false;
-        self.core.port_value.next = 0.into();
-        self.core.port_done.next = false;
+        self.core.port.value.next = 0.into();
+        self.core.port.done.next = false;
         self.core.eth_out_ready.next = true;
 
         // LEDs.

@@ -357,27 +357,27 @@ impl<const N: usize> Logic for CuEthBoard<N> {
             | (bit_cast::<TOTAL, COUNTERS>(self.srv.events.val()) << self.c_srv_shift.val());
         self.counters.rx_len0.next = self.net.rx_len.val();
         self.counters.rx_len1.next = self.srv.rx_len.val();
-        self.counters.read_index.next = bit_cast::<5, 4>(self.core.port_word.val()) - 1;
-        if self.core.port_select.val() {
-            self.counters.read_index.next = (bit_cast::<5, 4>(self.core.port_word.val()) - 1) + self.c_srv_first.val();
+        self.counters.read_index.next = bit_cast::<5, 4>(self.core.port.word.val()) - 1;
+        if self.core.port.select.val() {
+            self.counters.read_index.next = (bit_cast::<5, 4>(self.core.port.word.val()) - 1) + self.c_srv_first.val();
         }
         self.counters.read.next = false;
         self.status_done.d.next = false;
-        if self.core.port_read.val() {
-            self.status_sel.d.next = self.core.port_word.val() == 0;
-            self.status_srv.d.next = self.core.port_select.val();
-            self.status_done.d.next = self.core.port_word.val() == 0;
-            self.counters.read.next = self.core.port_word.val() != 0;
+        if self.core.port.read.val() {
+            self.status_sel.d.next = self.core.port.word.val() == 0;
+            self.status_srv.d.next = self.core.port.select.val();
+            self.status_done.d.next = self.core.port.word.val() == 0;
+            self.counters.read.next = self.core.port.word.val() != 0;
         }
-        self.core.port_value.next = self.counters.value.val();
+        self.core.port.value.next = self.counters.value.val();
         if self.status_sel.q.val() {
-            self.core.port_value.next = self.net.status_word.val();
+            self.core.port.value.next = self.net.status_word.val();
             if self.status_srv.q.val() {
-                self.core.port_value.next = self.srv.status_word.val();
+                self.core.port.value.next = self.srv.status_word.val();
             }
         }
         self.port_done.d.next = self.status_done.q.val() | self.counters.done.val();
-        self.core.port_done.next = self.port_done.q.val();
+        self.core.port.done.next = self.port_done.q.val();
 
         // LEDs.
         self.status.event0.next = self.net.rx_activity.val() | self.net.tx_activity.val();

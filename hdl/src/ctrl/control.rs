@@ -9,6 +9,7 @@
 //! SLIP escaper, reply CRC) in front of the UART transmitter.
 
 use crate::ctrl::executor::Executor;
+use crate::ctrl::port_read::PortRead;
 use crate::ctrl::slip_rx::SlipRx;
 use crate::ctrl::slip_tx::SlipTx;
 use rust_hdl::prelude::*;
@@ -58,11 +59,7 @@ pub struct Control<const N: usize> {
     pub mgmt_rdata: Signal<In, Bits<RECORD_BITS>>,
     /// The board's Ethernet ports for READ_PORT (see `Executor`).
     pub has_ports: Signal<In, Bit>,
-    pub port_select: Signal<Out, Bit>,
-    pub port_read: Signal<Out, Bit>,
-    pub port_word: Signal<Out, Bits<4>>,
-    pub port_value: Signal<In, Bits<32>>,
-    pub port_done: Signal<In, Bit>,
+    pub port: PortRead,
     /// One-clock pulse after a watchdog timeout (and during reset).
     pub pipeline_reset: Signal<Out, Bit>,
     /// Activity pulses for LEDs: a request was taken; an error reply started; an
@@ -104,11 +101,7 @@ impl<const N: usize> Control<N> {
             mgmt_done: Default::default(),
             mgmt_rdata: Default::default(),
             has_ports: Default::default(),
-            port_select: Default::default(),
-            port_read: Default::default(),
-            port_word: Default::default(),
-            port_value: Default::default(),
-            port_done: Default::default(),
+            port: Default::default(),
             pipeline_reset: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
@@ -183,11 +176,7 @@ impl<const N: usize> Logic for Control<N> {
         self.exec.mgmt_done.next = self.mgmt_done.val();
         self.exec.mgmt_rdata.next = self.mgmt_rdata.val();
         self.exec.has_ports.next = self.has_ports.val();
-        self.port_select.next = self.exec.port_select.val();
-        self.port_word.next = self.exec.port_word.val();
-        self.exec.port_value.next = self.port_value.val();
-        self.port_read.next = self.exec.port_read.val();
-        self.exec.port_done.next = self.port_done.val();
+        PortRead::link(&mut self.port, &mut self.exec.port);
         self.pipeline_reset.next = self.exec.pipeline_reset.val();
         self.request_pulse.next = self.exec.request_pulse.val();
         self.error_pulse.next = self.exec.error_pulse.val();

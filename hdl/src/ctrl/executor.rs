@@ -22,6 +22,7 @@ use crate::ctrl::slip_rx::FRAME_ADDR_BITS;
 use portshare_spec::ports::{PORT_COUNT, WORDS as PORT_WORDS};
 use portshare_spec::protocol::*;
 use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
+use crate::ctrl::port_read::PortRead;
 use rust_hdl::prelude::*;
 
 /// Bits of a counter on the management port (the low bits of `mgmt_rdata`).
@@ -100,16 +101,10 @@ pub struct Executor<const N: usize> {
     pub mgmt_done: Signal<In, Bit>,
     pub mgmt_rdata: Signal<In, Bits<RECORD_BITS>>,
     /// The board's Ethernet ports (READ_PORT): whether it has them (`PORT_COUNT`; a
-    /// board without ties this low and every port is out of range), and a read: a
-    /// `port_read` pulse asks for word `port_word` of port `port_select` (both held
-    /// until the answer), which is in `port_value` the clock `port_done` pulses (the
-    /// counters live in block RAM, and a clearing sweep holds a read back).
+    /// board without ties this low and every port is out of range), and the link
+    /// that reads their words (`port_read.rs`).
     pub has_ports: Signal<In, Bit>,
-    pub port_select: Signal<Out, Bit>,
-    pub port_read: Signal<Out, Bit>,
-    pub port_word: Signal<Out, Bits<4>>,
-    pub port_value: Signal<In, Bits<32>>,
-    pub port_done: Signal<In, Bit>,
+    pub port: PortRead,
     /// One-clock pulse after a watchdog timeout (and during reset).
     pub pipeline_reset: Signal<Out, Bit>,
     /// Activity pulses for LEDs: a request was taken; an error reply started; an
@@ -197,7 +192,7 @@ pub struct Executor<const N: usize> {
     reply_counters: DFF<Bit>,
     reply_inject: DFF<Bit>,
     reply_port: DFF<Bit>,
-    /// READ_PORT's port, held for the reply (drives `port_select`).
+    /// READ_PORT's port, held for the reply (drives `port.select`).
     port_num: DFF<Bit>,
     op: DFF<Bits<3>>,
     /// The management request being offered (`mgmt_start`) and its index: the
@@ -211,7 +206,7 @@ pub struct Executor<const N: usize> {
     shift_pending: DFF<Bit>,
     wait_entry: DFF<Bit>,
     wait_count: DFF<Bit>,
-    /// A READ_PORT word is being asked for (CountIssue: drives `port_read`), and is
+    /// A READ_PORT word is being asked for (CountIssue: drives `port.read`), and is
     /// awaited (CountWait, with no management op).
     port_ask: DFF<Bit>,
     wait_port: DFF<Bit>,
@@ -289,11 +284,7 @@ impl<const N: usize> Executor<N> {
             mgmt_done: Default::default(),
             mgmt_rdata: Default::default(),
             has_ports: Default::default(),
-            port_select: Default::default(),
-            port_read: Default::default(),
-            port_word: Default::default(),
-            port_value: Default::default(),
-            port_done: Default::default(),
+            port: Default::default(),
             pipeline_reset: Default::default(),
             request_pulse: Default::default(),
             error_pulse: Default::default(),
@@ -469,9 +460,9 @@ impl<const N: usize> Logic for Executor<N> {
         self.mgmt_op.next = self.op.q.val();
         self.mgmt_index.next = self.issue_index.q.val();
         self.mgmt_wdata.next = self.record.q.val();
-        self.port_select.next = self.port_num.q.val();
-        self.port_read.next = self.port_ask.q.val();
-        self.port_word.next = self.issue_index.q.val().get_bits::<4>(0);
+        self.port.select.next = self.port_num.q.val();
+        self.port.read.next = self.port_ask.q.val();
+        self.port.word.next = self.issue_index.q.val().get_bits::<4>(0);
         self.inject_valid.next = false;
         self.inject_last.next = false;
         self.inject_data.next = self.buf_read_data.val();
@@ -532,8 +523,8 @@ impl<const N: usize> Logic for Executor<N> {
         if self.wait_count.q.val() & self.mgmt_done.val() {
             self.record.d.next = self.mgmt_rdata.val() << self.c_counter_shift.val();
         }
-        if self.wait_port.q.val() & self.port_done.val() {
-            self.record.d.next = bit_cast::<RECORD_BITS, 32>(self.port_value.val()) << self.c_counter_shift.val();
+        if self.wait_port.q.val() & self.port.done.val() {
+            self.record.d.next = bit_cast::<RECORD_BITS, 32>(self.port.value.val()) << self.c_counter_shift.val();
         }
         if self.load_info.q.val() {
             self.record.d.next = self.c_info.val();
@@ -768,7 +759,7 @@ impl<const N: usize> Logic for Executor<N> {
             ExecState::CountWait => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
                 if self.reply_port.q.val() {
-                    if self.port_done.val() {
+                    if self.port.done.val() {
                         self.wait_port.d.next = false;
                         self.shift_left.d.next = 4.into();
                         self.counter_i.d.next = self.counter_i.q.val() + 1;

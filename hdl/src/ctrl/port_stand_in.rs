@@ -7,6 +7,7 @@ use crate::core::pipeline::{
 };
 use portshare_spec::ports::WORDS as PORT_WORDS;
 use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
+use crate::ctrl::port_read::PortReadTarget;
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 
@@ -38,11 +39,7 @@ macro_rules! wire_to_stand_in {
         $uut.rewritten_last.next = $port.out_last.val();
         $port.out_ready.next = $uut.rewritten_ready.val();
         $uut.has_ports.next = $port.has_ports.val();
-        $port.port_select.next = $uut.port_select.val();
-        $port.port_read.next = $uut.port_read.val();
-        $port.port_word.next = $uut.port_word.val();
-        $uut.port_value.next = $port.port_value.val();
-        $uut.port_done.next = $port.port_done.val();
+        $crate::ctrl::port_read::PortRead::join(&mut $uut.port, &mut $port.port);
     };
 }
 pub(crate) use wire_to_stand_in;
@@ -53,7 +50,7 @@ pub(crate) use wire_to_stand_in;
 /// through a 4-byte FIFO that stalls every third clock and inverts every byte of an
 /// outgoing frame (so a reply provably comes from the pipeline, not the buffer); and
 /// the board's Ethernet port words (`_ports`, none by default), each answered 1 to 4
-/// clocks after it is asked for (`port_read`/`port_done`), like the board's ports.
+/// clocks after it is asked for (`port.read`/`port.done`), like the board's ports.
 #[derive(LogicBlock, Default)]
 pub(crate) struct PortStandIn {
     pub(crate) clock: Signal<In, Clock>,
@@ -74,11 +71,7 @@ pub(crate) struct PortStandIn {
     pub(crate) out_last: Signal<Out, Bit>,
     pub(crate) out_ready: Signal<In, Bit>,
     pub(crate) has_ports: Signal<Out, Bit>,
-    pub(crate) port_select: Signal<In, Bit>,
-    pub(crate) port_read: Signal<In, Bit>,
-    pub(crate) port_word: Signal<In, Bits<4>>,
-    pub(crate) port_value: Signal<Out, Bits<32>>,
-    pub(crate) port_done: Signal<Out, Bit>,
+    pub(crate) port: PortReadTarget,
     /// The read being answered: clocks left and its word.
     pub(crate) _port_due: Option<(u64, u32)>,
     /// Per port, its READ_PORT words.
@@ -107,19 +100,19 @@ impl Logic for PortStandIn {
             return;
         }
         // A read is answered 1 to 4 clocks later (as the ports' RAM and sweep may),
-        // its word held in `port_value` until the next answer.
-        self.port_done.next = false;
+        // its word held in `port.value` until the next answer.
+        self.port.done.next = false;
         if let Some((left, v)) = self._port_due {
             if left == 0 {
-                self.port_value.next = (v as u64).into();
-                self.port_done.next = true;
+                self.port.value.next = (v as u64).into();
+                self.port.done.next = true;
                 self._port_due = None;
             } else {
                 self._port_due = Some((left - 1, v));
             }
         }
-        if self.port_read.val() {
-            let (port, word) = (self.port_select.val() as usize, self.port_word.val().index());
+        if self.port.read.val() {
+            let (port, word) = (self.port.select.val() as usize, self.port.word.val().index());
             let v = self._ports.get(port).and_then(|w| w.get(word)).copied().unwrap_or(0);
             self._port_due = Some(((self._tick * 7 + word as u64) % 4, v));
         }
