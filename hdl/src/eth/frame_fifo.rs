@@ -122,11 +122,6 @@ pub struct FrameFifo<const HI: usize> {
     rd_open: DFF<Bit>,
     wr_read: DFF<Bit>,
     lead: DFF<Bits<12>>,
-    /// `rem != 0` and `lead >= 2`, kept beside them so the fetch decision starts from
-    /// flip-flops (the compares ran into the read address, `lead` and `rem`: the core's
-    /// critical path on the Ethernet board).
-    rem_nz: DFF<Bit>,
-    lead_ge2: DFF<Bit>,
     /// `flen >= CUT_THROUGH_BYTES`, set as `flen` reaches it (a compare with the constant was a
     /// carry chain into the start decision: the block's critical path).
     flen_ge: DFF<Bit>,
@@ -213,8 +208,6 @@ impl<const HI: usize> FrameFifo<HI> {
             rd_open: Default::default(),
             wr_read: Default::default(),
             lead: Default::default(),
-            rem_nz: Default::default(),
-            lead_ge2: Default::default(),
             flen_ge: Default::default(),
             shown: Default::default(),
             shown_last: Default::default(),
@@ -262,7 +255,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, wptr, wstart, flen, dropping, fill, cfill, r_at_cap, r_desc_full, flen_nz, desc_wp, desc_rp, desc_count,
-            r_dropped, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, rem_nz, lead_ge2, flen_ge, shown, shown_last, shown_hi, sptr
+            r_dropped, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, flen_ge, shown, shown_last, shown_hi, sptr
         );
         clock!(self, clock, lo, hi);
         for i in 0..DESCRIPTORS {
@@ -362,7 +355,8 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         self.pop.next = self.start.val() | self.close.val();
         self.fetch.next = self.reading.q.val()
             & self.advance.val()
-            & ((!self.rd_open.q.val() & self.rem_nz.q.val()) | (self.rd_open.q.val() & self.wr_read.q.val() & self.lead_ge2.q.val()));
+            & ((!self.rd_open.q.val() & (self.rem.q.val() != 0))
+                | (self.rd_open.q.val() & self.wr_read.q.val() & (self.lead.q.val().get_bits::<11>(1) != 0)));
         self.rptr_inc.next = self.rptr.q.val() + 1;
         if self.rptr.q.val() == self.c_ptr_last.val() {
             self.rptr_inc.next = 0.into();
@@ -377,7 +371,6 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             self.shown_last.d.next = false;
             if !self.rd_open.q.val() {
                 self.rem.d.next = self.rem.q.val() - 1;
-                self.rem_nz.d.next = self.rem.q.val() != 1;
                 self.shown_last.d.next = self.rem.q.val() == 1;
                 if self.rem.q.val() == 1 {
                     self.reading.d.next = false;
@@ -392,18 +385,15 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         self.lead.d.next = self.lead.q.val();
         if self.write.val() & self.wr_read.q.val() & !self.fetch.val() {
             self.lead.d.next = self.lead.q.val() + 1;
-            self.lead_ge2.d.next = self.lead.q.val() != 0;
         }
         if !(self.write.val() & self.wr_read.q.val()) & self.fetch.val() {
             self.lead.d.next = self.lead.q.val() - 1;
-            self.lead_ge2.d.next = self.lead.q.val() > 2;
         }
         if self.start_open.val() {
             self.reading.d.next = true;
             self.rd_open.d.next = true;
             self.wr_read.d.next = true;
             self.lead.d.next = self.flen_now.val();
-            self.lead_ge2.d.next = (self.flen.q.val() > 1) | (self.write.val() & (self.flen.q.val() != 0));
             self.cur_flag.d.next = false;
         }
         if self.pop.val() {
@@ -420,7 +410,6 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             for i in 0..DESCRIPTORS {
                 if self.desc_rp.q.val() == i.to_bits() {
                     self.rem.d.next = self.desc_len[i].q.val();
-                    self.rem_nz.d.next = self.desc_len[i].q.val() != 0;
                 }
             }
         }
@@ -428,7 +417,6 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             // The writer has ended it: what is left to fetch is its lead.
             self.rd_open.d.next = false;
             self.rem.d.next = self.lead.q.val();
-            self.rem_nz.d.next = self.lead.q.val() != 0;
         }
         if self.commit.val() & !self.pop.val() {
             self.desc_count.d.next = self.desc_count.q.val() + 1;
@@ -521,13 +509,6 @@ mod tests {
         // The registered `room` is exactly its combinational definition.
         let room = uut.free.val().to_u64() != 0 && !uut.full.val();
         assert_eq!(uut.room.val(), room, "room with free {} full {}", uut.free.val().to_u64(), uut.full.val());
-        // So are the read side's flags.
-        assert_eq!(uut.rem_nz.q.val(), uut.rem.q.val().to_u64() != 0, "rem_nz with rem {}", uut.rem.q.val().to_u64());
-        // (`lead` means something only while the frame read is open; outside, fetches
-        // take it below zero and nothing reads it.)
-        if uut.rd_open.q.val() {
-            assert_eq!(uut.lead_ge2.q.val(), uut.lead.q.val().to_u64() >= 2, "lead_ge2 with lead {}", uut.lead.q.val().to_u64());
-        }
     }
 
     /// A frame that came out: its bytes and its flag.
