@@ -4,11 +4,10 @@
 //!
 //! # Interfaces between blocks
 //!
-//! Four patterns, each used where its rule says; a link's two ends use the same signal
-//! names where the blocks allow it (`count_*` rewriter → counters, `result_*` CAM →
-//! rewriter, `mgmt_*` control → pipeline → CAM / counters, `inject_*` executor → control
-//! → the core's inject buffer, `rewritten_*` the core → control → executor: injected
-//! frames' bytes back from the pipeline's `out_*`).
+//! Four patterns, each used where its rule says, and bundles for the links that cross
+//! levels; a link's two ends use the same signal names (`count_*` rewriter → counters,
+//! `result_*` CAM → rewriter, `mgmt_*` pipeline → CAM / counters, the `mgmt`, `inject`,
+//! `rewritten` and `port` bundles executor → control → core).
 //!
 //! - **Stream** (`*_data`, `*_valid`, `*_ready`, `*_last`): bytes that may have to wait.
 //!   A beat moves on a rising edge where `valid && ready`; `last` (where bytes come in
@@ -30,11 +29,14 @@
 //!   `mgmt_rdata` valid in that clock only. The pipeline, the CAM and the counters.
 //! - **Bundle** (a rust-hdl `LogicInterface`, its members `<bundle>$<member>` in the
 //!   Verilog): a link that crosses several levels of hierarchy unchanged is one field
-//!   passed down with `link` and met with `join`, so no level can rename or miswire a
-//!   member. `ctrl::port_read::PortRead` (READ_PORT's start/done link, executor →
-//!   control → core → the board top's ports, answered in the board top). The links
-//!   above keep flat names: their blocks' ports are the Icarus and Verilator benches'
-//!   vectors, named in `sim/` and the harnesses.
+//!   passed down with `link` and met with `join` (or read member by member where it
+//!   ends), so no level can rename or miswire a member. `ctrl::links`: `Mgmt` (a
+//!   management port), `Inject` and `Rewritten` (streams), `PortRead` (READ_PORT's
+//!   start/done link), each executor → control → core (`PortRead` on to the board
+//!   top, which answers it); the benches' stand-in joins all four. The pipeline, the
+//!   CAM and the counters keep flat `mgmt_*`/`in_*`/`out_*` ports: a block that is a
+//!   simulation top (the Verilator engine, the Icarus benches, the netlist level) has
+//!   its ports named by those harnesses' vectors.
 //!
 //! # Names inside a block
 //!

@@ -187,16 +187,27 @@ fn inject_with_matching_entries_equals_model() {
     let mut c = Client::new(SimBoard::new(16, SimWire::Bytes).unwrap());
     let entry = Slot::new("192.0.2.10".parse().unwrap(), true, true, 443, 8443);
     c.write_entry(0, &entry).unwrap();
-    let mut frame = Vec::new();
-    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4([198, 51, 100, 7], [192, 0, 2, 10], 64)
-        .udp(40000, 443)
-        .write(&mut frame, b"hello")
-        .unwrap();
-    let out = c.inject(Direction::Incoming, &frame).unwrap();
-    let expected = portshare_sim::model::process_frame(&frame, Direction::Incoming, &[entry]);
-    assert!(matches!(expected.outcome, portshare_sim::model::Outcome::Rewritten { .. }));
-    assert_eq!(out, expected.frame);
+    // A request to the shared port, and the server's answer from its assigned port:
+    // each matches only in its own direction, so a board that lost the direction on
+    // the way to the pipeline leaves one of them unchanged.
+    let udp = |src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16| {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .udp(sport, dport)
+            .write(&mut frame, b"hello")
+            .unwrap();
+        frame
+    };
+    for (direction, frame) in [
+        (Direction::Incoming, udp([198, 51, 100, 7], [192, 0, 2, 10], 40000, 443)),
+        (Direction::Outgoing, udp([192, 0, 2, 10], [198, 51, 100, 7], 8443, 40000)),
+    ] {
+        let out = c.inject(direction, &frame).unwrap();
+        let expected = portshare_sim::model::process_frame(&frame, direction, &[entry]);
+        assert!(matches!(expected.outcome, portshare_sim::model::Outcome::Rewritten { .. }), "{direction}");
+        assert_eq!(out, expected.frame, "{direction}");
+    }
 }
 
 #[test]

@@ -21,7 +21,7 @@
 
 use crate::core::pipeline::{Pipeline, MGMT_RESET_COUNTERS};
 use crate::ctrl::control::{default_build_id, Control};
-use crate::ctrl::port_read::PortRead;
+use crate::ctrl::links::PortRead;
 use crate::prim::skid::Skid;
 use rust_hdl::prelude::*;
 
@@ -149,33 +149,33 @@ impl<const N: usize> Logic for Core<N> {
         self.control.tx_ready.next = self.tx_ready.val();
         self.clear.next = self.reset.val() | self.control.pipeline_reset.val();
         self.pipeline.reset.next = self.clear.val();
-        self.pipeline.mgmt_op.next = self.control.mgmt_op.val();
-        self.pipeline.mgmt_start.next = self.control.mgmt_start.val();
-        self.pipeline.mgmt_index.next = self.control.mgmt_index.val();
-        self.pipeline.mgmt_wdata.next = self.control.mgmt_wdata.val();
-        self.control.mgmt_busy.next = self.pipeline.mgmt_busy.val();
-        self.control.mgmt_done.next = self.pipeline.mgmt_done.val();
-        self.control.mgmt_rdata.next = self.pipeline.mgmt_rdata.val();
+        self.pipeline.mgmt_op.next = self.control.mgmt.op.val();
+        self.pipeline.mgmt_start.next = self.control.mgmt.start.val();
+        self.pipeline.mgmt_index.next = self.control.mgmt.index.val();
+        self.pipeline.mgmt_wdata.next = self.control.mgmt.wdata.val();
+        self.control.mgmt.busy.next = self.pipeline.mgmt_busy.val();
+        self.control.mgmt.done.next = self.pipeline.mgmt_done.val();
+        self.control.mgmt.rdata.next = self.pipeline.mgmt_rdata.val();
         self.control.has_ports.next = self.has_ports.val();
         PortRead::link(&mut self.port, &mut self.control.port);
-        self.counters_clear.d.next = self.control.mgmt_start.val()
+        self.counters_clear.d.next = self.control.mgmt.start.val()
             & !self.pipeline.mgmt_busy.val()
-            & (self.control.mgmt_op.val() == self.c_op_reset.val());
+            & (self.control.mgmt.op.val() == self.c_op_reset.val());
         self.port_counters_clear.next = self.counters_clear.q.val();
 
         // Input: the frame in the pipeline's source until its last byte, then nothing
         // until it has come out; an empty pipeline takes an injected frame first.
         self.inject_skid.reset.next = self.clear.val();
-        self.inject_word.next = bit_cast::<10, 8>(self.control.inject_data.val());
-        if self.control.inject_last.val() {
-            self.inject_word.next = bit_cast::<10, 8>(self.control.inject_data.val()) | 0x100;
+        self.inject_word.next = bit_cast::<10, 8>(self.control.inject.data.val());
+        if self.control.inject.last.val() {
+            self.inject_word.next = bit_cast::<10, 8>(self.control.inject.data.val()) | 0x100;
         }
         self.inject_skid.up_data.next = self.inject_word.val();
-        if self.control.inject_direction.val() {
+        if self.control.inject.direction.val() {
             self.inject_skid.up_data.next = self.inject_word.val() | 0x200;
         }
-        self.inject_skid.up_valid.next = self.control.inject_valid.val();
-        self.control.inject_ready.next = self.inject_skid.up_ready.val();
+        self.inject_skid.up_valid.next = self.control.inject.valid.val();
+        self.control.inject.ready.next = self.inject_skid.up_ready.val();
 
         self.sel_eth.next = self.from_eth.q.val();
         if !self.busy.q.val() {
@@ -205,13 +205,13 @@ impl<const N: usize> Logic for Core<N> {
         self.pipeline.count_skip.next = self.uncounted.q.val();
 
         // Output: back to the frame's source.
-        self.control.rewritten_data.next = self.pipeline.out_data.val();
-        self.control.rewritten_last.next = self.pipeline.out_last.val();
-        self.control.rewritten_valid.next = self.pipeline.out_valid.val() & !self.from_eth.q.val();
+        self.control.rewritten.data.next = self.pipeline.out_data.val();
+        self.control.rewritten.last.next = self.pipeline.out_last.val();
+        self.control.rewritten.valid.next = self.pipeline.out_valid.val() & !self.from_eth.q.val();
         self.eth_out_data.next = self.pipeline.out_data.val();
         self.eth_out_last.next = self.pipeline.out_last.val();
         self.eth_out_valid.next = self.pipeline.out_valid.val() & self.from_eth.q.val();
-        self.pipeline.out_ready.next = self.control.rewritten_ready.val();
+        self.pipeline.out_ready.next = self.control.rewritten.ready.val();
         if self.from_eth.q.val() {
             self.pipeline.out_ready.next = self.eth_out_ready.val();
         }

@@ -620,7 +620,7 @@ mod tests {
             let mut since_start = [0u64; REASON_COUNT];
             let mut since_done = [0u64; REASON_COUNT];
             let (mut started, mut done) = (false, false);
-            let mut send = |b: &mut Bench, clock: &mut usize, since_start: &mut [u64; REASON_COUNT], since_done: &mut [u64; REASON_COUNT], started: bool, done: bool| {
+            let send = |b: &mut Bench, clock: &mut usize, since_start: &mut [u64; REASON_COUNT], since_done: &mut [u64; REASON_COUNT], started: bool, done: bool| {
                 let (class, reason) = classes[*clock % 3];
                 b.event(Event { class, hit: false, index: 0, udp_zero: false });
                 if started {

@@ -9,14 +9,13 @@
 //! SLIP escaper, reply CRC) in front of the UART transmitter.
 
 use crate::ctrl::executor::Executor;
-use crate::ctrl::port_read::PortRead;
+use crate::ctrl::links::{Inject, Mgmt, PortRead, Rewritten};
 use crate::ctrl::slip_rx::SlipRx;
 use crate::ctrl::slip_tx::SlipTx;
 use rust_hdl::prelude::*;
 
 pub use crate::ctrl::slip_rx::FRAME_ADDR_BITS;
 pub use portshare_spec::protocol::*;
-use portshare_spec::record::RECORD_BITS;
 
 /// Build id reported by INFO unless the build stamps its own: the crate version as
 /// 0x00MMmmpp.
@@ -38,25 +37,10 @@ pub struct Control<const N: usize> {
     pub tx_data: Signal<Out, Bits<8>>,
     pub tx_valid: Signal<Out, Bit>,
     pub tx_ready: Signal<In, Bit>,
-    /// Into the pipeline's stream input.
-    pub inject_data: Signal<Out, Bits<8>>,
-    pub inject_valid: Signal<Out, Bit>,
-    pub inject_last: Signal<Out, Bit>,
-    pub inject_direction: Signal<Out, Bit>,
-    pub inject_ready: Signal<In, Bit>,
-    /// From the pipeline's stream output.
-    pub rewritten_data: Signal<In, Bits<8>>,
-    pub rewritten_valid: Signal<In, Bit>,
-    pub rewritten_last: Signal<In, Bit>,
-    pub rewritten_ready: Signal<Out, Bit>,
-    /// The pipeline's management port.
-    pub mgmt_op: Signal<Out, Bits<3>>,
-    pub mgmt_start: Signal<Out, Bit>,
-    pub mgmt_index: Signal<Out, Bits<8>>,
-    pub mgmt_wdata: Signal<Out, Bits<RECORD_BITS>>,
-    pub mgmt_busy: Signal<In, Bit>,
-    pub mgmt_done: Signal<In, Bit>,
-    pub mgmt_rdata: Signal<In, Bits<RECORD_BITS>>,
+    /// The executor's links to the pipeline (`links.rs`), passed on.
+    pub inject: Inject,
+    pub rewritten: Rewritten,
+    pub mgmt: Mgmt,
     /// The board's Ethernet ports for READ_PORT (see `Executor`).
     pub has_ports: Signal<In, Bit>,
     pub port: PortRead,
@@ -84,23 +68,10 @@ impl<const N: usize> Control<N> {
             tx_data: Default::default(),
             tx_valid: Default::default(),
             tx_ready: Default::default(),
-            inject_data: Default::default(),
-            inject_valid: Default::default(),
-            inject_last: Default::default(),
-            inject_direction: Default::default(),
-            inject_ready: Default::default(),
-            rewritten_data: Default::default(),
-            rewritten_valid: Default::default(),
-            rewritten_last: Default::default(),
-            rewritten_ready: Default::default(),
-            mgmt_op: Default::default(),
-            mgmt_start: Default::default(),
-            mgmt_index: Default::default(),
-            mgmt_wdata: Default::default(),
-            mgmt_busy: Default::default(),
-            mgmt_done: Default::default(),
-            mgmt_rdata: Default::default(),
             has_ports: Default::default(),
+            inject: Default::default(),
+            rewritten: Default::default(),
+            mgmt: Default::default(),
             port: Default::default(),
             pipeline_reset: Default::default(),
             request_pulse: Default::default(),
@@ -158,23 +129,10 @@ impl<const N: usize> Logic for Control<N> {
         self.tx_data.next = self.tx.tx_data.val();
         self.tx_valid.next = self.tx.tx_valid.val();
         self.tx.tx_ready.next = self.tx_ready.val();
-        // Executor <-> pipeline.
-        self.inject_data.next = self.exec.inject_data.val();
-        self.inject_valid.next = self.exec.inject_valid.val();
-        self.inject_last.next = self.exec.inject_last.val();
-        self.inject_direction.next = self.exec.inject_direction.val();
-        self.exec.inject_ready.next = self.inject_ready.val();
-        self.exec.rewritten_data.next = self.rewritten_data.val();
-        self.exec.rewritten_valid.next = self.rewritten_valid.val();
-        self.exec.rewritten_last.next = self.rewritten_last.val();
-        self.rewritten_ready.next = self.exec.rewritten_ready.val();
-        self.mgmt_op.next = self.exec.mgmt_op.val();
-        self.mgmt_start.next = self.exec.mgmt_start.val();
-        self.mgmt_index.next = self.exec.mgmt_index.val();
-        self.mgmt_wdata.next = self.exec.mgmt_wdata.val();
-        self.exec.mgmt_busy.next = self.mgmt_busy.val();
-        self.exec.mgmt_done.next = self.mgmt_done.val();
-        self.exec.mgmt_rdata.next = self.mgmt_rdata.val();
+        // Executor <-> pipeline and ports.
+        Inject::link(&mut self.inject, &mut self.exec.inject);
+        Rewritten::link(&mut self.rewritten, &mut self.exec.rewritten);
+        Mgmt::link(&mut self.mgmt, &mut self.exec.mgmt);
         self.exec.has_ports.next = self.has_ports.val();
         PortRead::link(&mut self.port, &mut self.exec.port);
         self.pipeline_reset.next = self.exec.pipeline_reset.val();

@@ -22,10 +22,10 @@ use crate::ctrl::slip_rx::FRAME_ADDR_BITS;
 use portshare_spec::ports::{PORT_COUNT, WORDS as PORT_WORDS};
 use portshare_spec::protocol::*;
 use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
-use crate::ctrl::port_read::PortRead;
+use crate::ctrl::links::{Inject, Mgmt, PortRead, Rewritten};
 use rust_hdl::prelude::*;
 
-/// Bits of a counter on the management port (the low bits of `mgmt_rdata`).
+/// Bits of a counter on the management port (the low bits of `mgmt.rdata`).
 const COUNTER_BITS: usize = COUNTER_LEN * 8;
 
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
@@ -81,28 +81,14 @@ pub struct Executor<const N: usize> {
     pub reply_ready: Signal<In, Bit>,
     pub crc_clear: Signal<Out, Bit>,
     pub crc: Signal<In, Bits<16>>,
-    /// Into the pipeline's stream input.
-    pub inject_data: Signal<Out, Bits<8>>,
-    pub inject_valid: Signal<Out, Bit>,
-    pub inject_last: Signal<Out, Bit>,
-    pub inject_direction: Signal<Out, Bit>,
-    pub inject_ready: Signal<In, Bit>,
-    /// From the pipeline's stream output.
-    pub rewritten_data: Signal<In, Bits<8>>,
-    pub rewritten_valid: Signal<In, Bit>,
-    pub rewritten_last: Signal<In, Bit>,
-    pub rewritten_ready: Signal<Out, Bit>,
-    /// The pipeline's management port.
-    pub mgmt_op: Signal<Out, Bits<3>>,
-    pub mgmt_start: Signal<Out, Bit>,
-    pub mgmt_index: Signal<Out, Bits<8>>,
-    pub mgmt_wdata: Signal<Out, Bits<RECORD_BITS>>,
-    pub mgmt_busy: Signal<In, Bit>,
-    pub mgmt_done: Signal<In, Bit>,
-    pub mgmt_rdata: Signal<In, Bits<RECORD_BITS>>,
+    /// The control plane's links (`links.rs`): INJECT's frames into the pipeline, their
+    /// rewritten bytes back, the pipeline's management port.
+    pub inject: Inject,
+    pub rewritten: Rewritten,
+    pub mgmt: Mgmt,
     /// The board's Ethernet ports (READ_PORT): whether it has them (`PORT_COUNT`; a
     /// board without ties this low and every port is out of range), and the link
-    /// that reads their words (`port_read.rs`).
+    /// that reads their words (`links.rs`).
     pub has_ports: Signal<In, Bit>,
     pub port: PortRead,
     /// One-clock pulse after a watchdog timeout (and during reset).
@@ -156,7 +142,7 @@ pub struct Executor<const N: usize> {
     /// Bytes to shift out of the record register: INFO's payload, a record.
     c_info_len: Constant<Bits<5>>,
     c_record_len: Constant<Bits<5>>,
-    /// A counter arrives in `mgmt_rdata`'s low bits and leaves from the record's top.
+    /// A counter arrives in `mgmt.rdata`'s low bits and leaves from the record's top.
     c_counter_shift: Constant<Bits<8>>,
 
     /// Check's predicates on the request registers, registered.
@@ -195,7 +181,7 @@ pub struct Executor<const N: usize> {
     /// READ_PORT's port, held for the reply (drives `port.select`).
     port_num: DFF<Bit>,
     op: DFF<Bits<3>>,
-    /// The management request being offered (`mgmt_start`) and its index: the
+    /// The management request being offered (`mgmt.start`) and its index: the
     /// request's argument (an entry; INJECT's direction in bit 0), or the counter a
     /// READ_COUNTERS step reads.
     issue: DFF<Bit>,
@@ -267,23 +253,10 @@ impl<const N: usize> Executor<N> {
             reply_ready: Default::default(),
             crc_clear: Default::default(),
             crc: Default::default(),
-            inject_data: Default::default(),
-            inject_valid: Default::default(),
-            inject_last: Default::default(),
-            inject_direction: Default::default(),
-            inject_ready: Default::default(),
-            rewritten_data: Default::default(),
-            rewritten_valid: Default::default(),
-            rewritten_last: Default::default(),
-            rewritten_ready: Default::default(),
-            mgmt_op: Default::default(),
-            mgmt_start: Default::default(),
-            mgmt_index: Default::default(),
-            mgmt_wdata: Default::default(),
-            mgmt_busy: Default::default(),
-            mgmt_done: Default::default(),
-            mgmt_rdata: Default::default(),
             has_ports: Default::default(),
+            inject: Default::default(),
+            rewritten: Default::default(),
+            mgmt: Default::default(),
             port: Default::default(),
             pipeline_reset: Default::default(),
             request_pulse: Default::default(),
@@ -426,9 +399,9 @@ impl<const N: usize> Logic for Executor<N> {
                 self.out_byte.next = self.record.q.val().get_bits::<8>(160);
             }
             ExecState::Inject => {
-                self.out_req.next = self.rewritten_valid.val();
+                self.out_req.next = self.rewritten.valid.val();
                 self.out_crc.next = true;
-                self.out_byte.next = self.rewritten_data.val();
+                self.out_byte.next = self.rewritten.data.val();
             }
             ExecState::CrcHi => {
                 self.out_req.next = true;
@@ -456,18 +429,18 @@ impl<const N: usize> Logic for Executor<N> {
         // The management request comes straight from registers (`issue`, `op`,
         // `issue_index`), loaded on entering MgmtIssue/CountIssue: the port's accept
         // (`start && !busy`) then spans no decode logic of ours.
-        self.mgmt_start.next = self.issue.q.val();
-        self.mgmt_op.next = self.op.q.val();
-        self.mgmt_index.next = self.issue_index.q.val();
-        self.mgmt_wdata.next = self.record.q.val();
+        self.mgmt.start.next = self.issue.q.val();
+        self.mgmt.op.next = self.op.q.val();
+        self.mgmt.index.next = self.issue_index.q.val();
+        self.mgmt.wdata.next = self.record.q.val();
         self.port.select.next = self.port_num.q.val();
         self.port.read.next = self.port_ask.q.val();
         self.port.word.next = self.issue_index.q.val().get_bits::<4>(0);
-        self.inject_valid.next = false;
-        self.inject_last.next = false;
-        self.inject_data.next = self.buf_read_data.val();
-        self.inject_direction.next = self.issue_index.q.val().get_bit(0);
-        self.rewritten_ready.next = false;
+        self.inject.valid.next = false;
+        self.inject.last.next = false;
+        self.inject.data.next = self.buf_read_data.val();
+        self.inject.direction.next = self.issue_index.q.val().get_bit(0);
+        self.rewritten.ready.next = false;
         self.inject_accept.next = false;
         self.buf_read_address.next = 0.into();
         self.r_pipeline_reset.d.next = false;
@@ -508,7 +481,7 @@ impl<const N: usize> Logic for Executor<N> {
         self.is_inject.d.next = self.req_cmd.val() == self.c_cmd_inject.val();
 
         // The record register, written in one place with every select a flip-flop
-        // (or `mgmt_done`), since each select fans out to 168 bits: a shift (LoadRecord
+        // (or `mgmt.done`), since each select fans out to 168 bits: a shift (LoadRecord
         // every clock; Shift the clock after a byte leaves), a management reply, or
         // INFO's payload (the clock after Check). Shifting takes in RAM bytes in both
         // cases; in a reply they never reach the top byte within its 21 shifts.
@@ -517,11 +490,11 @@ impl<const N: usize> Logic for Executor<N> {
         if self.loading.q.val() | self.shift_pending.q.val() {
             self.record.d.next = (self.record.q.val() << 8) | bit_cast::<RECORD_BITS, 8>(self.buf_read_data.val());
         }
-        if self.wait_entry.q.val() & self.mgmt_done.val() {
-            self.record.d.next = self.mgmt_rdata.val();
+        if self.wait_entry.q.val() & self.mgmt.done.val() {
+            self.record.d.next = self.mgmt.rdata.val();
         }
-        if self.wait_count.q.val() & self.mgmt_done.val() {
-            self.record.d.next = self.mgmt_rdata.val() << self.c_counter_shift.val();
+        if self.wait_count.q.val() & self.mgmt.done.val() {
+            self.record.d.next = self.mgmt.rdata.val() << self.c_counter_shift.val();
         }
         if self.wait_port.q.val() & self.port.done.val() {
             self.record.d.next = bit_cast::<RECORD_BITS, 32>(self.port.value.val()) << self.c_counter_shift.val();
@@ -667,10 +640,10 @@ impl<const N: usize> Logic for Executor<N> {
             }
             ExecState::MgmtIssue => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
-                if !self.mgmt_busy.val() {
+                if !self.mgmt.busy.val() {
                     self.issue.d.next = false;
                     // Accepted. The port never completes in the accepting clock, so
-                    // `record` loads only from MgmtWait (keeps `mgmt_busy` off its path).
+                    // `record` loads only from MgmtWait (keeps `mgmt.busy` off its path).
                     self.wait_entry.d.next = true;
                     self.state.d.next = ExecState::MgmtWait;
                 } else if self.wd_expired.val() {
@@ -683,7 +656,7 @@ impl<const N: usize> Logic for Executor<N> {
             }
             ExecState::MgmtWait => {
                 self.watchdog.d.next = self.watchdog.q.val() + 1;
-                if self.mgmt_done.val() {
+                if self.mgmt.done.val() {
                     self.wait_entry.d.next = false;
                     self.shift_left.d.next = self.c_record_len.val();
                     self.state.d.next = ExecState::ReplyStart;
@@ -746,7 +719,7 @@ impl<const N: usize> Logic for Executor<N> {
                     self.port_ask.d.next = false;
                     self.wait_port.d.next = true;
                     self.state.d.next = ExecState::CountWait;
-                } else if !self.mgmt_busy.val() {
+                } else if !self.mgmt.busy.val() {
                     self.issue.d.next = false;
                     self.wait_count.d.next = true;
                     self.state.d.next = ExecState::CountWait;
@@ -769,7 +742,7 @@ impl<const N: usize> Logic for Executor<N> {
                         self.r_pipeline_reset.d.next = true;
                         self.state.d.next = ExecState::CrcHi;
                     }
-                } else if self.mgmt_done.val() {
+                } else if self.mgmt.done.val() {
                     self.wait_count.d.next = false;
                     self.shift_left.d.next = 4.into();
                     self.counter_i.d.next = self.counter_i.q.val() + 1;
@@ -782,11 +755,11 @@ impl<const N: usize> Logic for Executor<N> {
             }
             ExecState::Inject => {
                 // Feeder: `read_data` always holds RAM[feed_ptr]; on a beat, fetch the next.
-                // `feeding`/`feed_last` are registered so `inject_valid`/`inject_last` come
+                // `feeding`/`feed_last` are registered so `inject.valid`/`inject.last` come
                 // straight from flip-flops.
-                self.inject_valid.next = self.feeding.q.val();
-                self.inject_last.next = self.feed_last.q.val();
-                self.inject_accept.next = self.feeding.q.val() & self.inject_ready.val();
+                self.inject.valid.next = self.feeding.q.val();
+                self.inject.last.next = self.feed_last.q.val();
+                self.inject_accept.next = self.feeding.q.val() & self.inject.ready.val();
                 self.buf_read_address.next = bit_cast::<11, 12>(self.feed_ptr.q.val());
                 if self.inject_accept.val() {
                     self.buf_read_address.next = bit_cast::<11, 12>(self.feed_ptr.q.val() + 1);
@@ -796,11 +769,11 @@ impl<const N: usize> Logic for Executor<N> {
                     self.feed_last.d.next = self.feed_left.q.val() == 2;
                 }
                 // Output: straight to the escaper, back-pressured by the UART.
-                self.rewritten_ready.next = self.reply_ready.val();
+                self.rewritten.ready.next = self.reply_ready.val();
                 if !(self.inject_accept.val() | self.out_accept.val()) {
                     self.watchdog.d.next = self.watchdog.q.val() + 1;
                 }
-                if self.out_accept.val() & self.rewritten_last.val() {
+                if self.out_accept.val() & self.rewritten.last.val() {
                     self.inject_pulse.next = true;
                     self.state.d.next = ExecState::CrcHi;
                 } else if self.wd_expired.val() {

@@ -5,7 +5,7 @@
 
 pub mod control;
 pub mod executor;
-pub mod port_read;
+pub mod links;
 pub mod slip_rx;
 pub mod slip_tx;
 pub mod uart;

@@ -6,40 +6,27 @@ use crate::core::pipeline::{
     MGMT_RESET_COUNTERS, MGMT_WRITE_ENTRY,
 };
 use portshare_spec::ports::WORDS as PORT_WORDS;
-use portshare_spec::record::{RECORD_BITS, RECORD_LEN};
-use crate::ctrl::port_read::PortReadTarget;
+use portshare_spec::record::RECORD_LEN;
+use crate::ctrl::links::{InjectTarget, MgmtTarget, PortReadTarget, RewrittenSource};
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 
 /// Entries the stand-in holds (the benches' table size).
 pub(crate) const CAP: usize = 4;
 
-/// Wires a block with the control block's pipeline-side ports (`mgmt_*`, `inject_*`, `rewritten_*`,
-/// `pipeline_reset`, and the Ethernet ports' `port_*`) to the stand-in, both clocked by `clock`: one bench wiring for the
+/// Wires a block with the control block's pipeline-side ports (`mgmt`, `inject`, `rewritten`,
+/// `pipeline_reset`, `has_ports`, `port`) to the stand-in, both clocked by `clock`: one bench wiring for the
 /// executor's bench and the control block's.
 macro_rules! wire_to_stand_in {
     ($clock:expr, $uut:expr, $port:expr) => {
         $uut.clock.next = $clock;
         $port.clock.next = $clock;
         $port.reset.next = $uut.pipeline_reset.val();
-        $port.mgmt_op.next = $uut.mgmt_op.val();
-        $port.mgmt_start.next = $uut.mgmt_start.val();
-        $port.mgmt_index.next = $uut.mgmt_index.val();
-        $port.mgmt_wdata.next = $uut.mgmt_wdata.val();
-        $uut.mgmt_busy.next = $port.mgmt_busy.val();
-        $uut.mgmt_done.next = $port.mgmt_done.val();
-        $uut.mgmt_rdata.next = $port.mgmt_rdata.val();
-        $port.in_data.next = $uut.inject_data.val();
-        $port.in_valid.next = $uut.inject_valid.val();
-        $port.in_last.next = $uut.inject_last.val();
-        $port.in_direction.next = $uut.inject_direction.val();
-        $uut.inject_ready.next = $port.in_ready.val();
-        $uut.rewritten_data.next = $port.out_data.val();
-        $uut.rewritten_valid.next = $port.out_valid.val();
-        $uut.rewritten_last.next = $port.out_last.val();
-        $port.out_ready.next = $uut.rewritten_ready.val();
+        $crate::ctrl::links::Mgmt::join(&mut $uut.mgmt, &mut $port.mgmt);
+        $crate::ctrl::links::Inject::join(&mut $uut.inject, &mut $port.inject);
+        $crate::ctrl::links::Rewritten::join(&mut $uut.rewritten, &mut $port.rewritten);
         $uut.has_ports.next = $port.has_ports.val();
-        $crate::ctrl::port_read::PortRead::join(&mut $uut.port, &mut $port.port);
+        $crate::ctrl::links::PortRead::join(&mut $uut.port, &mut $port.port);
     };
 }
 pub(crate) use wire_to_stand_in;
@@ -54,22 +41,9 @@ pub(crate) use wire_to_stand_in;
 #[derive(LogicBlock, Default)]
 pub(crate) struct PortStandIn {
     pub(crate) clock: Signal<In, Clock>,
-    pub(crate) mgmt_op: Signal<In, Bits<3>>,
-    pub(crate) mgmt_start: Signal<In, Bit>,
-    pub(crate) mgmt_index: Signal<In, Bits<8>>,
-    pub(crate) mgmt_wdata: Signal<In, Bits<RECORD_BITS>>,
-    pub(crate) mgmt_busy: Signal<Out, Bit>,
-    pub(crate) mgmt_done: Signal<Out, Bit>,
-    pub(crate) mgmt_rdata: Signal<Out, Bits<RECORD_BITS>>,
-    pub(crate) in_data: Signal<In, Bits<8>>,
-    pub(crate) in_valid: Signal<In, Bit>,
-    pub(crate) in_last: Signal<In, Bit>,
-    pub(crate) in_direction: Signal<In, Bit>,
-    pub(crate) in_ready: Signal<Out, Bit>,
-    pub(crate) out_data: Signal<Out, Bits<8>>,
-    pub(crate) out_valid: Signal<Out, Bit>,
-    pub(crate) out_last: Signal<Out, Bit>,
-    pub(crate) out_ready: Signal<In, Bit>,
+    pub(crate) mgmt: MgmtTarget,
+    pub(crate) inject: InjectTarget,
+    pub(crate) rewritten: RewrittenSource,
     pub(crate) has_ports: Signal<Out, Bit>,
     pub(crate) port: PortReadTarget,
     /// The read being answered: clocks left and its word.
@@ -149,20 +123,20 @@ impl Logic for PortStandIn {
                     }
                     _ => panic!("unknown management op {op}"),
                 }
-                self.mgmt_rdata.next = record_to_bits(&rdata);
+                self.mgmt.rdata.next = record_to_bits(&rdata);
             }
-        } else if self.mgmt_start.val() {
-            let op = self.mgmt_op.val().index() as u64;
-            let i = self.mgmt_index.val().index();
-            self._op = (op, i, bits_to_record(self.mgmt_wdata.val()));
+        } else if self.mgmt.start.val() {
+            let op = self.mgmt.op.val().index() as u64;
+            let i = self.mgmt.index.val().index();
+            self._op = (op, i, bits_to_record(self.mgmt.wdata.val()));
             self._ops_accepted += 1;
             self._busy_left = if op == MGMT_WRITE_ENTRY { 40 } else { 3 + (i as u32 % 3) };
         }
-        self.mgmt_busy.next = self._busy_left > 0;
-        self.mgmt_done.next = done;
+        self.mgmt.busy.next = self._busy_left > 0;
+        self.mgmt.done.next = done;
 
         // Stream: beats move on the pre-edge values.
-        if self.out_valid.val() && self.out_ready.val() {
+        if self.rewritten.valid.val() && self.rewritten.ready.val() {
             let (_, last) = self._fifo.pop_front().unwrap();
             if last {
                 self._frames_out += 1;
@@ -170,17 +144,17 @@ impl Logic for PortStandIn {
                 self._hits[self._frames_out % CAP] += 1;
             }
         }
-        if self.in_valid.val() && self.in_ready.val() {
-            let b = self.in_data.val().index() as u8;
-            let b = if self.in_direction.val() { !b } else { b };
-            self._fifo.push_back((b, self.in_last.val()));
+        if self.inject.valid.val() && self.inject.ready.val() {
+            let b = self.inject.data.val().index() as u8;
+            let b = if self.inject.direction.val() { !b } else { b };
+            self._fifo.push_back((b, self.inject.last.val()));
             self._beats_in += 1;
         }
-        self.in_ready.next = self._fifo.len() < 3 && self._tick % 3 != 0;
+        self.inject.ready.next = self._fifo.len() < 3 && self._tick % 3 != 0;
         let head = self._fifo.front().copied().filter(|_| !self._stuck_output);
-        self.out_valid.next = head.is_some();
-        self.out_data.next = (head.map_or(0, |h| h.0) as u64).into();
-        self.out_last.next = head.map_or(false, |h| h.1);
+        self.rewritten.valid.next = head.is_some();
+        self.rewritten.data.next = (head.map_or(0, |h| h.0) as u64).into();
+        self.rewritten.last.next = head.map_or(false, |h| h.1);
     }
 }
 

@@ -2,7 +2,7 @@
 //! reply CRC, between the executor's reply bytes and the UART transmitter.
 //!
 //! Two registers: `ob` takes the executor's byte (so the executor's accept, and the
-//! `rewritten_ready` it gives the pipeline while injecting, depend only on `ob_valid`), and
+//! `rewritten.ready` it gives the pipeline while injecting, depend only on `ob_valid`), and
 //! `txh` holds the escaped byte the UART transmitter reads. The CRC folds bytes as they
 //! leave `ob`, so when `reply_ready` is high every byte offered before has been folded
 //! and `crc` is complete.
