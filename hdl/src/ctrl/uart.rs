@@ -138,6 +138,10 @@ pub struct UartTx {
     bit: DFF<Bits<4>>,
     shift: DFF<Bits<8>>,
     at_end: DFF<Bit>,
+    /// `count == 0`, registered a clock ahead: the bit's end decides the count, the bit
+    /// number and the line, so a 16-bit zero test in front of them was the board's
+    /// critical path.
+    r_count_zero: DFF<Bit>,
     free: Signal<Local, Bit>,
 }
 
@@ -158,6 +162,7 @@ impl UartTx {
             bit: Default::default(),
             shift: Default::default(),
             at_end: Default::default(),
+            r_count_zero: Default::default(),
             free: Default::default(),
         }
     }
@@ -172,7 +177,7 @@ impl Default for UartTx {
 impl Logic for UartTx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, line, busy, count, bit, shift, at_end);
+        dff_setup!(self, clock, line, busy, count, bit, shift, at_end, r_count_zero);
         // Free in the last clock of the stop bit too, so back-to-back bytes keep the
         // exact bit rate (10 bit times per byte, not 10 plus a clock).
         // `at_end` is "bit 9 and count 0", registered a clock ahead (timing).
@@ -187,13 +192,17 @@ impl Logic for UartTx {
             self.line.d.next = false;
             self.shift.d.next = self.data.val();
             self.count.d.next = self.c_clocks_per_bit_m1.val();
+            // A bit lasts at least 2 clocks (`new`): a reloaded count is never zero.
+            self.r_count_zero.d.next = false;
             self.bit.d.next = 0.into();
         } else if self.busy.q.val() {
-            if self.count.q.val() != 0 {
+            if !self.r_count_zero.q.val() {
                 self.count.d.next = self.count.q.val() - 1;
+                self.r_count_zero.d.next = self.count.q.val() == 1;
                 self.at_end.d.next = (self.count.q.val() == 1) & (self.bit.q.val() == 9);
             } else {
                 self.count.d.next = self.c_clocks_per_bit_m1.val();
+                self.r_count_zero.d.next = false;
                 self.bit.d.next = self.bit.q.val() + 1;
                 if self.bit.q.val() == 8 {
                     self.line.d.next = true;
