@@ -129,6 +129,10 @@ pub struct Parser {
     hi6: Signal<Local, Bits<6>>,
     /// Datagram bytes from the next byte on (IPv4 total length / IPv6 40 + payload).
     remaining: DFF<Bits<18>>,
+    /// `remaining == 0`, kept beside it from its load on (before the load the count is
+    /// not used): the countdown stops at zero without an 18-bit zero test in front of
+    /// its own enable, which was the board's critical path.
+    r_remaining_zero: DFF<Bit>,
     nh: DFF<Bits<8>>,
     ext_count: DFF<Bits<3>>,
     tcp: DFF<Bit>,
@@ -217,6 +221,7 @@ impl Default for Parser {
             pos: DFFWithInit::new(1.into()),
             hi6: Default::default(),
             remaining: Default::default(),
+            r_remaining_zero: Default::default(),
             nh: Default::default(),
             ext_count: Default::default(),
             tcp: Default::default(),
@@ -249,7 +254,7 @@ impl Logic for Parser {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last_m1, ip4_end, hdr_m4, len_short, hdr_end_m1, ext_end, pos, remaining, nh, ext_count,
+            self, clock, state, skip, hi, tags, dir, etype_hi, hold, hdr_last_m1, ip4_end, hdr_m4, len_short, hdr_end_m1, ext_end, pos, remaining, r_remaining_zero, nh, ext_count,
             tcp, v4, dgram_ok, cls, r_zero, r_a8, r_dd, r_tcp, r_udp, r_v4_ok, r_v6, r_off_hi
         );
         if self.next_load.val() {
@@ -311,8 +316,9 @@ impl Logic for Parser {
                 | (self.state.q.val() == ParseState::Ext)
                 | (self.state.q.val() == ParseState::Frag)
             {
-                if self.remaining.q.val().any() {
+                if !self.r_remaining_zero.q.val() {
                     self.remaining.d.next = self.remaining.q.val() - 1;
+                    self.r_remaining_zero.d.next = self.remaining.q.val() == 1;
                 }
             }
             // Once decided (`skip`), the rest of the frame passes as it is.
@@ -358,6 +364,7 @@ impl Logic for Parser {
                             self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
                                 | bit_cast::<18, 8>(self.data.val()))
                                 - 4;
+                            self.r_remaining_zero.d.next = !self.hold.q.val().any() & (self.data.val() == 4);
                         }
                         if self.pos.q.val().get_bit(4) {
                             // total length must cover the header (compared from registers:
@@ -419,6 +426,8 @@ impl Logic for Parser {
                             self.remaining.d.next = ((bit_cast::<18, 8>(self.hold.q.val()) << 8)
                                 | bit_cast::<18, 8>(self.data.val()))
                                 + 34;
+                            // (at most 65 535 + 34: never zero)
+                            self.r_remaining_zero.d.next = false;
                         }
                         if self.pos.q.val().get_bit(6) {
                             self.nh.d.next = self.data.val();
