@@ -31,3 +31,17 @@ pub fn pcaps() -> Vec<PathBuf> {
     assert!(v.len() >= 230, "expected the 230 corpus captures in {}, found {}", dir.display(), v.len());
     v
 }
+
+/// Up to `per_capture` frames of every corpus capture (`pcaps()` order) of at most the
+/// Ethernet maximum, 1 514 bytes without FCS (a few captures hold 64–80 kB segments a
+/// NIC's offload saw before cutting them into frames — no wire carries those): the
+/// Ethernet benches' sample.
+pub fn ethernet_frames(per_capture: usize) -> Vec<Vec<u8>> {
+    pcaps()
+        .iter()
+        .flat_map(|p| {
+            let c = crate::pcap::Capture::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            c.frames().into_iter().filter(|f| f.len() <= 1514).take(per_capture)
+        })
+        .collect()
+}

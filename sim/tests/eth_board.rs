@@ -13,7 +13,6 @@ use portshare_sim::corpus;
 use portshare_sim::engine::EngineKind;
 use portshare_sim::eth_board::{BenchOptions, EthBench, Port};
 use portshare_sim::model::process_frame;
-use portshare_sim::pcap::Capture;
 use portshare_sim::phy::rmii::{back_to_back, Arrival, Fcs, RxEvent, Speed, TxFrame, GAP_DIBITS};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -171,9 +170,8 @@ fn maximum_frames_back_to_back_into_the_faster_port_each_way() {
 /// shorter than 60 bytes padded with zeros to 60 as the sending NIC would (captures
 /// hold them unpadded).
 fn corpus_frames(per_capture: usize) -> Vec<Vec<u8>> {
-    corpus::pcaps()
-        .iter()
-        .flat_map(|p| Capture::read(p).unwrap().frames().into_iter().filter(|f| f.len() <= 1514).take(per_capture))
+    corpus::ethernet_frames(per_capture)
+        .into_iter()
         .map(|mut f| {
             if f.len() < 60 {
                 f.resize(60, 0);

@@ -12,22 +12,11 @@ use portshare_hdl::eth::rmii_rx::{RmiiRx, RxFrame};
 use portshare_hdl::eth::rmii_tx::RmiiTx;
 use portshare_hdl::eth::two_clocks::TwoClocks;
 use portshare_sim::corpus;
-use portshare_sim::pcap::Capture;
 use portshare_sim::phy::mdio::{lan8720, MdioPhy};
 use portshare_sim::phy::rmii::{back_to_back, ref_clk_ns, Arrival, Fcs, PhyRx, RxEvent, Speed, TxDecoder, TxFrame, GAP_DIBITS};
 use rand::{Rng, SeedableRng};
 use portshare_tools::clocking::settle;
 use rust_hdl::prelude::*;
-
-/// Up to `per_capture` frames of every corpus capture, of at most the Ethernet maximum
-/// (1 514 bytes without FCS: a few captures hold 64–80 kB segments a NIC's offload saw
-/// before cutting them into frames — no wire carries those).
-fn corpus_frames(per_capture: usize) -> Vec<Vec<u8>> {
-    corpus::pcaps()
-        .iter()
-        .flat_map(|p| Capture::read(p).unwrap().frames().into_iter().filter(|f| f.len() <= 1514).take(per_capture))
-        .collect()
-}
 
 /// What the receiver must report for a frame the model sent with a good FCS.
 fn good(frame: &[u8]) -> RxFrame {
@@ -53,7 +42,7 @@ fn random_arrival(rng: &mut impl Rng) -> Arrival {
 #[test]
 fn corpus_frames_through_the_phy_model_into_the_receiver_at_both_speeds() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let frames = corpus_frames(3);
+    let frames = corpus::ethernet_frames(3);
     assert!(frames.len() >= 400, "{} corpus frames", frames.len());
     let events = back_to_back(&frames, |_| random_arrival(&mut rng));
     let (got, fc) = receive(Speed::Mbps100, &PhyRx { speed: Speed::Mbps100 }.pins(&events));
@@ -70,7 +59,7 @@ fn corpus_frames_through_the_phy_model_into_the_receiver_at_both_speeds() {
 
 #[test]
 fn bad_and_stomped_fcs_alignment_false_carrier_and_runts_through_the_model() {
-    let frames = corpus_frames(1);
+    let frames = corpus::ethernet_frames(1);
     let f = |i: usize| frames[i].clone();
     let ok = Arrival::default();
     let events = vec![
@@ -193,7 +182,7 @@ fn receive_in_core(ppm: f64, pins: &[(bool, u8)], p_ready: f64) -> Vec<(Vec<u8>,
 fn maximum_frames_back_to_back_cross_into_the_core_with_ref_clk_100_ppm_off_either_way() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let mut frames: Vec<Vec<u8>> = (0..5).map(|_| (0..1514).map(|_| rng.gen()).collect()).collect();
-    frames.extend(corpus_frames(1).into_iter().take(20));
+    frames.extend(corpus::ethernet_frames(1).into_iter().take(20));
     let pins = PhyRx { speed: Speed::Mbps100 }.pins(&back_to_back(&frames, |i| Arrival { lost: i % 5, toggle: i % 2, ..Default::default() }));
     for (ppm, p_ready) in [(100.0, 1.0), (-100.0, 0.5)] {
         let got = receive_in_core(ppm, &pins, p_ready);
@@ -305,7 +294,7 @@ fn check_sent(got: &[TxFrame], frames: &[(Vec<u8>, bool)], what: &str) -> (usize
 fn corpus_and_maximum_frames_leave_the_transmitter_with_valid_fcs_and_gaps_ppm_either_way() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
     let mut frames: Vec<(Vec<u8>, bool)> = (0..3).map(|_| ((0..1514).map(|_| rng.gen()).collect(), false)).collect();
-    frames.extend(corpus_frames(1).into_iter().take(24).enumerate().map(|(i, f)| (f, i % 7 == 4)));
+    frames.extend(corpus::ethernet_frames(1).into_iter().take(24).enumerate().map(|(i, f)| (f, i % 7 == 4)));
     for ppm in [100.0, -100.0] {
         let got = transmit(Speed::Mbps100, ppm, &frames);
         let (min, max) = check_sent(&got, &frames, &format!("100 Mb/s, {ppm} ppm"));
@@ -321,7 +310,7 @@ fn corpus_and_maximum_frames_leave_the_transmitter_with_valid_fcs_and_gaps_ppm_e
 fn transmitter_into_receiver_through_the_model_loop() {
     // TX pins decoded by the model, re-sent by the model's receive side into RmiiRx:
     // two independent implementations of the same wire agree.
-    let frames: Vec<(Vec<u8>, bool)> = corpus_frames(1).into_iter().skip(100).take(30).map(|f| (f, false)).collect();
+    let frames: Vec<(Vec<u8>, bool)> = corpus::ethernet_frames(1).into_iter().skip(100).take(30).map(|f| (f, false)).collect();
     let sent = transmit(Speed::Mbps100, 50.0, &frames);
     let again: Vec<Vec<u8>> = sent.iter().map(|s| s.bytes.clone()).collect();
     let (got, _) = receive(Speed::Mbps100, &PhyRx { speed: Speed::Mbps100 }.pins(&back_to_back(&again, |_| Arrival::default())));
