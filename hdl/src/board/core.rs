@@ -19,7 +19,7 @@
 //! ties `has_ports` low); RESET_COUNTERS clears the ports' counters too
 //! (`port_counters_clear`).
 
-use crate::core::pipeline::{Pipeline, MGMT_RESET_COUNTERS};
+use crate::core::pipeline::{Pipeline, MGMT_OP_BITS, MGMT_RESET_COUNTERS};
 use crate::ctrl::control::{default_build_id, Control};
 use crate::ctrl::links::PortRead;
 use crate::prim::skid::Skid;
@@ -81,7 +81,7 @@ pub struct Core<const N: usize> {
     /// The pipeline took a RESET_COUNTERS op (registered: `mgmt_busy` is the
     /// pipeline's).
     counters_clear: DFF<Bit>,
-    c_op_reset: Constant<Bits<3>>,
+    c_op_reset: Constant<Bits<MGMT_OP_BITS>>,
 }
 
 impl<const N: usize> Core<N> {

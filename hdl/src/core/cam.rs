@@ -28,6 +28,7 @@
 //! RAMs are `BlockRam`s (collisions don't care): key words are written only when no key
 //! byte reads, and the result word is written only while its entry cannot be found.
 
+use crate::core::pipeline::{MGMT_INDEX_BITS, MGMT_OP_BITS};
 use crate::prim::ram::BlockRam;
 
 /// The key RAMs' address: (key position, nibble), 512 words of N match bits each.
@@ -138,9 +139,9 @@ pub struct Cam<const N: usize> {
     pub result_index: Signal<Out, Bits<8>>,
     pub result_port: Signal<Out, Bits<16>>,
     // Management (MGMT_WRITE_ENTRY, MGMT_READ_ENTRY, MGMT_CLEAR_TABLE).
-    pub mgmt_op: Signal<In, Bits<3>>,
+    pub mgmt_op: Signal<In, Bits<MGMT_OP_BITS>>,
     pub mgmt_start: Signal<In, Bit>,
-    pub mgmt_index: Signal<In, Bits<8>>,
+    pub mgmt_index: Signal<In, Bits<MGMT_INDEX_BITS>>,
     pub mgmt_wdata: Signal<In, Bits<168>>,
     pub mgmt_busy: Signal<Out, Bit>,
     pub mgmt_done: Signal<Out, Bit>,

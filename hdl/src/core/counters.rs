@@ -34,7 +34,7 @@
 use crate::core::parser::class;
 use crate::prim::ram::BlockRam;
 use crate::core::pipeline::{
-    MGMT_READ_HITS, MGMT_READ_REASON, REASON_COUNT, REASON_FRAGMENT, REASON_NO_MATCH, REASON_REWRITTEN,
+    MGMT_INDEX_BITS, MGMT_OP_BITS, MGMT_READ_HITS, MGMT_READ_REASON, REASON_COUNT, REASON_FRAGMENT, REASON_NO_MATCH, REASON_REWRITTEN,
     REASON_UDP_ZERO_CHECKSUM, REASON_UNPARSED,
 };
 use portshare_spec::CAPACITIES;
@@ -114,9 +114,9 @@ pub struct Counters {
     pub count_index: Signal<In, Bits<8>>,
     pub count_udp_zero: Signal<In, Bit>,
     // Management (MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS).
-    pub mgmt_op: Signal<In, Bits<3>>,
+    pub mgmt_op: Signal<In, Bits<MGMT_OP_BITS>>,
     pub mgmt_start: Signal<In, Bit>,
-    pub mgmt_index: Signal<In, Bits<8>>,
+    pub mgmt_index: Signal<In, Bits<MGMT_INDEX_BITS>>,
     pub mgmt_busy: Signal<Out, Bit>,
     pub mgmt_done: Signal<Out, Bit>,
     pub mgmt_rdata: Signal<Out, Bits<32>>,
@@ -163,8 +163,8 @@ pub struct Counters {
     value: DFF<Bits<32>>,
     c_class_fragment: Constant<Bits<2>>,
     c_class_looked_up: Constant<Bits<2>>,
-    c_op_read_hits: Constant<Bits<3>>,
-    c_op_read_reason: Constant<Bits<3>>,
+    c_op_read_hits: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_read_reason: Constant<Bits<MGMT_OP_BITS>>,
     c_reason_base: Constant<Bits<8>>,
     c_reason_count: Constant<Bits<8>>,
     c_slot_read_hits: Constant<Bits<3>>,

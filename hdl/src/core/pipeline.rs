@@ -19,6 +19,11 @@ use crate::core::rewriter::Rewriter;
 use rust_hdl::prelude::*;
 use rust_hdl::widgets::prelude::SynchronousFIFO;
 
+/// The management port's widths: `mgmt_op` and `mgmt_index` (every block on the port,
+/// and `ctrl::links::Mgmt`, its bundle on the control side).
+pub const MGMT_OP_BITS: usize = 3;
+pub const MGMT_INDEX_BITS: usize = 8;
+
 /// Management operations (`mgmt_op`; 0 does nothing), accepted on a clock edge with
 /// `mgmt_start && !mgmt_busy`.
 /// Replace entry `mgmt_index` with the record in `mgmt_wdata` (atomic w.r.t. lookups).
@@ -33,6 +38,7 @@ pub const MGMT_READ_HITS: u64 = 4;
 pub const MGMT_READ_REASON: u64 = 5;
 /// Zero every hit and reason counter.
 pub const MGMT_RESET_COUNTERS: u64 = 6;
+const _: () = assert!(MGMT_RESET_COUNTERS < 1 << MGMT_OP_BITS);
 
 // Reason indexes (the counters' order, READ_COUNTERS' order) and the record's width:
 // one copy, shared with the host.
@@ -93,9 +99,9 @@ pub struct Pipeline<const N: usize> {
     pub out_valid: Signal<Out, Bit>,
     pub out_last: Signal<Out, Bit>,
     pub out_ready: Signal<In, Bit>,
-    pub mgmt_op: Signal<In, Bits<3>>,
+    pub mgmt_op: Signal<In, Bits<MGMT_OP_BITS>>,
     pub mgmt_start: Signal<In, Bit>,
-    pub mgmt_index: Signal<In, Bits<8>>,
+    pub mgmt_index: Signal<In, Bits<MGMT_INDEX_BITS>>,
     pub mgmt_wdata: Signal<In, Bits<RECORD_BITS>>,
     /// High from the clock after an accepted start until the op completes.
     pub mgmt_busy: Signal<Out, Bit>,
@@ -134,12 +140,12 @@ pub struct Pipeline<const N: usize> {
     c_role_checksum_lo: Constant<Bits<3>>,
     c_class_looked_up: Constant<Bits<2>>,
     /// The management ops (MGMT_*), the CAM's and the counters'.
-    c_op_write_entry: Constant<Bits<3>>,
-    c_op_read_entry: Constant<Bits<3>>,
-    c_op_clear_table: Constant<Bits<3>>,
-    c_op_read_hits: Constant<Bits<3>>,
-    c_op_read_reason: Constant<Bits<3>>,
-    c_op_reset_counters: Constant<Bits<3>>,
+    c_op_write_entry: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_read_entry: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_clear_table: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_read_hits: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_read_reason: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_reset_counters: Constant<Bits<MGMT_OP_BITS>>,
 }
 
 impl<const N: usize> Default for Pipeline<N> {

@@ -15,7 +15,7 @@
 //! `pipeline_reset`.
 
 use crate::core::pipeline::{
-    MGMT_CLEAR_TABLE, MGMT_READ_ENTRY, MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, MGMT_WRITE_ENTRY,
+    MGMT_CLEAR_TABLE, MGMT_INDEX_BITS, MGMT_OP_BITS, MGMT_READ_ENTRY, MGMT_READ_HITS, MGMT_READ_REASON, MGMT_RESET_COUNTERS, MGMT_WRITE_ENTRY,
     REASON_COUNT,
 };
 use crate::ctrl::slip_rx::FRAME_ADDR_BITS;
@@ -115,12 +115,12 @@ pub struct Executor<const N: usize> {
     c_st_busy: Constant<Bits<8>>,
     c_st_framing: Constant<Bits<8>>,
     c_st_timeout: Constant<Bits<8>>,
-    c_op_write: Constant<Bits<3>>,
-    c_op_read: Constant<Bits<3>>,
-    c_op_clear: Constant<Bits<3>>,
-    c_op_hits: Constant<Bits<3>>,
-    c_op_reason: Constant<Bits<3>>,
-    c_op_reset: Constant<Bits<3>>,
+    c_op_write: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_read: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_clear: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_hits: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_reason: Constant<Bits<MGMT_OP_BITS>>,
+    c_op_reset: Constant<Bits<MGMT_OP_BITS>>,
     /// Highest valid entry index (N-1).
     c_last_index: Constant<Bits<8>>,
     c_reason_count: Constant<Bits<9>>,
@@ -180,12 +180,12 @@ pub struct Executor<const N: usize> {
     reply_port: DFF<Bit>,
     /// READ_PORT's port, held for the reply (drives `port.select`).
     port_num: DFF<Bit>,
-    op: DFF<Bits<3>>,
+    op: DFF<Bits<MGMT_OP_BITS>>,
     /// The management request being offered (`mgmt.start`) and its index: the
     /// request's argument (an entry; INJECT's direction in bit 0), or the counter a
     /// READ_COUNTERS step reads.
     issue: DFF<Bit>,
-    issue_index: DFF<Bits<8>>,
+    issue_index: DFF<Bits<MGMT_INDEX_BITS>>,
     load_info: DFF<Bit>,
     /// Record-register selects (see where `record` is written).
     loading: DFF<Bit>,
@@ -197,7 +197,7 @@ pub struct Executor<const N: usize> {
     port_ask: DFF<Bit>,
     wait_port: DFF<Bit>,
     count_next: Signal<Local, Bit>,
-    count_op: Signal<Local, Bits<3>>,
+    count_op: Signal<Local, Bits<MGMT_OP_BITS>>,
     count_index: Signal<Local, Bits<8>>,
     shift_left: DFF<Bits<5>>,
     counter_i: DFF<Bits<9>>,
@@ -221,7 +221,7 @@ impl<const N: usize> Executor<N> {
     pub fn new(build_id: u32) -> Self {
         assert!(N >= 1 && N <= 256, "entry indexes are one byte");
         let k8 = |v: u8| Constant::<Bits<8>>::new((v as u64).into());
-        let k3 = |v: u64| Constant::<Bits<3>>::new(v.into());
+        let k3 = |v: u64| Constant::<Bits<MGMT_OP_BITS>>::new(v.into());
         let k12 = |v: usize| Constant::<Bits<12>>::new((v as u64).into());
         let info_hi = PROTOCOL_VERSION as u64;
         let info_lo = ((N as u64) << 48) | ((MAX_FRAME_LEN as u64) << 32) | build_id as u64;

@@ -6,6 +6,7 @@
 //! partner. The members' meaning is the pattern's (`lib.rs`: management port,
 //! stream).
 
+use crate::core::pipeline::{MGMT_INDEX_BITS, MGMT_OP_BITS};
 use portshare_spec::record::RECORD_BITS;
 use rust_hdl::prelude::*;
 
@@ -15,9 +16,9 @@ use rust_hdl::prelude::*;
 #[derive(LogicInterface, Default)]
 #[join = "MgmtTarget"]
 pub struct Mgmt {
-    pub op: Signal<Out, Bits<3>>,
+    pub op: Signal<Out, Bits<MGMT_OP_BITS>>,
     pub start: Signal<Out, Bit>,
-    pub index: Signal<Out, Bits<8>>,
+    pub index: Signal<Out, Bits<MGMT_INDEX_BITS>>,
     pub wdata: Signal<Out, Bits<RECORD_BITS>>,
     pub busy: Signal<In, Bit>,
     pub done: Signal<In, Bit>,
@@ -28,9 +29,9 @@ pub struct Mgmt {
 #[derive(LogicInterface, Default)]
 #[join = "Mgmt"]
 pub struct MgmtTarget {
-    pub op: Signal<In, Bits<3>>,
+    pub op: Signal<In, Bits<MGMT_OP_BITS>>,
     pub start: Signal<In, Bit>,
-    pub index: Signal<In, Bits<8>>,
+    pub index: Signal<In, Bits<MGMT_INDEX_BITS>>,
     pub wdata: Signal<In, Bits<RECORD_BITS>>,
     pub busy: Signal<Out, Bit>,
     pub done: Signal<Out, Bit>,
