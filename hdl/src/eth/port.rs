@@ -284,8 +284,6 @@ impl Logic for EthPort {
         self.rx_cdc.rx_runt.next = self.rx.runt.val();
         self.rx_cdc.rx_align.next = self.rx.align.val();
         self.rx_cdc.rx_false_carrier.next = self.rx.false_carrier.val();
-        // The ingress buffer never waits.
-        self.rx_cdc.ready.next = true;
         self.rx_byte.next = self.rx_cdc.valid.val() & self.rx_cdc.byte.val();
         self.rx_end.next = self.rx_cdc.valid.val() & self.rx_cdc.last.val();
         self.ingress.reset.next = self.reset.val();
