@@ -55,15 +55,14 @@ pub enum Board {
 }
 
 /// Every block RAM of `board` for a table of `entries`: the Cu board's, and for the
-/// Ethernet board per port its TX crossing's FIFO and two whole-frame buffers (the RX
-/// crossing holds its words in flip-flops), and both ports' counters in one RAM.
+/// Ethernet board per port two whole-frame buffers (the crossings hold their words in
+/// flip-flops), and both ports' counters in one RAM.
 pub fn board_memories(board: Board, entries: usize) -> Vec<Memory> {
     use crate::eth::frame_fifo::{EGRESS_CAPACITY, INGRESS_CAPACITY};
     use crate::eth::port_counters;
     let mut m = memories(entries);
     if board == Board::CuEth {
         for _port in 0..2 {
-            m.push(Memory { name: "TX crossing", words: 32, bits: 10 });
             // 1 024 + 1 024 bytes: two RAMs of two blocks each.
             m.push(Memory { name: "ingress frames (1 KiB)", words: 1024, bits: 8 });
             m.push(Memory { name: "ingress frames (1 KiB, upper)", words: INGRESS_CAPACITY as usize - 1024, bits: 8 });

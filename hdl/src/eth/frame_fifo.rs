@@ -18,9 +18,10 @@
 //!   no earlier) and `r_len` is not used. A frame already on its way out cannot be
 //!   taken back: one that would be discarded (the writer broke the contract) ends
 //!   where it was cut with its flag set, so the wire carries it with a stomped FCS
-//!   (never a good FCS on wrong bytes). 64 bytes: the TX crossing's 16-word start level
-//!   plus the rewriter's hold (~20 bytes) with room to spare; it saves a frame's copy
-//!   time (15 µs for 1 514 bytes) of wire idle and latency per frame.
+//!   (never a good FCS on wrong bytes). 64 bytes: the rewriter's hold (~20 bytes) with
+//!   room to spare, so the frame's bytes stay ahead of the wire, which the TX crossing
+//!   (two words, `cdc_tx.rs`) needs; it saves a frame's copy time (15 µs for 1 514
+//!   bytes) of wire idle and latency per frame.
 //!
 //! `room` (a byte and a frame's end would be taken now) comes from a flip-flop set
 //! from this clock's events, so a writer's handshake does not run through the fill
