@@ -92,7 +92,19 @@ pub struct MdioMaster {
     speed_10_r: DFF<Bit>,
     r_duplex: DFF<Bit>,
     r_updated: DFF<Bit>,
-    c_half_m1: Constant<Bits<5>>,
+    /// Registered views of `div` and `bit_cell`, each valid at every half tick: `div`
+    /// reaches its last value on this clock, and the cell tests and next command bit
+    /// (`bit_cell` and `which` change only at half ticks, 25 clocks apart). They keep the
+    /// compares off the half tick's decisions (`div` → `pause` was the board's critical
+    /// path, 7 LUTs).
+    r_div_end: DFF<Bit>,
+    r_cell_end: DFF<Bit>,
+    r_cell_ta: DFF<Bit>,
+    r_cell_data: DFF<Bit>,
+    r_cell_cmd: DFF<Bit>,
+    r_cell_release: DFF<Bit>,
+    r_cmd_bit: DFF<Bit>,
+    c_half_m2: Constant<Bits<5>>,
     c_interval: Constant<Bits<21>>,
     /// Each read's command, bit 0 the first sent (cell 32).
     c_cmd_bmcr: Constant<Bits<14>>,
@@ -147,7 +159,14 @@ impl MdioMaster {
             speed_10_r: Default::default(),
             r_duplex: Default::default(),
             r_updated: Default::default(),
-            c_half_m1: Constant::new((MDC_HALF - 1).into()),
+            r_div_end: Default::default(),
+            r_cell_end: Default::default(),
+            r_cell_ta: Default::default(),
+            r_cell_data: Default::default(),
+            r_cell_cmd: Default::default(),
+            r_cell_release: Default::default(),
+            r_cmd_bit: Default::default(),
+            c_half_m2: Constant::new((MDC_HALF - 2).into()),
             c_interval: Constant::new((interval - 1).into()),
             c_cmd_bmcr: cmd(REG_BMCR),
             c_cmd_bmsr: cmd(REG_BMSR),
@@ -171,7 +190,8 @@ impl Logic for MdioMaster {
     fn update(&mut self) {
         dff_setup!(
             self, clock, sync1, sync2, active, div, r_mdc, r_o, r_oe, bit_cell, rd, ta_ok, which, r_phy, pause, r_autoneg,
-            r_autodone, r_present, r_link, speed_10_r, r_duplex, r_updated
+            r_autodone, r_present, r_link, speed_10_r, r_duplex, r_updated, r_div_end, r_cell_end, r_cell_ta, r_cell_data,
+            r_cell_cmd, r_cell_release, r_cmd_bit
         );
         self.sync1.d.next = self.mdio_i.val();
         self.sync2.d.next = self.sync1.q.val();
@@ -191,8 +211,16 @@ impl Logic for MdioMaster {
         }
         self.cmd_at.next = self.bit_cell.q.val() - 31;
         self.cmd_rest.next = self.cmd.val() >> self.cmd_at.val();
+        self.r_cmd_bit.d.next = self.cmd_rest.val().get_bit(0);
+        self.r_cell_end.d.next = self.bit_cell.q.val() == 63;
+        self.r_cell_ta.d.next = self.bit_cell.q.val() == 47;
+        self.r_cell_data.d.next = self.bit_cell.q.val() >= 48;
+        self.r_cell_cmd.d.next = self.bit_cell.q.val() >= 31;
+        self.r_cell_release.d.next = self.bit_cell.q.val() >= 45;
+        // `div` counts 0..=MDC_HALF-1 while active (it starts at 0 with `active`).
+        self.r_div_end.d.next = self.active.q.val() & (self.div.q.val() == self.c_half_m2.val());
         if self.active.q.val() {
-            if self.div.q.val() == self.c_half_m1.val() {
+            if self.r_div_end.q.val() {
                 self.div.d.next = 0.into();
                 self.half_tick.next = true;
             } else {
@@ -215,10 +243,10 @@ impl Logic for MdioMaster {
         } else if self.half_tick.val() & !self.r_mdc.q.val() {
             // Rising edge: the PHY samples our bit, we sample its.
             self.r_mdc.d.next = true;
-            if self.bit_cell.q.val() == 47 {
+            if self.r_cell_ta.q.val() {
                 self.ta_ok.d.next = !self.sync2.q.val();
             }
-            if self.bit_cell.q.val() >= 48 {
+            if self.r_cell_data.q.val() {
                 self.rd.d.next = self.rd.q.val() << 1;
                 if self.sync2.q.val() {
                     self.rd.d.next = (self.rd.q.val() << 1) | 1;
@@ -228,13 +256,13 @@ impl Logic for MdioMaster {
             // Falling edge: the next cell's bit.
             self.r_mdc.d.next = false;
             self.bit_cell.d.next = self.bit_cell.q.val() + 1;
-            if self.bit_cell.q.val() >= 31 {
-                self.r_o.d.next = self.cmd_rest.val().get_bit(0);
+            if self.r_cell_cmd.q.val() {
+                self.r_o.d.next = self.r_cmd_bit.q.val();
             }
-            if self.bit_cell.q.val() >= 45 {
+            if self.r_cell_release.q.val() {
                 self.r_oe.d.next = false;
             }
-            if self.bit_cell.q.val() == 63 {
+            if self.r_cell_end.q.val() {
                 // The read is complete.
                 self.active.d.next = false;
                 self.r_oe.d.next = false;
