@@ -64,6 +64,11 @@ pub struct SlipRx {
     c_bulk_last: Constant<Bits<12>>,
 
     rx_len: DFF<Bits<12>>,
+    /// `rx_len != 0`, `== 1`, `== 2`, kept beside it (timing: the header's byte
+    /// selects without a 12-bit compare in front of them).
+    r_len_nz: DFF<Bit>,
+    r_len_is1: DFF<Bit>,
+    r_len_is2: DFF<Bit>,
     rx_esc: DFF<Bit>,
     rx_bad: DFF<Bit>,
     rx_accepting: DFF<Bit>,
@@ -125,6 +130,9 @@ impl Default for SlipRx {
             c_bulk_at: k12(BULK_AT),
             c_bulk_last: k12(BULK_LAST),
             rx_len: Default::default(),
+            r_len_nz: Default::default(),
+            r_len_is1: Default::default(),
+            r_len_is2: Default::default(),
             rx_esc: Default::default(),
             rx_bad: Default::default(),
             rx_accepting: Default::default(),
@@ -159,7 +167,7 @@ impl Logic for SlipRx {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, rx_len, rx_esc, rx_bad, rx_accepting, in_buffer, cmd, seq, arg, rcmd, rseq, ready, len, crc_ok,
+            self, clock, rx_len, r_len_nz, r_len_is1, r_len_is2, rx_esc, rx_bad, rx_accepting, in_buffer, cmd, seq, arg, rcmd, rseq, ready, len, crc_ok,
             framing, pending, dv, db, de, de_bad, r_exec_idle
         );
         clock!(self, clock, crc);
@@ -224,10 +232,10 @@ impl Logic for SlipRx {
         }
 
         self.acc_now.next = self.rx_accepting.q.val();
-        if self.rx_len.q.val() == 0 {
+        if !self.r_len_nz.q.val() {
             self.acc_now.next = self.r_exec_idle.q.val();
         }
-        self.crc.clear.next = self.rx_len.q.val() == 0;
+        self.crc.clear.next = !self.r_len_nz.q.val();
         self.crc.enable.next = self.dv.q.val();
         self.crc.data.next = self.db.q.val();
         self.ram.write_enable.next = false;
@@ -237,6 +245,9 @@ impl Logic for SlipRx {
             if self.rx_len.q.val() != 0xFFF {
                 self.rx_len.d.next = self.rx_len.q.val() + 1;
             }
+            self.r_len_nz.d.next = true;
+            self.r_len_is1.d.next = !self.r_len_nz.q.val();
+            self.r_len_is2.d.next = self.r_len_is1.q.val();
             // A position flag kept beside the length (equality tests instead of range
             // compares on the receive path): bytes BULK_AT..=BULK_LAST go to the buffer.
             if self.rx_len.q.val() == self.c_bulk_before.val() {
@@ -245,7 +256,7 @@ impl Logic for SlipRx {
             if self.rx_len.q.val() == self.c_bulk_last.val() {
                 self.in_buffer.d.next = false;
             }
-            if self.rx_len.q.val() == 0 {
+            if !self.r_len_nz.q.val() {
                 self.rx_accepting.d.next = self.r_exec_idle.q.val();
             }
             // Past the header (`in_buffer` implies `rx_len` >= 3) accepting is just
@@ -254,30 +265,33 @@ impl Logic for SlipRx {
                 self.ram.write_enable.next = true;
             }
             if self.acc_now.val() {
-                if self.rx_len.q.val() == 0 {
+                if !self.r_len_nz.q.val() {
                     self.cmd.d.next = self.db.q.val();
                     self.seq.d.next = 0.into();
                 }
-                if self.rx_len.q.val() == 1 {
+                if self.r_len_is1.q.val() {
                     self.seq.d.next = self.db.q.val();
                 }
-                if self.rx_len.q.val() == 2 {
+                if self.r_len_is2.q.val() {
                     self.arg.d.next = self.db.q.val();
                 }
             } else {
-                if self.rx_len.q.val() == 0 {
+                if !self.r_len_nz.q.val() {
                     self.rcmd.d.next = self.db.q.val();
                     self.rseq.d.next = 0.into();
                 }
-                if self.rx_len.q.val() == 1 {
+                if self.r_len_is1.q.val() {
                     self.rseq.d.next = self.db.q.val();
                 }
             }
         }
         if self.de.q.val() {
             self.rx_len.d.next = 0.into();
+            self.r_len_nz.d.next = false;
+            self.r_len_is1.d.next = false;
+            self.r_len_is2.d.next = false;
             self.in_buffer.d.next = false;
-            if self.rx_len.q.val() != 0 {
+            if self.r_len_nz.q.val() {
                 if self.rx_accepting.q.val() {
                     self.ready.d.next = true;
                     self.len.d.next = self.rx_len.q.val();
@@ -291,6 +305,9 @@ impl Logic for SlipRx {
 
         if self.reset.val() {
             self.rx_len.d.next = 0.into();
+            self.r_len_nz.d.next = false;
+            self.r_len_is1.d.next = false;
+            self.r_len_is2.d.next = false;
             self.in_buffer.d.next = false;
             self.rx_esc.d.next = false;
             self.rx_bad.d.next = false;
