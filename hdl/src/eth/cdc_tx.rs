@@ -27,6 +27,7 @@
 //! block RAM).
 
 use rust_hdl::prelude::*;
+use rust_hdl::widgets::prelude::BitSynchronizer;
 
 #[derive(LogicBlock, Default)]
 pub struct TxCdc {
@@ -51,19 +52,15 @@ pub struct TxCdc {
     filled_a: DFF<Bit>,
     filled_b: DFF<Bit>,
     w_slot_b: DFF<Bit>,
-    ta_sync1: DFF<Bit>,
-    ta_sync2: DFF<Bit>,
-    tb_sync1: DFF<Bit>,
-    tb_sync2: DFF<Bit>,
+    ta_sync: BitSynchronizer,
+    tb_sync: BitSynchronizer,
     r_ready: DFF<Bit>,
     /// REF_CLK domain: the `taken` toggles, the slot read next, `filled` as synchronized.
     taken_a: DFF<Bit>,
     taken_b: DFF<Bit>,
     r_slot_b: DFF<Bit>,
-    fa_sync1: DFF<Bit>,
-    fa_sync2: DFF<Bit>,
-    fb_sync1: DFF<Bit>,
-    fb_sync2: DFF<Bit>,
+    fa_sync: BitSynchronizer,
+    fb_sync: BitSynchronizer,
     write: Signal<Local, Bit>,
     free_a: Signal<Local, Bit>,
     free_b: Signal<Local, Bit>,
@@ -75,16 +72,16 @@ pub struct TxCdc {
 impl Logic for TxCdc {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, held_a, held_b, filled_a, filled_b, w_slot_b, ta_sync1, ta_sync2, tb_sync1, tb_sync2, r_ready);
-        dff_setup!(self, tx_clock, taken_a, taken_b, r_slot_b, fa_sync1, fa_sync2, fb_sync1, fb_sync2);
+        dff_setup!(self, clock, held_a, held_b, filled_a, filled_b, w_slot_b, r_ready);
+        dff_setup!(self, tx_clock, taken_a, taken_b, r_slot_b);
+        clock!(self, clock, ta_sync, tb_sync);
+        clock!(self, tx_clock, fa_sync, fb_sync);
 
         // Core side.
-        self.ta_sync1.d.next = self.taken_a.q.val();
-        self.ta_sync2.d.next = self.ta_sync1.q.val();
-        self.tb_sync1.d.next = self.taken_b.q.val();
-        self.tb_sync2.d.next = self.tb_sync1.q.val();
-        self.free_a.next = !(self.filled_a.q.val() ^ self.ta_sync2.q.val());
-        self.free_b.next = !(self.filled_b.q.val() ^ self.tb_sync2.q.val());
+        self.ta_sync.sig_in.next = self.taken_a.q.val();
+        self.tb_sync.sig_in.next = self.taken_b.q.val();
+        self.free_a.next = !(self.filled_a.q.val() ^ self.ta_sync.sig_out.val());
+        self.free_b.next = !(self.filled_b.q.val() ^ self.tb_sync.sig_out.val());
         self.ready.next = self.r_ready.q.val();
         self.write.next = self.valid.val() & self.r_ready.q.val();
         self.word.next = bit_cast::<10, 8>(self.data.val()).replace_bit(8, self.last.val()).replace_bit(9, self.stomp.val());
@@ -105,14 +102,12 @@ impl Logic for TxCdc {
         }
 
         // REF_CLK side.
-        self.fa_sync1.d.next = self.filled_a.q.val();
-        self.fa_sync2.d.next = self.fa_sync1.q.val();
-        self.fb_sync1.d.next = self.filled_b.q.val();
-        self.fb_sync2.d.next = self.fb_sync1.q.val();
-        self.tx_valid.next = self.fa_sync2.q.val() ^ self.taken_a.q.val();
+        self.fa_sync.sig_in.next = self.filled_a.q.val();
+        self.fb_sync.sig_in.next = self.filled_b.q.val();
+        self.tx_valid.next = self.fa_sync.sig_out.val() ^ self.taken_a.q.val();
         self.head.next = self.held_a.q.val();
         if self.r_slot_b.q.val() {
-            self.tx_valid.next = self.fb_sync2.q.val() ^ self.taken_b.q.val();
+            self.tx_valid.next = self.fb_sync.sig_out.val() ^ self.taken_b.q.val();
             self.head.next = self.held_b.q.val();
         }
         self.tx_data.next = self.head.val().get_bits::<8>(0);
