@@ -7,9 +7,10 @@
 //! written as they come: each reason keeps a small tally of increments not yet in the
 //! RAM, and one hit (at most one is ever waiting: a hit frame is ≥ 42 bytes, and the
 //! hit slot comes every 16 clocks) waits with its entry. A slot counter gives the RAM
-//! to each in turn, two clocks a slot: the first reads the word, the second adds the
-//! tally to it in a register, and the next slot's first clock writes that back (the
-//! RAM → adder → RAM path in one clock was the Cu board's critical path):
+//! to each in turn, two clocks a slot: the first reads the word, the second registers
+//! it, and the next slot's first clock adds the tally and writes that back (RAM → adder
+//! → RAM in one clock was the Cu board's critical path, RAM → adder → register the
+//! Ethernet board's):
 //!
 //! | slot | reads | writes (in the next slot's first clock) |
 //! |---|---|---|
@@ -27,9 +28,12 @@
 //! from 7 452 to 7 328 logic cells (the sum not yet registered then).
 //!
 //! RESET_COUNTERS drops the tallies and the waiting hit, then writes 0 to every word,
-//! the reasons' first, in each slot's second clock (when the write port is free), never
-//! to the word whose read-modify-write is under way: frames counted while it runs may
-//! count or not, as with any reset racing traffic.
+//! the reasons' first, in each slot's second clock (when the write port is free). A
+//! slot read once the reset has started writes nothing back (it could put a count from
+//! before the zero back after it): frames counted while the reset runs may count or
+//! not, as with any reset racing traffic. (Comparing the swept word with the one under
+//! way instead put an adder and a compare on the RAM's write enable, the Ethernet
+//! board's critical path.)
 
 use crate::core::parser::class;
 use crate::prim::ram::BlockRam;
@@ -138,11 +142,11 @@ pub struct Counters {
     w_enable: DFF<Bit>,
     w_address: DFF<Bits<8>>,
     amount: DFF<Bits<TALLY_BITS>>,
-    /// The word read plus its amount: what the write stores, what a read returns.
+    /// The word read, registered in the slot's second clock; it plus its amount is
+    /// what the write stores and what a read returns (in the next slot's first clock).
+    word: DFF<Bits<32>>,
     sum: Signal<Local, Bits<32>>,
-    sum_r: DFF<Bits<32>>,
     read_address: Signal<Local, Bits<8>>,
-    sweep_address: Signal<Local, Bits<8>>,
     /// This clock's increments.
     inc_rewritten: Signal<Local, Bit>,
     looked_up: Signal<Local, Bit>,
@@ -158,8 +162,13 @@ pub struct Counters {
     /// taken then misses what came since).
     target: DFF<Bits<3>>,
     armed: DFF<Bit>,
-    /// Words zeroed so far (the reset writes `REASON_BASE + sweep`, wrapping).
-    sweep: DFF<Bits<9>>,
+    /// The clock after `armed`: the word is registered, its sum is the value.
+    summed: DFF<Bit>,
+    /// The word the reset zeroes next: from `REASON_BASE` up, wrapping, to the one
+    /// below it.
+    sweep: DFF<Bits<8>>,
+    /// A reset has started: slot reads write nothing back.
+    resetting: Signal<Local, Bit>,
     value: DFF<Bits<32>>,
     c_class_fragment: Constant<Bits<2>>,
     c_class_looked_up: Constant<Bits<2>>,
@@ -168,7 +177,7 @@ pub struct Counters {
     c_reason_base: Constant<Bits<8>>,
     c_reason_count: Constant<Bits<8>>,
     c_slot_read_hits: Constant<Bits<3>>,
-    c_last_word: Constant<Bits<9>>,
+    c_last_swept: Constant<Bits<8>>,
 }
 
 impl Default for Counters {
@@ -199,10 +208,9 @@ impl Default for Counters {
             w_enable: Default::default(),
             w_address: Default::default(),
             amount: Default::default(),
+            word: Default::default(),
             sum: Default::default(),
-            sum_r: Default::default(),
             read_address: Default::default(),
-            sweep_address: Default::default(),
             inc_rewritten: Default::default(),
             looked_up: Default::default(),
             take: Default::default(),
@@ -213,7 +221,9 @@ impl Default for Counters {
             sel: Default::default(),
             target: Default::default(),
             armed: Default::default(),
+            summed: Default::default(),
             sweep: Default::default(),
+            resetting: Default::default(),
             value: Default::default(),
             c_class_fragment: Constant::new(class::FRAGMENT.into()),
             c_class_looked_up: Constant::new(class::LOOKED_UP.into()),
@@ -222,7 +232,7 @@ impl Default for Counters {
             c_reason_base: Constant::new(REASON_BASE.into()),
             c_reason_count: Constant::new((REASON_COUNT as u64).into()),
             c_slot_read_hits: Constant::new(SLOT_READ_HITS.into()),
-            c_last_word: Constant::new(((1u64 << HITS_ADDR_BITS) - 1).into()),
+            c_last_swept: Constant::new((REASON_BASE - 1).into()),
         }
     }
 }
@@ -231,8 +241,8 @@ impl Logic for Counters {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, hit_waiting, hit_index, slot, phase, w_enable, w_address, amount, sum_r, op, done, busy, sel, target,
-            armed, sweep, value
+            self, clock, hit_waiting, hit_index, slot, phase, w_enable, w_address, amount, word, op, done, busy, sel, target,
+            armed, summed, sweep, value
         );
         clock!(self, clock, ram, t_rewritten, t_no_match, t_fragment, t_unparsed, t_udp_zero);
 
@@ -304,6 +314,10 @@ impl Logic for Counters {
                 }
             }
         }
+        self.resetting.next = (self.op.q.val() == CounterOp::ResetStart) | (self.op.q.val() == CounterOp::Reset);
+        if self.take.val() & self.resetting.val() {
+            self.w_enable.d.next = false;
+        }
         if self.flush.val() {
             self.hit_waiting.d.next = false;
         }
@@ -315,15 +329,15 @@ impl Logic for Counters {
             self.w_address.d.next = self.read_address.val();
         }
         self.ram.read_address.next = self.read_address.val();
-        // The sum is registered in the write clock and written in the next slot's read
-        // clock (RAM → adder → RAM in one clock was the Cu board's critical path).
-        self.sum.next = self.ram.read_data.val() + bit_cast::<32, TALLY_BITS>(self.amount.q.val());
+        // The word is registered in the slot's second clock; the next slot's first adds
+        // its amount (held until that clock's end) and writes the sum.
         if self.phase.q.val() {
-            self.sum_r.d.next = self.sum.val();
+            self.word.d.next = self.ram.read_data.val();
         }
+        self.sum.next = self.word.q.val() + bit_cast::<32, TALLY_BITS>(self.amount.q.val());
         self.ram.write_enable.next = self.take.val() & self.w_enable.q.val();
         self.ram.write_address.next = self.w_address.q.val();
-        self.ram.write_data.next = self.sum_r.q.val();
+        self.ram.write_data.next = self.sum.val();
 
         // `busy` mirrors `op != Idle` in a flip-flop (the port's accept reads it).
         self.mgmt_busy.next = self.busy.q.val();
@@ -331,14 +345,14 @@ impl Logic for Counters {
         self.mgmt_done.next = self.done.q.val();
         self.done.d.next = false;
         self.mgmt_rdata.next = self.value.q.val();
-        self.sweep_address.next = self.sweep.q.val().get_bits::<8>(0) + self.c_reason_base.val();
         match self.op.q.val() {
             CounterOp::Idle => {
                 // Operands load every idle clock; only the state depends on the start
                 // (keeps the port's accept off these registers' enables).
                 self.sel.d.next = self.mgmt_index.val();
-                self.sweep.d.next = 0.into();
+                self.sweep.d.next = self.c_reason_base.val();
                 self.armed.d.next = false;
+                self.summed.d.next = false;
                 self.target.d.next = self.mgmt_index.val().get_bits::<3>(0);
                 if self.mgmt_op.val() == self.c_op_read_hits.val() {
                     self.target.d.next = self.c_slot_read_hits.val();
@@ -360,9 +374,11 @@ impl Logic for Counters {
                 }
             }
             CounterOp::Read => {
-                // The slot's write clock: its word plus what waits for it.
+                // The slot's second clock registers its word; the next slot's first adds
+                // what waits for it.
                 self.armed.d.next = self.take.val() & (self.slot.q.val() == self.target.q.val());
-                if self.armed.q.val() {
+                self.summed.d.next = self.armed.q.val();
+                if self.summed.q.val() {
                     self.value.d.next = self.sum.val();
                     self.op.d.next = CounterOp::Done;
                     self.done.d.next = true;
@@ -372,15 +388,14 @@ impl Logic for Counters {
                 self.op.d.next = CounterOp::Reset;
             }
             CounterOp::Reset => {
-                // Zero a word in a slot's second clock (the write port is free), not the
-                // one whose read-modify-write is under way (it would write the old count
-                // back after the zero).
-                if !self.take.val() & !(self.w_enable.q.val() & (self.sweep_address.val() == self.w_address.q.val())) {
+                // Zero a word in a slot's second clock (the write port is free; the last
+                // write-back of a read from before the reset lands before the first).
+                if !self.take.val() {
                     self.ram.write_enable.next = true;
-                    self.ram.write_address.next = self.sweep_address.val();
+                    self.ram.write_address.next = self.sweep.q.val();
                     self.ram.write_data.next = 0.into();
                     self.sweep.d.next = self.sweep.q.val() + 1;
-                    if self.sweep.q.val() == self.c_last_word.val() {
+                    if self.sweep.q.val() == self.c_last_swept.val() {
                         self.op.d.next = CounterOp::Done;
                         self.done.d.next = true;
                     }
