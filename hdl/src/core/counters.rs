@@ -317,6 +317,7 @@ impl Logic for Counters {
         self.resetting.next = (self.op.q.val() == CounterOp::ResetStart) | (self.op.q.val() == CounterOp::Reset);
         if self.take.val() & self.resetting.val() {
             self.w_enable.d.next = false;
+            self.amount.d.next = 0.into();
         }
         if self.flush.val() {
             self.hit_waiting.d.next = false;
@@ -333,6 +334,11 @@ impl Logic for Counters {
         // its amount (held until that clock's end) and writes the sum.
         if self.phase.q.val() {
             self.word.d.next = self.ram.read_data.val();
+        }
+        // While resetting the word and amount are 0, so the sum is the reset's zero
+        // too: the write data needs no mux (32 LUTs) between the two.
+        if self.resetting.val() {
+            self.word.d.next = 0.into();
         }
         self.sum.next = self.word.q.val() + bit_cast::<32, TALLY_BITS>(self.amount.q.val());
         self.ram.write_enable.next = self.take.val() & self.w_enable.q.val();
@@ -389,11 +395,11 @@ impl Logic for Counters {
             }
             CounterOp::Reset => {
                 // Zero a word in a slot's second clock (the write port is free; the last
-                // write-back of a read from before the reset lands before the first).
+                // write-back of a read from before the reset lands before the first);
+                // the data is the sum, 0 while resetting.
                 if !self.take.val() {
                     self.ram.write_enable.next = true;
                     self.ram.write_address.next = self.sweep.q.val();
-                    self.ram.write_data.next = 0.into();
                     self.sweep.d.next = self.sweep.q.val() + 1;
                     if self.sweep.q.val() == self.c_last_swept.val() {
                         self.op.d.next = CounterOp::Done;

@@ -144,6 +144,8 @@ pub struct Executor<const N: usize> {
     c_record_len: Constant<Bits<5>>,
     /// A counter arrives in `mgmt.rdata`'s low bits and leaves from the record's top.
     c_counter_shift: Constant<Bits<8>>,
+    /// The record's bits below that word.
+    c_below_word: Constant<Bits<RECORD_BITS>>,
 
     /// Check's predicates on the request registers, registered.
     len_no_payload: DFF<Bit>,
@@ -166,6 +168,10 @@ pub struct Executor<const N: usize> {
     is_inject: DFF<Bit>,
     is_port: DFF<Bit>,
     record: DFF<Bits<RECORD_BITS>>,
+    /// `record` shifted a byte up with the RAM's byte in; the counter or port word
+    /// being loaded.
+    shifted: Signal<Local, Bits<RECORD_BITS>>,
+    word_in: Signal<Local, Bits<COUNTER_BITS>>,
     reply_uses_buffers: Signal<Local, Bit>,
     state: DFF<ExecState>,
     status: DFF<Bits<8>>,
@@ -299,6 +305,7 @@ impl<const N: usize> Executor<N> {
             c_info_len: Constant::new((INFO_LEN as u64).into()),
             c_record_len: Constant::new((RECORD_LEN as u64).into()),
             c_counter_shift: Constant::new(((RECORD_BITS - COUNTER_BITS) as u64).into()),
+            c_below_word: Constant::new((Bits::<RECORD_BITS>::from(1u64) << (RECORD_BITS - COUNTER_BITS) as u64) - 1),
             len_no_payload: Default::default(),
             len_read_entry: Default::default(),
             len_inject_one: Default::default(),
@@ -318,6 +325,8 @@ impl<const N: usize> Executor<N> {
             is_inject: Default::default(),
             is_port: Default::default(),
             record: Default::default(),
+            shifted: Default::default(),
+            word_in: Default::default(),
             reply_uses_buffers: Default::default(),
             state: Default::default(),
             status: Default::default(),
@@ -484,20 +493,26 @@ impl<const N: usize> Logic for Executor<N> {
         // (or `mgmt.done`), since each select fans out to 168 bits: a shift (LoadRecord
         // every clock; Shift the clock after a byte leaves), a management reply, or
         // INFO's payload (the clock after Check). Shifting takes in RAM bytes in both
-        // cases; in a reply they never reach the top byte within its 21 shifts.
+        // cases; in a reply they never reach the top byte within its 21 shifts. A
+        // counter or port word goes to the top 32 bits, and the bits below take the
+        // shift (never sent: only the word's 4 bytes leave before the next load), so
+        // each bit below picks from three sources (one LUT), not five.
         self.load_info.d.next = false;
         self.shift_pending.d.next = false;
+        self.shifted.next = (self.record.q.val() << 8) | bit_cast::<RECORD_BITS, 8>(self.buf_read_data.val());
+        self.word_in.next = self.mgmt.rdata.val().get_bits::<COUNTER_BITS>(0);
+        if self.wait_port.q.val() {
+            self.word_in.next = self.port.value.val();
+        }
         if self.loading.q.val() | self.shift_pending.q.val() {
-            self.record.d.next = (self.record.q.val() << 8) | bit_cast::<RECORD_BITS, 8>(self.buf_read_data.val());
+            self.record.d.next = self.shifted.val();
+        }
+        if (self.wait_count.q.val() & self.mgmt.done.val()) | (self.wait_port.q.val() & self.port.done.val()) {
+            self.record.d.next = (self.shifted.val() & self.c_below_word.val())
+                | (bit_cast::<RECORD_BITS, COUNTER_BITS>(self.word_in.val()) << self.c_counter_shift.val());
         }
         if self.wait_entry.q.val() & self.mgmt.done.val() {
             self.record.d.next = self.mgmt.rdata.val();
-        }
-        if self.wait_count.q.val() & self.mgmt.done.val() {
-            self.record.d.next = self.mgmt.rdata.val() << self.c_counter_shift.val();
-        }
-        if self.wait_port.q.val() & self.port.done.val() {
-            self.record.d.next = bit_cast::<RECORD_BITS, 32>(self.port.value.val()) << self.c_counter_shift.val();
         }
         if self.load_info.q.val() {
             self.record.d.next = self.c_info.val();
