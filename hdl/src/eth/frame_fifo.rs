@@ -28,9 +28,10 @@
 //! arithmetic (on the Ethernet board it ran through the core into the other port's
 //! buffer: the core clock's critical path). The space is counted free (`free`, what
 //! the arbiter reads, straight from its register), the space beside the committed
-//! frames alone (`cfree`) kept with it, each clock's change one adder on a base picked
-//! from the two (a mux of three ±1 adders and a `cap − fill` subtractor took 115 LUTs
-//! per buffer, four buffers on the Ethernet board).
+//! frames alone (`cfree`) kept with it: each moves by this clock's bytes (one adder
+//! each), and a commit or a roll then picks the other's (a mux of three ±1 adders and
+//! a `cap − fill` subtractor took 115 LUTs per buffer, four buffers on the Ethernet
+//! board).
 //!
 //! Write side: `w_byte` (a byte in `w_data`) and `w_end` (the frame ends on this clock,
 //! with or without a byte), never waiting. Read side: `r_valid`/`r_ready`/`r_last`;
@@ -159,11 +160,11 @@ pub struct FrameFifo<const HI: usize> {
     consume: Signal<Local, Bit>,
     raddr: Signal<Local, Bits<11>>,
     rptr_inc: Signal<Local, Bits<11>>,
-    /// This clock's base (`free`, or `cfree` when a frame is taken back), its change
-    /// (+1 a byte out, −1 a byte in, as two's complement) and the next `free`.
-    free_base: Signal<Local, Bits<12>>,
+    /// `free`'s change this clock (+1 a byte out, −1 a byte in, as two's complement),
+    /// `free` and `cfree` moved by this clock's bytes (before a commit or roll).
     free_delta: Signal<Local, Bits<12>>,
-    free_next: Signal<Local, Bits<12>>,
+    free_moved: Signal<Local, Bits<12>>,
+    cfree_moved: Signal<Local, Bits<12>>,
     flen_zero: Signal<Local, Bit>,
     at_cap: Signal<Local, Bit>,
     at_cap_m1: Signal<Local, Bit>,
@@ -244,9 +245,9 @@ impl<const HI: usize> FrameFifo<HI> {
             consume: Default::default(),
             raddr: Default::default(),
             rptr_inc: Default::default(),
-            free_base: Default::default(),
             free_delta: Default::default(),
-            free_next: Default::default(),
+            free_moved: Default::default(),
+            cfree_moved: Default::default(),
             flen_zero: Default::default(),
             at_cap: Default::default(),
             at_cap_m1: Default::default(),
@@ -439,25 +440,30 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         // Space: bytes written in, bytes taken out, a discarded frame's bytes back (to
         // what the committed frames hold).
         // (A byte written in a clock that takes its frame back is not kept.)
-        self.free_base.next = self.free_q.q.val();
-        if self.roll.val() {
-            self.free_base.next = self.cfree.q.val();
-        }
+        // The write/roll decision comes last: `free` moves by this clock's byte in and
+        // byte out (one adder), `cfree` by the byte out; a commit takes the first into
+        // `cfree`, a roll the second into `free` (its byte, if any, not kept). (A base
+        // picked by the roll before the adder put that decision ahead of the carry
+        // chain: cu-eth's critical path.)
         self.free_delta.next = 0.into();
-        if self.consume.val() & !(self.write.val() & !self.roll.val()) {
+        if self.consume.val() & !self.write.val() {
             self.free_delta.next = 1.into();
         }
-        if !self.consume.val() & self.write.val() & !self.roll.val() {
+        if !self.consume.val() & self.write.val() {
             self.free_delta.next = self.c_minus_one.val();
         }
-        self.free_next.next = self.free_base.val() + self.free_delta.val();
-        self.free_q.d.next = self.free_next.val();
-        self.cfree.d.next = self.cfree.q.val();
+        self.free_moved.next = self.free_q.q.val() + self.free_delta.val();
+        self.cfree_moved.next = self.cfree.q.val();
         if self.consume.val() {
-            self.cfree.d.next = self.cfree.q.val() + 1;
+            self.cfree_moved.next = self.cfree.q.val() + 1;
         }
-        if self.commit.val() | self.roll.val() {
-            self.cfree.d.next = self.free_next.val();
+        self.free_q.d.next = self.free_moved.val();
+        if self.roll.val() {
+            self.free_q.d.next = self.cfree_moved.val();
+        }
+        self.cfree.d.next = self.cfree_moved.val();
+        if self.commit.val() {
+            self.cfree.d.next = self.free_moved.val();
         }
         // `room` next clock: the free space reaches 0 (from 1 with a byte in, or staying
         // at 0), or a fifth descriptor is taken.
