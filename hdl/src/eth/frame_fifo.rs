@@ -438,11 +438,10 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         }
 
         // Space: bytes written in, bytes taken out, a discarded frame's bytes back (to
-        // what the committed frames hold).
-        // (A byte written in a clock that takes its frame back is not kept.)
-        // The write/roll decision comes last: `free` moves by this clock's byte in and
-        // byte out (one adder), `cfree` by the byte out; a commit takes the first into
-        // `cfree`, a roll the second into `free` (its byte, if any, not kept). (A base
+        // what the committed frames hold). The write/roll decision comes last: `free`
+        // moves by this clock's byte in and byte out (one adder), `cfree` by the byte
+        // out; a commit takes the first into `cfree`, a roll the second into `free`
+        // (a byte written in a clock that takes its frame back is not kept). (A base
         // picked by the roll before the adder put that decision ahead of the carry
         // chain: cu-eth's critical path.)
         self.free_delta.next = 0.into();
