@@ -18,8 +18,9 @@
 //! when it overflows. The egress lets a frame out once 64 bytes are in (cut-through),
 //! so the wire does not idle while the pipeline copies it. The fit is decided one clock
 //! ahead from registers (`net_go`/`srv_go`), not in the start decision's path (the core
-//! clock must reach 100 MHz); the arbiter waits one clock after a frame (`settled`) so
-//! that decision sees that frame's last byte in the egress. The frame's direction is
+//! clock must reach 100 MHz); the arbiter waits two clocks after a frame (`settled`,
+//! `settled_2`: the egress writes a byte the clock after it is given) so that decision
+//! sees that frame's last byte in the egress. The frame's direction is
 //! its ingress port's, its stomp flag its ingress FCS's. One table (the core's) serves
 //! both directions; one [`PortCounters`] (one block RAM) keeps both ports' counters and
 //! answers READ_PORT's counter words, the ports' own registers its status word.
@@ -120,8 +121,9 @@ pub struct CuEthBoard<const N: usize> {
     /// Last clock: the port had a frame whose length fits the other port's egress.
     net_go: DFF<Bit>,
     srv_go: DFF<Bit>,
-    /// No frame was carried last clock either.
+    /// No frame was carried last clock either, nor the clock before.
     settled: DFF<Bit>,
+    settled_2: DFF<Bit>,
     net_ok: Signal<Local, Bit>,
     srv_ok: Signal<Local, Bit>,
 }
@@ -209,6 +211,7 @@ impl<const N: usize> CuEthBoard<N> {
             net_go: Default::default(),
             srv_go: Default::default(),
             settled: Default::default(),
+            settled_2: Default::default(),
             net_ok: Default::default(),
             srv_ok: Default::default(),
         }
@@ -224,7 +227,7 @@ impl<const N: usize> Default for CuEthBoard<N> {
 impl<const N: usize> Logic for CuEthBoard<N> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_done, status_sel, status_srv, status_done, net_go, srv_go, settled);
+        dff_setup!(self, clock, active, from_srv, stomp, last_srv, port_done, status_sel, status_srv, status_done, net_go, srv_go, settled, settled_2);
         clock!(self, clock, uart_rx, uart_tx, core, net, srv, counters, status, mdio);
         self.net.ref_clk.next = self.net_ref_clk.val();
         self.srv.ref_clk.next = self.srv_ref_clk.val();
@@ -294,9 +297,10 @@ impl<const N: usize> Logic for CuEthBoard<N> {
         self.srv_go.d.next = self.srv.in_valid.val()
             & (((self.net.out_free.val() > self.srv.in_len.val()) & !self.net.out_full.val()) | self.net.out_empty.val());
         self.settled.d.next = !self.active.q.val();
+        self.settled_2.d.next = self.settled.q.val() & !self.active.q.val();
         self.net_ok.next = self.net_go.q.val() & self.net.in_valid.val();
         self.srv_ok.next = self.srv_go.q.val() & self.srv.in_valid.val();
-        if !self.active.q.val() & self.settled.q.val() {
+        if !self.active.q.val() & self.settled_2.q.val() {
             if self.srv_ok.val() & (!self.net_ok.val() | !self.last_srv.q.val()) {
                 self.active.d.next = true;
                 self.from_srv.d.next = true;

@@ -23,10 +23,13 @@
 //!   (two words, `cdc_tx.rs`) needs; it saves a frame's copy time (15 µs for 1 514
 //!   bytes) of wire idle and latency per frame.
 //!
-//! `room` (a byte and a frame's end would be taken now) comes from a flip-flop set
-//! from this clock's events, so a writer's handshake does not run through the space
-//! arithmetic (on the Ethernet board it ran through the core into the other port's
-//! buffer: the core clock's critical path). The space is counted free (`free`, what
+//! The write side's inputs are registered (`s_*`): a byte given now is written next
+//! clock, so the writer's handshake (on the Ethernet board: the arbiter's direction,
+//! through the core, into the other port's buffer — the core clock's critical path)
+//! reaches registers only, never the space arithmetic. `room` (a byte and a frame's
+//! end given now will be taken) is a flip-flop set a clock ahead from the state, the
+//! staged byte and the byte being given, conservatively (bytes read out meanwhile are
+//! not counted: at most a clock's wait). The space is counted free (`free`, what
 //! the arbiter reads, straight from its register), the space beside the committed
 //! frames alone (`cfree`) kept with it: each moves by this clock's bytes (one adder
 //! each), and a commit or a roll then picks the other's (a mux of three ±1 adders and
@@ -35,8 +38,10 @@
 //!
 //! Write side: `w_byte` (a byte in `w_data`) and `w_end` (the frame ends on this clock,
 //! with or without a byte), never waiting. Read side: `r_valid`/`r_ready`/`r_last`;
-//! `free` is the space a frame may still take and `full` that no descriptor is left
-//! (the arbiter reads both before it sends a frame in, so the egress never drops).
+//! `free` is the space a frame may still take and `full` that no descriptor is left,
+//! both as of the bytes written (not yet the one given last clock; the arbiter reads
+//! them two clocks after a frame, before it sends the next in, so the egress never
+//! drops).
 //!
 //! Used four times by the Ethernet board: one ingress buffer per port (a maximum frame
 //! waits in it while the pipeline carries the other port's, and the next one's first
@@ -81,7 +86,7 @@ pub struct FrameFifo<const HI: usize> {
     pub free: Signal<Out, Bits<12>>,
     /// Every descriptor is taken: a frame ending now would be dropped.
     pub full: Signal<Out, Bit>,
-    /// `free != 0 && !full`, from a flip-flop.
+    /// A byte and a frame's end given now will be taken (from a flip-flop).
     pub room: Signal<Out, Bit>,
     /// Nothing held (a frame longer than the buffer may still go through it when it
     /// is cut-through and its writer is held by `room`).
@@ -116,6 +121,14 @@ pub struct FrameFifo<const HI: usize> {
     desc_rp: DFF<Bits<2>>,
     desc_count: DFF<Bits<3>>,
     r_dropped: DFF<Bit>,
+    /// The write side's inputs as given last clock: what this clock writes.
+    s_data: DFF<Bits<8>>,
+    s_byte: DFF<Bit>,
+    s_end: DFF<Bit>,
+    s_flag: DFF<Bit>,
+    s_drop: DFF<Bit>,
+    /// `room`, set from last clock's state and inputs (the empty buffer's at power-up).
+    r_room: DFFWithInit<Bit>,
     /// Reading a frame: bytes still to fetch, its length and flag.
     reading: DFF<Bit>,
     rptr: DFF<Bits<11>>,
@@ -141,6 +154,7 @@ pub struct FrameFifo<const HI: usize> {
     c_ptr_last: Constant<Bits<11>>,
     c_desc_full: Constant<Bits<3>>,
     c_desc_full_m1: Constant<Bits<3>>,
+    c_desc_full_m2: Constant<Bits<3>>,
     c_cut_through: Constant<Bit>,
     c_ct_level_m1: Constant<Bits<12>>,
     // This clock's events.
@@ -168,6 +182,7 @@ pub struct FrameFifo<const HI: usize> {
     flen_zero: Signal<Local, Bit>,
     at_cap: Signal<Local, Bit>,
     at_cap_m1: Signal<Local, Bit>,
+    at_cap_m2: Signal<Local, Bit>,
 }
 
 impl<const HI: usize> FrameFifo<HI> {
@@ -210,6 +225,12 @@ impl<const HI: usize> FrameFifo<HI> {
             desc_rp: Default::default(),
             desc_count: Default::default(),
             r_dropped: Default::default(),
+            s_data: Default::default(),
+            s_byte: Default::default(),
+            s_end: Default::default(),
+            s_flag: Default::default(),
+            s_drop: Default::default(),
+            r_room: DFFWithInit::new(true),
             reading: Default::default(),
             rptr: Default::default(),
             rem: Default::default(),
@@ -228,6 +249,7 @@ impl<const HI: usize> FrameFifo<HI> {
             c_ptr_last: Constant::new((cap - 1).into()),
             c_desc_full: Constant::new((DESCRIPTORS as u64).into()),
             c_desc_full_m1: Constant::new((DESCRIPTORS as u64 - 1).into()),
+            c_desc_full_m2: Constant::new((DESCRIPTORS as u64 - 2).into()),
             c_cut_through: Constant::new(cut_through),
             c_ct_level_m1: Constant::new((CUT_THROUGH_BYTES - 1).into()),
             write: Default::default(),
@@ -251,6 +273,7 @@ impl<const HI: usize> FrameFifo<HI> {
             flen_zero: Default::default(),
             at_cap: Default::default(),
             at_cap_m1: Default::default(),
+            at_cap_m2: Default::default(),
         }
     }
 }
@@ -267,7 +290,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, wptr, wstart, flen, dropping, free_q, cfree, r_at_cap, r_desc_full, flen_nz, desc_wp, desc_rp, desc_count,
-            r_dropped, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, flen_ge, shown, shown_last, shown_hi, sptr
+            r_dropped, s_data, s_byte, s_end, s_flag, s_drop, r_room, reading, rptr, rem, cur_len, cur_flag, rd_open, wr_read, lead, flen_ge, shown, shown_last, shown_hi, sptr
         );
         clock!(self, clock, lo, hi);
         for i in 0..DESCRIPTORS {
@@ -278,13 +301,22 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         }
         self.r_dropped.d.next = false;
 
+        // The write side's inputs, a clock on (`s_*`): the writer's handshake reaches
+        // only these registers and `r_room`.
+        self.s_data.d.next = self.w_data.val();
+        self.s_byte.d.next = self.w_byte.val();
+        self.s_end.d.next = self.w_end.val();
+        self.s_flag.d.next = self.w_flag.val();
+        self.s_drop.d.next = self.w_drop.val();
+
         // Write side: a byte goes in while there is room and the frame is not being
         // discarded; at the end the frame is committed or taken back (or, already going
         // out, committed with its flag set).
         self.at_cap.next = self.r_at_cap.q.val();
         self.at_cap_m1.next = self.free_q.q.val() == 1;
+        self.at_cap_m2.next = self.free_q.q.val() == 2;
         self.flen_zero.next = !self.flen_nz.q.val();
-        self.write.next = self.w_byte.val() & !self.dropping.q.val() & !self.at_cap.val();
+        self.write.next = self.s_byte.q.val() & !self.dropping.q.val() & !self.at_cap.val();
         self.wptr_inc.next = self.wptr.q.val() + 1;
         if self.wptr.q.val() == self.c_ptr_last.val() {
             self.wptr_inc.next = 0.into();
@@ -296,8 +328,8 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         self.commit.next = false;
         self.roll.next = false;
         self.poison.next = false;
-        if self.w_end.val() {
-            if (self.dropping.q.val() | (self.w_byte.val() & !self.write.val()) | self.w_drop.val())
+        if self.s_end.q.val() {
+            if (self.dropping.q.val() | (self.s_byte.q.val() & !self.write.val()) | self.s_drop.q.val())
                 | (self.flen_zero.val() & !self.write.val())
                 | self.r_desc_full.q.val()
             {
@@ -310,13 +342,13 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             } else {
                 self.commit.next = true;
             }
-        } else if self.w_byte.val() & !self.write.val() {
+        } else if self.s_byte.q.val() & !self.write.val() {
             self.dropping.d.next = true;
         }
         self.lo.write_address.next = self.wptr.q.val().get_bits::<10>(0);
         self.hi.write_address.next = self.wptr.q.val().get_bits::<HI>(0);
-        self.lo.write_data.next = self.w_data.val();
-        self.hi.write_data.next = self.w_data.val();
+        self.lo.write_data.next = self.s_data.q.val();
+        self.hi.write_data.next = self.s_data.q.val();
         self.lo.write_enable.next = self.write.val() & !self.roll.val() & !self.wptr.q.val().get_bit(10);
         self.hi.write_enable.next = self.write.val() & !self.roll.val() & self.wptr.q.val().get_bit(10);
         if self.write.val() & !self.roll.val() {
@@ -327,7 +359,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             for i in 0..DESCRIPTORS {
                 if self.desc_wp.q.val() == i.to_bits() {
                     self.desc_len[i].d.next = self.flen_now.val();
-                    self.desc_flag[i].d.next = self.w_flag.val() | self.poison.val();
+                    self.desc_flag[i].d.next = self.s_flag.q.val() | self.poison.val();
                 }
             }
             self.desc_wp.d.next = self.desc_wp.q.val() + 1;
@@ -343,7 +375,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             self.flen.d.next = 0.into();
             self.r_dropped.d.next = true;
         }
-        if self.w_end.val() {
+        if self.s_end.q.val() {
             self.dropping.d.next = false;
         }
 
@@ -361,7 +393,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             & !self.shown.q.val()
             & (self.desc_count.q.val() == 0)
             & self.flen_ge.q.val()
-            & !self.w_end.val()
+            & !self.s_end.q.val()
             & !self.dropping.q.val();
         self.close.next = self.rd_open.q.val() & (self.desc_count.q.val() != 0);
         self.pop.next = self.start.val() | self.close.val();
@@ -469,6 +501,17 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         self.r_at_cap.d.next = !self.consume.val()
             & ((self.at_cap.val() & (!self.roll.val() | self.flen_zero.val()))
                 | (self.at_cap_m1.val() & self.write.val() & !self.roll.val()));
+        // `room` next clock: a byte given then is written the clock after, so it needs
+        // a byte of space beyond this clock's staged byte (`write`) and the byte given
+        // now (`w_byte`); a frame's end given then needs a descriptor beyond this
+        // clock's commit and the end given now. Bytes read out and frames rolled back
+        // only add room: left out, they cost at most a clock's wait.
+        self.r_room.d.next = (!(self.at_cap.val() | self.at_cap_m1.val() | self.at_cap_m2.val())
+            | (self.at_cap_m2.val() & !(self.write.val() & self.w_byte.val()))
+            | (self.at_cap_m1.val() & !self.write.val() & !self.w_byte.val()))
+            & ((self.desc_count.q.val() < self.c_desc_full_m2.val())
+                | ((self.desc_count.q.val() == self.c_desc_full_m2.val()) & !(self.commit.val() & self.w_end.val()))
+                | ((self.desc_count.q.val() == self.c_desc_full_m1.val()) & !self.commit.val() & !self.w_end.val()));
         self.r_desc_full.d.next = (self.r_desc_full.q.val() & !(self.pop.val() & !self.commit.val()))
             | ((self.desc_count.q.val() == self.c_desc_full_m1.val()) & self.commit.val() & !self.pop.val());
         self.flen_nz.d.next = (self.flen_nz.q.val() | (self.write.val() & !self.roll.val()))
@@ -485,6 +528,9 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
             self.free_q.d.next = self.c_cap.val();
             self.cfree.d.next = self.c_cap.val();
             self.r_at_cap.d.next = false;
+            self.r_room.d.next = true;
+            self.s_byte.d.next = false;
+            self.s_end.d.next = false;
             self.r_desc_full.d.next = false;
             self.flen_nz.d.next = false;
             self.flen_ge.d.next = false;
@@ -501,7 +547,7 @@ impl<const HI: usize> Logic for FrameFifo<HI> {
         self.dropped.next = self.r_dropped.q.val();
         self.free.next = self.free_q.q.val();
         self.full.next = self.desc_count.q.val() == self.c_desc_full.val();
-        self.room.next = !self.r_at_cap.q.val() & !self.r_desc_full.q.val();
+        self.room.next = self.r_room.q.val();
         self.empty.next = self.free_q.q.val() == self.c_cap.val();
         self.r_valid.next = self.shown.q.val();
         self.r_last.next = self.shown_last.q.val();
@@ -524,9 +570,6 @@ mod tests {
         portshare_tools::clocking::settle(uut);
         uut.clock.next = false.into();
         portshare_tools::clocking::settle(uut);
-        // The registered `room` is exactly its combinational definition.
-        let room = uut.free.val().to_u64() != 0 && !uut.full.val();
-        assert_eq!(uut.room.val(), room, "room with free {} full {}", uut.free.val().to_u64(), uut.full.val());
     }
 
     /// A frame that came out: its bytes and its flag.
@@ -613,6 +656,10 @@ mod tests {
         for _ in 0..5000 {
             read(&mut uut, true, &mut got);
             tick(&mut uut);
+            // The last frame's, a clock after its end.
+            if uut.dropped.val() {
+                drops += 1;
+            }
         }
         assert!(partial.is_empty());
         assert_eq!(uut.free.val().to_u64(), cap as u64, "all space back");
@@ -742,6 +789,77 @@ mod tests {
                     assert!(w >= len, "frame {i} ({len} bytes): first byte out {w} clocks after the first in");
                 }
             }
+        }
+    }
+
+    /// A writer held by `room` alone — a byte (and a frame's end) whenever it is up,
+    /// frames of any length up to the capacity, ends alone or with a byte — against a
+    /// reader stalling at random: nothing is dropped and every frame comes out whole, in
+    /// order, with its flag, while `room` did hold the writer back both with the space
+    /// down to its last bytes and with every descriptor taken.
+    #[test]
+    fn a_writer_held_by_room_loses_nothing() {
+        for (cut_through, seed) in [(false, 17), (true, 18)] {
+            let cap = capacity(EGRESS_HI) as usize;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut uut = EgressFifo::new(cut_through);
+            uut.connect_all();
+            portshare_tools::clocking::settle(&mut uut);
+            let frames: Vec<(Vec<u8>, bool, bool)> = (0..150)
+                .map(|_| {
+                    let len = match rng.gen_range(0..6) {
+                        0 => rng.gen_range(cap - 8..=cap),
+                        1 => rng.gen_range(400..cap),
+                        2 => rng.gen_range(1..4),
+                        _ => rng.gen_range(1..80),
+                    };
+                    ((0..len).map(|_| rng.gen()).collect(), rng.gen_bool(0.5), rng.gen_bool(0.2))
+                })
+                .collect();
+            let (mut wf, mut wi) = (0usize, 0usize);
+            let (mut got, mut partial) = (Vec::<(Vec<u8>, bool)>::new(), Vec::new());
+            let (mut held_low, mut held_full) = (0, 0);
+            let mut slow = false;
+            for _ in 0..600_000u64 {
+                let f = frames.get(wf);
+                if f.is_some() && !uut.room.val() {
+                    held_low += (uut.free.val().to_u64() <= 2) as usize;
+                    held_full += uut.full.val() as usize;
+                }
+                let give = f.is_some() && uut.room.val() && rng.gen_bool(0.9);
+                let (byte, end) = match f {
+                    Some((bytes, _, alone)) if give => (wi < bytes.len(), if *alone { wi == bytes.len() } else { wi + 1 == bytes.len() }),
+                    _ => (false, false),
+                };
+                uut.w_byte.next = byte;
+                uut.w_end.next = end;
+                uut.w_data.next = (f.and_then(|f| f.0.get(wi)).copied().unwrap_or(0) as u64).into();
+                uut.w_flag.next = f.is_some_and(|f| f.1);
+                uut.w_drop.next = false;
+                if rng.gen_bool(0.001) {
+                    slow = !slow;
+                }
+                let ready = rng.gen_bool(if slow { 0.02 } else { 0.7 });
+                uut.r_ready.next = ready;
+                if ready && uut.r_valid.val() {
+                    partial.push(uut.r_data.val().to_u64() as u8);
+                    if uut.r_last.val() {
+                        got.push((std::mem::take(&mut partial), uut.r_flag.val()));
+                    }
+                }
+                if give {
+                    wi += 1;
+                    if end {
+                        (wf, wi) = (wf + 1, 0);
+                    }
+                }
+                tick(&mut uut);
+                assert!(!uut.dropped.val(), "cut-through {cut_through}: frame {wf} dropped");
+            }
+            let want: Vec<(Vec<u8>, bool)> = frames.iter().map(|(b, f, _)| (b.clone(), *f)).collect();
+            assert_eq!(got.len(), want.len(), "cut-through {cut_through}: frames out");
+            assert!(got == want, "cut-through {cut_through}: frames changed");
+            assert!(held_low > 0 && held_full > 0, "cut-through {cut_through}: held {held_low} clocks at the last bytes, {held_full} with every descriptor taken");
         }
     }
 
