@@ -566,10 +566,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn tick<const HI: usize>(uut: &mut FrameFifo<HI>) {
-        uut.clock.next = true.into();
-        portshare_tools::clocking::settle(uut);
-        uut.clock.next = false.into();
-        portshare_tools::clocking::settle(uut);
+        portshare_tools::clocking::cycle(uut, |u| &mut u.clock);
     }
 
     /// A frame that came out: its bytes and its flag.
